@@ -1,0 +1,155 @@
+//! The limit: the database work of a booking without HTTP.
+//!
+//! `direct` calls berth's own service layer (claim the Idempotency-Key,
+//! then the booking transaction that stores its response) at the same
+//! concurrency as the HTTP run: what berth would do with HTTP, JSON and
+//! auth taken away. On PostgreSQL, `pgbench` runs `pgbench/booking.sql`,
+//! the same statements as plain SQL, with no Rust at all.
+
+use std::time::{Duration, Instant};
+
+use berth::{
+    auth::Principal,
+    domain::{booking::Booking, ids::*, time_range::TimeRange},
+    service::{
+        bookings::{self, Context, NewBooking},
+        idempotency::{self, Claimed, Policy, Seal},
+    },
+    store::idempotency::{Scope, StoredResponse},
+};
+use chrono::{Duration as Span, DurationRound, Utc};
+use rand::Rng;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::client::{Outcome, Recorded, for_duration};
+
+/// The ids the spread scenario books on.
+pub struct Targets {
+    pub resources: Vec<Uuid>,
+    pub customers: Vec<Uuid>,
+}
+
+/// A random one-hour slot in the next year.
+pub fn random_slot() -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
+    let mut rng = rand::rng();
+    let hour = Utc::now().duration_trunc(Span::hours(1)).unwrap_or_else(|_| Utc::now());
+    let start = hour + Span::days(rng.random_range(1..=365)) + Span::hours(rng.random_range(0..24));
+    (start, start + Span::hours(1))
+}
+
+fn outcome(result: Result<Booking, berth::service::ServiceError>) -> Outcome {
+    let (status, problem) = match result {
+        Ok(_) => (201, None),
+        Err(berth::service::ServiceError::CapacityExceeded { .. }) => (409, Some("capacity-exceeded".into())),
+        Err(berth::service::ServiceError::DuplicateBooking { .. }) => (409, Some("duplicate-booking".into())),
+        Err(_) => (500, None),
+    };
+    Outcome { status, problem, body: serde_json::Value::Null, replayed: false }
+}
+
+/// The spread mix through the service layer: `write_percent` keyed
+/// bookings, the rest availability reads.
+pub async fn direct(
+    db: &DatabaseConnection,
+    targets: &Targets,
+    concurrency: usize,
+    duration: Duration,
+    write_percent: u32,
+) -> Recorded {
+    let policy = Policy { ttl: Span::hours(24), lease: Span::seconds(60) };
+    let ctx = Context { actor: Principal::Admin { sub: "bench".into() }.actor(), request_id: None, reason: None };
+    let render = |b: &Booking| StoredResponse {
+        status: 201,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: format!("{{\"id\":\"{}\",\"version\":{}}}", b.id, b.version).into_bytes(),
+    };
+    for_duration(concurrency, duration, |_| {
+        let (write, resource, customer, (start, end)) = {
+            let mut rng = rand::rng();
+            (
+                rng.random_range(0..100) < write_percent,
+                targets.resources[rng.random_range(0..targets.resources.len())],
+                targets.customers[rng.random_range(0..targets.customers.len())],
+                random_slot(),
+            )
+        };
+        let (ctx, render) = (&ctx, &render);
+        async move {
+            let range = TimeRange::new(start, end).expect("an hour");
+            if !write {
+                let window = TimeRange::new(start, start + Span::days(1)).expect("a day");
+                let result = bookings::availability(db, ResourceId(resource), window).await;
+                return Outcome {
+                    status: if result.is_ok() { 200 } else { 500 },
+                    problem: None,
+                    body: serde_json::Value::Null,
+                    replayed: false,
+                };
+            }
+            let scope = Scope {
+                principal: "admin:bench".into(),
+                key: Uuid::new_v4().to_string(),
+                method: "POST".into(),
+                route: "/v1/bookings".into(),
+            };
+            let claim = match idempotency::claim(db, &scope, &Uuid::new_v4().to_string(), policy).await {
+                Ok(Claimed::Fresh(id)) => Some(id),
+                _ => return Outcome { status: 500, problem: None, body: serde_json::Value::Null, replayed: false },
+            };
+            let seal = Seal::new(claim, render);
+            let new = NewBooking {
+                resource_id: ResourceId(resource),
+                customer_id: CustomerId(customer),
+                range,
+                quantity: 1,
+                hold: false,
+                notes: None,
+            };
+            let result = bookings::create(db, new, ctx, &seal).await;
+            if result.is_err()
+                && let Some(id) = claim
+            {
+                let _ = idempotency::release(db, id).await;
+            }
+            outcome(result)
+        }
+    })
+    .await
+}
+
+/// `pgbench` with the booking statements, on the bench database. Returns
+/// transactions (bookings) per second.
+pub async fn pgbench(
+    database_url: &str,
+    resources: usize,
+    customers: usize,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/booking.sql");
+    let started = Instant::now();
+    let output = tokio::process::Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-j", "2"])
+        .arg(format!("-c{concurrency}"))
+        .arg(format!("-T{}", duration.as_secs().max(1)))
+        .arg(format!("-Dnres={resources}"))
+        .arg(format!("-Dncust={customers}"))
+        .arg(format!("-f{script}"))
+        .arg(database_url)
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "pgbench failed after {:?}: {}",
+        started.elapsed(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find(|l| l.starts_with("tps ="))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|tps| tps.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {stdout}"))
+}

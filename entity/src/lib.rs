@@ -1,0 +1,8 @@
+//! sea-orm entities, written in the generated style: persistence shapes only
+//! (no serde, no utoipa). The API's shapes live in `berth::http`.
+
+pub mod booking;
+pub mod booking_event;
+pub mod customer;
+pub mod idempotency_record;
+pub mod resource;

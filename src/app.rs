@@ -1,0 +1,162 @@
+//! Start-up, shared by `main` and the integration tests: connect, migrate,
+//! bind, build the router, serve until told to stop.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::Router;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::{
+    auth::Authenticator,
+    config::Config,
+    http::{self, AppState, Edge, Limits},
+    service, store, telemetry,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    db: DatabaseConnection,
+    hold_sweep_interval: Option<Duration>,
+    authenticator: Arc<Authenticator>,
+}
+
+impl Application {
+    /// Connects to the database, migrates it (unless turned off) and binds
+    /// the listener. Nothing is served until `run`.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let db = connect_with_retry(config).await?;
+        if config.migrate_on_start {
+            store::migrate(&db).await.context("cannot migrate the database")?;
+        }
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        let authenticator = Arc::new(config.authenticator()?);
+        telemetry::prometheus();
+        let state = AppState {
+            db: db.clone(),
+            public_url: config.public_base().into(),
+            authenticator: authenticator.clone(),
+            metrics_token: config.metrics_token.as_deref().filter(|t| !t.is_empty()).map(Into::into),
+        };
+        let edge = Edge {
+            limits: Limits { body_bytes: config.body_limit_bytes, request_timeout: config.request_timeout() },
+            authenticator: authenticator.clone(),
+            rate_limit_per_second: config.rate_limit_per_second,
+            rate_limit_burst: config.rate_limit_burst,
+            cors_origins: config.cors_origins.clone(),
+            idempotency: config.idempotency_policy(),
+        };
+        let hold_sweep_interval =
+            (config.hold_sweep_interval_ms > 0).then(|| Duration::from_millis(config.hold_sweep_interval_ms));
+        Ok(Self { listener, router: http::app(state, edge), db, hold_sweep_interval, authenticator })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The token verifier (and minter) this app uses.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets
+    /// in-flight requests finish for at most `grace`; background tasks stop
+    /// and the pool is closed. The hold sweeper and the idempotency cleanup
+    /// run alongside.
+    pub async fn run_with_grace(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        let db = self.db.clone();
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let notify = stopping.clone();
+        let serving = self.run(async move {
+            shutdown.await;
+            notify.notify_one();
+        });
+        let result = tokio::select! {
+            result = serving => result,
+            () = async {
+                stopping.notified().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; abandoning requests still running");
+                Ok(())
+            }
+        };
+        db.close().await.ok();
+        result
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let mut background = vec![tokio::spawn(forget_expired_keys(self.db.clone()))];
+        background.extend(self.hold_sweep_interval.map(|every| tokio::spawn(sweep_holds(self.db.clone(), every))));
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        for task in background {
+            // Dropping a transaction mid-batch rolls it back: nothing half-done.
+            task.abort();
+        }
+        served
+    }
+}
+
+/// Connects, retrying with backoff for up to `db_connect_retry_seconds`
+/// while the database is unreachable (it may be starting too).
+async fn connect_with_retry(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.db_connect_retry_seconds);
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match store::connect(&config.database_url, config.db_pool_size, config.db_acquire_timeout()).await {
+            Ok(db) => return Ok(db),
+            Err(err) if tokio::time::Instant::now() + backoff < deadline => {
+                tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "database unreachable; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(err) => return Err(anyhow::Error::new(err).context("cannot open the database")),
+        }
+    }
+}
+
+/// Marks holds that ran out as `expired`, every `every`.
+async fn sweep_holds(db: DatabaseConnection, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let result = service::bookings::expire_due_holds(&db).await;
+        telemetry::background_run("hold_sweeper", *result.as_ref().unwrap_or(&0));
+        match result {
+            Ok(0) => {}
+            Ok(marked) => tracing::info!(marked, "expired holds"),
+            Err(err) => tracing::warn!(error = %err, "hold sweep failed; will retry"),
+        }
+    }
+}
+
+/// Deletes expired Idempotency-Key records, every minute.
+async fn forget_expired_keys(db: DatabaseConnection) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(60));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let result = service::idempotency::delete_expired(&db).await;
+        telemetry::background_run("idempotency_cleanup", *result.as_ref().unwrap_or(&0));
+        match result {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "forgot expired idempotency keys"),
+            Err(err) => tracing::warn!(error = %err, "idempotency key cleanup failed; will retry"),
+        }
+    }
+}

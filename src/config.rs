@@ -1,0 +1,179 @@
+//! Configuration: one struct, from flags and environment variables (clap),
+//! built in `main` and passed down. Tests build it directly.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about = "A booking engine that says no correctly")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document to stdout.
+    Openapi,
+    /// Mint a bearer token with BERTH_JWT_SECRET.
+    Token {
+        /// The token's role.
+        #[arg(long, value_enum)]
+        role: crate::auth::Role,
+        /// The subject: required for customers (their customer id); `admin` by default for admins.
+        #[arg(long)]
+        sub: Option<String>,
+        /// How long the token is valid, e.g. `1h`, `30m`, `7d`.
+        #[arg(long, default_value = "1h")]
+        ttl: humantime::Duration,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+    /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "BERTH_DATABASE_URL", default_value = "sqlite://berth.db?mode=rwc", global = true)]
+    pub database_url: String,
+    /// Base URL clients reach berth at; makes problem `type` URIs and
+    /// `Location` headers absolute.
+    #[arg(long, env = "BERTH_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "BERTH_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    pub db_pool_size: u32,
+    /// Seconds to keep retrying at start while the database is unreachable.
+    #[arg(long, env = "BERTH_DB_CONNECT_RETRY_SECONDS", default_value_t = 60, global = true)]
+    pub db_connect_retry_seconds: u64,
+    /// Seconds a request waits for a database connection before a 503.
+    #[arg(long, env = "BERTH_DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 5, global = true)]
+    pub db_acquire_timeout_seconds: u64,
+    /// Apply pending migrations at start.
+    #[arg(long, env = "BERTH_MIGRATE_ON_START", default_value_t = true, action = ArgAction::Set, global = true)]
+    pub migrate_on_start: bool,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "BERTH_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub body_limit_bytes: usize,
+    /// Milliseconds before a request is abandoned with a 503.
+    #[arg(long, env = "BERTH_REQUEST_TIMEOUT_MS", default_value_t = 30_000, global = true)]
+    pub request_timeout_ms: u64,
+    /// Milliseconds between two runs of the hold sweeper (marks holds that
+    /// ran out as `expired`; capacity is freed at expiry whether or not it
+    /// ran). 0 turns the sweeper off.
+    #[arg(long, env = "BERTH_HOLD_SWEEP_INTERVAL_MS", default_value_t = 5_000, global = true)]
+    pub hold_sweep_interval_ms: u64,
+    /// HS256 secret for bearer tokens. Unset: a random one per process, and
+    /// `serve` prints a ready admin token.
+    #[arg(long, env = "BERTH_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file with an identity provider's public key (RSA: RS256,
+    /// Ed25519: EdDSA, P-256: ES256); its tokens are accepted too.
+    #[arg(long, env = "BERTH_JWT_PUBLIC_KEY", global = true)]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "BERTH_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "BERTH_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+    /// Clock skew tolerated on `exp`, in seconds.
+    #[arg(long, env = "BERTH_JWT_LEEWAY_SECONDS", default_value_t = 30, global = true)]
+    pub jwt_leeway_seconds: u64,
+    /// Requests per second replenished per caller (token subject, else IP);
+    /// 0 turns rate limiting off.
+    #[arg(long, env = "BERTH_RATE_LIMIT_PER_SECOND", default_value_t = 100, global = true)]
+    pub rate_limit_per_second: u64,
+    /// Requests a caller may send at once before the per-second rate applies.
+    #[arg(long, env = "BERTH_RATE_LIMIT_BURST", default_value_t = 200, global = true)]
+    pub rate_limit_burst: u32,
+    /// Browser origins allowed by CORS, comma-separated (e.g.
+    /// `https://app.example.com`); `*` allows any. Empty: no CORS headers.
+    #[arg(long, env = "BERTH_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+    /// Hours an Idempotency-Key and its stored response are kept.
+    #[arg(long, env = "BERTH_IDEMPOTENCY_TTL_HOURS", default_value_t = 24, global = true)]
+    pub idempotency_ttl_hours: u32,
+    /// Bearer token that may read `/metrics` (admin tokens may too).
+    #[arg(long, env = "BERTH_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
+    /// `json` for JSON log lines; anything else is human-readable.
+    #[arg(long, env = "BERTH_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: String,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "BERTH_SHUTDOWN_GRACE_SECONDS", default_value_t = 30, global = true)]
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Config {
+    /// The defaults, on the given database: what tests start from.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            public_url: None,
+            db_pool_size: 10,
+            db_acquire_timeout_seconds: 5,
+            db_connect_retry_seconds: 0,
+            migrate_on_start: true,
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_ms: 30_000,
+            hold_sweep_interval_ms: 5_000,
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway_seconds: 30,
+            rate_limit_per_second: 100,
+            rate_limit_burst: 200,
+            cors_origins: Vec::new(),
+            idempotency_ttl_hours: 24,
+            metrics_token: None,
+            log_format: "text".into(),
+            shutdown_grace_seconds: 30,
+        }
+    }
+
+    /// `public_url` without a trailing slash, or "".
+    pub fn public_base(&self) -> String {
+        self.public_url.as_deref().unwrap_or("").trim_end_matches('/').to_owned()
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The authenticator these settings describe.
+    pub fn authenticator(&self) -> anyhow::Result<crate::auth::Authenticator> {
+        let public_key_pem =
+            self.jwt_public_key.as_deref().map(crate::auth::Authenticator::read_public_key).transpose()?;
+        crate::auth::Authenticator::new(crate::auth::AuthSettings {
+            secret: self.jwt_secret.clone(),
+            public_key_pem,
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            leeway_seconds: self.jwt_leeway_seconds,
+        })
+    }
+
+    /// Key lifetime, and when an in-flight claim counts as abandoned: twice
+    /// the request timeout, after which its request cannot still be running.
+    pub fn idempotency_policy(&self) -> crate::service::idempotency::Policy {
+        crate::service::idempotency::Policy {
+            ttl: chrono::Duration::hours(i64::from(self.idempotency_ttl_hours)),
+            lease: chrono::Duration::milliseconds(2 * self.request_timeout_ms.min(i64::MAX as u64 / 4) as i64),
+        }
+    }
+
+    pub fn db_acquire_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_acquire_timeout_seconds)
+    }
+}

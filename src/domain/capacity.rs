@@ -1,0 +1,148 @@
+//! The capacity rule as pure functions over intervals.
+//!
+//! Capacity is a *peak* check: what matters is the largest total quantity
+//! at any single instant of the window, not the sum of everything that
+//! overlaps it. With capacity 2, bookings 09-10 and 10-11 leave room for a
+//! third booking 09-11. Availability timelines and the capacity rule use the
+//! same sweep, so they can never disagree.
+
+use chrono::{DateTime, Utc};
+
+use super::time_range::TimeRange;
+
+/// Units taken over a range by one blocking booking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub range: TimeRange,
+    pub quantity: i64,
+}
+
+/// A stretch of the window over which usage is constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub range: TimeRange,
+    pub used: i64,
+}
+
+/// The window cut into segments of constant usage, covering it exactly,
+/// adjacent segments with equal usage merged.
+pub fn timeline(usages: &[Usage], window: &TimeRange) -> Vec<Segment> {
+    // (instant, change): usage outside the window is clipped away.
+    let mut changes: Vec<(DateTime<Utc>, i64)> = Vec::with_capacity(usages.len() * 2);
+    for usage in usages.iter().filter(|u| u.range.overlaps(window)) {
+        changes.push((usage.range.start().max(window.start()), usage.quantity));
+        changes.push((usage.range.end().min(window.end()), -usage.quantity));
+    }
+    changes.sort_unstable_by_key(|(at, _)| *at);
+
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut cursor = window.start();
+    let mut used = 0;
+    let mut push = |from: DateTime<Utc>, to: DateTime<Utc>, used: i64| {
+        let Some(range) = TimeRange::new(from, to) else { return };
+        match segments.last_mut() {
+            Some(last) if last.used == used => {
+                if let Some(merged) = TimeRange::new(last.range.start(), to) {
+                    last.range = merged;
+                }
+            }
+            _ => segments.push(Segment { range, used }),
+        }
+    };
+    let mut index = 0;
+    while index < changes.len() {
+        let at = changes[index].0;
+        push(cursor, at, used);
+        // Apply every change at this instant before measuring: a booking
+        // ending at 10:00 and one starting at 10:00 never count together.
+        while index < changes.len() && changes[index].0 == at {
+            used += changes[index].1;
+            index += 1;
+        }
+        cursor = at;
+    }
+    push(cursor, window.end(), used);
+    segments
+}
+
+/// The largest total quantity at any instant of the window.
+pub fn peak_usage(usages: &[Usage], window: &TimeRange) -> i64 {
+    timeline(usages, window).iter().map(|s| s.used).max().unwrap_or(0)
+}
+
+/// The largest quantity that still fits over the whole window.
+pub fn available(capacity: i64, usages: &[Usage], window: &TimeRange) -> i64 {
+    (capacity - peak_usage(usages, window)).max(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, hour, 0, 0).unwrap()
+    }
+
+    fn range(from: u32, to: u32) -> TimeRange {
+        TimeRange::new(at(from), at(to)).unwrap()
+    }
+
+    fn usage(from: u32, to: u32, quantity: i64) -> Usage {
+        Usage { range: range(from, to), quantity }
+    }
+
+    #[test]
+    fn back_to_back_bookings_do_not_add_up() {
+        // A sum of overlaps would say 2 and refuse a third booking 09-11 at
+        // capacity 2; the peak is 1.
+        let usages = [usage(9, 10, 1), usage(10, 11, 1)];
+        assert_eq!(peak_usage(&usages, &range(9, 11)), 1);
+        assert_eq!(available(2, &usages, &range(9, 11)), 1);
+    }
+
+    #[test]
+    fn the_peak_is_where_bookings_really_overlap() {
+        // 08-12 x2, 09-10 x3, 11-13 x1: sum over 08-13 is 6, peak is 5 at 09-10.
+        let usages = [usage(8, 12, 2), usage(9, 10, 3), usage(11, 13, 1)];
+        assert_eq!(peak_usage(&usages, &range(8, 13)), 5);
+        assert_eq!(peak_usage(&usages, &range(10, 13)), 3);
+        assert_eq!(peak_usage(&usages, &range(12, 13)), 1);
+    }
+
+    #[test]
+    fn usage_outside_the_window_does_not_count() {
+        let usages = [usage(6, 8, 5), usage(12, 14, 5)];
+        assert_eq!(peak_usage(&usages, &range(8, 12)), 0);
+        assert_eq!(available(3, &usages, &range(8, 12)), 3);
+    }
+
+    #[test]
+    fn available_never_goes_negative() {
+        let usages = [usage(9, 10, 7)];
+        assert_eq!(available(5, &usages, &range(9, 10)), 0);
+    }
+
+    #[test]
+    fn the_timeline_covers_the_window_and_merges_equal_neighbours() {
+        let usages = [usage(9, 10, 1), usage(10, 11, 1), usage(12, 13, 2)];
+        let segments = timeline(&usages, &range(8, 14));
+        let got: Vec<(u32, u32, i64)> = segments
+            .iter()
+            .map(|s| {
+                (
+                    s.range.start().format("%H").to_string().parse().unwrap(),
+                    s.range.end().format("%H").to_string().parse().unwrap(),
+                    s.used,
+                )
+            })
+            .collect();
+        assert_eq!(got, [(8, 9, 0), (9, 11, 1), (11, 12, 0), (12, 13, 2), (13, 14, 0)]);
+    }
+
+    #[test]
+    fn an_empty_window_timeline_is_one_free_segment() {
+        let segments = timeline(&[], &range(8, 9));
+        assert_eq!(segments, [Segment { range: range(8, 9), used: 0 }]);
+    }
+}

@@ -1,0 +1,26 @@
+//! Pure domain types and rules: no axum, sea-orm or utoipa in here.
+
+pub mod booking;
+pub mod capacity;
+pub mod customer;
+pub mod ids;
+pub mod resource;
+pub mod time_range;
+
+/// Folds a name or e-mail address to the key under which it must be unique
+/// (case-insensitive, Unicode-aware, surrounding whitespace ignored).
+pub fn uniqueness_key(value: &str) -> String {
+    value.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uniqueness_key;
+
+    #[test]
+    fn uniqueness_key_folds_case_and_trims() {
+        assert_eq!(uniqueness_key("  Court A "), "court a");
+        assert_eq!(uniqueness_key("SALLE ÉTÉ"), "salle été");
+        assert_ne!(uniqueness_key("Court A"), uniqueness_key("Court B"));
+    }
+}

@@ -1,0 +1,104 @@
+//! A bookable resource: what can be booked and how much of it at once.
+
+use chrono::{DateTime, Utc};
+
+use super::ids::ResourceId;
+
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
+pub const DEFAULT_HOLD_TTL_SECONDS: i32 = 600;
+pub const DEFAULT_MAX_BOOKING_DURATION_SECONDS: i64 = 86_400 * 31;
+pub const MAX_CAPACITY: i32 = 1_000_000;
+pub const MIN_HOLD_TTL_SECONDS: i32 = 30;
+pub const MAX_HOLD_TTL_SECONDS: i32 = 86_400;
+pub const MIN_BOOKING_DURATION_SECONDS: i64 = 60;
+/// A year and a day: the longest booking any resource may allow. It also
+/// bounds how far back the overlap query has to look.
+pub const MAX_BOOKING_DURATION_SECONDS: i64 = 86_400 * 366;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub id: ResourceId,
+    pub name: String,
+    pub description: Option<String>,
+    pub capacity: i32,
+    pub time_zone: String,
+    pub active: bool,
+    pub hold_ttl_seconds: i32,
+    pub max_booking_duration_seconds: i64,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A validated request to create a resource.
+#[derive(Clone, Debug)]
+pub struct NewResource {
+    pub name: String,
+    pub description: Option<String>,
+    pub capacity: i32,
+    pub time_zone: String,
+    pub active: bool,
+    pub hold_ttl_seconds: i32,
+    pub max_booking_duration_seconds: i64,
+}
+
+/// A validated partial update; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceChanges {
+    pub name: Option<String>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+    pub capacity: Option<i32>,
+    pub time_zone: Option<String>,
+    pub active: Option<bool>,
+    pub hold_ttl_seconds: Option<i32>,
+    pub max_booking_duration_seconds: Option<i64>,
+}
+
+impl NewResource {
+    /// The resource this request creates, at version 1.
+    pub fn into_resource(self, id: ResourceId, now: DateTime<Utc>) -> Resource {
+        Resource {
+            id,
+            name: self.name,
+            description: self.description,
+            capacity: self.capacity,
+            time_zone: self.time_zone,
+            active: self.active,
+            hold_ttl_seconds: self.hold_ttl_seconds,
+            max_booking_duration_seconds: self.max_booking_duration_seconds,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+impl Resource {
+    /// Applies `changes`, bumping the version and `updated_at`.
+    pub fn apply(&mut self, changes: ResourceChanges, now: DateTime<Utc>) {
+        if let Some(name) = changes.name {
+            self.name = name;
+        }
+        if let Some(description) = changes.description {
+            self.description = description;
+        }
+        if let Some(capacity) = changes.capacity {
+            self.capacity = capacity;
+        }
+        if let Some(time_zone) = changes.time_zone {
+            self.time_zone = time_zone;
+        }
+        if let Some(active) = changes.active {
+            self.active = active;
+        }
+        if let Some(ttl) = changes.hold_ttl_seconds {
+            self.hold_ttl_seconds = ttl;
+        }
+        if let Some(max) = changes.max_booking_duration_seconds {
+            self.max_booking_duration_seconds = max;
+        }
+        self.version += 1;
+        self.updated_at = now;
+    }
+}

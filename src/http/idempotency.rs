@@ -1,0 +1,350 @@
+//! `Idempotency-Key` on every `POST` (IETF httpapi draft): the middleware
+//! that claims keys, replays stored responses and releases keys of requests
+//! that were refused before they ran, plus the pieces handlers use to store
+//! their response together with their effect.
+//!
+//! Scope of a key: the caller (token subject; anonymous callers cannot use
+//! keys), the method and the request path. Fingerprint: SHA-256 of the
+//! method, path and body, the body parsed and re-serialised with sorted
+//! keys so that key order and whitespace do not matter.
+//!
+//! Stored and replayed: 2xx and 409 outcomes (the request ran and the answer
+//! is final). Released: everything refused before it ran (400, 401, 403,
+//! 404, 412, 413, 415, 422, 428) and 5xx, so the client may fix and retry
+//! with the same key.
+
+use axum::{
+    Extension,
+    body::{Body, Bytes, to_bytes},
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::problem::{self, Problem, ProblemContext, ProblemType};
+use crate::auth::Principal;
+use crate::service::idempotency::{self as service, Claimed, Policy};
+use crate::store::idempotency::{Scope, StoredResponse};
+
+/// What `parse_key` accepts, for the spec.
+const KEY_PATTERN: &str = r#"^("[!#-~]{1,255}"|[!#-~]{1,255})$"#;
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// What the middleware needs.
+#[derive(Clone)]
+pub struct IdempotencyState {
+    pub db: DatabaseConnection,
+    pub problems: ProblemContext,
+    pub policy: Policy,
+}
+
+/// The claim of this request's key, for the handler to seal.
+#[derive(Clone, Copy, Debug)]
+struct ClaimId(Uuid);
+
+/// Marks a response whose record was stored with the effect.
+#[derive(Clone, Copy, Debug)]
+struct Sealed;
+
+/// The handler's view of the key: the claim to store the response under.
+pub struct IdempotencyClaim(pub Option<Uuid>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyClaim {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(IdempotencyClaim(parts.extensions.get::<ClaimId>().map(|c| c.0)))
+    }
+}
+
+/// The header's key: a quoted string or a bare token of 1..=255 visible
+/// ASCII characters. `None` without the header.
+fn parse_key(headers: &axum::http::HeaderMap) -> Option<Result<String, Problem>> {
+    let mut values = headers.get_all(&IDEMPOTENCY_KEY).iter();
+    let first = values.next()?;
+    let invalid = || {
+        Problem::new(
+            ProblemType::IdempotencyKeyInvalid,
+            "Idempotency-Key must be one value of 1 to 255 visible ASCII characters, optionally in double quotes.",
+        )
+    };
+    if values.next().is_some() {
+        return Some(Err(invalid()));
+    }
+    let raw = first.as_bytes();
+    let inner = match raw {
+        [b'"', inner @ .., b'"'] => inner,
+        bare => bare,
+    };
+    let visible = |b: &u8| (0x21..=0x7e).contains(b) && *b != b'"';
+    if inner.is_empty() || inner.len() > 255 || !inner.iter().all(visible) {
+        return Some(Err(invalid()));
+    }
+    Some(Ok(String::from_utf8_lossy(inner).into_owned()))
+}
+
+/// JSON with object keys sorted, recursively.
+fn canonical(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(method.as_str());
+    hash.update(b"\n");
+    hash.update(path);
+    hash.update(b"\n");
+    match serde_json::from_slice::<Value>(body) {
+        Ok(json) => hash.update(canonical(json).to_string()),
+        Err(_) => hash.update(body),
+    }
+    hex::encode(hash.finalize())
+}
+
+/// A stored response as an HTTP response.
+pub fn replay(stored: &StoredResponse) -> Response {
+    let mut response = Response::new(Body::from(stored.body.clone()));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in &stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+/// The headers worth storing with a response.
+const STORED_HEADERS: [HeaderName; 4] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG, header::RETRY_AFTER];
+
+fn keep_headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    STORED_HEADERS
+        .iter()
+        .filter_map(|name| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| (name.to_string(), v.to_owned())))
+        .collect()
+}
+
+/// A JSON response, ready to store and to send.
+pub fn stored_json(
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: &impl Serialize,
+) -> StoredResponse {
+    let mut kept = vec![(header::CONTENT_TYPE.to_string(), "application/json".to_owned())];
+    kept.extend(headers.iter().filter_map(|(n, v)| v.to_str().ok().map(|v| (n.to_string(), v.to_owned()))));
+    StoredResponse { status: status.as_u16(), headers: kept, body: serde_json::to_vec(body).unwrap_or_default() }
+}
+
+/// What a handler returns after a write: the response, marked as stored
+/// with the effect when the request was keyed.
+pub fn respond(stored: StoredResponse, keyed: bool) -> Response {
+    let response = replay(&stored);
+    if keyed { (Extension(Sealed), response).into_response() } else { response }
+}
+
+fn is_final_outcome(status: StatusCode) -> bool {
+    status.is_success() || status == StatusCode::CONFLICT
+}
+
+/// Middleware (on `/v1`, inside authentication): claims, replays, releases.
+pub async fn idempotency(State(state): State<IdempotencyState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    // Anonymous callers cannot use keys (they are refused with 401 anyway).
+    let Some(principal) = request.extensions().get::<Principal>().and_then(Principal::subject) else {
+        return next.run(request).await;
+    };
+    let key = match parse_key(request.headers()) {
+        None => return next.run(request).await,
+        Some(Err(problem)) => return problem.into_response(),
+        Some(Ok(key)) => key,
+    };
+    let (mut parts, body) = request.into_parts();
+    let body = match to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return Problem::new(ProblemType::PayloadTooLarge, "The request body is larger than the limit.")
+                .into_response();
+        }
+    };
+    let path = parts.uri.path().to_owned();
+    let scope = Scope { principal, key, method: parts.method.to_string(), route: path.clone() };
+    let fingerprint = fingerprint(&parts.method, &path, &body);
+    let claim = match service::claim(&state.db, &scope, &fingerprint, state.policy).await {
+        Err(err) => return Problem::from(err).into_response(),
+        Ok(Claimed::Replay(stored)) => {
+            let mut response = replay(&stored);
+            response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            crate::telemetry::idempotent_replay();
+            return response;
+        }
+        Ok(Claimed::InFlight) => {
+            return Problem::new(
+                ProblemType::IdempotencyKeyInUse,
+                "A request with this Idempotency-Key is still running; retry after Retry-After seconds.",
+            )
+            .into_response();
+        }
+        Ok(Claimed::Reused) => {
+            return Problem::new(
+                ProblemType::IdempotencyKeyReused,
+                "This Idempotency-Key was used for a different request; use a new key.",
+            )
+            .into_response();
+        }
+        Ok(Claimed::Fresh(id)) => id,
+    };
+    parts.extensions.insert(ClaimId(claim));
+    let instance = problem::instance_of(&parts.headers);
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    if response.extensions().get::<Sealed>().is_some() {
+        return response;
+    }
+    if !is_final_outcome(response.status()) {
+        if let Err(err) = service::release(&state.db, claim).await {
+            tracing::warn!(error = %err, "could not release an idempotency key; it expires by itself");
+        }
+        return response;
+    }
+    if response.status().is_success() {
+        tracing::error!(path, "a keyed write answered without storing its response with its effect");
+    }
+    // A refusal that changed nothing: store it as the client will see it.
+    let response = problem::finalize(response, &state.problems, instance.as_deref(), &path);
+    let (parts, body) = response.into_parts();
+    let bytes: Bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let stored =
+        StoredResponse { status: parts.status.as_u16(), headers: keep_headers(&parts.headers), body: bytes.to_vec() };
+    if let Err(err) = service::complete(&state.db, claim, &stored).await {
+        tracing::warn!(error = %err, "could not store a refusal under its idempotency key");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Documents the key on every `POST` of the spec: the request header, the
+/// `Idempotent-Replayed` response header on replayable outcomes, and the
+/// 400/409/422 problems the middleware itself answers with. One place, like
+/// the middleware, rather than a copy in every handler's annotation.
+pub struct IdempotencyDocs;
+
+impl utoipa::Modify for IdempotencyDocs {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            HeaderBuilder, ObjectBuilder, RefOr, Required,
+            path::{ParameterBuilder, ParameterIn},
+            schema::Type,
+        };
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let extra = problem::problem_responses(&[
+            ProblemType::IdempotencyKeyInvalid,
+            ProblemType::IdempotencyKeyInUse,
+            ProblemType::IdempotencyKeyReused,
+        ]);
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(operation) = item.post.as_mut().filter(|_| path.starts_with("/v1/")) else { continue };
+            operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(
+                ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(
+                        "Makes retries safe: the same key with the same request replays the first outcome \
+(`Idempotent-Replayed: true`) instead of running it again. 1 to 255 visible ASCII characters, optionally quoted; \
+kept 24 hours, per caller.",
+                    ))
+                    .schema(Some(string().pattern(Some(KEY_PATTERN))))
+                    .build(),
+            ));
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else { continue };
+                if status.starts_with('2') || status == "409" {
+                    response.headers.insert(
+                        IDEMPOTENT_REPLAYED.to_string(),
+                        RefOr::T(
+                            HeaderBuilder::new()
+                                .schema(Some(string()))
+                                .description(Some("`true` when this is the stored outcome of an earlier request with the same Idempotency-Key"))
+                                .build(),
+                        ),
+                    );
+                }
+            }
+            for (status, addition) in &extra {
+                let RefOr::T(addition) = addition else { continue };
+                match operation.responses.responses.get_mut(status) {
+                    Some(RefOr::T(existing)) => merge_response(existing, addition),
+                    _ => {
+                        operation.responses.responses.insert(status.clone(), RefOr::T(addition.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds `addition`'s examples, headers and description to `existing`.
+fn merge_response(existing: &mut utoipa::openapi::response::Response, addition: &utoipa::openapi::response::Response) {
+    use utoipa::openapi::RefOr;
+    existing.description = format!("{}\n\n{}", existing.description, addition.description);
+    for (name, header) in &addition.headers {
+        existing.headers.entry(name.clone()).or_insert_with(|| header.clone());
+    }
+    for (media, content) in &addition.content {
+        match (existing.content.get_mut(media), content) {
+            (Some(RefOr::T(existing)), RefOr::T(content)) => {
+                for (name, example) in &content.examples {
+                    existing.examples.entry(name.clone()).or_insert_with(|| example.clone());
+                }
+            }
+            _ => {
+                existing.content.insert(media.clone(), content.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(value: &str) -> Option<Result<String, Problem>> {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_str(value).unwrap());
+        parse_key(&headers)
+    }
+
+    #[test]
+    fn keys_may_be_quoted_or_bare_visible_ascii() {
+        assert_eq!(key("\"abc-123\"").unwrap().unwrap(), "abc-123");
+        assert_eq!(key("abc_123:x").unwrap().unwrap(), "abc_123:x");
+        assert!(key("\"\"").unwrap().is_err());
+        assert!(key("has space").unwrap().is_err());
+        assert!(key(&"k".repeat(256)).unwrap().is_err());
+        assert!(key(&"k".repeat(255)).unwrap().is_ok());
+    }
+
+    #[test]
+    fn fingerprints_ignore_key_order_and_whitespace_but_not_values_or_paths() {
+        let a = fingerprint(&Method::POST, "/v1/bookings", br#"{"a":1,"b":{"c":2,"d":3}}"#);
+        let b = fingerprint(&Method::POST, "/v1/bookings", b"{ \"b\": {\"d\":3, \"c\":2}, \"a\": 1 }");
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint(&Method::POST, "/v1/bookings", br#"{"a":2,"b":{"c":2,"d":3}}"#));
+        assert_ne!(a, fingerprint(&Method::POST, "/v1/customers", br#"{"a":1,"b":{"c":2,"d":3}}"#));
+    }
+}

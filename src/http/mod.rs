@@ -1,0 +1,247 @@
+//! The HTTP surface: routes (each documented in the same `routes!`
+//! declaration), the OpenAPI document, and the middleware stack every
+//! request goes through.
+
+pub mod auth;
+pub mod availability;
+pub mod bookings;
+pub mod customers;
+pub mod extract;
+pub mod fields;
+pub mod health;
+pub mod idempotency;
+pub mod metrics;
+pub mod observe;
+pub mod pagination;
+pub mod precondition;
+pub mod problem;
+pub mod problem_pages;
+pub mod resources;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, HeaderValue, Method, StatusCode, Uri},
+    middleware,
+};
+use sea_orm::DatabaseConnection;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::Authenticator;
+use problem::{FieldError, Problem, ProblemContext, ProblemSchema, ProblemType};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    /// `BERTH_PUBLIC_URL` without a trailing slash, or "" (relative links).
+    pub public_url: Arc<str>,
+    /// Verifies tokens where a handler does it itself (`/metrics`).
+    pub authenticator: Arc<Authenticator>,
+    /// `BERTH_METRICS_TOKEN`, when set.
+    pub metrics_token: Option<Arc<str>>,
+}
+
+impl AppState {
+    /// A `Location` header value for `path` under the public URL.
+    pub fn location(&self, path: &str) -> HeaderValue {
+        HeaderValue::from_str(&format!("{}{path}", self.public_url)).unwrap_or_else(|_| HeaderValue::from_static("/"))
+    }
+}
+
+/// Limits applied to every request.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// What the edge of the API needs besides the routes.
+#[derive(Clone)]
+pub struct Edge {
+    pub limits: Limits,
+    pub authenticator: Arc<Authenticator>,
+    pub rate_limit_per_second: u64,
+    pub rate_limit_burst: u32,
+    pub cors_origins: Vec<String>,
+    pub idempotency: crate::service::idempotency::Policy,
+}
+
+/// Declares the bearer scheme that protected operations name.
+struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "HS256 token signed with BERTH_JWT_SECRET (mint one with `berth token`), or an identity \
+provider's token. Claims: `sub`, `role` (`admin` | `customer`; a customer's `sub` is its customer id), `exp`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The name of the bearer security scheme in the spec.
+pub const BEARER: &str = "bearer_auth";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "berth",
+        description = "A booking engine that says no correctly. Every refusal is an RFC 9457 problem \
+(`application/problem+json`) whose `type` names one of the problem types listed under `/problems`; \
+switch on `type` and read the extension members, never the prose.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    components(schemas(ProblemSchema, FieldError)),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "resources", description = "Bookable resources and their capacity"),
+        (name = "customers", description = "Who books"),
+        (name = "bookings", description = "Holds and bookings, their state machine and history"),
+        (name = "problems", description = "The problem types berth answers with"),
+        (name = "operations", description = "Health probes and metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// The `/v1` API: authenticated (when a token is sent) and rate limited.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(resources::router())
+        .merge(availability::router())
+        .merge(customers::router())
+        .merge(bookings::router())
+}
+
+/// Documentation and probes: open to anyone, never rate limited.
+fn ops_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(problem_pages::router()).merge(health::router()).merge(metrics::router())
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and committed in
+/// `openapi/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .merge(api_routes())
+        .merge(ops_routes())
+        .into_openapi();
+    utoipa::Modify::modify(&idempotency::IdempotencyDocs, &mut doc);
+    utoipa::Modify::modify(&precondition::PreconditionDocs, &mut doc);
+    doc
+}
+
+/// The complete application: routes, Swagger UI, and the middleware stack.
+pub fn app(state: AppState, edge: Edge) -> Router {
+    let problem_context = ProblemContext { base: state.public_url.to_string() };
+    let idempotency_state = idempotency::IdempotencyState {
+        db: state.db.clone(),
+        problems: problem_context.clone(),
+        policy: edge.idempotency,
+    };
+    // Route layers run outside-in from the last one added: authenticate,
+    // then rate-limit, then Idempotency-Key, then the handler.
+    let api = Router::<AppState>::from(api_routes())
+        .route_layer(middleware::from_fn_with_state(idempotency_state, idempotency::idempotency));
+    let api = auth::with_rate_limit(api, edge.rate_limit_per_second, edge.rate_limit_burst)
+        .route_layer(middleware::from_fn_with_state(edge.authenticator.clone(), auth::authenticate));
+    let router = api
+        .merge(Router::<AppState>::from(ops_routes()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
+        .route_layer(middleware::from_fn(observe::stash_route))
+        .fallback(unknown_route)
+        .with_state(state);
+    let router = with_middleware(router, problem_context, edge.limits);
+    match cors(&edge.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for browser frontends on the configured origins, exposing the
+/// headers a frontend needs to read.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()))
+    };
+    let header = HeaderName::from_static;
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::IF_MATCH,
+                header("idempotency-key"),
+                REQUEST_ID,
+            ])
+            .expose_headers([
+                axum::http::header::ETAG,
+                axum::http::header::LOCATION,
+                axum::http::header::RETRY_AFTER,
+                axum::http::header::WWW_AUTHENTICATE,
+                header("idempotent-replayed"),
+                REQUEST_ID,
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Wraps `router` in the middleware every request goes through. Public so
+/// that tests can put the real stack around routes that misbehave on purpose.
+pub fn with_middleware(router: Router, problem_context: ProblemContext, limits: Limits) -> Router {
+    // Layers run outside-in from the bottom up: the request id exists
+    // before anything logs, and `finish_problems` sees every error
+    // response, including those of the limit, timeout and panic layers.
+    router
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a handler panicked");
+            axum::response::IntoResponse::into_response(Problem::internal())
+        }))
+        .layer(middleware::from_fn_with_state(problem_context, problem::finish_problems))
+        .layer(SetResponseHeaderLayer::overriding(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(middleware::from_fn(observe::observe))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn unknown_route(uri: Uri) -> Problem {
+    Problem::new(ProblemType::NotFound, format!("No route matches {}.", uri.path()))
+}

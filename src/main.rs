@@ -1,0 +1,110 @@
+//! The `berth` binary: `serve` (default), `migrate`, `openapi`.
+
+use anyhow::Context;
+use clap::Parser;
+
+use std::time::Duration;
+
+use berth::{
+    app::Application,
+    auth::Role,
+    config::{Cli, Command, Config},
+    http, store, telemetry,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            println!("{}", http::openapi().to_pretty_json()?);
+            Ok(())
+        }
+        Command::Token { role, sub, ttl } => {
+            let secret_set = cli.config.jwt_secret.as_deref().is_some_and(|s| !s.is_empty());
+            anyhow::ensure!(
+                secret_set,
+                "set BERTH_JWT_SECRET (or --jwt-secret): a token minted with a random secret would be useless"
+            );
+            let sub = match (role, sub) {
+                (_, Some(sub)) => sub,
+                (Role::Admin, None) => "admin".to_owned(),
+                (Role::Customer, None) => anyhow::bail!("a customer token needs --sub CUSTOMER_ID"),
+            };
+            println!("{}", cli.config.authenticator()?.mint(role, &sub, ttl.into())?);
+            Ok(())
+        }
+        Command::Migrate => {
+            telemetry::init_logging(cli.config.log_format == "json");
+            migrate(&cli.config).await
+        }
+        Command::Serve => {
+            telemetry::init_logging(cli.config.log_format == "json");
+            serve(&cli.config).await
+        }
+    }
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = store::connect(&config.database_url, 1, config.db_acquire_timeout())
+        .await
+        .context("cannot open the database")?;
+    store::migrate(&db).await.context("cannot migrate the database")?;
+    tracing::info!(database = store::backend_name(&db), "migrations applied");
+    Ok(())
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    let addr = app.local_addr()?;
+    let (applied, pending) = store::migration_state(app.db()).await.unwrap_or_default();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listen = %format!("http://{addr}"),
+        swagger_ui = %format!("http://{addr}/docs"),
+        database = store::backend_name(app.db()),
+        database_at = %store::describe_url(&config.database_url),
+        migrations_applied = applied,
+        migrations_pending = pending,
+        "berth is serving"
+    );
+    if app.authenticator().secret_is_ephemeral {
+        // Printed, not logged: logs never carry tokens.
+        let token = app.authenticator().mint(Role::Admin, "admin", Duration::from_secs(24 * 3600))?;
+        println!(
+            "\nBERTH_JWT_SECRET is not set: this process made up a secret, so tokens die with it.\n\
+             Admin token (24 h), for \"Authorize\" in http://{addr}/docs :\n\n{token}\n"
+        );
+    }
+    app.run_with_grace(shutdown_signal(), Duration::from_secs(config.shutdown_grace_seconds)).await?;
+    tracing::info!("berth stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

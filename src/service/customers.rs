@@ -1,0 +1,99 @@
+//! Customer use cases: create, read, list, update and delete, with
+//! optimistic concurrency on the row version.
+
+use sea_orm::DatabaseConnection;
+
+use super::{ServiceError, idempotency::Seal, now, retrying};
+use crate::domain::{
+    customer::{Customer, CustomerChanges, NewCustomer},
+    ids::CustomerId,
+};
+use crate::store::{self, StoreError, customers};
+
+fn email_taken(err: StoreError) -> ServiceError {
+    match err {
+        StoreError::Unique => ServiceError::AlreadyExists { field: "email" },
+        other => other.into(),
+    }
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    new: NewCustomer,
+    seal: &Seal<'_, Customer>,
+) -> Result<Customer, ServiceError> {
+    let customer = new.into_customer(CustomerId::generate(), now());
+    retrying(|| async {
+        let txn = store::begin_write(db).await?;
+        customers::insert(&txn, &customer).await.map_err(email_taken)?;
+        seal.store(&txn, &customer).await?;
+        txn.commit().await?;
+        Ok(customer.clone())
+    })
+    .await
+}
+
+pub async fn get(db: &DatabaseConnection, id: CustomerId) -> Result<Customer, ServiceError> {
+    customers::find(db, id).await?.ok_or(ServiceError::NotFound)
+}
+
+/// `limit` rows after `after`, in creation order.
+pub async fn list(
+    db: &DatabaseConnection,
+    after: Option<CustomerId>,
+    limit: u64,
+) -> Result<Vec<Customer>, ServiceError> {
+    Ok(customers::list(db, after, limit).await?)
+}
+
+/// Applies `changes` if the customer is still at `expected_version`.
+pub async fn update(
+    db: &DatabaseConnection,
+    id: CustomerId,
+    expected_version: i64,
+    changes: CustomerChanges,
+) -> Result<Customer, ServiceError> {
+    retrying(|| async {
+        let txn = store::begin_write(db).await?;
+        let mut customer = customers::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        if customer.version != expected_version {
+            return Err(ServiceError::VersionMismatch { current_version: customer.version });
+        }
+        customer.apply(changes.clone(), now());
+        if !customers::update_if_version(&txn, &customer, expected_version).await.map_err(email_taken)? {
+            // Another writer got in between our read and our write.
+            let current = customers::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+            return Err(ServiceError::VersionMismatch { current_version: current.version });
+        }
+        txn.commit().await?;
+        Ok(customer)
+    })
+    .await
+}
+
+/// Deletes the customer if it is still at `expected_version`.
+pub async fn delete(db: &DatabaseConnection, id: CustomerId, expected_version: i64) -> Result<(), ServiceError> {
+    retrying(|| async {
+        let txn = store::begin_write(db).await?;
+        let customer = customers::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        if customer.version != expected_version {
+            return Err(ServiceError::VersionMismatch { current_version: customer.version });
+        }
+        // A customer with bookings still to come keeps them: cancel them
+        // first. Past bookings go with the customer. Lock order: customer,
+        // then its bookings; the clock is read after both locks, like every
+        // other decider, so a booking confirmed or moved just before counts.
+        let active = store::bookings::lock_active_of_customer(&txn, id).await?;
+        let now = now();
+        let blocking_bookings = active.iter().filter(|b| b.blocks_at(now) && b.range.end() > now).count() as u64;
+        if blocking_bookings > 0 {
+            return Err(ServiceError::HasBookings { blocking_bookings });
+        }
+        if !customers::delete_if_version(&txn, id, expected_version).await? {
+            return Err(ServiceError::VersionMismatch { current_version: customer.version });
+        }
+        txn.commit().await?;
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,163 @@
+//! Use cases. Each write opens exactly one transaction (via
+//! `store::begin_write`), applies the domain rules inside it and commits.
+//! Lost races (serialization failures, deadlocks, SQLite busy) are retried
+//! here a bounded number of times, then reported as `Unavailable`.
+
+pub mod bookings;
+pub mod customers;
+pub mod idempotency;
+pub mod resources;
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rand::Rng;
+
+use crate::domain::{
+    booking::InvalidTransition,
+    ids::{BookingId, ResourceId},
+};
+use crate::store::StoreError;
+
+/// How many times a transaction that lost a race is run in all.
+const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("not found")]
+    NotFound,
+    #[error("the value of {field} is already taken")]
+    AlreadyExists { field: &'static str },
+    #[error("the object is at version {current_version}")]
+    VersionMismatch { current_version: i64 },
+    /// A value the client sent is unacceptable given the current data (the
+    /// interval is longer than the resource allows, a referenced id does not
+    /// exist, ...). `pointer` is a JSON Pointer into the request body.
+    #[error("{pointer}: {detail}")]
+    Invalid { pointer: &'static str, detail: String },
+    #[error("{action} is not allowed from {current}", current = .0.current, action = .0.action)]
+    InvalidTransition(InvalidTransition),
+    #[error("the hold expired at {at}")]
+    HoldExpired { at: DateTime<Utc> },
+    #[error("resource {resource_id} is inactive")]
+    ResourceInactive { resource_id: ResourceId },
+    #[error("booking {existing} already overlaps")]
+    DuplicateBooking { existing: BookingId },
+    #[error("capacity exceeded: {available} of {requested} available")]
+    CapacityExceeded { resource_id: ResourceId, capacity: i64, requested: i64, available: i64 },
+    #[error("future bookings use {peak_usage} units at once")]
+    CapacityBelowCommitments { peak_usage: i64 },
+    #[error("{blocking_bookings} future blocking bookings")]
+    HasBookings { blocking_bookings: u64 },
+    /// Our Idempotency-Key claim was taken over as abandoned while we ran.
+    #[error("the idempotency key was claimed by another request")]
+    IdempotencyClaimLost,
+    /// The database is unreachable, or the write lost every retry.
+    #[error("database unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Retryable(_) | StoreError::Unavailable(_) => ServiceError::Unavailable(err),
+            other => ServiceError::Internal(other),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ServiceError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        StoreError::from(err).into()
+    }
+}
+
+impl ServiceError {
+    /// A race lost in a way the database did not report as one.
+    pub fn lost_race() -> Self {
+        ServiceError::Unavailable(StoreError::Retryable(sea_orm::DbErr::Custom("lost a race".into())))
+    }
+
+    pub fn invalid(pointer: &'static str, detail: impl Into<String>) -> Self {
+        ServiceError::Invalid { pointer, detail: detail.into() }
+    }
+
+    fn is_retryable(&self) -> bool {
+        matches!(self, ServiceError::Unavailable(StoreError::Retryable(_)))
+    }
+}
+
+/// Runs `attempt` (which opens and commits its own transaction) again when it
+/// lost a race, with a short jittered backoff, at most `MAX_ATTEMPTS` times.
+pub async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, ServiceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(err) if err.is_retryable() && tries < MAX_ATTEMPTS => {
+                let backoff_ms = rand::rng().random_range(1..=10u64 << tries);
+                tracing::debug!(tries, backoff_ms, "transaction lost a race; retrying");
+                crate::telemetry::transaction_retry();
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The current time at the database's precision (PostgreSQL keeps
+/// microseconds), so what we return equals what a later read returns.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn lost_race() -> ServiceError {
+        ServiceError::Unavailable(StoreError::Retryable(sea_orm::DbErr::Custom("serialization failure".into())))
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_retried_until_it_wins() {
+        let calls = AtomicU32::new(0);
+        let result =
+            retrying(|| async { if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err(lost_race()) } else { Ok("won") } })
+                .await;
+        assert_eq!(result.unwrap(), "won");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded_and_end_as_unavailable() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(lost_race())
+        })
+        .await;
+        assert!(matches!(result, Err(ServiceError::Unavailable(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), MAX_ATTEMPTS);
+    }
+
+    #[tokio::test]
+    async fn rule_refusals_are_not_retried() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(ServiceError::NotFound)
+        })
+        .await;
+        assert!(matches!(result, Err(ServiceError::NotFound)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,126 @@
+//! Resource use cases: create, read, list, update and delete, with
+//! optimistic concurrency on the row version.
+
+use sea_orm::DatabaseConnection;
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseTransaction;
+
+use super::{ServiceError, bookings, idempotency::Seal, now, retrying};
+use crate::domain::{
+    ids::ResourceId,
+    resource::{NewResource, Resource, ResourceChanges},
+};
+use crate::store::{self, StoreError, resources};
+
+fn name_taken(err: StoreError) -> ServiceError {
+    match err {
+        StoreError::Unique => ServiceError::AlreadyExists { field: "name" },
+        other => other.into(),
+    }
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    new: NewResource,
+    seal: &Seal<'_, Resource>,
+) -> Result<Resource, ServiceError> {
+    let resource = new.into_resource(ResourceId::generate(), now());
+    retrying(|| async {
+        let txn = store::begin_write(db).await?;
+        resources::insert(&txn, &resource).await.map_err(name_taken)?;
+        seal.store(&txn, &resource).await?;
+        txn.commit().await?;
+        Ok(resource.clone())
+    })
+    .await
+}
+
+pub async fn get(db: &DatabaseConnection, id: ResourceId) -> Result<Resource, ServiceError> {
+    resources::find(db, id).await?.ok_or(ServiceError::NotFound)
+}
+
+/// `limit` rows after `after`, in creation order.
+pub async fn list(
+    db: &DatabaseConnection,
+    after: Option<ResourceId>,
+    limit: u64,
+) -> Result<Vec<Resource>, ServiceError> {
+    Ok(resources::list(db, after, limit).await?)
+}
+
+/// Applies `changes` if the resource is still at `expected_version`.
+pub async fn update(
+    db: &DatabaseConnection,
+    id: ResourceId,
+    expected_version: i64,
+    changes: ResourceChanges,
+) -> Result<Resource, ServiceError> {
+    retrying(|| async {
+        let txn = store::begin_write(db).await?;
+        let mut resource = resources::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        if resource.version != expected_version {
+            return Err(ServiceError::VersionMismatch { current_version: resource.version });
+        }
+        let now = now();
+        let (old_capacity, old_max) = (resource.capacity, resource.max_booking_duration_seconds);
+        resource.apply(changes.clone(), now);
+        if resource.capacity < old_capacity || resource.max_booking_duration_seconds < old_max {
+            check_commitments(&txn, &resource, old_max, now).await?;
+        }
+        if !resources::update_if_version(&txn, &resource, expected_version).await.map_err(name_taken)? {
+            // Another writer got in between our read and our write.
+            let current = resources::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+            return Err(ServiceError::VersionMismatch { current_version: current.version });
+        }
+        txn.commit().await?;
+        Ok(resource)
+    })
+    .await
+}
+
+/// Deletes the resource if it is still at `expected_version`.
+pub async fn delete(db: &DatabaseConnection, id: ResourceId, expected_version: i64) -> Result<(), ServiceError> {
+    retrying(|| async {
+        let txn = store::begin_write(db).await?;
+        let resource = resources::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        if resource.version != expected_version {
+            return Err(ServiceError::VersionMismatch { current_version: resource.version });
+        }
+        let (_, _, blocking_bookings) = bookings::future_commitments(&txn, &resource, now()).await?;
+        if blocking_bookings > 0 {
+            return Err(ServiceError::HasBookings { blocking_bookings });
+        }
+        if !resources::delete_if_version(&txn, id, expected_version).await? {
+            return Err(ServiceError::VersionMismatch { current_version: resource.version });
+        }
+        txn.commit().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Rule 4: capacity may not drop below the peak of the future blocking
+/// bookings, and the longest allowed booking may not drop below the longest
+/// future one (the overlap query's lower bound relies on it).
+async fn check_commitments(
+    txn: &DatabaseTransaction,
+    changed: &Resource,
+    old_max_duration_seconds: i64,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    // Search with the old bound: that is what the existing bookings obey.
+    let mut searched = changed.clone();
+    searched.max_booking_duration_seconds = old_max_duration_seconds;
+    let (peak_usage, longest, _) = bookings::future_commitments(txn, &searched, now).await?;
+    if peak_usage > i64::from(changed.capacity) {
+        return Err(ServiceError::CapacityBelowCommitments { peak_usage });
+    }
+    if longest > changed.max_booking_duration_seconds {
+        return Err(ServiceError::invalid(
+            "/max_booking_duration_seconds",
+            format!("a future booking lasts {longest} s; the limit cannot go below that"),
+        ));
+    }
+    Ok(())
+}

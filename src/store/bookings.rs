@@ -1,0 +1,280 @@
+//! Booking rows, the overlap queries the rules decide on, and the hold
+//! sweeper's batch query.
+//!
+//! The overlap queries are bounded on both sides on the
+//! `(resource_id, start_at)` index: `start_at < end` above, and
+//! `start_at > start - max_booking_duration` below (no booking of the
+//! resource is longer than that, so nothing starting earlier can reach the
+//! window). Booking cost therefore does not grow with the resource's history.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::booking::{ActiveModel, Column, Entity, Model};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{LockBehavior, LockType},
+};
+
+use super::{StoreError, StoreResult};
+use crate::domain::{
+    booking::{Booking, BookingStatus},
+    capacity::Usage,
+    ids::{BookingId, CustomerId, ResourceId},
+    time_range::TimeRange,
+};
+
+fn to_domain(m: Model) -> StoreResult<Booking> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("booking {} has {what}", m.id));
+    Ok(Booking {
+        id: BookingId(m.id),
+        resource_id: ResourceId(m.resource_id),
+        customer_id: CustomerId(m.customer_id),
+        range: TimeRange::new(m.start_at, m.end_at).ok_or_else(|| corrupt("an empty interval"))?,
+        quantity: m.quantity,
+        status: BookingStatus::parse(&m.status).ok_or_else(|| corrupt("an unknown status"))?,
+        hold_expires_at: m.hold_expires_at,
+        notes: m.notes,
+        version: m.version,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+fn to_domain_all(rows: Vec<Model>) -> StoreResult<Vec<Booking>> {
+    rows.into_iter().map(to_domain).collect()
+}
+
+fn to_active(b: &Booking) -> ActiveModel {
+    ActiveModel {
+        id: Set(b.id.0),
+        resource_id: Set(b.resource_id.0),
+        customer_id: Set(b.customer_id.0),
+        start_at: Set(b.range.start()),
+        end_at: Set(b.range.end()),
+        quantity: Set(b.quantity),
+        status: Set(b.status.as_str().to_owned()),
+        hold_expires_at: Set(b.hold_expires_at),
+        notes: Set(b.notes.clone()),
+        version: Set(b.version),
+        created_at: Set(b.created_at),
+        updated_at: Set(b.updated_at),
+    }
+}
+
+/// The SQL form of `Booking::blocks_at(now)`.
+fn blocking_at(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(Column::Status.is_in([BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()]))
+        .add(Condition::all().add(Column::Status.eq(BookingStatus::Held.as_str())).add(Column::HoldExpiresAt.gt(now)))
+}
+
+/// Bookings of `resource` whose interval overlaps `range`, index-bounded on
+/// both sides by `max_duration_seconds`.
+fn overlapping(resource: ResourceId, range: &TimeRange, max_duration_seconds: i64) -> Condition {
+    Condition::all()
+        .add(Column::ResourceId.eq(resource.0))
+        .add(Column::StartAt.lt(range.end()))
+        .add(
+            Column::StartAt.gt(range
+                .start()
+                .checked_sub_signed(Duration::seconds(max_duration_seconds))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)),
+        )
+        .add(Column::EndAt.gt(range.start()))
+}
+
+pub async fn insert(conn: &impl ConnectionTrait, booking: &Booking) -> StoreResult<()> {
+    Entity::insert(to_active(booking)).exec_without_returning(conn).await?;
+    Ok(())
+}
+
+pub async fn find(conn: &impl ConnectionTrait, id: BookingId) -> StoreResult<Option<Booking>> {
+    Entity::find_by_id(id.0).one(conn).await?.map(to_domain).transpose()
+}
+
+/// Reads the booking and, on PostgreSQL, locks its row until the transaction
+/// ends (`FOR UPDATE`); SQLite's `BEGIN IMMEDIATE` already holds the lock.
+pub async fn lock(conn: &impl ConnectionTrait, id: BookingId) -> StoreResult<Option<Booking>> {
+    Entity::find_by_id(id.0).lock_exclusive().one(conn).await?.map(to_domain).transpose()
+}
+
+/// Writes `booking` over the row if the row is still at `expected_version`.
+pub async fn update_if_version(
+    conn: &impl ConnectionTrait,
+    booking: &Booking,
+    expected_version: i64,
+) -> StoreResult<bool> {
+    let mut row = to_active(booking);
+    row.id = NotSet;
+    row.created_at = NotSet;
+    row.resource_id = NotSet;
+    row.customer_id = NotSet;
+    let result = Entity::update_many()
+        .set(row)
+        .filter(Column::Id.eq(booking.id.0))
+        .filter(Column::Version.eq(expected_version))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// What a decision looks at: the bookings of `resource` that block at `now`
+/// and overlap `range`, except `exclude` (a booking being rescheduled does
+/// not count against itself).
+pub struct Overlap<'a> {
+    pub resource: ResourceId,
+    pub range: &'a TimeRange,
+    pub max_duration_seconds: i64,
+    pub now: DateTime<Utc>,
+    pub exclude: Option<BookingId>,
+}
+
+impl Overlap<'_> {
+    fn condition(&self) -> Condition {
+        let mut condition = Condition::all()
+            .add(overlapping(self.resource, self.range, self.max_duration_seconds))
+            .add(blocking_at(self.now));
+        if let Some(exclude) = self.exclude {
+            condition = condition.add(Column::Id.ne(exclude.0));
+        }
+        condition
+    }
+}
+
+/// The total quantity of the overlapping blocking bookings: an upper bound
+/// of their peak, read as one aggregate from the covering index.
+pub async fn blocking_total(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<i64> {
+    let total: Option<Option<i64>> = Entity::find()
+        .select_only()
+        .column_as(Column::Quantity.sum(), "total")
+        .filter(overlap.condition())
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(total.flatten().unwrap_or(0))
+}
+
+/// The units the overlapping blocking bookings take. Only the three columns
+/// the capacity rule needs are read: on a busy window this is most of a
+/// booking's cost.
+pub async fn blocking_usage(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<Vec<Usage>> {
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>, i32)> = Entity::find()
+        .select_only()
+        .columns([Column::StartAt, Column::EndAt, Column::Quantity])
+        .filter(overlap.condition())
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(start, end, quantity)| {
+            TimeRange::new(start, end).map(|range| Usage { range, quantity: i64::from(quantity) })
+        })
+        .collect())
+}
+
+/// An overlapping blocking booking of `customer`: the duplicate rule.
+pub async fn customer_overlap(
+    conn: &impl ConnectionTrait,
+    customer: CustomerId,
+    overlap: &Overlap<'_>,
+) -> StoreResult<Option<BookingId>> {
+    let first = Entity::find()
+        .filter(Column::CustomerId.eq(customer.0))
+        .filter(overlap.condition())
+        .order_by_asc(Column::StartAt)
+        .one(conn)
+        .await?;
+    Ok(first.map(|m| BookingId(m.id)))
+}
+
+/// The blocking bookings of `resource` that are not over by `now`.
+pub async fn future_blocking(
+    conn: &impl ConnectionTrait,
+    resource: ResourceId,
+    max_duration_seconds: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Booking>> {
+    let rows =
+        Entity::find()
+            .filter(Column::ResourceId.eq(resource.0))
+            .filter(Column::StartAt.gt(
+                now.checked_sub_signed(Duration::seconds(max_duration_seconds)).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            ))
+            .filter(Column::EndAt.gt(now))
+            .filter(blocking_at(now))
+            .all(conn)
+            .await?;
+    to_domain_all(rows)
+}
+
+/// The customer's bookings that are or may become blocking (held,
+/// confirmed, checked in), locked for this transaction on PostgreSQL. No
+/// time condition on purpose: at READ COMMITTED a row whose old version
+/// fails the filter would not be locked, and a concurrent reschedule could
+/// move it into the future unseen.
+pub async fn lock_active_of_customer(conn: &impl ConnectionTrait, customer: CustomerId) -> StoreResult<Vec<Booking>> {
+    let active = [BookingStatus::Held.as_str(), BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()];
+    let rows = Entity::find()
+        .filter(Column::CustomerId.eq(customer.0))
+        .filter(Column::Status.is_in(active))
+        .lock_exclusive()
+        .all(conn)
+        .await?;
+    to_domain_all(rows)
+}
+
+/// What `GET /v1/bookings` filters on.
+#[derive(Clone, Debug, Default)]
+pub struct BookingFilter {
+    pub resource_id: Option<ResourceId>,
+    pub customer_id: Option<CustomerId>,
+    pub status: Option<BookingStatus>,
+    /// Only bookings overlapping `[from, to)`; either bound may be open.
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One page of bookings in creation order, starting after `after`.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    filter: &BookingFilter,
+    after: Option<BookingId>,
+    limit: u64,
+) -> StoreResult<Vec<Booking>> {
+    let mut query = Entity::find().order_by_asc(Column::Id).limit(limit);
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after.0));
+    }
+    if let Some(resource) = filter.resource_id {
+        query = query.filter(Column::ResourceId.eq(resource.0));
+    }
+    if let Some(customer) = filter.customer_id {
+        query = query.filter(Column::CustomerId.eq(customer.0));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(Column::Status.eq(status.as_str()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(Column::EndAt.gt(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(Column::StartAt.lt(to));
+    }
+    to_domain_all(query.all(conn).await?)
+}
+
+/// Up to `limit` holds that ran out by `now`, locked for this transaction.
+/// `SKIP LOCKED` lets several instances sweep at once without waiting on or
+/// double-processing each other's rows (PostgreSQL; SQLite has one writer).
+pub async fn lock_due_holds(conn: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> StoreResult<Vec<Booking>> {
+    let rows = Entity::find()
+        .filter(Column::Status.eq(BookingStatus::Held.as_str()))
+        .filter(Column::HoldExpiresAt.lte(now))
+        .order_by_asc(Column::HoldExpiresAt)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(conn)
+        .await?;
+    to_domain_all(rows)
+}

@@ -1,0 +1,167 @@
+//! Idempotency records: one row per (principal, key, method, route), first
+//! `in_flight`, then `completed` with the stored response. Completion is
+//! written in the same transaction as the request's effect.
+
+use chrono::{DateTime, Utc};
+use entity::idempotency_record::{ActiveModel, Column, Entity, Model};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, OnConflict},
+};
+use uuid::Uuid;
+
+use super::StoreResult;
+
+/// A stored response, replayed byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What is known about a key.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub id: Uuid,
+    pub fingerprint: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// `None` while the first request is still running.
+    pub response: Option<StoredResponse>,
+}
+
+/// Where a key lives.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub principal: String,
+    pub key: String,
+    pub method: String,
+    pub route: String,
+}
+
+fn to_record(m: Model) -> Record {
+    let response = match (m.state.as_str(), m.response_status) {
+        ("completed", Some(status)) => Some(StoredResponse {
+            status: u16::try_from(status).unwrap_or(500),
+            headers: m.response_headers.as_deref().and_then(|h| serde_json::from_str(h).ok()).unwrap_or_default(),
+            body: m.response_body.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Record { id: m.id, fingerprint: m.fingerprint, created_at: m.created_at, expires_at: m.expires_at, response }
+}
+
+/// Claims the key as in flight; `None` when the key is already present
+/// (`ON CONFLICT DO NOTHING`: on PostgreSQL it waits for a concurrent
+/// claim of the same key to commit, and never aborts the transaction).
+pub async fn insert_in_flight(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<Option<Uuid>> {
+    let id = Uuid::now_v7();
+    let row = ActiveModel {
+        id: Set(id),
+        principal: Set(scope.principal.clone()),
+        idempotency_key: Set(scope.key.clone()),
+        method: Set(scope.method.clone()),
+        route: Set(scope.route.clone()),
+        fingerprint: Set(fingerprint.to_owned()),
+        state: Set("in_flight".into()),
+        response_status: Set(None),
+        response_headers: Set(None),
+        response_body: Set(None),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+    };
+    let inserted = Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([Column::Principal, Column::IdempotencyKey, Column::Method, Column::Route])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok((inserted == 1).then_some(id))
+}
+
+pub async fn find(conn: &impl ConnectionTrait, scope: &Scope) -> StoreResult<Option<Record>> {
+    let row = Entity::find()
+        .filter(Column::Principal.eq(&scope.principal))
+        .filter(Column::IdempotencyKey.eq(&scope.key))
+        .filter(Column::Method.eq(&scope.method))
+        .filter(Column::Route.eq(&scope.route))
+        .one(conn)
+        .await?;
+    Ok(row.map(to_record))
+}
+
+/// Takes over an in-flight claim whose holder is presumed dead (its
+/// `created_at` is still the one we saw). Returns whether we got it.
+pub async fn take_over(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    seen_created_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let result = Entity::update_many()
+        .col_expr(Column::CreatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::State.eq("in_flight"))
+        .filter(Column::CreatedAt.eq(seen_created_at))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Stores the final response of the claim `id`, if it is still ours and in
+/// flight. Returns whether it was stored.
+pub async fn complete(conn: &impl ConnectionTrait, id: Uuid, response: &StoredResponse) -> StoreResult<bool> {
+    let headers = serde_json::to_string(&response.headers).unwrap_or_else(|_| "[]".into());
+    let result = Entity::update_many()
+        .col_expr(Column::State, Expr::value("completed"))
+        .col_expr(Column::ResponseStatus, Expr::value(i32::from(response.status)))
+        .col_expr(Column::ResponseHeaders, Expr::value(headers))
+        .col_expr(Column::ResponseBody, Expr::value(response.body.clone()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::State.eq("in_flight"))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Forgets a claim still in flight (its request was refused before it ran).
+/// A completed record is never touched: if the effect did commit (say the
+/// commit's answer was lost), its stored response must stay to be replayed.
+pub async fn release(conn: &impl ConnectionTrait, id: Uuid) -> StoreResult<()> {
+    Entity::delete_many().filter(Column::Id.eq(id)).filter(Column::State.eq("in_flight")).exec(conn).await?;
+    Ok(())
+}
+
+/// Deletes a record whatever its state (it expired).
+pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> StoreResult<()> {
+    Entity::delete_by_id(id).exec(conn).await?;
+    Ok(())
+}
+
+/// Deletes up to `limit` records that expired by `now`; returns how many.
+pub async fn delete_expired(conn: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> StoreResult<u64> {
+    let ids: Vec<Uuid> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::ExpiresAt.lte(now))
+        .order_by_asc(Column::ExpiresAt)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let result = Entity::delete_many().filter(Column::Id.is_in(ids)).exec(conn).await?;
+    Ok(result.rows_affected)
+}

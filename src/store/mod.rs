@@ -1,0 +1,192 @@
+//! The persistence layer: the only code that builds sea-orm queries. It owns
+//! the connection pool (SQLite tuning, PostgreSQL pool), migrations, the
+//! write-transaction opener and the classification of database errors.
+//!
+//! Store functions take `&impl ConnectionTrait` so they run on the pool or
+//! inside a transaction alike. Inside a transaction always pass the
+//! transaction: with a small pool, a query on the pool would wait for the
+//! connection the transaction holds.
+
+pub mod bookings;
+pub mod customers;
+pub mod events;
+pub mod idempotency;
+pub mod resources;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+/// How long a connection waits for SQLite's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the pool. SQLite gets WAL, a busy timeout, foreign keys and
+/// `synchronous=NORMAL` (durable with WAL, minus the last commits on power
+/// loss) and the file is created when missing.
+pub async fn connect(url: &str, pool_size: u32, acquire_timeout: Duration) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(pool_size.max(1))
+        .min_connections(1)
+        .acquire_timeout(acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    Database::connect(options).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Migrations applied and pending.
+pub async fn migration_state(db: &DatabaseConnection) -> Result<(usize, usize), DbErr> {
+    let applied = Migrator::get_applied_migrations(db).await?.len();
+    let pending = Migrator::get_pending_migrations(db).await?.len();
+    Ok((applied, pending))
+}
+
+/// Where the database is, without credentials: `sqlite:berth.db`,
+/// `postgres://host:5432/berth`.
+pub fn describe_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("?", url));
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    format!("{scheme}://{rest}")
+}
+
+/// Whether the database answers a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}
+
+/// Human name of the backend, for logs ("sqlite", "postgres").
+pub fn backend_name(db: &DatabaseConnection) -> &'static str {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => "sqlite",
+        DatabaseBackend::Postgres => "postgres",
+        _ => "other",
+    }
+}
+
+/// Opens a transaction for a read-then-write decision. On SQLite it starts
+/// `BEGIN IMMEDIATE`, taking the write lock up front: a deferred transaction
+/// that reads and then writes fails with "database is locked" when another
+/// writer got there first, and a busy timeout cannot save a lock upgrade.
+/// On PostgreSQL it is a plain READ COMMITTED transaction; deciders lock the
+/// row they decide on (`SELECT ... FOR UPDATE`).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// What a database error means to the layers above.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique index refused the write.
+    #[error("unique constraint violated")]
+    Unique,
+    /// A foreign key refused the write.
+    #[error("foreign key constraint violated")]
+    ForeignKey,
+    /// A lost race the caller may retry: serialization failure, deadlock,
+    /// SQLite busy/locked.
+    #[error("transient database conflict: {0}")]
+    Retryable(DbErr),
+    /// The database cannot be reached (connection refused, pool timeout).
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
+    /// A row the domain cannot represent (a bug, or a hand-edited database).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Anything else: a bug or a broken database.
+    #[error(transparent)]
+    Other(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => return StoreError::Unique,
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => return StoreError::ForeignKey,
+            _ => {}
+        }
+        if is_retryable(&err) {
+            return StoreError::Retryable(err);
+        }
+        if is_unavailable(&err) {
+            return StoreError::Unavailable(err);
+        }
+        StoreError::Other(err)
+    }
+}
+
+fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e.as_ref()),
+        _ => None,
+    }
+}
+
+/// Serialization failure (40001), deadlock (40P01), lock timeout (55P03) on
+/// PostgreSQL; SQLITE_BUSY (5, 517 = BUSY_SNAPSHOT) and SQLITE_LOCKED (6) on
+/// SQLite. Classified by SQLSTATE / result code, never by message text.
+fn is_retryable(err: &DbErr) -> bool {
+    let Some(sea_orm::sqlx::Error::Database(db_err)) = sqlx_error(err) else {
+        return false;
+    };
+    matches!(db_err.code().as_deref(), Some("40001" | "40P01" | "55P03" | "5" | "517" | "261" | "6" | "262"))
+}
+
+fn is_unavailable(err: &DbErr) -> bool {
+    // Failing to connect at all is unavailability, whatever the reason.
+    if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return true;
+    }
+    match sqlx_error(err) {
+        Some(sea_orm::sqlx::Error::Io(_))
+        | Some(sea_orm::sqlx::Error::PoolTimedOut)
+        | Some(sea_orm::sqlx::Error::PoolClosed)
+        | Some(sea_orm::sqlx::Error::WorkerCrashed) => true,
+        // PostgreSQL: admin shutdown, cannot connect now, too many connections.
+        Some(sea_orm::sqlx::Error::Database(db_err)) => {
+            matches!(db_err.code().as_deref(), Some("57P01" | "57P02" | "57P03" | "53300"))
+        }
+        _ => false,
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Connections of the pool: (in use, idle).
+pub fn pool_stats(db: &DatabaseConnection) -> (u32, u32) {
+    let (size, idle) = match db.get_database_backend() {
+        DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => (0, 0),
+    };
+    let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+    (size.saturating_sub(idle), idle)
+}

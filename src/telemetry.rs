@@ -1,0 +1,110 @@
+//! Logs and metrics.
+//!
+//! Logs: `tracing`, human-readable on a terminal, JSON lines with
+//! `BERTH_LOG_FORMAT=json`. Metrics: the `metrics` facade with a Prometheus
+//! recorder installed once per process (tests run many apps in one process
+//! and share it). The names of every metric berth exports live here.
+
+use std::{sync::OnceLock, time::Duration};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Installs the global log subscriber. `json` selects JSON lines.
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn,sea_orm_migration=warn,sqlx=warn"));
+    if json {
+        fmt().with_env_filter(filter).json().flatten_event(true).with_current_span(false).init();
+    } else {
+        fmt().with_env_filter(filter).init();
+    }
+}
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process's Prometheus handle, installing the recorder on first use.
+/// `None` if another recorder was installed first.
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| {
+            let latency_buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &latency_buckets)
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    // Without its default features the exporter runs no upkeep task.
+                    let upkeep = handle.clone();
+                    std::thread::spawn(move || {
+                        loop {
+                            std::thread::sleep(Duration::from_secs(5));
+                            upkeep.run_upkeep();
+                        }
+                    });
+                    Some(handle)
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+pub const HTTP_REQUESTS: &str = "berth_http_requests_total";
+pub const HTTP_DURATION: &str = "berth_http_request_duration_seconds";
+pub const PROBLEMS: &str = "berth_problems_total";
+pub const BOOKINGS_CREATED: &str = "berth_bookings_created_total";
+pub const HOLDS: &str = "berth_holds_total";
+pub const IDEMPOTENT_REPLAYS: &str = "berth_idempotent_replays_total";
+pub const TRANSACTION_RETRIES: &str = "berth_transaction_retries_total";
+pub const DB_POOL_CONNECTIONS: &str = "berth_db_pool_connections";
+pub const BACKGROUND_RUNS: &str = "berth_background_runs_total";
+pub const BACKGROUND_ROWS: &str = "berth_background_rows_total";
+
+/// One finished HTTP request.
+pub fn http_request(route: &str, method: &str, status: u16, latency: Duration) {
+    let class = format!("{}xx", status / 100);
+    let labels = [("route", route.to_owned()), ("method", method.to_owned()), ("status", class)];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels).record(latency.as_secs_f64());
+}
+
+/// A problem answered, by type: conflicts, validation errors, ...
+pub fn problem(slug: &'static str) {
+    metrics::counter!(PROBLEMS, "type" => slug).increment(1);
+}
+
+/// A booking created, by its first status (`confirmed` or `held`).
+pub fn booking_created(status: &'static str) {
+    metrics::counter!(BOOKINGS_CREATED, "status" => status).increment(1);
+}
+
+/// Holds reaching a point of their life: `created`, `confirmed`, `expired`.
+pub fn holds(event: &'static str, count: u64) {
+    metrics::counter!(HOLDS, "event" => event).increment(count);
+}
+
+pub fn idempotent_replay() {
+    metrics::counter!(IDEMPOTENT_REPLAYS).increment(1);
+}
+
+/// A transaction that lost a race (serialization failure, deadlock, busy)
+/// and is run again.
+pub fn transaction_retry() {
+    metrics::counter!(TRANSACTION_RETRIES).increment(1);
+}
+
+/// The database pool right now.
+pub fn db_pool(in_use: u32, idle: u32) {
+    metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
+    metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+}
+
+/// One run of a background task and the rows it touched.
+pub fn background_run(task: &'static str, rows: u64) {
+    metrics::counter!(BACKGROUND_RUNS, "task" => task).increment(1);
+    metrics::counter!(BACKGROUND_ROWS, "task" => task).increment(rows);
+}

@@ -1,0 +1,157 @@
+//! Every error the framework itself can produce is a problem too: bad JSON,
+//! wrong content type, unknown route, wrong method, body too large,
+//! timeouts and panics. And the problem pages exist.
+
+use std::time::Duration;
+
+use axum::{Router, routing::get};
+use berth::http::{Limits, problem::ProblemContext, with_middleware};
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn malformed_json_is_a_400() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .send(app.client.post(app.url("/v1/resources")).header("content-type", "application/json").body("{not json"))
+        .await;
+    reply.assert_problem(400, "malformed-request");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_by_content_type_is_a_415() {
+    let app = TestApp::spawn().await;
+    let reply =
+        app.send(app.client.post(app.url("/v1/resources")).header("content-type", "text/plain").body("{}")).await;
+    reply.assert_problem(415, "unsupported-media-type");
+    let none = app.send(app.client.post(app.url("/v1/customers")).body("{}")).await;
+    none.assert_problem(415, "unsupported-media-type");
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = TestApp::spawn().await;
+    app.get("/v1/nothing-here").await.assert_problem(404, "not-found");
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let reply = app.send(app.client.put(app.url("/v1/resources"))).await;
+    reply.assert_problem(405, "method-not-allowed");
+    let allow = reply.header("allow").unwrap();
+    assert!(allow.contains("GET") && allow.contains("POST"), "Allow: {allow}");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_whether_announced_or_streamed() {
+    let app = TestApp::spawn_with(|c| c.body_limit_bytes = 1024).await;
+    let big = json!({"name": "x".repeat(2000), "capacity": 1});
+    app.post_json("/v1/resources", &big).await.assert_problem(413, "payload-too-large");
+
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![b' '; 800]), Ok(vec![b' '; 800])];
+    let streamed = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let reply = app
+        .send(app.client.post(app.url("/v1/customers")).header("content-type", "application/json").body(streamed))
+        .await;
+    reply.assert_problem(413, "payload-too-large");
+    assert_eq!(app.get("/v1/resources").await.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn a_request_that_outlives_the_timeout_is_a_503_with_retry_after() {
+    let app = TestApp::spawn_with(|c| c.request_timeout_ms = 200).await;
+    // A body that trickles in slower than the timeout keeps the handler waiting.
+    let slow = futures::stream::unfold(0, |sent| async move {
+        if sent >= 3 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Some((Ok::<_, std::io::Error>(b" ".to_vec()), sent + 1))
+    });
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("/v1/resources"))
+                .header("content-type", "application/json")
+                .body(reqwest::Body::wrap_stream(slow)),
+        )
+        .await;
+    reply.assert_problem(503, "service-unavailable");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_an_opaque_500_and_the_server_keeps_serving() {
+    async fn boom() -> &'static str {
+        panic!("secret internals /etc/passwd")
+    }
+    let router: Router = Router::new().route("/boom", get(boom)).route("/fine", get(|| async { "fine" }));
+    let limits = Limits { body_bytes: 1024, request_timeout: Duration::from_secs(5) };
+    let app = with_middleware(router, ProblemContext { base: String::new() }, limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let client = reqwest::Client::new();
+    let boom = client.get(format!("{base}/boom")).send().await.unwrap();
+    assert_eq!(boom.status(), 500);
+    assert_eq!(boom.headers()["content-type"], "application/problem+json");
+    let text = boom.text().await.unwrap();
+    assert!(!text.contains("secret") && !text.contains("passwd"), "{text}");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["type"], "/problems/internal-error");
+    assert_eq!(body["status"], 500);
+    let fine = client.get(format!("{base}/fine")).send().await.unwrap();
+    assert_eq!(fine.status(), 200);
+}
+
+#[tokio::test]
+async fn problem_types_are_absolute_and_locations_too_when_a_public_url_is_set() {
+    let app = TestApp::spawn_with(|c| c.public_url = Some("https://berth.example/".into())).await;
+    let reply = app.get("/v1/resources/not-an-id").await;
+    assert_eq!(reply.assert_problem(404, "not-found")["type"], "https://berth.example/problems/not-found");
+    let created = app.post_json("/v1/resources", &json!({"name": "Hall", "capacity": 1})).await;
+    let location = created.header("location").unwrap();
+    assert!(location.starts_with("https://berth.example/v1/resources/"), "{location}");
+}
+
+#[tokio::test]
+async fn the_instance_is_the_request_id() {
+    let app = TestApp::spawn().await;
+    let reply = app.get("/v1/nowhere").await;
+    let request_id = reply.header("x-request-id").unwrap();
+    assert_eq!(reply.body["instance"], format!("urn:uuid:{request_id}"));
+}
+
+#[tokio::test]
+async fn every_problem_type_has_a_page_and_unknown_ones_are_404() {
+    let app = TestApp::spawn().await;
+    for kind in berth::http::problem::ProblemType::ALL {
+        let reply = app.get(&format!("/problems/{}", kind.slug())).await;
+        reply.assert_status(200);
+        assert!(reply.header("content-type").unwrap().starts_with("text/html"));
+        assert!(reply.text.contains(kind.info().title), "{}", kind.slug());
+    }
+    app.get("/problems/no-such-problem").await.assert_problem(404, "not-found");
+    app.get("/problems").await.assert_status(200);
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/healthz").await.assert_status(200).body["status"], "ok");
+    assert_eq!(app.get("/readyz").await.assert_status(200).body["status"], "ready");
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_without_network() {
+    let app = TestApp::spawn().await;
+    let ui = app.get("/docs/").await;
+    ui.assert_status(200);
+    assert!(ui.text.to_lowercase().contains("swagger"), "{}", ui.text);
+    let spec = app.get("/openapi.json").await;
+    spec.assert_status(200);
+    assert!(spec.body["openapi"].as_str().unwrap().starts_with("3.1"));
+}

@@ -1,0 +1,298 @@
+//! Idempotency-Key: replays, concurrency, fingerprints, scopes, what is
+//! stored and what is released, expiry; and If-Match under concurrency.
+
+use futures::future::join_all;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
+use serde_json::{Value, json};
+
+use crate::helpers::{Reply, TestApp, customer_token, slot};
+
+async fn setup() -> (TestApp, Value, Value) {
+    let app = TestApp::spawn_with(|c| c.hold_sweep_interval_ms = 0).await;
+    let resource = app.create_resource("Court", 1).await;
+    let customer = app.create_customer("ada@example.com").await;
+    (app, resource, customer)
+}
+
+fn booking_body(resource: &Value, customer: &Value, day: i64) -> Value {
+    let (start, end) = slot(day, 9, 10);
+    json!({"resource_id": resource["id"], "customer_id": customer["id"], "start_at": start, "end_at": end})
+}
+
+async fn post_keyed(app: &TestApp, path: &str, key: &str, body: &Value) -> Reply {
+    app.send(app.client.post(app.url(path)).header("idempotency-key", key).json(body)).await
+}
+
+async fn bookings_in_db(app: &TestApp) -> u64 {
+    entity::booking::Entity::find().count(&app.db).await.unwrap()
+}
+
+async fn events_in_db(app: &TestApp) -> u64 {
+    entity::booking_event::Entity::find().count(&app.db).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_retry_replays_the_stored_response_byte_for_byte_and_runs_nothing() {
+    let (app, resource, customer) = setup().await;
+    let body = booking_body(&resource, &customer, 3);
+    let first = post_keyed(&app, "/v1/bookings", "\"order-1\"", &body).await;
+    first.assert_status(201);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = post_keyed(&app, "/v1/bookings", "\"order-1\"", &body).await;
+    again.assert_status(201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text);
+    assert_eq!(again.header("location"), first.header("location"));
+    assert_eq!(again.header("etag"), first.header("etag"));
+    assert_eq!(again.header("content-type"), Some("application/json"));
+    assert_eq!(bookings_in_db(&app).await, 1);
+    assert_eq!(events_in_db(&app).await, 1);
+}
+
+#[tokio::test]
+async fn key_order_and_whitespace_do_not_change_the_request() {
+    let (app, resource, customer) = setup().await;
+    let body = booking_body(&resource, &customer, 3);
+    post_keyed(&app, "/v1/bookings", "k", &body).await.assert_status(201);
+    let reordered = serde_json::to_string_pretty(&json!({
+        "end_at": body["end_at"], "start_at": body["start_at"],
+        "customer_id": body["customer_id"], "resource_id": body["resource_id"],
+    }))
+    .unwrap();
+    let request = app.client.post(app.url("/v1/bookings")).header("idempotency-key", "k");
+    let again = app.send(request.header("content-type", "application/json").body(reordered)).await;
+    assert_eq!(again.assert_status(201).header("idempotent-replayed"), Some("true"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_key_execute_exactly_once() {
+    for concurrency in [2, 20] {
+        let (app, resource, customer) = setup().await;
+        let body = booking_body(&resource, &customer, 3);
+        let replies = join_all((0..concurrency).map(|_| post_keyed(&app, "/v1/bookings", "same", &body))).await;
+        let fresh = replies.iter().filter(|r| r.status == 201 && r.header("idempotent-replayed").is_none()).count();
+        assert_eq!(fresh, 1, "exactly one execution out of {concurrency}");
+        for reply in &replies {
+            match reply.status.as_u16() {
+                201 => {}
+                _ => {
+                    reply.assert_problem(409, "idempotency-key-in-use");
+                    assert_eq!(reply.header("retry-after"), Some("1"));
+                }
+            }
+        }
+        assert_eq!(bookings_in_db(&app).await, 1);
+        assert_eq!(events_in_db(&app).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_request_is_a_422_and_runs_nothing() {
+    let (app, resource, customer) = setup().await;
+    post_keyed(&app, "/v1/bookings", "k1", &booking_body(&resource, &customer, 3)).await.assert_status(201);
+    let other = post_keyed(&app, "/v1/bookings", "k1", &booking_body(&resource, &customer, 4)).await;
+    other.assert_problem(422, "idempotency-key-reused");
+    assert_eq!(bookings_in_db(&app).await, 1);
+}
+
+#[tokio::test]
+async fn keys_are_scoped_to_the_caller() {
+    let (app, resource, customer) = setup().await;
+    let other_customer = app.create_customer("bob@example.com").await;
+    let mine = booking_body(&resource, &customer, 3);
+    let theirs = booking_body(&resource, &other_customer, 4);
+    let as_ada = app.client.post(app.url("/v1/bookings")).header("idempotency-key", "shared").json(&mine);
+    app.send_as(as_ada, Some(&customer_token(&customer))).await.assert_status(201);
+    let as_bob = app.client.post(app.url("/v1/bookings")).header("idempotency-key", "shared").json(&theirs);
+    let reply = app.send_as(as_bob, Some(&customer_token(&other_customer))).await;
+    assert_eq!(reply.assert_status(201).header("idempotent-replayed"), None);
+    assert_eq!(bookings_in_db(&app).await, 2);
+}
+
+#[tokio::test]
+async fn a_capacity_refusal_is_stored_and_replayed_as_the_same_409() {
+    let (app, resource, customer) = setup().await;
+    let bob = app.create_customer("bob@example.com").await;
+    app.booked(&resource, &bob, &slot(3, 9, 10), 1).await;
+    let body = booking_body(&resource, &customer, 3);
+    let first = post_keyed(&app, "/v1/bookings", "k", &body).await;
+    first.assert_problem(409, "capacity-exceeded");
+    // Capacity frees up, but the key's outcome is final.
+    let bobs = app.get("/v1/bookings").await.body["items"][0].clone();
+    app.act(&bobs, "cancel").await.assert_status(200);
+    let again = post_keyed(&app, "/v1/bookings", "k", &body).await;
+    again.assert_problem(409, "capacity-exceeded");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text);
+    // A new key books.
+    post_keyed(&app, "/v1/bookings", "k2", &body).await.assert_status(201);
+}
+
+#[tokio::test]
+async fn a_refusal_before_execution_does_not_use_up_the_key() {
+    let (app, resource, customer) = setup().await;
+    let mut body = booking_body(&resource, &customer, 3);
+    body["quantity"] = json!(0);
+    post_keyed(&app, "/v1/bookings", "k", &body).await.assert_problem(422, "validation-error");
+    body["quantity"] = json!(1);
+    let fixed = post_keyed(&app, "/v1/bookings", "k", &body).await;
+    assert_eq!(fixed.assert_status(201).header("idempotent-replayed"), None);
+    // A customer's 403 does not store anything either.
+    let bob = app.create_customer("bob@example.com").await;
+    let forbidden = app
+        .client
+        .post(app.url("/v1/bookings"))
+        .header("idempotency-key", "b")
+        .json(&booking_body(&resource, &customer, 5));
+    app.send_as(forbidden, Some(&customer_token(&bob))).await.assert_problem(403, "forbidden");
+    let allowed =
+        app.client.post(app.url("/v1/bookings")).header("idempotency-key", "b").json(&booking_body(&resource, &bob, 5));
+    app.send_as(allowed, Some(&customer_token(&bob))).await.assert_status(201);
+}
+
+#[tokio::test]
+async fn malformed_keys_are_a_400_and_change_nothing() {
+    let (app, resource, customer) = setup().await;
+    let body = booking_body(&resource, &customer, 3);
+    for key in ["", "\"\"", "has space", &"k".repeat(256), "\"unterminated"] {
+        let reply = post_keyed(&app, "/v1/bookings", key, &body).await;
+        reply.assert_problem(400, "idempotency-key-invalid");
+    }
+    assert_eq!(bookings_in_db(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_key_still_in_flight_is_a_409_and_an_abandoned_one_is_taken_over() {
+    let (app, resource, customer) = setup().await;
+    post_keyed(&app, "/v1/bookings", "k", &booking_body(&resource, &customer, 4)).await.assert_status(201);
+    // Make the record look like its first request is still running.
+    use entity::idempotency_record::{Column, Entity};
+    let set_in_flight = |created: chrono::DateTime<chrono::Utc>| {
+        Entity::update_many()
+            .col_expr(Column::State, Expr::value("in_flight"))
+            .col_expr(Column::CreatedAt, Expr::value(created))
+            .filter(Column::IdempotencyKey.eq("k"))
+            .exec(&app.db)
+    };
+    set_in_flight(chrono::Utc::now()).await.unwrap();
+    let busy = post_keyed(&app, "/v1/bookings", "k", &booking_body(&resource, &customer, 4)).await;
+    busy.assert_problem(409, "idempotency-key-in-use");
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    // An hour later nobody can still be running it: the retry takes over.
+    set_in_flight(chrono::Utc::now() - chrono::Duration::hours(1)).await.unwrap();
+    let retried = post_keyed(&app, "/v1/bookings", "k", &booking_body(&resource, &customer, 4)).await;
+    // It runs again: the earlier booking exists, so this one is a duplicate.
+    retried.assert_problem(409, "duplicate-booking");
+}
+
+#[tokio::test]
+async fn an_expired_key_is_fresh_again_and_the_cleanup_forgets_it() {
+    let (app, resource, customer) = setup().await;
+    post_keyed(&app, "/v1/bookings", "k", &booking_body(&resource, &customer, 3)).await.assert_status(201);
+    use entity::idempotency_record::{Column, Entity};
+    Entity::update_many()
+        .col_expr(Column::ExpiresAt, Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let fresh = post_keyed(&app, "/v1/bookings", "k", &booking_body(&resource, &customer, 4)).await;
+    assert_eq!(fresh.assert_status(201).header("idempotent-replayed"), None);
+    Entity::update_many()
+        .col_expr(Column::ExpiresAt, Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let deleted = berth::service::idempotency::delete_expired(&app.db).await.unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(Entity::find().count(&app.db).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_replay_wins_over_a_now_stale_precondition() {
+    let (app, resource, customer) = setup().await;
+    let booking = app.booked(&resource, &customer, &slot(3, 9, 10), 1).await;
+    let path = format!("/v1/bookings/{}/cancel", booking["id"].as_str().unwrap());
+    let request = || app.client.post(app.url(&path)).header("idempotency-key", "c").header("if-match", "\"1\"");
+    let first = app.send(request()).await;
+    first.assert_status(200);
+    let again = app.send(request()).await;
+    assert_eq!(again.assert_status(200).header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text);
+    // Without the key the same request is a 412: the booking moved on.
+    app.send(app.client.post(app.url(&path)).header("if-match", "\"1\""))
+        .await
+        .assert_problem(412, "precondition-failed");
+}
+
+#[tokio::test]
+async fn keys_work_on_every_post() {
+    let (app, resource, customer) = setup().await;
+    let created = post_keyed(&app, "/v1/resources", "r", &json!({"name": "Hall", "capacity": 2})).await;
+    let replayed = post_keyed(&app, "/v1/resources", "r", &json!({"name": "Hall", "capacity": 2})).await;
+    assert_eq!((created.status, replayed.header("idempotent-replayed")), (reqwest::StatusCode::CREATED, Some("true")));
+    let c = post_keyed(&app, "/v1/customers", "c", &json!({"email": "x@example.com", "name": "X"})).await;
+    assert_eq!(c.status, 201);
+    let taken = post_keyed(&app, "/v1/customers", "c2", &json!({"email": "X@example.com", "name": "X"})).await;
+    taken.assert_problem(409, "already-exists");
+    let booking = app.booked(&resource, &customer, &slot(3, 9, 10), 1).await;
+    let move_to = booking_body(&resource, &customer, 4);
+    let path = format!("/v1/bookings/{}/reschedule", booking["id"].as_str().unwrap());
+    let body = json!({"start_at": move_to["start_at"], "end_at": move_to["end_at"]});
+    post_keyed(&app, &path, "m", &body).await.assert_status(200);
+    assert_eq!(post_keyed(&app, &path, "m", &body).await.header("idempotent-replayed"), Some("true"));
+    let events = app.get(&format!("/v1/bookings/{}/events", booking["id"].as_str().unwrap())).await;
+    assert_eq!(events.body["items"].as_array().unwrap().len(), 2, "one reschedule, not two");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_patches_with_one_etag_have_exactly_one_winner() {
+    let (app, resource, _) = setup().await;
+    let path = format!("/v1/resources/{}", resource["id"].as_str().unwrap());
+    let bodies: Vec<Value> = (0..10).map(|i| json!({"description": format!("writer {i}")})).collect();
+    let replies = join_all(bodies.iter().map(|b| app.patch_json(&path, b, Some("\"1\"")))).await;
+    assert_eq!(replies.iter().filter(|r| r.status == 200).count(), 1);
+    for loser in replies.iter().filter(|r| r.status != 200) {
+        loser.assert_problem(412, "precondition-failed");
+    }
+    let after = app.get(&path).await;
+    assert_eq!(after.body["version"], 2);
+}
+
+#[tokio::test]
+async fn delete_honours_star_and_refuses_weak_tags() {
+    let (app, _, _) = setup().await;
+    let doomed = app.create_resource("Doomed", 1).await;
+    let path = format!("/v1/resources/{}", doomed["id"].as_str().unwrap());
+    app.delete(&path, Some("W/\"1\"")).await.assert_problem(412, "precondition-failed");
+    app.delete(&path, Some("*")).await.assert_status(204);
+    app.delete(&path, Some("*")).await.assert_problem(404, "not-found");
+}
+
+/// Found by schemathesis: entity tags may contain commas, and an empty
+/// If-Match is malformed, not a mismatch.
+#[tokio::test]
+async fn if_match_is_parsed_by_the_rfc_grammar() {
+    let (app, _, _) = setup().await;
+    let room = app.create_resource("Room", 1).await;
+    let path = format!("/v1/resources/{}", room["id"].as_str().unwrap());
+    app.patch_json(&path, &json!({"description": "x"}), Some("")).await.assert_problem(400, "malformed-request");
+    app.patch_json(&path, &json!({"description": "x"}), Some("\"1")).await.assert_problem(400, "malformed-request");
+    let with_comma = app.patch_json(&path, &json!({"description": "x"}), Some("W/\"a,b\", \"1\"")).await;
+    assert_eq!(with_comma.assert_status(200).body["version"], 2);
+}
+
+/// Found in review: releasing a claim must never erase a completed record
+/// (when a commit's answer is lost the effect may have happened; the retry
+/// must replay it, not run it again).
+#[tokio::test]
+async fn releasing_a_key_never_erases_a_stored_outcome() {
+    let (app, resource, customer) = setup().await;
+    let body = booking_body(&resource, &customer, 3);
+    post_keyed(&app, "/v1/bookings", "k", &body).await.assert_status(201);
+    let record = entity::idempotency_record::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(record.state, "completed");
+    berth::service::idempotency::release(&app.db, record.id).await.unwrap();
+    let again = post_keyed(&app, "/v1/bookings", "k", &body).await;
+    assert_eq!(again.assert_status(201).header("idempotent-replayed"), Some("true"));
+    assert_eq!(bookings_in_db(&app).await, 1);
+}

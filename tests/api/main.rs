@@ -1,0 +1,14 @@
+//! The integration suite: the real app over HTTP on a real database (a
+//! fresh SQLite file per test, or a fresh PostgreSQL database per test when
+//! `TEST_DATABASE_URL` is set).
+
+mod auth;
+mod bookings;
+mod customers;
+mod errors;
+mod helpers;
+mod idempotency;
+mod openapi;
+mod operations;
+mod races;
+mod resources;

@@ -1,0 +1,162 @@
+//! Races that really race: many simultaneous HTTP requests against one
+//! resource, exact counts of winners and losers, then the capacity invariant
+//! re-checked in the database. On PostgreSQL the app gets a pool of 20
+//! connections so deciders truly run at the same time.
+
+use std::time::Instant;
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+use crate::helpers::{Reply, TestApp, slot};
+
+async fn racing_app() -> TestApp {
+    TestApp::spawn_with(|c| {
+        c.db_pool_size = 20;
+        c.hold_sweep_interval_ms = 0;
+    })
+    .await
+}
+
+async fn customers(app: &TestApp, count: usize) -> Vec<Value> {
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        out.push(app.create_customer(&format!("racer{i}@example.com")).await);
+    }
+    out
+}
+
+fn count(replies: &[Reply], status: u16) -> usize {
+    replies.iter().filter(|r| r.status.as_u16() == status).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_requests_for_ten_units_give_exactly_ten_bookings() {
+    let app = racing_app().await;
+    let resource = app.create_resource("Class", 10).await;
+    let people = customers(&app, 100).await;
+    let when = slot(5, 9, 10);
+    let started = Instant::now();
+    let replies = join_all(people.iter().map(|c| app.book(&resource, c, &when, 1))).await;
+    let elapsed = started.elapsed();
+    assert_eq!(count(&replies, 201), 10, "winners");
+    assert_eq!(count(&replies, 409), 90, "losers");
+    for loser in replies.iter().filter(|r| r.status == 409) {
+        let problem = loser.assert_problem(409, "capacity-exceeded");
+        assert_eq!(problem["available"], 0);
+    }
+    println!("100 concurrent bookings for 10 units: {elapsed:?}");
+    app.assert_within_capacity(&resource).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_identical_concurrent_requests_of_one_customer_give_one_booking() {
+    let app = racing_app().await;
+    let resource = app.create_resource("Court", 50).await;
+    let customer = app.create_customer("eager@example.com").await;
+    let when = slot(5, 9, 10);
+    let replies = join_all((0..20).map(|_| app.book(&resource, &customer, &when, 1))).await;
+    assert_eq!(count(&replies, 201), 1);
+    for loser in replies.iter().filter(|r| r.status != 201) {
+        loser.assert_problem(409, "duplicate-booking");
+    }
+    let listed = app.get(&format!("/v1/bookings?customer_id={}", customer["id"].as_str().unwrap())).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reschedules_cancels_and_bookings_never_overfill_a_resource() {
+    let app = racing_app().await;
+    let resource = app.create_resource("Hall", 3).await;
+    let people = customers(&app, 16).await;
+    let (slot_a, slot_b) = (slot(5, 9, 10), slot(5, 11, 12));
+    // Both slots full: three bookings in A, three in B.
+    let mut in_a = Vec::new();
+    let mut in_b = Vec::new();
+    for c in &people[0..3] {
+        in_a.push(app.booked(&resource, c, &slot_a, 1).await);
+    }
+    for c in &people[3..6] {
+        in_b.push(app.booked(&resource, c, &slot_b, 1).await);
+    }
+    // At once: B's bookings cancel, A's move to B, ten newcomers want B.
+    let move_body = json!({"start_at": slot_b.0, "end_at": slot_b.1});
+    let move_paths: Vec<String> =
+        in_a.iter().map(|b| format!("/v1/bookings/{}/reschedule", b["id"].as_str().unwrap())).collect();
+    let moves = move_paths.iter().map(|path| app.post_json(path, &move_body));
+    let cancels = in_b.iter().map(|b| app.act(b, "cancel"));
+    let newcomers = people[6..16].iter().map(|c| app.book(&resource, c, &slot_b, 1));
+    let (moved, cancelled, booked) = futures::join!(join_all(moves), join_all(cancels), join_all(newcomers));
+
+    assert_eq!(count(&cancelled, 200), 3, "cancels always succeed");
+    for reply in moved.iter().chain(booked.iter()) {
+        match reply.status.as_u16() {
+            200 | 201 => {}
+            _ => {
+                reply.assert_problem(409, "capacity-exceeded");
+            }
+        }
+    }
+    let winners = count(&moved, 200) + count(&booked, 201);
+    assert!(winners <= 3, "{winners} bookings won 3 units");
+    // A refused move left its booking where it was.
+    for (reply, original) in moved.iter().zip(&in_a) {
+        if reply.status == 409 {
+            let now = app.get(&format!("/v1/bookings/{}", original["id"].as_str().unwrap())).await;
+            assert_eq!(&now.body, original);
+        }
+    }
+    app.assert_within_capacity(&resource).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_confirms_and_bookings_on_a_full_resource_keep_the_invariant() {
+    let app = racing_app().await;
+    let resource = app.create_resource("Desk", 5).await;
+    let people = customers(&app, 25).await;
+    let when = slot(5, 9, 10);
+    let mut holds = Vec::new();
+    for c in &people[0..5] {
+        holds.push(app.held(&resource, c, &when).await);
+    }
+    let confirms = holds.iter().map(|h| app.act(h, "confirm"));
+    let others = people[5..25].iter().map(|c| app.book(&resource, c, &when, 1));
+    let (confirmed, booked) = futures::join!(join_all(confirms), join_all(others));
+    assert_eq!(count(&confirmed, 200), 5, "running holds are always confirmable");
+    assert_eq!(count(&booked, 201), 0, "the holds took every unit");
+    app.assert_within_capacity(&resource).await;
+}
+
+/// A customer deleted while bookings for it are being made: every booking
+/// answered 201 still exists afterwards (the delete either saw it and said
+/// 409, or ran first and the bookings were refused), never a silently
+/// cascaded acknowledged booking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_customer_while_it_books_never_loses_an_acknowledged_booking() {
+    let app = racing_app().await;
+    let resource = app.create_resource("Hall", 50).await;
+    for round in 0..5 {
+        let customer = app.create_customer(&format!("leaving{round}@example.com")).await;
+        let path = format!("/v1/customers/{}", customer["id"].as_str().unwrap());
+        let slots: Vec<_> = (0..8).map(|day| slot(2 + day, 9, 10)).collect();
+        let bookings = slots.iter().map(|when| app.book(&resource, &customer, when, 1));
+        let (booked, deleted) = futures::join!(join_all(bookings), app.delete(&path, Some("*")));
+        match deleted.status.as_u16() {
+            204 => {}
+            _ => {
+                deleted.assert_problem(409, "resource-has-bookings");
+            }
+        }
+        for reply in &booked {
+            match reply.status.as_u16() {
+                201 => {
+                    let id = reply.body["id"].as_str().unwrap();
+                    app.get(&format!("/v1/bookings/{id}")).await.assert_status(200);
+                }
+                _ => {
+                    reply.assert_problem(422, "validation-error");
+                }
+            }
+        }
+    }
+}
