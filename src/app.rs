@@ -27,10 +27,18 @@ impl Application {
     /// Connects to the database, migrates it (unless turned off) and binds
     /// the listener. Nothing is served until `run`.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let db = connect_with_retry(config).await?;
         if config.migrate_on_start {
-            store::migrate(&db).await.context("cannot migrate the database")?;
+            // Migrations run over one connection of their own, closed before
+            // the serving pool opens. SQLite caches the schema per connection
+            // and does not re-read it when it prepares an upsert, so a pooled
+            // connection that had looked at a half-migrated schema would keep
+            // answering "ON CONFLICT clause does not match any … UNIQUE
+            // constraint" for an index created after it looked.
+            let migrator = connect_with_retry(config, 1).await?;
+            store::migrate(&migrator).await.context("cannot migrate the database")?;
+            migrator.close().await.context("cannot close the migration connection")?;
         }
+        let db = connect_with_retry(config, config.db_pool_size).await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let authenticator = Arc::new(config.authenticator()?);
@@ -113,11 +121,11 @@ impl Application {
 
 /// Connects, retrying with backoff for up to `db_connect_retry_seconds`
 /// while the database is unreachable (it may be starting too).
-async fn connect_with_retry(config: &Config) -> anyhow::Result<DatabaseConnection> {
+async fn connect_with_retry(config: &Config, pool_size: u32) -> anyhow::Result<DatabaseConnection> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.db_connect_retry_seconds);
     let mut backoff = Duration::from_millis(250);
     loop {
-        match store::connect(&config.database_url, config.db_pool_size, config.db_acquire_timeout()).await {
+        match store::connect(&config.database_url, pool_size, config.db_acquire_timeout()).await {
             Ok(db) => return Ok(db),
             Err(err) if tokio::time::Instant::now() + backoff < deadline => {
                 tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "database unreachable; retrying");

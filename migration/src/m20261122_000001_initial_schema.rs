@@ -99,6 +99,13 @@ fn timestamps(table: &mut TableCreateStatement, created: impl IntoIden, updated:
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// All or nothing on SQLite too (sea-orm only wraps PostgreSQL by
+    /// default): a start-up killed half-way must not leave a schema that the
+    /// next start can neither use nor migrate.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let mut resource = Table::create();
         resource

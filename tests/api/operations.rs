@@ -44,6 +44,30 @@ async fn metrics_need_a_token_and_count_requests_and_conflicts() {
     app.get("/metrics").await.assert_status(200);
 }
 
+/// Regression (seen once in CI on SQLite): a pooled connection that had looked
+/// at the schema while the migration was half-way kept a cached schema
+/// without the idempotency index, and the first keyed request it served was a
+/// 500 ("ON CONFLICT clause does not match any … UNIQUE constraint"). Every
+/// connection of a fresh pool must serve a keyed upsert right after start-up.
+#[tokio::test]
+async fn every_pooled_connection_serves_keyed_requests_right_after_start_up() {
+    for round in 0..8 {
+        let app = TestApp::spawn_with(|c| c.db_pool_size = 8).await;
+        let replies = join_all((0..16).map(|i| {
+            let request = app
+                .client
+                .post(app.url("/v1/resources"))
+                .header("idempotency-key", format!("start-up-{i}"))
+                .json(&json!({"name": format!("Room {i}"), "capacity": 1}));
+            app.send(request)
+        }))
+        .await;
+        for reply in &replies {
+            assert_eq!(reply.status, 201, "round {round}: {}", reply.text);
+        }
+    }
+}
+
 fn postgres_admin_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
 }
