@@ -55,6 +55,7 @@ impl Application {
             rate_limit_per_second: config.rate_limit_per_second,
             rate_limit_burst: config.rate_limit_burst,
             cors_origins: config.cors_origins.clone(),
+            max_in_flight: config.max_in_flight(),
             idempotency: config.idempotency_policy(),
         };
         let hold_sweep_interval =

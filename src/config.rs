@@ -51,6 +51,10 @@ pub struct Config {
     /// Maximum database connections in the pool.
     #[arg(long, env = "BERTH_DB_POOL_SIZE", default_value_t = 10, global = true)]
     pub db_pool_size: u32,
+    /// API requests that may run at once; the rest wait their turn (up to the
+    /// request timeout) holding only their request. Unset: 4 × the pool size.
+    #[arg(long, env = "BERTH_MAX_IN_FLIGHT", global = true)]
+    pub max_in_flight: Option<u32>,
     /// Seconds to keep retrying at start while the database is unreachable.
     #[arg(long, env = "BERTH_DB_CONNECT_RETRY_SECONDS", default_value_t = 60, global = true)]
     pub db_connect_retry_seconds: u64,
@@ -121,6 +125,7 @@ impl Config {
             database_url: database_url.into(),
             public_url: None,
             db_pool_size: 10,
+            max_in_flight: None,
             db_acquire_timeout_seconds: 5,
             db_connect_retry_seconds: 0,
             migrate_on_start: true,
@@ -145,6 +150,11 @@ impl Config {
     /// `public_url` without a trailing slash, or "".
     pub fn public_base(&self) -> String {
         self.public_url.as_deref().unwrap_or("").trim_end_matches('/').to_owned()
+    }
+
+    /// How many API requests run at once (at least one).
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.unwrap_or(self.db_pool_size.saturating_mul(4)).max(1) as usize
     }
 
     pub fn request_timeout(&self) -> Duration {

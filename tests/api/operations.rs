@@ -10,7 +10,7 @@ use std::{
 
 use berth::auth::Role;
 use futures::future::join_all;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use serde_json::{Value, json};
 
 use crate::helpers::{SECRET, TestApp, slot, token};
@@ -66,6 +66,41 @@ async fn every_pooled_connection_serves_keyed_requests_right_after_start_up() {
             assert_eq!(reply.status, 201, "round {round}: {}", reply.text);
         }
     }
+}
+
+#[tokio::test]
+async fn requests_past_the_in_flight_limit_wait_their_turn_and_health_does_not() {
+    let app = TestApp::spawn_with(|c| c.max_in_flight = Some(1)).await;
+    let resource = app.create_resource("Court", 1).await;
+    let customer = app.create_customer("a@example.com").await;
+    // Hold the resource's row (and on SQLite the write lock) so that the one
+    // admitted booking blocks inside the database.
+    let blocker = app.db.begin().await.unwrap();
+    let id = resource["id"].as_str().unwrap();
+    blocker.execute_unprepared(&format!("UPDATE resource SET version = version WHERE id = '{id}'")).await.unwrap();
+    let booking = tokio::spawn({
+        let (app_base, admin, body) = (app.base.clone(), app.admin.clone(), booking_json(&resource, &customer));
+        async move {
+            reqwest::Client::new().post(format!("{app_base}/v1/bookings")).bearer_auth(admin).json(&body).send().await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A request that needs no database (no token: 401) still waits for the slot.
+    let unauthenticated = app.send_as(app.client.get(app.url("/v1/customers")), None);
+    tokio::pin!(unauthenticated);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut unauthenticated).await.is_err(),
+        "a second request ran while the only slot was taken"
+    );
+    app.get("/readyz").await.assert_status(200);
+    blocker.commit().await.unwrap();
+    assert_eq!(booking.await.unwrap().unwrap().status(), 201);
+    unauthenticated.await.assert_problem(401, "unauthenticated");
+}
+
+fn booking_json(resource: &Value, customer: &Value) -> Value {
+    let (start_at, end_at) = slot(3, 9, 10);
+    json!({"resource_id": resource["id"], "customer_id": customer["id"], "start_at": start_at, "end_at": end_at})
 }
 
 fn postgres_admin_url() -> Option<String> {
