@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::{
     auth::Authenticator,
     config::Config,
-    http::{self, AppState, Edge, Limits},
+    http::{self, Admission, AppState, Edge, Limits},
     service, store, telemetry,
 };
 
@@ -48,6 +48,7 @@ impl Application {
             public_url: config.public_base().into(),
             authenticator: authenticator.clone(),
             metrics_token: config.metrics_token.as_deref().filter(|t| !t.is_empty()).map(Into::into),
+            admission: Admission::new(config.max_in_flight()),
         };
         let edge = Edge {
             limits: Limits { body_bytes: config.body_limit_bytes, request_timeout: config.request_timeout() },
@@ -55,7 +56,6 @@ impl Application {
             rate_limit_per_second: config.rate_limit_per_second,
             rate_limit_burst: config.rate_limit_burst,
             cors_origins: config.cors_origins.clone(),
-            max_in_flight: config.max_in_flight(),
             idempotency: config.idempotency_policy(),
         };
         let hold_sweep_interval =

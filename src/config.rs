@@ -152,9 +152,9 @@ impl Config {
         self.public_url.as_deref().unwrap_or("").trim_end_matches('/').to_owned()
     }
 
-    /// How many API requests run at once (at least one).
+    /// How many API requests run at once.
     pub fn max_in_flight(&self) -> usize {
-        self.max_in_flight.unwrap_or(self.db_pool_size.saturating_mul(4)).max(1) as usize
+        self.max_in_flight.unwrap_or(self.db_pool_size.saturating_mul(4)) as usize
     }
 
     pub fn request_timeout(&self) -> Duration {

@@ -61,6 +61,7 @@ pub const HOLDS: &str = "berth_holds_total";
 pub const IDEMPOTENT_REPLAYS: &str = "berth_idempotent_replays_total";
 pub const TRANSACTION_RETRIES: &str = "berth_transaction_retries_total";
 pub const DB_POOL_CONNECTIONS: &str = "berth_db_pool_connections";
+pub const API_REQUESTS_RUNNING: &str = "berth_api_requests_running";
 pub const BACKGROUND_RUNS: &str = "berth_background_runs_total";
 pub const BACKGROUND_ROWS: &str = "berth_background_rows_total";
 
@@ -101,6 +102,11 @@ pub fn transaction_retry() {
 pub fn db_pool(in_use: u32, idle: u32) {
     metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
     metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+}
+
+/// `/v1` requests holding an admission slot right now.
+pub fn api_requests_running(running: usize) {
+    metrics::gauge!(API_REQUESTS_RUNNING).set(running as f64);
 }
 
 /// One run of a background task and the rows it touched.

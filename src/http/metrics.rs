@@ -31,7 +31,8 @@ fn same_secret(a: &str, b: &str) -> bool {
 ///
 /// Request counts and latency by route, method and status class; problems
 /// by type; bookings and holds; idempotent replays; transaction retries;
-/// the database pool; background task runs and rows. Needs the metrics
+/// the database pool; `/v1` requests running (admission slots taken);
+/// background task runs and rows. Needs the metrics
 /// token or an admin token.
 #[utoipa::path(
     get, path = "/metrics", tag = "operations", security(("bearer_auth" = [])),
@@ -57,6 +58,7 @@ pub async fn get_metrics(State(state): State<AppState>, headers: HeaderMap) -> R
     }
     let (in_use, idle) = store::pool_stats(&state.db);
     telemetry::db_pool(in_use, idle);
+    telemetry::api_requests_running(state.admission.running());
     let body = telemetry::prometheus().map(|handle| handle.render()).unwrap_or_default();
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }

@@ -58,6 +58,28 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     /// `BERTH_METRICS_TOKEN`, when set.
     pub metrics_token: Option<Arc<str>>,
+    /// The gate in front of `/v1` (see `app`).
+    pub admission: Admission,
+}
+
+/// Admission control: `size` slots for `/v1` requests; a request runs only
+/// while it holds one.
+#[derive(Clone)]
+pub struct Admission {
+    slots: Arc<tokio::sync::Semaphore>,
+    size: usize,
+}
+
+impl Admission {
+    pub fn new(size: usize) -> Self {
+        let size = size.max(1);
+        Self { slots: Arc::new(tokio::sync::Semaphore::new(size)), size }
+    }
+
+    /// `/v1` requests running now; at `size`, newcomers wait.
+    pub fn running(&self) -> usize {
+        self.size.saturating_sub(self.slots.available_permits())
+    }
 }
 
 impl AppState {
@@ -82,8 +104,6 @@ pub struct Edge {
     pub rate_limit_per_second: u64,
     pub rate_limit_burst: u32,
     pub cors_origins: Vec<String>,
-    /// API requests admitted at once (see `app`).
-    pub max_in_flight: usize,
     pub idempotency: crate::service::idempotency::Policy,
 }
 
@@ -180,7 +200,7 @@ pub fn app(state: AppState, edge: Edge) -> Router {
         .route_layer(middleware::from_fn_with_state(idempotency_state, idempotency::idempotency));
     let api = auth::with_rate_limit(api, edge.rate_limit_per_second, edge.rate_limit_burst)
         .route_layer(middleware::from_fn_with_state(edge.authenticator.clone(), auth::authenticate))
-        .route_layer(GlobalConcurrencyLimitLayer::new(edge.max_in_flight));
+        .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(state.admission.slots.clone()));
     let router = api
         .merge(Router::<AppState>::from(ops_routes()))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))

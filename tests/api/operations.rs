@@ -37,6 +37,7 @@ async fn metrics_need_a_token_and_count_requests_and_conflicts() {
         "berth_bookings_created_total{status=\"confirmed\"}",
         "berth_http_request_duration_seconds_bucket",
         "berth_db_pool_connections{state=\"idle\"}",
+        "berth_api_requests_running 0",
     ] {
         assert!(text.contains(needle), "{needle} missing from /metrics");
     }
