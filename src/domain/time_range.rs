@@ -1,7 +1,7 @@
 //! A half-open interval `[start, end)` with `start < end`: a booking ending at
 //! 10:00 and one starting at 10:00 do not overlap.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimeRange {
@@ -23,8 +23,14 @@ impl TimeRange {
         self.end
     }
 
+    /// The length in seconds, rounded **up**: a range 3,600.5 s long does
+    /// not fit a 3,600 s limit. The overlap reads rely on that limit as an
+    /// exact bound (anything overlapping starts less than the longest
+    /// allowed booking before), so rounding down would hide bookings.
     pub fn duration_seconds(&self) -> i64 {
-        (self.end - self.start).num_seconds()
+        let length = self.end - self.start;
+        let whole = length.num_seconds();
+        if length > Duration::seconds(whole) { whole + 1 } else { whole }
     }
 
     pub fn overlaps(&self, other: &TimeRange) -> bool {
@@ -45,6 +51,14 @@ mod tests {
     fn empty_and_reversed_ranges_do_not_exist() {
         assert!(TimeRange::new(at(10), at(10)).is_none());
         assert!(TimeRange::new(at(11), at(10)).is_none());
+    }
+
+    #[test]
+    fn a_fraction_of_a_second_counts_as_a_whole_one() {
+        let exact = TimeRange::new(at(10), at(11)).unwrap();
+        let longer = TimeRange::new(at(10), at(11) + Duration::microseconds(1)).unwrap();
+        let short = TimeRange::new(at(10), at(10) + Duration::milliseconds(1)).unwrap();
+        assert_eq!((exact.duration_seconds(), longer.duration_seconds(), short.duration_seconds()), (3600, 3601, 1));
     }
 
     #[test]

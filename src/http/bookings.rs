@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::IntoResponse,
 };
-use chrono::{DateTime, Datelike, FixedOffset, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -271,8 +271,10 @@ fn window_is_ordered(query: &BookingListQuery) -> Result<(), ValidationError> {
 
 /// A client time in UTC, if its year is 1 to 9999: RFC 3339's range, and
 /// what both databases can store and compare (chrono would parse more).
+/// Digits below the microsecond are dropped, as PostgreSQL would drop them
+/// on write: what berth decides on, answers and stores is the same instant.
 pub(super) fn instant(time: DateTime<FixedOffset>, pointer: &str) -> Result<DateTime<Utc>, Problem> {
-    let utc = time.with_timezone(&Utc);
+    let utc = time.with_timezone(&Utc).trunc_subsecs(6);
     if (1..=9999).contains(&utc.year()) {
         Ok(utc)
     } else {

@@ -508,3 +508,53 @@ async fn confirming_a_hold_the_sweeper_already_expired_is_hold_expired() {
     let reply = app.act(&hold, "confirm").await;
     assert!(reply.assert_problem(409, "hold-expired")["hold_expired_at"].is_string());
 }
+
+/// `slot`'s times moved by a few microseconds or nanoseconds.
+fn shifted(time: &str, by: chrono::Duration) -> String {
+    let at = chrono::DateTime::parse_from_rfc3339(time).unwrap() + by;
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+#[tokio::test]
+async fn a_fraction_of_a_second_over_the_longest_booking_is_too_long() {
+    // Regression: 3,600.9 s counted as 3,600 s, so such a booking was
+    // accepted, and the overlap reads (bounded by the longest allowed
+    // booking) then missed it: capacity 1 held two overlapping bookings.
+    let app = TestApp::spawn().await;
+    let resource = app
+        .post_json("/v1/resources", &json!({"name": "Court", "capacity": 1, "max_booking_duration_seconds": 3600}))
+        .await
+        .assert_status(201)
+        .body
+        .clone();
+    let (ada, bob) = (app.create_customer("ada@example.com").await, app.create_customer("bob@example.com").await);
+    let (nine, ten) = slot(3, 9, 10);
+    let too_long = (nine.clone(), shifted(&ten, chrono::Duration::milliseconds(900)));
+    let refused = app.book(&resource, &ada, &too_long, 1).await;
+    assert_eq!(refused.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/end_at");
+    app.book(&resource, &ada, &(nine, ten.clone()), 1).await.assert_status(201);
+    let overlapping =
+        (shifted(&ten, chrono::Duration::milliseconds(-500)), shifted(&ten, chrono::Duration::minutes(30)));
+    app.book(&resource, &bob, &overlapping, 1).await.assert_problem(409, "capacity-exceeded");
+}
+
+#[tokio::test]
+async fn times_are_kept_to_the_microsecond() {
+    let (app, resource, customer) = setup(1).await;
+    let (nine, ten) = slot(3, 9, 10);
+    let precise = (shifted(&nine, chrono::Duration::nanoseconds(123_456_789)), ten.clone());
+    let created = app.book(&resource, &customer, &precise, 1).await;
+    created.assert_status(201);
+    let start = chrono::DateTime::parse_from_rfc3339(created.body["start_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        start,
+        chrono::DateTime::parse_from_rfc3339(&shifted(&nine, chrono::Duration::microseconds(123_456))).unwrap()
+    );
+    let read = app.get(created.header("location").unwrap()).await;
+    assert_eq!(read.body["start_at"], created.body["start_at"], "what was answered is what was stored");
+    // Two instants a few nanoseconds apart are the same microsecond: an empty
+    // range, refused (it used to reach PostgreSQL's CHECK and answer 500).
+    let empty = (shifted(&ten, chrono::Duration::nanoseconds(1)), shifted(&ten, chrono::Duration::nanoseconds(900)));
+    let refused = app.book(&resource, &customer, &empty, 1).await;
+    assert_eq!(refused.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/end_at");
+}
