@@ -271,6 +271,7 @@ pub fn with_middleware(router: Router, problem_context: ProblemContext, limits: 
         .layer(middleware::from_fn(observe::observe))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(observe::keep_only_uuid_request_ids))
 }
 
 async fn unknown_route(uri: Uri) -> Problem {

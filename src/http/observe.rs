@@ -15,6 +15,19 @@ use tracing::Instrument;
 
 use crate::telemetry;
 
+/// Outermost: a client's own `x-request-id` is kept when it is a UUID (so a
+/// trace can cross services) and replaced by a fresh one otherwise. The id
+/// is stored with every history event and quoted as `urn:uuid:…` in
+/// problems, so it must be one (and bounded: it used to reach a varchar).
+pub async fn keep_only_uuid_request_ids(mut request: Request, next: Next) -> Response {
+    let header = request.headers().get("x-request-id");
+    let foreign = header.is_some_and(|v| v.to_str().ok().and_then(|v| uuid::Uuid::parse_str(v).ok()).is_none());
+    if foreign {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
 /// The matched route template, left in the response by `stash_route`.
 #[derive(Clone)]
 struct RouteName(String);

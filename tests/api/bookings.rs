@@ -558,3 +558,22 @@ async fn times_are_kept_to_the_microsecond() {
     let refused = app.book(&resource, &customer, &empty, 1).await;
     assert_eq!(refused.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/end_at");
 }
+
+#[tokio::test]
+async fn a_clients_request_id_is_kept_when_it_is_a_uuid_and_replaced_otherwise() {
+    let (app, resource, customer) = setup(2).await;
+    let book_with_id = |hour: u32, request_id: String| {
+        let (start_at, end_at) = slot(3, hour, hour + 1);
+        let body = json!({"resource_id": resource["id"], "customer_id": customer["id"], "start_at": start_at, "end_at": end_at});
+        app.send(app.client.post(app.url("/v1/bookings")).header("x-request-id", request_id).json(&body))
+    };
+    let own = "0193a5c2-9d3a-7e5c-af4a-3b6c7d8e9fa0";
+    let kept = book_with_id(9, own.to_owned()).await;
+    assert_eq!(kept.assert_status(201).header("x-request-id"), Some(own));
+    // 300 characters used to reach the history's varchar(128): 500 on PostgreSQL.
+    let replaced = book_with_id(11, "x".repeat(300)).await;
+    let id = replaced.assert_status(201).header("x-request-id").unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    let events = app.get(&format!("{}/events", replaced.header("location").unwrap())).await;
+    assert_eq!(events.body["items"][0]["request_id"], id);
+}
