@@ -18,6 +18,7 @@ use super::{
     AppState,
     auth::SignedIn,
     extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
+    fields::no_nul,
     idempotency::{IdempotencyClaim, respond, stored_json},
     pagination::{PageQuery, paginate},
     precondition::{IfMatch, etag_header},
@@ -115,7 +116,7 @@ pub struct CreateBookingRequest {
     #[serde(default)]
     #[schema(required = false, default = false)]
     pub hold: bool,
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
     #[schema(max_length = 2000)]
     pub notes: Option<String>,
 }
@@ -125,7 +126,7 @@ pub struct CreateBookingRequest {
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
     /// Why; recorded in the booking's history.
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
     #[schema(max_length = 2000, example = "customer called")]
     pub reason: Option<String>,
 }
@@ -142,7 +143,7 @@ pub struct RescheduleRequest {
     #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: Option<i32>,
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
     #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }

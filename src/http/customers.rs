@@ -18,12 +18,11 @@ use super::{
     AppState,
     auth::{Admin, SignedIn},
     extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
-    fields::non_null,
+    fields::{non_null, not_blank},
     idempotency::{IdempotencyClaim, respond, stored_json},
     pagination::{PageQuery, paginate},
     precondition::{IfMatch, etag_header},
     problem::Problem,
-    resources::not_blank,
 };
 use crate::domain::{
     customer::{Customer, CustomerChanges, NewCustomer},

@@ -1,8 +1,28 @@
-//! serde helpers for PATCH bodies (JSON merge-patch style): an absent field
-//! means "leave it", `null` clears a nullable field and is a validation error
-//! for a required one.
+//! Field helpers shared by the request bodies: serde helpers for PATCH
+//! bodies (JSON merge-patch style: an absent field means "leave it", `null`
+//! clears a nullable field and is a validation error for a required one),
+//! and the validators for free text.
 
 use serde::{Deserialize, Deserializer};
+use validator::ValidationError;
+
+/// Names: not only whitespace, and no NUL character.
+pub fn not_blank(value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
+    }
+    no_nul(value)
+}
+
+/// Free text: anything but the NUL character, which PostgreSQL cannot store
+/// in text (it was a 500 there and accepted on SQLite).
+pub fn no_nul(value: &str) -> Result<(), ValidationError> {
+    if value.contains('\0') {
+        Err(ValidationError::new("nul").with_message("must not contain the NUL character (U+0000)".into()))
+    } else {
+        Ok(())
+    }
+}
 
 /// A field that may be absent but never `null`: `null` fails to deserialise.
 pub fn non_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {

@@ -18,7 +18,7 @@ use super::{
     AppState,
     auth::Admin,
     extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
-    fields::{non_null, nullable},
+    fields::{no_nul, non_null, not_blank, nullable},
     idempotency::{IdempotencyClaim, respond, stored_json},
     pagination::{PageQuery, paginate},
     precondition::{IfMatch, etag_header},
@@ -60,14 +60,6 @@ fn valid_time_zone(name: &str) -> Result<(), ValidationError> {
         .map_err(|_| ValidationError::new("time_zone").with_message("is not an IANA time zone name".into()))
 }
 
-pub(super) fn not_blank(value: &str) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
-        Err(ValidationError::new("blank").with_message("must not be blank".into()))
-    } else {
-        Ok(())
-    }
-}
-
 /// A new bookable resource.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,7 +68,7 @@ pub struct CreateResourceRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"), custom(function = not_blank))]
     #[schema(min_length = 1, max_length = 200, example = "Court 1")]
     pub name: String,
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
     #[schema(max_length = 2000, example = "Clay court with floodlights")]
     pub description: Option<String>,
     /// Units usable at the same instant (1 for a room, 12 for a class).
@@ -114,7 +106,7 @@ pub struct UpdateResourceRequest {
     #[schema(value_type = String, required = false, min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
     #[schema(value_type = Option<String>, required = false, max_length = 2000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "non_null")]

@@ -577,3 +577,28 @@ async fn a_clients_request_id_is_kept_when_it_is_a_uuid_and_replaced_otherwise()
     let events = app.get(&format!("{}/events", replaced.header("location").unwrap())).await;
     assert_eq!(events.body["items"][0]["request_id"], id);
 }
+
+#[tokio::test]
+async fn the_nul_character_is_refused_in_every_text_field() {
+    // PostgreSQL cannot store U+0000 in text: it was a 500 there.
+    let (app, resource, customer) = setup(2).await;
+    let pointer =
+        |reply: &crate::helpers::Reply| reply.assert_problem(422, "validation-error")["errors"][0]["pointer"].clone();
+    let named = app.post_json("/v1/resources", &json!({"name": "Hall\u{0}", "capacity": 1})).await;
+    assert_eq!(pointer(&named), "/name");
+    let described =
+        app.post_json("/v1/resources", &json!({"name": "Hall", "description": "a\u{0}b", "capacity": 1})).await;
+    assert_eq!(pointer(&described), "/description");
+    let customer_named = app.post_json("/v1/customers", &json!({"email": "n@example.com", "name": "\u{0}"})).await;
+    assert_eq!(pointer(&customer_named), "/name");
+    let (start_at, end_at) = slot(3, 9, 10);
+    let booking =
+        json!({"resource_id": resource["id"], "customer_id": customer["id"], "start_at": start_at, "end_at": end_at});
+    let mut with_notes = booking.clone();
+    with_notes["notes"] = json!("x\u{0}");
+    assert_eq!(pointer(&app.post_json("/v1/bookings", &with_notes).await), "/notes");
+    let booked = app.post_json("/v1/bookings", &booking).await;
+    let cancel = format!("{}/cancel", booked.assert_status(201).header("location").unwrap());
+    assert_eq!(pointer(&app.post_json(&cancel, &json!({"reason": "\u{0}"})).await), "/reason");
+    assert_eq!(app.get(booked.header("location").unwrap()).await.body["status"], "confirmed");
+}

@@ -296,3 +296,22 @@ async fn releasing_a_key_never_erases_a_stored_outcome() {
     assert_eq!(again.assert_status(201).header("idempotent-replayed"), Some("true"));
     assert_eq!(bookings_in_db(&app).await, 1);
 }
+
+/// Values a client controls that outgrow the columns they land in were 500s
+/// on PostgreSQL ("value too long"): a long path in the key's scope, a long
+/// `sub` from an identity provider, a name that lower-cases longer.
+#[tokio::test]
+async fn long_paths_subjects_and_folded_names_are_answers_not_500s() {
+    let (app, _, _) = setup().await;
+    let long_path = format!("/v1/bookings/{}/cancel", "x".repeat(300));
+    post_keyed(&app, &long_path, "k1", &json!({})).await.assert_problem(404, "not-found");
+
+    let idp_admin = crate::helpers::token(berth::auth::Role::Admin, &"a".repeat(300));
+    let request = app.client.post(app.url("/v1/resources")).header("idempotency-key", "k2");
+    let created = app.send_as(request.json(&json!({"name": "Hall", "capacity": 1})), Some(&idp_admin)).await;
+    created.assert_status(201);
+
+    let folded = "İ".repeat(200); // 200 characters, 400 once lower-cased
+    let created = app.post_json("/v1/resources", &json!({"name": folded, "capacity": 1})).await;
+    assert_eq!(created.assert_status(201).body["name"], folded);
+}
