@@ -17,7 +17,7 @@ use validator::{Validate, ValidationError};
 use super::{
     AppState,
     auth::SignedIn,
-    extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
+    extract::{ApiJson, ApiPath, ApiQuery, OrNull, RawBody, parse_json},
     fields::no_nul,
     idempotency::{IdempotencyClaim, respond, stored_json},
     pagination::{PageQuery, paginate},
@@ -444,7 +444,11 @@ async fn run_action(
     }
     let id = BookingId(id);
     let expected = visible_and_current(state, who, id, headers).await?;
-    let request: ActionRequest = if body.is_empty() { ActionRequest::default() } else { parse_json(headers, body)? };
+    let request = if body.is_empty() {
+        ActionRequest::default()
+    } else {
+        parse_json::<OrNull<ActionRequest>>(headers, body)?.0.unwrap_or_default()
+    };
     let render = |b: &Booking| stored(StatusCode::OK, state, b);
     let seal = Seal::new(claim, &render);
     let booking = service::act(&state.db, id, action, expected, &context(who, headers, request.reason), &seal).await?;

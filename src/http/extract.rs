@@ -9,7 +9,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Path, Request},
     http::{HeaderMap, header, request::Parts},
 };
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, de::DeserializeOwned};
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use super::problem::{FieldError, Problem, ProblemType};
@@ -63,6 +63,17 @@ pub fn parse_json<T: DeserializeOwned + Validate>(headers: &HeaderMap, body: &[u
         .map_err(|e| Problem::invalid(pointer_from_path(e.path()), e.inner().to_string()))?;
     parsed.validate().map_err(|errors| Problem::validation(field_errors(&errors, "")))?;
     Ok(parsed)
+}
+
+/// A body that may be JSON `null` (documented as `oneOf [T, null]`).
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct OrNull<T>(pub Option<T>);
+
+impl<T: Validate> Validate for OrNull<T> {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        self.0.as_ref().map_or(Ok(()), Validate::validate)
+    }
 }
 
 /// JSON Schema counts `3.0` as an integer; serde would refuse it for an

@@ -318,10 +318,8 @@ pub async fn act(
             });
         }
         if action == Action::Confirm
-            && booking.status == BookingStatus::Expired
-            && let Some(at) = booking.hold_expires_at
+            && let Some(at) = swept_hold(&booking)
         {
-            // The sweeper got there first; the answer is the same.
             return Err(ServiceError::HoldExpired { at });
         }
         let from = booking.status;
@@ -339,6 +337,13 @@ pub async fn act(
         Ok(booking)
     })
     .await
+}
+
+/// When the sweeper marked this hold expired before the client came back:
+/// confirming or rescheduling it is then answered like a hold that ran out
+/// just now (`hold-expired`), whoever noticed first.
+fn swept_hold(booking: &Booking) -> Option<DateTime<Utc>> {
+    (booking.status == BookingStatus::Expired).then_some(booking.hold_expires_at).flatten()
 }
 
 /// Moves a booking to a new interval (and quantity), all or nothing. Its
@@ -364,6 +369,9 @@ pub async fn reschedule(
             expire(&txn, &mut booking, now, ctx).await?;
             txn.commit().await?;
             telemetry::holds("expired", 1);
+            return Err(ServiceError::HoldExpired { at });
+        }
+        if let Some(at) = swept_hold(&booking) {
             return Err(ServiceError::HoldExpired { at });
         }
         transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;

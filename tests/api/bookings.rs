@@ -215,6 +215,20 @@ async fn a_reason_is_recorded_in_the_history() {
 }
 
 #[tokio::test]
+async fn an_action_body_may_be_empty_an_object_or_null_as_documented() {
+    let (app, resource, customer) = setup(3).await;
+    for (hour, body) in [(9, None), (11, Some(json!({}))), (13, Some(json!(null)))] {
+        let b = app.booked(&resource, &customer, &slot(3, hour, hour + 1), 1).await;
+        let request = app.client.post(app.url(&format!("/v1/bookings/{}/cancel", b["id"].as_str().unwrap())));
+        let request = match &body {
+            Some(body) => request.json(body),
+            None => request,
+        };
+        assert_eq!(app.send(request).await.assert_status(200).body["status"], "cancelled", "body {body:?}");
+    }
+}
+
+#[tokio::test]
 async fn actions_honour_an_optional_if_match() {
     let (app, resource, customer) = setup(1).await;
     let b = app.booked(&resource, &customer, &slot(3, 9, 10), 1).await;
@@ -507,6 +521,12 @@ async fn confirming_a_hold_the_sweeper_already_expired_is_hold_expired() {
     assert_eq!(berth::service::bookings::expire_due_holds(&app.db).await.unwrap(), 1);
     let reply = app.act(&hold, "confirm").await;
     assert!(reply.assert_problem(409, "hold-expired")["hold_expired_at"].is_string());
+    // Found in the next review: rescheduling it answered
+    // `invalid-state-transition` once swept (and `hold-expired` before).
+    let (start_at, end_at) = slot(4, 9, 10);
+    let path = format!("/v1/bookings/{}/reschedule", hold["id"].as_str().unwrap());
+    let moved = app.post_json(&path, &json!({"start_at": start_at, "end_at": end_at})).await;
+    assert!(moved.assert_problem(409, "hold-expired")["hold_expired_at"].is_string());
 }
 
 /// `slot`'s times moved by a few microseconds or nanoseconds.
