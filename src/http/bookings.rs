@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use super::{
     AppState,
@@ -242,7 +242,6 @@ pub struct BookingEventList {
 /// Filters of `GET /v1/bookings`.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[validate(schema(function = "window_is_ordered", skip_on_field_errors = true))]
 pub struct BookingListQuery {
     pub resource_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
@@ -259,15 +258,6 @@ pub struct BookingListQuery {
     /// `next_cursor` of the previous page.
     #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
-}
-
-fn window_is_ordered(query: &BookingListQuery) -> Result<(), ValidationError> {
-    match (query.from, query.to) {
-        (Some(from), Some(to)) if from >= to => {
-            Err(ValidationError::new("to").with_message("`to` must be after `from`".into()))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// A client time in UTC, if its year is 1 to 9999: RFC 3339's range, and
@@ -385,6 +375,11 @@ pub async fn list_bookings(
         from: query.from.map(|t| instant(t, "/from")).transpose()?,
         to: query.to.map(|t| instant(t, "/to")).transpose()?,
     };
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from >= to
+    {
+        return Err(Problem::invalid("/to", "must be after `from`"));
+    }
     let after = page.after()?.map(BookingId);
     let rows = service::list(&state.db, &filter, after, u64::from(page.limit()) + 1).await?;
     let (rows, next_cursor) = paginate(rows, page.limit(), |b| b.id.0);

@@ -59,8 +59,7 @@ pub fn parse_json<T: DeserializeOwned + Validate>(headers: &HeaderMap, body: &[u
     }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| Problem::malformed(format!("The body is not valid JSON: {e}.")))?;
-    let parsed: T = serde_path_to_error::deserialize(integral_numbers(value))
-        .map_err(|e| Problem::invalid(pointer_from_path(e.path()), e.inner().to_string()))?;
+    let parsed: T = serde_path_to_error::deserialize(integral_numbers(value)).map_err(deserialize_problem)?;
     parsed.validate().map_err(|errors| Problem::validation(field_errors(&errors, "")))?;
     Ok(parsed)
 }
@@ -114,9 +113,23 @@ fn pointer_from_path(path: &serde_path_to_error::Path) -> String {
             Segment::Unknown => pointer.push('?'),
         }
     }
-    // serde reports errors inside a struct at the struct itself ("."): a
-    // missing or unknown field points at the object holding it.
-    if pointer == "/?" { String::new() } else { pointer }
+    // serde reports a missing field at the object holding it (".").
+    pointer.strip_suffix("/?").map(str::to_owned).unwrap_or(pointer)
+}
+
+/// A deserialisation error as a 422 at the field it is about. serde reports
+/// a missing field at the object holding it, but its message names the
+/// field (``missing field `from` ``), so the pointer names it too: a
+/// frontend maps the error to its input without reading the message.
+fn deserialize_problem<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> Problem {
+    let detail = error.inner().to_string();
+    let mut pointer = pointer_from_path(error.path());
+    let missing = detail.strip_prefix("missing field `").and_then(|rest| rest.split_once('`'));
+    if let Some((field, _)) = missing {
+        pointer.push('/');
+        pointer.push_str(&field.replace('~', "~0").replace('/', "~1"));
+    }
+    Problem::invalid(pointer, detail)
 }
 
 /// Flattens validator's errors into pointers, sorted for stable output.
@@ -160,8 +173,7 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        let parsed: T = serde_path_to_error::deserialize(deserializer)
-            .map_err(|e| Problem::invalid(pointer_from_path(e.path()), e.inner().to_string()))?;
+        let parsed: T = serde_path_to_error::deserialize(deserializer).map_err(deserialize_problem)?;
         parsed.validate().map_err(|errors| Problem::validation(field_errors(&errors, "")))?;
         Ok(ApiQuery(parsed))
     }
