@@ -103,8 +103,10 @@ pub struct Config {
     /// `https://app.example.com`); `*` allows any. Empty: no CORS headers.
     #[arg(long, env = "BERTH_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
-    /// Hours an Idempotency-Key and its stored response are kept.
-    #[arg(long, env = "BERTH_IDEMPOTENCY_TTL_HOURS", default_value_t = 24, global = true)]
+    /// Hours an Idempotency-Key and its stored response are kept (at least
+    /// 24: a client may retry the next day).
+    #[arg(long, env = "BERTH_IDEMPOTENCY_TTL_HOURS", default_value_t = 24, global = true,
+          value_parser = clap::value_parser!(u32).range(24..))]
     pub idempotency_ttl_hours: u32,
     /// Bearer token that may read `/metrics` (admin tokens may too).
     #[arg(long, env = "BERTH_METRICS_TOKEN", hide_env_values = true, global = true)]

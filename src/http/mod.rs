@@ -238,6 +238,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 REQUEST_ID,
             ])
             .expose_headers([
+                axum::http::header::ALLOW,
                 axum::http::header::ETAG,
                 axum::http::header::LOCATION,
                 axum::http::header::RETRY_AFTER,

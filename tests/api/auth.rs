@@ -455,7 +455,7 @@ async fn cors_preflight_is_answered_for_allowed_origins_only() {
 
     let simple = app.send(app.client.get(app.url("/v1/resources")).header("origin", "https://app.example")).await;
     let exposed = simple.header("access-control-expose-headers").unwrap().to_lowercase();
-    for header in ["etag", "location", "retry-after", "idempotent-replayed"] {
+    for header in ["allow", "etag", "location", "retry-after", "idempotent-replayed"] {
         assert!(exposed.contains(header), "{header} not exposed: {exposed}");
     }
 }
