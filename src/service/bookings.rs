@@ -4,7 +4,9 @@
 //! resource row (PostgreSQL `FOR UPDATE`; SQLite `BEGIN IMMEDIATE`), and
 //! only then reads the clock, so the order in which deciders take the lock is
 //! also the order of their `now`: a hold that one decider saw expire can
-//! never be confirmed by a later one.
+//! never be confirmed by a later one. On PostgreSQL that clock is the
+//! database's (`store::decision_clock`), so this holds across instances
+//! whose own clocks disagree.
 //!
 //! Checks run in DESIGN §4's order: existence (404), preconditions (412),
 //! values (422), then the rules: state transition, resource state,
@@ -160,7 +162,7 @@ pub async fn create(
         if customers::find(&txn, new.customer_id).await?.is_none() {
             return Err(ServiceError::invalid("/customer_id", "no customer with this id"));
         }
-        let now = now();
+        let now = store::decision_clock(&txn).await?;
         check_values(&resource, &new.range, new.quantity, now)?;
         check_rules(&txn, &resource, new.customer_id, &new.range, new.quantity, now, None).await?;
         let (status, hold_expires_at) = if new.hold {
@@ -303,7 +305,7 @@ pub async fn act(
         // capacity deciders of the resource. The other actions only free or
         // keep units and need just the booking's row.
         let (_, mut booking) = lock_for_change(&txn, id, action == Action::Confirm).await?;
-        let now = now();
+        let now = store::decision_clock(&txn).await?;
         check_version(&booking, expected_version)?;
         if booking.hold_has_run_out(now) {
             let at = booking.hold_expires_at.unwrap_or(now);
@@ -360,7 +362,7 @@ pub async fn reschedule(
         let txn = store::begin_write(db).await?;
         let (resource, mut booking) = lock_for_change(&txn, id, true).await?;
         let resource = resource.ok_or(ServiceError::NotFound)?;
-        let now = now();
+        let now = store::decision_clock(&txn).await?;
         check_version(&booking, expected_version)?;
         let quantity = change.quantity.unwrap_or(booking.quantity);
         check_values(&resource, &change.range, quantity, now)?;
@@ -416,7 +418,7 @@ pub async fn expire_due_holds(db: &DatabaseConnection) -> Result<u64, ServiceErr
     loop {
         let marked = retrying(|| async {
             let txn = store::begin_write(db).await?;
-            let now = now();
+            let now = store::decision_clock(&txn).await?;
             let mut due = bookings::lock_due_holds(&txn, now, SWEEP_BATCH).await?;
             for booking in &mut due {
                 expire(&txn, booking, now, &ctx).await?;

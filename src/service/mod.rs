@@ -112,7 +112,9 @@ where
 }
 
 /// The current time at the database's precision (PostgreSQL keeps
-/// microseconds), so what we return equals what a later read returns.
+/// microseconds), so what we return equals what a later read returns. For
+/// timestamps and reads; decisions take `store::decision_clock` after
+/// their locks.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }

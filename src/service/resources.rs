@@ -62,7 +62,7 @@ pub async fn update(
         if resource.version != expected_version {
             return Err(ServiceError::VersionMismatch { current_version: resource.version });
         }
-        let now = now();
+        let now = store::decision_clock(&txn).await?;
         let (old_capacity, old_max) = (resource.capacity, resource.max_booking_duration_seconds);
         resource.apply(changes.clone(), now);
         if resource.capacity < old_capacity || resource.max_booking_duration_seconds < old_max {
@@ -87,7 +87,8 @@ pub async fn delete(db: &DatabaseConnection, id: ResourceId, expected_version: i
         if resource.version != expected_version {
             return Err(ServiceError::VersionMismatch { current_version: resource.version });
         }
-        let (_, _, blocking_bookings) = bookings::future_commitments(&txn, &resource, now()).await?;
+        let now = store::decision_clock(&txn).await?;
+        let (_, _, blocking_bookings) = bookings::future_commitments(&txn, &resource, now).await?;
         if blocking_bookings > 0 {
             return Err(ServiceError::HasBookings { blocking_bookings });
         }

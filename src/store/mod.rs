@@ -15,11 +15,12 @@ pub mod resources;
 
 use std::time::Duration;
 
+use chrono::{DateTime, SubsecRound, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    RuntimeErr, SqlErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 /// How long a connection waits for SQLite's write lock before giving up.
@@ -92,6 +93,24 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     })
     .await
+}
+
+/// The instant a decision is made at, read **after** the decision's locks.
+/// On PostgreSQL it is the database's clock (`clock_timestamp()`, not the
+/// transaction's start): instances whose own clocks differ by a little
+/// still agree on whether a hold has run out, so the order of the locks is
+/// the order of the clock across instances too. On SQLite (one process)
+/// it is this process's clock. Microsecond precision, like the columns.
+pub async fn decision_clock(conn: &impl ConnectionTrait) -> StoreResult<DateTime<Utc>> {
+    if conn.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(Utc::now().trunc_subsecs(6));
+    }
+    let query = Statement::from_string(DatabaseBackend::Postgres, "SELECT clock_timestamp() AS now");
+    let row = conn
+        .query_one_raw(query)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("clock_timestamp() returned no row".into()))?;
+    Ok(row.try_get::<DateTime<Utc>>("", "now")?.trunc_subsecs(6))
 }
 
 /// What a database error means to the layers above.

@@ -160,3 +160,21 @@ async fn deleting_a_customer_while_it_books_never_loses_an_acknowledged_booking(
         }
     }
 }
+
+/// Deciders read the clock after their locks; on PostgreSQL it is the
+/// database's clock at that moment (`clock_timestamp()`), not the
+/// transaction's start (`now()`), which would come before the lock wait and
+/// break "lock order = time order".
+#[tokio::test]
+async fn the_decision_clock_is_read_at_the_moment_not_at_the_transaction_start() {
+    use sea_orm::TransactionTrait;
+    let app = TestApp::spawn().await;
+    let txn = app.db.begin().await.unwrap();
+    let first = berth::store::decision_clock(&txn).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let second = berth::store::decision_clock(&txn).await.unwrap();
+    txn.commit().await.unwrap();
+    assert!(second - first >= chrono::Duration::milliseconds(40), "{first} then {second}");
+    let skew = (chrono::Utc::now() - second).num_milliseconds().abs();
+    assert!(skew < 5_000, "the database clock is {skew} ms off this host's");
+}
