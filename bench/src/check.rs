@@ -45,7 +45,7 @@ pub async fn invariants(db: &DatabaseConnection) -> anyhow::Result<String> {
     let creates = scalar("SELECT COUNT(*) FROM booking_event WHERE action = 'create'").await?;
     let mismatched = scalar(
         "SELECT COUNT(*) FROM booking b WHERE b.status <> \
-         (SELECT e.to_status FROM booking_event e WHERE e.booking_id = b.id ORDER BY e.id DESC LIMIT 1)",
+         (SELECT e.to_status FROM booking_event e WHERE e.booking_id = b.id ORDER BY e.at DESC, e.id DESC LIMIT 1)",
     )
     .await?;
     anyhow::ensure!(over == 0, "{over} resources are over capacity");

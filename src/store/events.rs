@@ -41,8 +41,16 @@ fn to_domain(m: Model) -> StoreResult<BookingEvent> {
     })
 }
 
-/// The history of a booking, oldest first (ids are UUIDv7: time-ordered).
+/// The history of a booking, oldest first: in the order of the decisions
+/// (`at` is read under the booking's locks), ties by id. The order matches
+/// the `(booking_id, at)` index, so no plan has to walk other bookings'
+/// events.
 pub async fn list(conn: &impl ConnectionTrait, booking: BookingId) -> StoreResult<Vec<BookingEvent>> {
-    let rows = Entity::find().filter(Column::BookingId.eq(booking.0)).order_by_asc(Column::Id).all(conn).await?;
+    let rows = Entity::find()
+        .filter(Column::BookingId.eq(booking.0))
+        .order_by_asc(Column::At)
+        .order_by_asc(Column::Id)
+        .all(conn)
+        .await?;
     rows.into_iter().map(to_domain).collect()
 }
