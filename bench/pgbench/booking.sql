@@ -1,6 +1,7 @@
 -- One keyed booking, as berth runs it on PostgreSQL, in plain SQL: the
 -- Idempotency-Key claim (its own transaction), then the decision
--- transaction: lock the resource, check the customer, the duplicate read
+-- transaction: lock the resource, read the database clock (berth decides
+-- at `clock_timestamp()` after the lock), check the customer, the duplicate read
 -- and the capacity aggregate (berth reads the intervals only on a close
 -- call), insert the booking and its history event, and
 -- complete the idempotency record. Used by `berth-bench` (pgbench -M
@@ -18,6 +19,7 @@ INSERT INTO idempotency_record (id, principal, idempotency_key, method, route, f
 COMMIT;
 BEGIN;
 SELECT id AS res_id, max_booking_duration_seconds AS res_max FROM resource WHERE name_key = 'limit-' || CAST(:r AS text) FOR UPDATE \gset
+SELECT clock_timestamp();
 SELECT id AS cus_id FROM customer WHERE email_key = 'bench-' || CAST(:c AS text) || '@bench.example' \gset
 SELECT date_trunc('hour', now()) + make_interval(days => CAST(:day AS int), hours => CAST(:hour AS int)) AS s \gset
 SELECT id FROM booking WHERE customer_id = CAST(:cus_id AS uuid) AND resource_id = CAST(:res_id AS uuid)
