@@ -364,10 +364,6 @@ pub async fn list_bookings(
     let owner = who.booking_owner();
     let page = PageQuery { limit: query.limit, cursor: query.cursor.clone() };
     let requested = query.customer_id.map(CustomerId);
-    if owner.is_some() && requested.is_some_and(|r| Some(r) != owner) {
-        // A customer asking for someone else's bookings sees none.
-        return Ok(Json(BookingPage { items: Vec::new(), next_cursor: None }));
-    }
     let filter = BookingFilter {
         resource_id: query.resource_id.map(ResourceId),
         customer_id: owner.or(requested),
@@ -381,6 +377,10 @@ pub async fn list_bookings(
         return Err(Problem::invalid("/to", "must be after `from`"));
     }
     let after = page.after()?.map(BookingId);
+    if owner.is_some() && requested.is_some_and(|r| Some(r) != owner) {
+        // A customer asking for someone else's bookings sees none.
+        return Ok(Json(BookingPage { items: Vec::new(), next_cursor: None }));
+    }
     let rows = service::list(&state.db, &filter, after, u64::from(page.limit()) + 1).await?;
     let (rows, next_cursor) = paginate(rows, page.limit(), |b| b.id.0);
     Ok(Json(BookingPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))

@@ -190,7 +190,7 @@ pub fn app(state: AppState, edge: Edge) -> Router {
     // Route layers run outside-in from the last one added: admission,
     // authenticate, rate-limit, Idempotency-Key, then the handler.
     //
-    // Admission control: at most `max_in_flight` API requests run at once,
+    // Admission control: at most `BERTH_MAX_IN_FLIGHT` API requests run at once,
     // the rest wait in arrival order (the request timeout bounds the wait:
     // 503 + Retry-After). Past the pool's size a running request would only
     // wait for a connection anyway, but with its whole handler state

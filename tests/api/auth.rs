@@ -327,6 +327,11 @@ async fn a_customer_lists_only_its_own_bookings() {
     let snooping = format!("/v1/bookings?customer_id={}", world.other["id"].as_str().unwrap());
     let snoop = world.call(Who::Owner, world.app.client.get(world.app.url(&snooping))).await;
     assert_eq!(snoop.body["items"], json!([]));
+    // A bad filter is a 422 whoever is asked about, like for any caller.
+    let (from, to) = (slot(5, 9, 10).0, slot(4, 9, 10).0);
+    let reversed = format!("{snooping}&from={}&to={}", from.replace('+', "%2B"), to.replace('+', "%2B"));
+    let bad = world.call(Who::Owner, world.app.client.get(world.app.url(&reversed))).await;
+    assert_eq!(bad.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/to");
     let as_admin = world.app.get("/v1/bookings").await;
     assert_eq!(as_admin.body["items"].as_array().unwrap().len(), 2);
 }
