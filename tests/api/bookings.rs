@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, slot};
+use crate::helpers::{TestApp, booking_json, slot};
 
 async fn setup(capacity: i64) -> (TestApp, Value, Value) {
     let app = TestApp::spawn_with(|c| c.hold_sweep_interval_ms = 0).await;
@@ -584,8 +584,7 @@ async fn times_are_kept_to_the_microsecond() {
 async fn a_clients_request_id_is_kept_when_it_is_a_uuid_and_replaced_otherwise() {
     let (app, resource, customer) = setup(2).await;
     let book_with_id = |hour: u32, request_id: String| {
-        let (start_at, end_at) = slot(3, hour, hour + 1);
-        let body = json!({"resource_id": resource["id"], "customer_id": customer["id"], "start_at": start_at, "end_at": end_at});
+        let body = booking_json(&resource, &customer, &slot(3, hour, hour + 1));
         app.send(app.client.post(app.url("/v1/bookings")).header("x-request-id", request_id).json(&body))
     };
     let own = "0193a5c2-9d3a-7e5c-af4a-3b6c7d8e9fa0";
@@ -612,9 +611,7 @@ async fn the_nul_character_is_refused_in_every_text_field() {
     assert_eq!(pointer(&described), "/description");
     let customer_named = app.post_json("/v1/customers", &json!({"email": "n@example.com", "name": "\u{0}"})).await;
     assert_eq!(pointer(&customer_named), "/name");
-    let (start_at, end_at) = slot(3, 9, 10);
-    let booking =
-        json!({"resource_id": resource["id"], "customer_id": customer["id"], "start_at": start_at, "end_at": end_at});
+    let booking = booking_json(&resource, &customer, &slot(3, 9, 10));
     let mut with_notes = booking.clone();
     with_notes["notes"] = json!("x\u{0}");
     assert_eq!(pointer(&app.post_json("/v1/bookings", &with_notes).await), "/notes");

@@ -267,23 +267,17 @@ pub fn slot(days: i64, from: u32, to: u32) -> (String, String) {
     (at(from), at(to))
 }
 
+/// The body of a booking of one unit.
+pub fn booking_json(resource: &Value, customer: &Value, (start, end): &(String, String)) -> Value {
+    json!({"resource_id": resource["id"], "customer_id": customer["id"], "start_at": start, "end_at": end})
+}
+
 impl TestApp {
     /// Books and returns the reply, whatever it is.
-    pub async fn book(
-        &self,
-        resource: &Value,
-        customer: &Value,
-        (start, end): &(String, String),
-        quantity: i64,
-    ) -> Reply {
-        self.post_json(
-            "/v1/bookings",
-            &json!({
-                "resource_id": resource["id"], "customer_id": customer["id"],
-                "start_at": start, "end_at": end, "quantity": quantity,
-            }),
-        )
-        .await
+    pub async fn book(&self, resource: &Value, customer: &Value, when: &(String, String), quantity: i64) -> Reply {
+        let mut body = booking_json(resource, customer, when);
+        body["quantity"] = json!(quantity);
+        self.post_json("/v1/bookings", &body).await
     }
 
     /// Books and asserts the 201.

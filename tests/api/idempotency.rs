@@ -5,7 +5,7 @@ use futures::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp, customer_token, slot};
+use crate::helpers::{Reply, TestApp, booking_json, customer_token, slot};
 
 async fn setup() -> (TestApp, Value, Value) {
     let app = TestApp::spawn_with(|c| c.hold_sweep_interval_ms = 0).await;
@@ -15,8 +15,7 @@ async fn setup() -> (TestApp, Value, Value) {
 }
 
 fn booking_body(resource: &Value, customer: &Value, day: i64) -> Value {
-    let (start, end) = slot(day, 9, 10);
-    json!({"resource_id": resource["id"], "customer_id": customer["id"], "start_at": start, "end_at": end})
+    booking_json(resource, customer, &slot(day, 9, 10))
 }
 
 async fn post_keyed(app: &TestApp, path: &str, key: &str, body: &Value) -> Reply {

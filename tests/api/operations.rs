@@ -13,7 +13,7 @@ use futures::future::join_all;
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use serde_json::{Value, json};
 
-use crate::helpers::{SECRET, TestApp, slot, token};
+use crate::helpers::{SECRET, TestApp, booking_json, slot, token};
 
 #[tokio::test]
 async fn metrics_need_a_token_and_count_requests_and_conflicts() {
@@ -80,7 +80,8 @@ async fn requests_past_the_in_flight_limit_wait_their_turn_and_health_does_not()
     let id = resource["id"].as_str().unwrap();
     blocker.execute_unprepared(&format!("UPDATE resource SET version = version WHERE id = '{id}'")).await.unwrap();
     let booking = tokio::spawn({
-        let (app_base, admin, body) = (app.base.clone(), app.admin.clone(), booking_json(&resource, &customer));
+        let (app_base, admin, body) =
+            (app.base.clone(), app.admin.clone(), booking_json(&resource, &customer, &slot(3, 9, 10)));
         async move {
             reqwest::Client::new().post(format!("{app_base}/v1/bookings")).bearer_auth(admin).json(&body).send().await
         }
@@ -97,11 +98,6 @@ async fn requests_past_the_in_flight_limit_wait_their_turn_and_health_does_not()
     blocker.commit().await.unwrap();
     assert_eq!(booking.await.unwrap().unwrap().status(), 201);
     unauthenticated.await.assert_problem(401, "unauthenticated");
-}
-
-fn booking_json(resource: &Value, customer: &Value) -> Value {
-    let (start_at, end_at) = slot(3, 9, 10);
-    json!({"resource_id": resource["id"], "customer_id": customer["id"], "start_at": start_at, "end_at": end_at})
 }
 
 fn postgres_admin_url() -> Option<String> {
