@@ -44,7 +44,7 @@ impl Application {
         let authenticator = Arc::new(config.authenticator()?);
         telemetry::prometheus();
         let state = AppState {
-            db: db.clone(),
+            db: service::Db::new(db.clone()),
             public_url: config.public_base().into(),
             authenticator: authenticator.clone(),
             metrics_token: config.metrics_token.as_deref().filter(|t| !t.is_empty()).map(Into::into),
@@ -108,8 +108,9 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let mut background = vec![tokio::spawn(forget_expired_keys(self.db.clone()))];
-        background.extend(self.hold_sweep_interval.map(|every| tokio::spawn(sweep_holds(self.db.clone(), every))));
+        let db = service::Db::new(self.db.clone());
+        let mut background = vec![tokio::spawn(forget_expired_keys(db.clone()))];
+        background.extend(self.hold_sweep_interval.map(|every| tokio::spawn(sweep_holds(db.clone(), every))));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         for task in background {
@@ -139,7 +140,7 @@ async fn connect_with_retry(config: &Config, pool_size: u32) -> anyhow::Result<D
 }
 
 /// Marks holds that ran out as `expired`, every `every`.
-async fn sweep_holds(db: DatabaseConnection, every: Duration) {
+async fn sweep_holds(db: service::Db, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -155,7 +156,7 @@ async fn sweep_holds(db: DatabaseConnection, every: Duration) {
 }
 
 /// Deletes expired Idempotency-Key records, every minute.
-async fn forget_expired_keys(db: DatabaseConnection) {
+async fn forget_expired_keys(db: service::Db) {
     let mut ticks = tokio::time::interval(Duration::from_secs(60));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -12,10 +12,10 @@ use berth::{
     auth::Principal,
     domain::{booking::Booking, ids::*, time_range::TimeRange},
     service::{
+        Db,
         bookings::{self, Context, NewBooking},
-        idempotency::{self, Claimed, Policy, Seal},
+        idempotency::{self, Claimed, Policy, Scope, Seal, StoredResponse},
     },
-    store::idempotency::{Scope, StoredResponse},
 };
 use chrono::{Duration as Span, DurationRound, Utc};
 use rand::Rng;
@@ -57,6 +57,7 @@ pub async fn direct(
     duration: Duration,
     write_percent: u32,
 ) -> Recorded {
+    let db = &Db::new(db.clone());
     let policy = Policy { ttl: Span::hours(24), lease: Span::seconds(60) };
     let ctx = Context { actor: Principal::Admin { sub: "bench".into() }.actor(), request_id: None, reason: None };
     let render = |b: &Booking| StoredResponse {

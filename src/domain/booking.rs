@@ -174,6 +174,17 @@ impl Booking {
     }
 }
 
+/// What a list of bookings is filtered on.
+#[derive(Clone, Debug, Default)]
+pub struct BookingFilter {
+    pub resource_id: Option<ResourceId>,
+    pub customer_id: Option<CustomerId>,
+    pub status: Option<BookingStatus>,
+    /// Only bookings overlapping `[from, to)`; either bound may be open.
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
 /// One line of a booking's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BookingEvent {

@@ -3,6 +3,7 @@
 pub mod booking;
 pub mod capacity;
 pub mod customer;
+pub mod field;
 pub mod ids;
 pub mod resource;
 pub mod time_range;

@@ -12,9 +12,9 @@ use validator::Validate;
 
 use super::{
     AppState,
-    bookings::instant,
     extract::{ApiPath, ApiQuery},
     problem::Problem,
+    time::instant,
 };
 use crate::domain::ids::ResourceId;
 use crate::problems;

@@ -4,8 +4,8 @@
 use axum::{
     Json,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
-    response::IntoResponse,
+    http::{HeaderMap, StatusCode},
+    response::Response,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,10 +19,11 @@ use super::{
     auth::{Admin, SignedIn},
     extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
     fields::{non_null, not_blank},
-    idempotency::{IdempotencyClaim, respond, stored_json},
+    idempotency::Keyed,
     pagination::{PageQuery, paginate},
-    precondition::{IfMatch, etag_header},
+    precondition::IfMatch,
     problem::Problem,
+    reply,
 };
 use crate::domain::{
     customer::{Customer, CustomerChanges, NewCustomer},
@@ -30,8 +31,6 @@ use crate::domain::{
 };
 use crate::problems;
 use crate::service::customers as service;
-use crate::service::idempotency::Seal;
-use crate::store::idempotency::StoredResponse;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_customer, list_customers)).routes(routes!(
@@ -118,13 +117,9 @@ impl From<UpdateCustomerRequest> for CustomerChanges {
     }
 }
 
-/// The response for one customer, as sent and as stored for Idempotency-Key replays.
-fn stored(status: StatusCode, state: &AppState, customer: &Customer) -> StoredResponse {
-    let mut headers = vec![(header::ETAG, etag_header(customer.version))];
-    if status == StatusCode::CREATED {
-        headers.push((header::LOCATION, state.location(&format!("/v1/customers/{}", customer.id))));
-    }
-    stored_json(status, headers, &CustomerResponse::from(customer.clone()))
+/// A customer as answered (200), and as stored for Idempotency-Key replays.
+fn answer(customer: &Customer) -> Response {
+    reply::send(&reply::object(customer.version, &CustomerResponse::from(customer.clone())))
 }
 
 problems!(CreateCustomerErrors, api: Forbidden, MalformedRequest, UnsupportedMediaType, PayloadTooLarge, ValidationError, AlreadyExists);
@@ -148,13 +143,17 @@ problems!(DeleteCustomerErrors, api: Forbidden, MalformedRequest, NotFound, Prec
 pub async fn create_customer(
     State(state): State<AppState>,
     _admin: Admin,
-    IdempotencyClaim(claim): IdempotencyClaim,
+    keyed: Keyed,
     ApiJson(request): ApiJson<CreateCustomerRequest>,
-) -> Result<impl IntoResponse, Problem> {
-    let render = |c: &Customer| stored(StatusCode::CREATED, &state, c);
-    let seal = Seal::new(claim, &render);
-    let customer = service::create(&state.db, request.into(), &seal).await?;
-    Ok(respond(seal.render(&customer), seal.is_keyed()))
+) -> Result<Response, Problem> {
+    let created = |c: &Customer| {
+        reply::created(
+            state.location(&format!("/v1/customers/{}", c.id)),
+            c.version,
+            &CustomerResponse::from(c.clone()),
+        )
+    };
+    keyed.write(created, async |seal| service::create(&state.db, request.into(), seal).await).await
 }
 
 /// List customers
@@ -190,10 +189,10 @@ pub async fn get_customer(
     State(state): State<AppState>,
     who: SignedIn,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<Response, Problem> {
     who.admin_or_self(CustomerId(id))?;
     let customer = service::get(&state.db, CustomerId(id)).await?;
-    Ok(respond(stored(StatusCode::OK, &state, &customer), false))
+    Ok(answer(&customer))
 }
 
 /// Update a customer
@@ -218,7 +217,7 @@ pub async fn update_customer(
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<Response, Problem> {
     let id = CustomerId(id);
     who.admin_or_self(id)?;
     let if_match = IfMatch::from_headers(&headers)?;
@@ -226,7 +225,7 @@ pub async fn update_customer(
     if_match.require(current.version)?;
     let request: UpdateCustomerRequest = parse_json(&headers, &body)?;
     let customer = service::update(&state.db, id, current.version, request.into()).await?;
-    Ok(respond(stored(StatusCode::OK, &state, &customer), false))
+    Ok(answer(&customer))
 }
 
 /// Delete a customer

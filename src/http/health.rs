@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AppState, problem::Problem};
-use crate::{problems, store};
+use crate::problems;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
@@ -36,7 +36,7 @@ pub async fn healthz() -> Json<HealthResponse> {
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses((status = 200, description = "Ready", body = HealthResponse), ReadyzErrors))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthResponse>, Problem> {
-    store::ping(&state.db).await.map_err(|err| {
+    state.db.ping().await.map_err(|err| {
         tracing::warn!(error = %err, "readiness check failed");
         Problem::unavailable("The database does not answer.")
     })?;

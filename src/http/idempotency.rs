@@ -21,16 +21,19 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use sea_orm::DatabaseConnection;
-use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::problem::{self, Problem, ProblemContext, ProblemType};
+use super::{
+    problem::{self, Problem, ProblemContext, ProblemType},
+    reply,
+};
 use crate::auth::Principal;
-use crate::service::idempotency::{self as service, Claimed, Policy};
-use crate::store::idempotency::{Scope, StoredResponse};
+use crate::service::{
+    Db, ServiceError,
+    idempotency::{self as service, Claimed, Policy, Scope, Seal, StoredResponse},
+};
 
 /// What `parse_key` accepts, for the spec.
 const KEY_PATTERN: &str = r#"^("[!#-~]{1,255}"|[!#-~]{1,255})$"#;
@@ -41,7 +44,7 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 /// What the middleware needs.
 #[derive(Clone)]
 pub struct IdempotencyState {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub problems: ProblemContext,
     pub policy: Policy,
 }
@@ -54,14 +57,32 @@ struct ClaimId(Uuid);
 #[derive(Clone, Copy, Debug)]
 struct Sealed;
 
-/// The handler's view of the key: the claim to store the response under.
-pub struct IdempotencyClaim(pub Option<Uuid>);
+/// The handler's side of the key: run a write with `Keyed::write`, and its
+/// response is stored with its effect when the request carried a key.
+pub struct Keyed(Option<Uuid>);
 
-impl<S: Send + Sync> FromRequestParts<S> for IdempotencyClaim {
+impl<S: Send + Sync> FromRequestParts<S> for Keyed {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(IdempotencyClaim(parts.extensions.get::<ClaimId>().map(|c| c.0)))
+        Ok(Keyed(parts.extensions.get::<ClaimId>().map(|c| c.0)))
+    }
+}
+
+impl Keyed {
+    /// Runs a write: `run` calls one service use case with the `Seal`, which
+    /// stores `render`'s response inside the use case's transaction. The
+    /// response is rendered once and sent as stored.
+    pub async fn write<T>(
+        self,
+        render: impl Fn(&T) -> StoredResponse + Send + Sync,
+        run: impl AsyncFnOnce(&Seal<'_, T>) -> Result<T, ServiceError>,
+    ) -> Result<Response, Problem> {
+        let seal = Seal::new(self.0, &render);
+        let value = run(&seal).await?;
+        let keyed = seal.is_keyed();
+        let response = reply::send(&seal.into_response(&value));
+        Ok(if keyed { (Extension(Sealed), response).into_response() } else { response })
     }
 }
 
@@ -117,18 +138,6 @@ fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
     hex::encode(hash.finalize())
 }
 
-/// A stored response as an HTTP response.
-pub fn replay(stored: &StoredResponse) -> Response {
-    let mut response = Response::new(Body::from(stored.body.clone()));
-    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in &stored.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
-            response.headers_mut().append(name, value);
-        }
-    }
-    response
-}
-
 /// The headers worth storing with a response.
 const STORED_HEADERS: [HeaderName; 4] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG, header::RETRY_AFTER];
 
@@ -137,24 +146,6 @@ fn keep_headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
         .iter()
         .filter_map(|name| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| (name.to_string(), v.to_owned())))
         .collect()
-}
-
-/// A JSON response, ready to store and to send.
-pub fn stored_json(
-    status: StatusCode,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    body: &impl Serialize,
-) -> StoredResponse {
-    let mut kept = vec![(header::CONTENT_TYPE.to_string(), "application/json".to_owned())];
-    kept.extend(headers.iter().filter_map(|(n, v)| v.to_str().ok().map(|v| (n.to_string(), v.to_owned()))));
-    StoredResponse { status: status.as_u16(), headers: kept, body: serde_json::to_vec(body).unwrap_or_default() }
-}
-
-/// What a handler returns after a write: the response, marked as stored
-/// with the effect when the request was keyed.
-pub fn respond(stored: StoredResponse, keyed: bool) -> Response {
-    let response = replay(&stored);
-    if keyed { (Extension(Sealed), response).into_response() } else { response }
 }
 
 fn is_final_outcome(status: StatusCode) -> bool {
@@ -189,7 +180,7 @@ pub async fn idempotency(State(state): State<IdempotencyState>, request: Request
     let claim = match service::claim(&state.db, &scope, &fingerprint, state.policy).await {
         Err(err) => return Problem::from(err).into_response(),
         Ok(Claimed::Replay(stored)) => {
-            let mut response = replay(&stored);
+            let mut response = reply::send(&stored);
             response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
             crate::telemetry::idempotent_replay();
             return response;

@@ -14,7 +14,7 @@ use super::{
     AppState,
     problem::{Problem, ProblemType},
 };
-use crate::{auth::Principal, problems, store, telemetry};
+use crate::{auth::Principal, problems, telemetry};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_metrics))
@@ -56,7 +56,7 @@ pub async fn get_metrics(State(state): State<AppState>, headers: HeaderMap) -> R
             Err(_) => return Err(Problem::new(ProblemType::Unauthenticated, "The token was refused.")),
         }
     }
-    let (in_use, idle) = store::pool_stats(&state.db);
+    let (in_use, idle) = state.db.pool_stats();
     telemetry::db_pool(in_use, idle);
     telemetry::api_requests_running(state.admission.running());
     let body = telemetry::prometheus().map(|handle| handle.render()).unwrap_or_default();

@@ -16,7 +16,10 @@ pub mod pagination;
 pub mod precondition;
 pub mod problem;
 pub mod problem_pages;
+pub mod reply;
 pub mod resources;
+pub mod service_error;
+pub mod time;
 
 use std::{sync::Arc, time::Duration};
 
@@ -26,7 +29,6 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, StatusCode, Uri},
     middleware,
 };
-use sea_orm::DatabaseConnection;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -44,6 +46,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Authenticator;
+use crate::service::Db;
 use problem::{FieldError, Problem, ProblemContext, ProblemSchema, ProblemType};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,7 +54,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// `BERTH_PUBLIC_URL` without a trailing slash, or "" (relative links).
     pub public_url: Arc<str>,
     /// Verifies tokens where a handler does it itself (`/metrics`).

@@ -4,8 +4,8 @@
 use axum::{
     Json,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
-    response::IntoResponse,
+    http::{HeaderMap, StatusCode},
+    response::Response,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,19 +19,18 @@ use super::{
     auth::Admin,
     extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
     fields::{no_nul, non_null, not_blank, nullable},
-    idempotency::{IdempotencyClaim, respond, stored_json},
+    idempotency::Keyed,
     pagination::{PageQuery, paginate},
-    precondition::{IfMatch, etag_header},
+    precondition::IfMatch,
     problem::Problem,
+    reply,
 };
 use crate::domain::{
     ids::ResourceId,
     resource::{self, NewResource, Resource, ResourceChanges},
 };
 use crate::problems;
-use crate::service::idempotency::Seal;
 use crate::service::resources as service;
-use crate::store::idempotency::StoredResponse;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_resource, list_resources)).routes(routes!(
@@ -200,13 +199,9 @@ impl From<UpdateResourceRequest> for ResourceChanges {
     }
 }
 
-/// The response for one resource, as sent and as stored for Idempotency-Key replays.
-fn stored(status: StatusCode, state: &AppState, resource: &Resource) -> StoredResponse {
-    let mut headers = vec![(header::ETAG, etag_header(resource.version))];
-    if status == StatusCode::CREATED {
-        headers.push((header::LOCATION, state.location(&format!("/v1/resources/{}", resource.id))));
-    }
-    stored_json(status, headers, &ResourceResponse::from(resource.clone()))
+/// A resource as answered (200), and as stored for Idempotency-Key replays.
+fn answer(resource: &Resource) -> Response {
+    reply::send(&reply::object(resource.version, &ResourceResponse::from(resource.clone())))
 }
 
 problems!(CreateResourceErrors, api: Forbidden, MalformedRequest, UnsupportedMediaType, PayloadTooLarge, ValidationError, AlreadyExists);
@@ -230,13 +225,17 @@ problems!(DeleteResourceErrors, api: Forbidden, MalformedRequest, NotFound, Prec
 pub async fn create_resource(
     State(state): State<AppState>,
     _admin: Admin,
-    IdempotencyClaim(claim): IdempotencyClaim,
+    keyed: Keyed,
     ApiJson(request): ApiJson<CreateResourceRequest>,
-) -> Result<impl IntoResponse, Problem> {
-    let render = |r: &Resource| stored(StatusCode::CREATED, &state, r);
-    let seal = Seal::new(claim, &render);
-    let resource = service::create(&state.db, request.into(), &seal).await?;
-    Ok(respond(seal.render(&resource), seal.is_keyed()))
+) -> Result<Response, Problem> {
+    let created = |r: &Resource| {
+        reply::created(
+            state.location(&format!("/v1/resources/{}", r.id)),
+            r.version,
+            &ResourceResponse::from(r.clone()),
+        )
+    };
+    keyed.write(created, async |seal| service::create(&state.db, request.into(), seal).await).await
 }
 
 /// List resources
@@ -267,12 +266,9 @@ pub async fn list_resources(
         GetResourceErrors,
     )
 )]
-pub async fn get_resource(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<impl IntoResponse, Problem> {
+pub async fn get_resource(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Result<Response, Problem> {
     let resource = service::get(&state.db, ResourceId(id)).await?;
-    Ok(respond(stored(StatusCode::OK, &state, &resource), false))
+    Ok(answer(&resource))
 }
 
 /// Update a resource
@@ -298,14 +294,14 @@ pub async fn update_resource(
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<Response, Problem> {
     let id = ResourceId(id);
     let if_match = IfMatch::from_headers(&headers)?;
     let current = service::get(&state.db, id).await?;
     if_match.require(current.version)?;
     let request: UpdateResourceRequest = parse_json(&headers, &body)?;
     let resource = service::update(&state.db, id, current.version, request.into()).await?;
-    Ok(respond(stored(StatusCode::OK, &state, &resource), false))
+    Ok(answer(&resource))
 }
 
 /// Delete a resource

@@ -13,11 +13,11 @@
 //! duplicate, capacity.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 
-use super::{ServiceError, idempotency::Seal, now, retrying};
+use super::{Db, ServiceError, idempotency::Seal, now, retrying};
 use crate::domain::{
-    booking::{Action, Actor, Booking, BookingEvent, BookingStatus, transition},
+    booking::{Action, Actor, Booking, BookingEvent, BookingFilter, BookingStatus, transition},
     capacity::{self, Segment, Usage},
     ids::{BookingId, CustomerId, ResourceId},
     resource::Resource,
@@ -82,17 +82,17 @@ fn event(
 /// 422s: values that are wrong whatever the bookings are.
 fn check_values(resource: &Resource, range: &TimeRange, quantity: i32, now: DateTime<Utc>) -> Result<(), ServiceError> {
     if range.start() < now {
-        return Err(ServiceError::invalid("/start_at", "must not be in the past"));
+        return Err(ServiceError::invalid("start_at", "must not be in the past"));
     }
     if range.duration_seconds() > resource.max_booking_duration_seconds {
         return Err(ServiceError::invalid(
-            "/end_at",
+            "end_at",
             format!("the interval is longer than this resource allows ({} s)", resource.max_booking_duration_seconds),
         ));
     }
     if quantity > resource.capacity {
         return Err(ServiceError::invalid(
-            "/quantity",
+            "quantity",
             format!("must not exceed the resource's capacity ({})", resource.capacity),
         ));
     }
@@ -149,18 +149,18 @@ fn usages(bookings: &[Booking]) -> Vec<Usage> {
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &Db,
     new: NewBooking,
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         let resource = resources::lock(&txn, new.resource_id)
             .await?
-            .ok_or_else(|| ServiceError::invalid("/resource_id", "no resource with this id"))?;
+            .ok_or_else(|| ServiceError::invalid("resource_id", "no resource with this id"))?;
         if customers::find(&txn, new.customer_id).await?.is_none() {
-            return Err(ServiceError::invalid("/customer_id", "no customer with this id"));
+            return Err(ServiceError::invalid("customer_id", "no customer with this id"));
         }
         let now = store::decision_clock(&txn).await?;
         check_values(&resource, &new.range, new.quantity, now)?;
@@ -186,7 +186,7 @@ pub async fn create(
         // The customer may have been deleted since we looked: its foreign
         // key then refuses the row.
         bookings::insert(&txn, &booking).await.map_err(|err| match err {
-            StoreError::ForeignKey => ServiceError::invalid("/customer_id", "no customer with this id"),
+            StoreError::ForeignKey => ServiceError::invalid("customer_id", "no customer with this id"),
             other => other.into(),
         })?;
         events::append(&txn, &event(&booking, None, "create", ctx, now)).await?;
@@ -203,29 +203,25 @@ pub async fn create(
 
 /// The booking, if it exists and `owner` (when given) owns it: someone
 /// else's booking is as missing as one that does not exist.
-pub async fn get(db: &DatabaseConnection, id: BookingId, owner: Option<CustomerId>) -> Result<Booking, ServiceError> {
-    bookings::find(db, id)
+pub async fn get(db: &Db, id: BookingId, owner: Option<CustomerId>) -> Result<Booking, ServiceError> {
+    bookings::find(db.conn(), id)
         .await?
         .filter(|booking| owner.is_none_or(|owner| booking.customer_id == owner))
         .ok_or(ServiceError::NotFound)
 }
 
 pub async fn list(
-    db: &DatabaseConnection,
-    filter: &bookings::BookingFilter,
+    db: &Db,
+    filter: &BookingFilter,
     after: Option<BookingId>,
     limit: u64,
 ) -> Result<Vec<Booking>, ServiceError> {
-    Ok(bookings::list(db, filter, after, limit).await?)
+    Ok(bookings::list(db.conn(), filter, after, limit).await?)
 }
 
-pub async fn history(
-    db: &DatabaseConnection,
-    id: BookingId,
-    owner: Option<CustomerId>,
-) -> Result<Vec<BookingEvent>, ServiceError> {
+pub async fn history(db: &Db, id: BookingId, owner: Option<CustomerId>) -> Result<Vec<BookingEvent>, ServiceError> {
     get(db, id, owner).await?;
-    Ok(events::list(db, id).await?)
+    Ok(events::list(db.conn(), id).await?)
 }
 
 /// Marks a hold that ran out as `expired`, with its history event.
@@ -292,7 +288,7 @@ fn check_version(booking: &Booking, expected_version: Option<i64>) -> Result<(),
 
 /// `confirm`, `cancel`, `check-in`, `complete` or `no-show`.
 pub async fn act(
-    db: &DatabaseConnection,
+    db: &Db,
     id: BookingId,
     action: Action,
     expected_version: Option<i64>,
@@ -300,7 +296,7 @@ pub async fn act(
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         // Confirming keeps a hold's units: it must be ordered against the
         // capacity deciders of the resource. The other actions only free or
         // keep units and need just the booking's row.
@@ -351,7 +347,7 @@ fn swept_hold(booking: &Booking) -> Option<DateTime<Utc>> {
 /// Moves a booking to a new interval (and quantity), all or nothing. Its
 /// own old interval does not count against it.
 pub async fn reschedule(
-    db: &DatabaseConnection,
+    db: &Db,
     id: BookingId,
     change: Reschedule,
     expected_version: Option<i64>,
@@ -359,7 +355,7 @@ pub async fn reschedule(
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         let (resource, mut booking) = lock_for_change(&txn, id, true).await?;
         let resource = resource.ok_or(ServiceError::NotFound)?;
         let now = store::decision_clock(&txn).await?;
@@ -392,11 +388,11 @@ pub async fn reschedule(
 /// The resource's usage over `window`, by the same sweep as the capacity
 /// rule, at this instant.
 pub async fn availability(
-    db: &DatabaseConnection,
+    db: &Db,
     resource_id: ResourceId,
     window: TimeRange,
 ) -> Result<(Resource, Vec<Segment>), ServiceError> {
-    let resource = resources::find(db, resource_id).await?.ok_or(ServiceError::NotFound)?;
+    let resource = resources::find(db.conn(), resource_id).await?.ok_or(ServiceError::NotFound)?;
     let overlap = Overlap {
         resource: resource.id,
         range: &window,
@@ -404,7 +400,7 @@ pub async fn availability(
         now: now(),
         exclude: None,
     };
-    let usages = bookings::blocking_usage(db, &overlap).await?;
+    let usages = bookings::blocking_usage(db.conn(), &overlap).await?;
     let segments = capacity::timeline(&usages, &window);
     Ok((resource, segments))
 }
@@ -412,12 +408,12 @@ pub async fn availability(
 /// Marks every hold that ran out as `expired`, in batches of `SWEEP_BATCH`,
 /// each batch one transaction. Safe to run on many instances at once: rows
 /// are claimed with `FOR UPDATE SKIP LOCKED`. Returns how many it marked.
-pub async fn expire_due_holds(db: &DatabaseConnection) -> Result<u64, ServiceError> {
+pub async fn expire_due_holds(db: &Db) -> Result<u64, ServiceError> {
     let ctx = Context { actor: Actor::engine(), request_id: None, reason: None };
     let mut total = 0;
     loop {
         let marked = retrying(|| async {
-            let txn = store::begin_write(db).await?;
+            let txn = store::begin_write(db.conn()).await?;
             let now = store::decision_clock(&txn).await?;
             let mut due = bookings::lock_due_holds(&txn, now, SWEEP_BATCH).await?;
             for booking in &mut due {

@@ -1,9 +1,7 @@
 //! Customer use cases: create, read, list, update and delete, with
 //! optimistic concurrency on the row version.
 
-use sea_orm::DatabaseConnection;
-
-use super::{ServiceError, idempotency::Seal, now, retrying};
+use super::{Db, ServiceError, idempotency::Seal, now, retrying};
 use crate::domain::{
     customer::{Customer, CustomerChanges, NewCustomer},
     ids::CustomerId,
@@ -17,14 +15,10 @@ fn email_taken(err: StoreError) -> ServiceError {
     }
 }
 
-pub async fn create(
-    db: &DatabaseConnection,
-    new: NewCustomer,
-    seal: &Seal<'_, Customer>,
-) -> Result<Customer, ServiceError> {
+pub async fn create(db: &Db, new: NewCustomer, seal: &Seal<'_, Customer>) -> Result<Customer, ServiceError> {
     let customer = new.into_customer(CustomerId::generate(), now());
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         customers::insert(&txn, &customer).await.map_err(email_taken)?;
         seal.store(&txn, &customer).await?;
         txn.commit().await?;
@@ -33,28 +27,24 @@ pub async fn create(
     .await
 }
 
-pub async fn get(db: &DatabaseConnection, id: CustomerId) -> Result<Customer, ServiceError> {
-    customers::find(db, id).await?.ok_or(ServiceError::NotFound)
+pub async fn get(db: &Db, id: CustomerId) -> Result<Customer, ServiceError> {
+    customers::find(db.conn(), id).await?.ok_or(ServiceError::NotFound)
 }
 
 /// `limit` rows after `after`, in creation order.
-pub async fn list(
-    db: &DatabaseConnection,
-    after: Option<CustomerId>,
-    limit: u64,
-) -> Result<Vec<Customer>, ServiceError> {
-    Ok(customers::list(db, after, limit).await?)
+pub async fn list(db: &Db, after: Option<CustomerId>, limit: u64) -> Result<Vec<Customer>, ServiceError> {
+    Ok(customers::list(db.conn(), after, limit).await?)
 }
 
 /// Applies `changes` if the customer is still at `expected_version`.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     id: CustomerId,
     expected_version: i64,
     changes: CustomerChanges,
 ) -> Result<Customer, ServiceError> {
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         let mut customer = customers::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
         if customer.version != expected_version {
             return Err(ServiceError::VersionMismatch { current_version: customer.version });
@@ -72,9 +62,9 @@ pub async fn update(
 }
 
 /// Deletes the customer if it is still at `expected_version`.
-pub async fn delete(db: &DatabaseConnection, id: CustomerId, expected_version: i64) -> Result<(), ServiceError> {
+pub async fn delete(db: &Db, id: CustomerId, expected_version: i64) -> Result<(), ServiceError> {
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         let customer = customers::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
         if customer.version != expected_version {
             return Err(ServiceError::VersionMismatch { current_version: customer.version });

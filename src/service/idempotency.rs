@@ -8,15 +8,54 @@
 //! transaction of the effect: a crash leaves either both or neither. A claim
 //! whose request died (older than the lease) may be taken over.
 
+use std::sync::Mutex;
+
 use chrono::Duration;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
-use super::{ServiceError, now, retrying};
+use super::{Db, ServiceError, now, retrying};
 use crate::store::{
     self,
-    idempotency::{self, Scope, StoredResponse},
+    idempotency::{self, KeyScope, ResponseRow},
 };
+
+/// The response a keyed request got, stored to be replayed byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    /// (name, value) pairs, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl From<ResponseRow> for StoredResponse {
+    fn from(row: ResponseRow) -> Self {
+        Self { status: row.status, headers: row.headers, body: row.body }
+    }
+}
+
+impl StoredResponse {
+    /// Writes this response into the claim `id` if it is still in flight.
+    async fn save(&self, txn: &DatabaseTransaction, id: Uuid) -> Result<bool, ServiceError> {
+        Ok(idempotency::complete(txn, id, self.status, &self.headers, &self.body).await?)
+    }
+}
+
+/// Where a key lives: keys are per caller (token subject), method and path.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub principal: String,
+    pub key: String,
+    pub method: String,
+    pub route: String,
+}
+
+impl Scope {
+    fn key(&self) -> KeyScope<'_> {
+        KeyScope { principal: &self.principal, key: &self.key, method: &self.method, route: &self.route }
+    }
+}
 
 /// How long keys live and when an in-flight claim counts as abandoned.
 #[derive(Clone, Copy, Debug)]
@@ -38,34 +77,30 @@ pub enum Claimed {
     Reused,
 }
 
-pub async fn claim(
-    db: &DatabaseConnection,
-    scope: &Scope,
-    fingerprint: &str,
-    policy: Policy,
-) -> Result<Claimed, ServiceError> {
+pub async fn claim(db: &Db, scope: &Scope, fingerprint: &str, policy: Policy) -> Result<Claimed, ServiceError> {
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         let now = now();
-        let existing = match idempotency::insert_in_flight(&txn, scope, fingerprint, now, now + policy.ttl).await? {
-            Some(id) => {
-                txn.commit().await?;
-                return Ok(Claimed::Fresh(id));
-            }
-            None => idempotency::find(&txn, scope).await?,
-        };
+        let existing =
+            match idempotency::insert_in_flight(&txn, scope.key(), fingerprint, now, now + policy.ttl).await? {
+                Some(id) => {
+                    txn.commit().await?;
+                    return Ok(Claimed::Fresh(id));
+                }
+                None => idempotency::find(&txn, scope.key()).await?,
+            };
         // Inserted by nobody and found by nobody: it was deleted in between.
         let Some(record) = existing else { return Err(ServiceError::lost_race()) };
         let claimed = if record.expires_at <= now {
             idempotency::delete(&txn, record.id).await?;
-            match idempotency::insert_in_flight(&txn, scope, fingerprint, now, now + policy.ttl).await? {
+            match idempotency::insert_in_flight(&txn, scope.key(), fingerprint, now, now + policy.ttl).await? {
                 Some(id) => Claimed::Fresh(id),
                 None => return Err(ServiceError::lost_race()),
             }
         } else if record.fingerprint != fingerprint {
             Claimed::Reused
         } else if let Some(response) = record.response {
-            Claimed::Replay(response)
+            Claimed::Replay(response.into())
         } else if now - record.created_at > policy.lease
             && idempotency::take_over(&txn, record.id, record.created_at, now).await?
         {
@@ -80,10 +115,10 @@ pub async fn claim(
 }
 
 /// Stores the response of a request that changed nothing (a 409 refusal).
-pub async fn complete(db: &DatabaseConnection, id: Uuid, response: &StoredResponse) -> Result<(), ServiceError> {
+pub async fn complete(db: &Db, id: Uuid, response: &StoredResponse) -> Result<(), ServiceError> {
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
-        idempotency::complete(&txn, id, response).await?;
+        let txn = store::begin_write(db.conn()).await?;
+        response.save(&txn, id).await?;
         txn.commit().await?;
         Ok(())
     })
@@ -92,15 +127,15 @@ pub async fn complete(db: &DatabaseConnection, id: Uuid, response: &StoredRespon
 
 /// Forgets a claim whose request was refused before it ran, so the client
 /// can fix the request and retry with the same key.
-pub async fn release(db: &DatabaseConnection, id: Uuid) -> Result<(), ServiceError> {
-    Ok(idempotency::release(db, id).await?)
+pub async fn release(db: &Db, id: Uuid) -> Result<(), ServiceError> {
+    Ok(idempotency::release(db.conn(), id).await?)
 }
 
 /// Deletes expired records in batches; returns how many.
-pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, ServiceError> {
+pub async fn delete_expired(db: &Db) -> Result<u64, ServiceError> {
     let mut total = 0;
     loop {
-        let deleted = idempotency::delete_expired(db, now(), 500).await?;
+        let deleted = idempotency::delete_expired(db.conn(), now(), 500).await?;
         total += deleted;
         if deleted < 500 {
             return Ok(total);
@@ -109,15 +144,17 @@ pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, ServiceError
 }
 
 /// Stores a write's response with its effect, when the request came with an
-/// Idempotency-Key. `render` produces exactly the response the client gets.
+/// Idempotency-Key. `render` produces exactly the response the client gets;
+/// what `store` rendered is kept, so the response is serialised once.
 pub struct Seal<'a, T> {
     claim: Option<Uuid>,
     render: &'a (dyn Fn(&T) -> StoredResponse + Send + Sync),
+    rendered: Mutex<Option<StoredResponse>>,
 }
 
 impl<'a, T> Seal<'a, T> {
     pub fn new(claim: Option<Uuid>, render: &'a (dyn Fn(&T) -> StoredResponse + Send + Sync)) -> Self {
-        Self { claim, render }
+        Self { claim, render, rendered: Mutex::new(None) }
     }
 
     /// Whether there is a key to store the response under.
@@ -125,17 +162,24 @@ impl<'a, T> Seal<'a, T> {
         self.claim.is_some()
     }
 
-    pub fn render(&self, value: &T) -> StoredResponse {
-        (self.render)(value)
+    /// The response for `value`: the one `store` wrote with the effect, or
+    /// a fresh rendering when nothing was stored.
+    pub fn into_response(self, value: &T) -> StoredResponse {
+        let stored = self.rendered.into_inner().ok().flatten();
+        stored.unwrap_or_else(|| (self.render)(value))
     }
 
     /// Writes the response into the claim, inside the effect's transaction.
+    /// Called last before the commit, so what it keeps is what committed.
     pub(crate) async fn store(&self, txn: &DatabaseTransaction, value: &T) -> Result<(), ServiceError> {
-        if let Some(id) = self.claim
-            && !idempotency::complete(txn, id, &self.render(value)).await?
-        {
+        let Some(id) = self.claim else { return Ok(()) };
+        let response = (self.render)(value);
+        if !response.save(txn, id).await? {
             // Our claim was taken over as abandoned: let the other run win.
             return Err(ServiceError::IdempotencyClaimLost);
+        }
+        if let Ok(mut rendered) = self.rendered.lock() {
+            *rendered = Some(response);
         }
         Ok(())
     }

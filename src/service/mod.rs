@@ -13,11 +13,39 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use rand::Rng;
 
+use sea_orm::DatabaseConnection;
+
 use crate::domain::{
     booking::InvalidTransition,
+    field::Field,
     ids::{BookingId, ResourceId},
 };
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
+
+/// The database the services work on. Above the service layer it is an
+/// opaque handle: the HTTP layer holds it and hands it back, never queries it.
+#[derive(Clone)]
+pub struct Db(DatabaseConnection);
+
+impl Db {
+    pub fn new(conn: DatabaseConnection) -> Self {
+        Self(conn)
+    }
+
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
+        &self.0
+    }
+
+    /// Whether the database answers a trivial query (readiness).
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        Ok(store::ping(&self.0).await?)
+    }
+
+    /// Connections of the pool: (in use, idle).
+    pub fn pool_stats(&self) -> (u32, u32) {
+        store::pool_stats(&self.0)
+    }
+}
 
 /// How many times a transaction that lost a race is run in all.
 const MAX_ATTEMPTS: u32 = 5;
@@ -32,9 +60,9 @@ pub enum ServiceError {
     VersionMismatch { current_version: i64 },
     /// A value the client sent is unacceptable given the current data (the
     /// interval is longer than the resource allows, a referenced id does not
-    /// exist, ...). `pointer` is a JSON Pointer into the request body.
-    #[error("{pointer}: {detail}")]
-    Invalid { pointer: &'static str, detail: String },
+    /// exist, ...). `field` names the value; the HTTP layer points at it.
+    #[error("{field}: {detail}")]
+    Invalid { field: Field, detail: String },
     #[error("{action} is not allowed from {current}", current = .0.current, action = .0.action)]
     InvalidTransition(InvalidTransition),
     #[error("the hold expired at {at}")]
@@ -80,8 +108,8 @@ impl ServiceError {
         ServiceError::Unavailable(StoreError::Retryable(sea_orm::DbErr::Custom("lost a race".into())))
     }
 
-    pub fn invalid(pointer: &'static str, detail: impl Into<String>) -> Self {
-        ServiceError::Invalid { pointer, detail: detail.into() }
+    pub fn invalid(field: impl Into<Field>, detail: impl Into<String>) -> Self {
+        ServiceError::Invalid { field: field.into(), detail: detail.into() }
     }
 
     fn is_retryable(&self) -> bool {

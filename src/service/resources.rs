@@ -1,12 +1,10 @@
 //! Resource use cases: create, read, list, update and delete, with
 //! optimistic concurrency on the row version.
 
-use sea_orm::DatabaseConnection;
-
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
 
-use super::{ServiceError, bookings, idempotency::Seal, now, retrying};
+use super::{Db, ServiceError, bookings, idempotency::Seal, now, retrying};
 use crate::domain::{
     ids::ResourceId,
     resource::{NewResource, Resource, ResourceChanges},
@@ -20,14 +18,10 @@ fn name_taken(err: StoreError) -> ServiceError {
     }
 }
 
-pub async fn create(
-    db: &DatabaseConnection,
-    new: NewResource,
-    seal: &Seal<'_, Resource>,
-) -> Result<Resource, ServiceError> {
+pub async fn create(db: &Db, new: NewResource, seal: &Seal<'_, Resource>) -> Result<Resource, ServiceError> {
     let resource = new.into_resource(ResourceId::generate(), now());
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         resources::insert(&txn, &resource).await.map_err(name_taken)?;
         seal.store(&txn, &resource).await?;
         txn.commit().await?;
@@ -36,28 +30,24 @@ pub async fn create(
     .await
 }
 
-pub async fn get(db: &DatabaseConnection, id: ResourceId) -> Result<Resource, ServiceError> {
-    resources::find(db, id).await?.ok_or(ServiceError::NotFound)
+pub async fn get(db: &Db, id: ResourceId) -> Result<Resource, ServiceError> {
+    resources::find(db.conn(), id).await?.ok_or(ServiceError::NotFound)
 }
 
 /// `limit` rows after `after`, in creation order.
-pub async fn list(
-    db: &DatabaseConnection,
-    after: Option<ResourceId>,
-    limit: u64,
-) -> Result<Vec<Resource>, ServiceError> {
-    Ok(resources::list(db, after, limit).await?)
+pub async fn list(db: &Db, after: Option<ResourceId>, limit: u64) -> Result<Vec<Resource>, ServiceError> {
+    Ok(resources::list(db.conn(), after, limit).await?)
 }
 
 /// Applies `changes` if the resource is still at `expected_version`.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     id: ResourceId,
     expected_version: i64,
     changes: ResourceChanges,
 ) -> Result<Resource, ServiceError> {
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         let mut resource = resources::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
         if resource.version != expected_version {
             return Err(ServiceError::VersionMismatch { current_version: resource.version });
@@ -80,9 +70,9 @@ pub async fn update(
 }
 
 /// Deletes the resource if it is still at `expected_version`.
-pub async fn delete(db: &DatabaseConnection, id: ResourceId, expected_version: i64) -> Result<(), ServiceError> {
+pub async fn delete(db: &Db, id: ResourceId, expected_version: i64) -> Result<(), ServiceError> {
     retrying(|| async {
-        let txn = store::begin_write(db).await?;
+        let txn = store::begin_write(db.conn()).await?;
         let resource = resources::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
         if resource.version != expected_version {
             return Err(ServiceError::VersionMismatch { current_version: resource.version });
@@ -119,7 +109,7 @@ async fn check_commitments(
     }
     if longest > changed.max_booking_duration_seconds {
         return Err(ServiceError::invalid(
-            "/max_booking_duration_seconds",
+            "max_booking_duration_seconds",
             format!("a future booking lasts {longest} s; the limit cannot go below that"),
         ));
     }

@@ -17,7 +17,7 @@ use sea_orm::{
 
 use super::{StoreError, StoreResult};
 use crate::domain::{
-    booking::{Booking, BookingStatus},
+    booking::{Booking, BookingFilter, BookingStatus},
     capacity::Usage,
     ids::{BookingId, CustomerId, ResourceId},
     time_range::TimeRange,
@@ -222,17 +222,6 @@ pub async fn lock_active_of_customer(conn: &impl ConnectionTrait, customer: Cust
         .all(conn)
         .await?;
     to_domain_all(rows)
-}
-
-/// What `GET /v1/bookings` filters on.
-#[derive(Clone, Debug, Default)]
-pub struct BookingFilter {
-    pub resource_id: Option<ResourceId>,
-    pub customer_id: Option<CustomerId>,
-    pub status: Option<BookingStatus>,
-    /// Only bookings overlapping `[from, to)`; either bound may be open.
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
 }
 
 /// One page of bookings in creation order, starting after `after`.

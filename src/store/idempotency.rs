@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::StoreResult;
 
-/// A stored response, replayed byte for byte.
+/// A response as stored: status, headers as (name, value) pairs, body.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredResponse {
+pub struct ResponseRow {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -29,21 +29,21 @@ pub struct Record {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     /// `None` while the first request is still running.
-    pub response: Option<StoredResponse>,
+    pub response: Option<ResponseRow>,
 }
 
-/// Where a key lives.
-#[derive(Clone, Debug)]
-pub struct Scope {
-    pub principal: String,
-    pub key: String,
-    pub method: String,
-    pub route: String,
+/// Where a key lives: the unique (principal, key, method, route).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyScope<'a> {
+    pub principal: &'a str,
+    pub key: &'a str,
+    pub method: &'a str,
+    pub route: &'a str,
 }
 
 fn to_record(m: Model) -> Record {
     let response = match (m.state.as_str(), m.response_status) {
-        ("completed", Some(status)) => Some(StoredResponse {
+        ("completed", Some(status)) => Some(ResponseRow {
             status: u16::try_from(status).unwrap_or(500),
             headers: m.response_headers.as_deref().and_then(|h| serde_json::from_str(h).ok()).unwrap_or_default(),
             body: m.response_body.unwrap_or_default(),
@@ -58,7 +58,7 @@ fn to_record(m: Model) -> Record {
 /// claim of the same key to commit, and never aborts the transaction).
 pub async fn insert_in_flight(
     conn: &impl ConnectionTrait,
-    scope: &Scope,
+    scope: KeyScope<'_>,
     fingerprint: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -66,10 +66,10 @@ pub async fn insert_in_flight(
     let id = Uuid::now_v7();
     let row = ActiveModel {
         id: Set(id),
-        principal: Set(scope.principal.clone()),
-        idempotency_key: Set(scope.key.clone()),
-        method: Set(scope.method.clone()),
-        route: Set(scope.route.clone()),
+        principal: Set(scope.principal.to_owned()),
+        idempotency_key: Set(scope.key.to_owned()),
+        method: Set(scope.method.to_owned()),
+        route: Set(scope.route.to_owned()),
         fingerprint: Set(fingerprint.to_owned()),
         state: Set("in_flight".into()),
         response_status: Set(None),
@@ -89,12 +89,12 @@ pub async fn insert_in_flight(
     Ok((inserted == 1).then_some(id))
 }
 
-pub async fn find(conn: &impl ConnectionTrait, scope: &Scope) -> StoreResult<Option<Record>> {
+pub async fn find(conn: &impl ConnectionTrait, scope: KeyScope<'_>) -> StoreResult<Option<Record>> {
     let row = Entity::find()
-        .filter(Column::Principal.eq(&scope.principal))
-        .filter(Column::IdempotencyKey.eq(&scope.key))
-        .filter(Column::Method.eq(&scope.method))
-        .filter(Column::Route.eq(&scope.route))
+        .filter(Column::Principal.eq(scope.principal))
+        .filter(Column::IdempotencyKey.eq(scope.key))
+        .filter(Column::Method.eq(scope.method))
+        .filter(Column::Route.eq(scope.route))
         .one(conn)
         .await?;
     Ok(row.map(to_record))
@@ -120,13 +120,19 @@ pub async fn take_over(
 
 /// Stores the final response of the claim `id`, if it is still ours and in
 /// flight. Returns whether it was stored.
-pub async fn complete(conn: &impl ConnectionTrait, id: Uuid, response: &StoredResponse) -> StoreResult<bool> {
-    let headers = serde_json::to_string(&response.headers).unwrap_or_else(|_| "[]".into());
+pub async fn complete(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> StoreResult<bool> {
+    let headers = serde_json::to_string(headers).unwrap_or_else(|_| "[]".into());
     let result = Entity::update_many()
         .col_expr(Column::State, Expr::value("completed"))
-        .col_expr(Column::ResponseStatus, Expr::value(i32::from(response.status)))
+        .col_expr(Column::ResponseStatus, Expr::value(i32::from(status)))
         .col_expr(Column::ResponseHeaders, Expr::value(headers))
-        .col_expr(Column::ResponseBody, Expr::value(response.body.clone()))
+        .col_expr(Column::ResponseBody, Expr::value(body.to_vec()))
         .filter(Column::Id.eq(id))
         .filter(Column::State.eq("in_flight"))
         .exec(conn)

@@ -519,7 +519,7 @@ async fn confirming_a_hold_the_sweeper_already_expired_is_hold_expired() {
     let (app, resource, customer) = setup(1).await;
     let hold = app.held(&resource, &customer, &slot(3, 9, 10)).await;
     app.run_out_hold(&hold).await;
-    assert_eq!(berth::service::bookings::expire_due_holds(&app.db).await.unwrap(), 1);
+    assert_eq!(berth::service::bookings::expire_due_holds(&app.services_db()).await.unwrap(), 1);
     let reply = app.act(&hold, "confirm").await;
     assert!(reply.assert_problem(409, "hold-expired")["hold_expired_at"].is_string());
     // Found in the next review: rescheduling it answered

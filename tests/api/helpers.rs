@@ -154,6 +154,12 @@ pub fn customer_token(customer: &Value) -> String {
 }
 
 impl TestApp {
+    /// The app's database as the service layer takes it, to run a use case
+    /// (the sweeper, the key cleanup) directly.
+    pub fn services_db(&self) -> berth::service::Db {
+        berth::service::Db::new(self.db.clone())
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
     }

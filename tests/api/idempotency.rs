@@ -201,7 +201,7 @@ async fn an_expired_key_is_fresh_again_and_the_cleanup_forgets_it() {
         .exec(&app.db)
         .await
         .unwrap();
-    let deleted = berth::service::idempotency::delete_expired(&app.db).await.unwrap();
+    let deleted = berth::service::idempotency::delete_expired(&app.services_db()).await.unwrap();
     assert_eq!(deleted, 1);
     assert_eq!(Entity::find().count(&app.db).await.unwrap(), 0);
 }
@@ -290,7 +290,7 @@ async fn releasing_a_key_never_erases_a_stored_outcome() {
     post_keyed(&app, "/v1/bookings", "k", &body).await.assert_status(201);
     let record = entity::idempotency_record::Entity::find().one(&app.db).await.unwrap().unwrap();
     assert_eq!(record.state, "completed");
-    berth::service::idempotency::release(&app.db, record.id).await.unwrap();
+    berth::service::idempotency::release(&app.services_db(), record.id).await.unwrap();
     let again = post_keyed(&app, "/v1/bookings", "k", &body).await;
     assert_eq!(again.assert_status(201).header("idempotent-replayed"), Some("true"));
     assert_eq!(bookings_in_db(&app).await, 1);

@@ -1,0 +1,223 @@
+//! The wire shapes of `/v1/bookings`: request bodies, responses and the
+//! list filters, and their conversions from domain types.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::domain::booking::{Booking, BookingEvent, BookingStatus};
+use crate::http::fields::no_nul;
+
+/// A booking's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatusDto {
+    Held,
+    Confirmed,
+    CheckedIn,
+    Completed,
+    Cancelled,
+    Expired,
+    NoShow,
+}
+
+impl From<BookingStatus> for BookingStatusDto {
+    fn from(s: BookingStatus) -> Self {
+        match s {
+            BookingStatus::Held => Self::Held,
+            BookingStatus::Confirmed => Self::Confirmed,
+            BookingStatus::CheckedIn => Self::CheckedIn,
+            BookingStatus::Completed => Self::Completed,
+            BookingStatus::Cancelled => Self::Cancelled,
+            BookingStatus::Expired => Self::Expired,
+            BookingStatus::NoShow => Self::NoShow,
+        }
+    }
+}
+
+impl From<BookingStatusDto> for BookingStatus {
+    fn from(s: BookingStatusDto) -> Self {
+        match s {
+            BookingStatusDto::Held => Self::Held,
+            BookingStatusDto::Confirmed => Self::Confirmed,
+            BookingStatusDto::CheckedIn => Self::CheckedIn,
+            BookingStatusDto::Completed => Self::Completed,
+            BookingStatusDto::Cancelled => Self::Cancelled,
+            BookingStatusDto::Expired => Self::Expired,
+            BookingStatusDto::NoShow => Self::NoShow,
+        }
+    }
+}
+
+fn default_quantity() -> i32 {
+    1
+}
+
+/// A request to book `quantity` units of a resource over `[start_at, end_at)`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBookingRequest {
+    pub resource_id: Uuid,
+    pub customer_id: Uuid,
+    /// RFC 3339 with an explicit offset; not in the past.
+    #[schema(example = "2030-05-01T09:00:00+02:00")]
+    pub start_at: DateTime<FixedOffset>,
+    /// Exclusive end; after `start_at`, at most the resource's
+    /// `max_booking_duration_seconds` later.
+    #[schema(example = "2030-05-01T10:00:00+02:00")]
+    pub end_at: DateTime<FixedOffset>,
+    /// Units of the resource, at most its capacity.
+    #[serde(default = "default_quantity")]
+    #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
+    #[schema(required = false, minimum = 1, maximum = 1_000_000, default = 1)]
+    pub quantity: i32,
+    /// Hold the units for the resource's `hold_ttl_seconds` instead of
+    /// confirming now; confirm before the hold runs out.
+    #[serde(default)]
+    #[schema(required = false, default = false)]
+    pub hold: bool,
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
+    #[schema(max_length = 2000)]
+    pub notes: Option<String>,
+}
+
+/// Optional body of the action endpoints.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// Why; recorded in the booking's history.
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
+    #[schema(max_length = 2000, example = "customer called")]
+    pub reason: Option<String>,
+}
+
+/// Where to move a booking.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleRequest {
+    #[schema(example = "2030-05-01T11:00:00+02:00")]
+    pub start_at: DateTime<FixedOffset>,
+    #[schema(example = "2030-05-01T12:00:00+02:00")]
+    pub end_at: DateTime<FixedOffset>,
+    /// New quantity; unchanged when absent.
+    #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub quantity: Option<i32>,
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
+    #[schema(max_length = 2000)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingResponse {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    pub customer_id: Uuid,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub quantity: i32,
+    pub status: BookingStatusDto,
+    /// When the hold runs out (held), or ran out (expired); null otherwise.
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    /// Row version; the ETag is this number in quotes.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Booking> for BookingResponse {
+    fn from(b: &Booking) -> Self {
+        Self {
+            id: b.id.0,
+            resource_id: b.resource_id.0,
+            customer_id: b.customer_id.0,
+            start_at: b.range.start(),
+            end_at: b.range.end(),
+            quantity: b.quantity,
+            status: b.status.into(),
+            hold_expires_at: b.hold_expires_at,
+            notes: b.notes.clone(),
+            version: b.version,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+/// One page of bookings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingPage {
+    pub items: Vec<BookingResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Who did something to a booking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActorResponse {
+    /// Token subject; `berth` for the engine itself.
+    pub sub: String,
+    /// `admin`, `customer`, `anonymous`, or `system` for the engine.
+    pub role: String,
+}
+
+/// One transition in a booking's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingEventResponse {
+    pub id: Uuid,
+    /// Null for the creation.
+    pub from_status: Option<BookingStatusDto>,
+    pub to_status: BookingStatusDto,
+    /// `create`, `confirm`, `cancel`, `check-in`, `complete`, `no-show`,
+    /// `reschedule` or `expire`.
+    pub action: String,
+    pub actor: ActorResponse,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl From<BookingEvent> for BookingEventResponse {
+    fn from(e: BookingEvent) -> Self {
+        Self {
+            id: e.id,
+            from_status: e.from.map(Into::into),
+            to_status: e.to.into(),
+            action: e.action,
+            actor: ActorResponse { sub: e.actor.sub, role: e.actor.role },
+            reason: e.reason,
+            request_id: e.request_id,
+            at: e.at,
+        }
+    }
+}
+
+/// A booking's history, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingEventList {
+    pub items: Vec<BookingEventResponse>,
+}
+
+/// Filters of `GET /v1/bookings`.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BookingListQuery {
+    pub resource_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    #[param(inline)]
+    pub status: Option<BookingStatusDto>,
+    /// Only bookings that end after this instant (RFC 3339; encode `+` as `%2B`).
+    pub from: Option<DateTime<FixedOffset>>,
+    /// Only bookings that start before this instant.
+    pub to: Option<DateTime<FixedOffset>>,
+    /// Page size.
+    #[validate(range(min = 1, max = 200, message = "must be between 1 and 200"))]
+    #[param(minimum = 1, maximum = 200, default = 50)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
+    pub cursor: Option<String>,
+}

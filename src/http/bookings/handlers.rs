@@ -1,0 +1,385 @@
+//! The `/v1/bookings` operations. Each handler extracts, builds the
+//! service command and calls one use case; writes go through
+//! `Keyed::write` so an Idempotency-Key stores the answer with the effect.
+
+use axum::{Json, extract::State, http::HeaderMap, response::Response};
+use uuid::Uuid;
+
+use super::dto::{
+    ActionRequest, BookingEventList, BookingListQuery, BookingPage, BookingResponse, CreateBookingRequest,
+    RescheduleRequest,
+};
+use crate::domain::{
+    booking::{Action, Booking, BookingFilter},
+    ids::{BookingId, CustomerId, ResourceId},
+};
+use crate::http::{
+    AppState,
+    auth::SignedIn,
+    extract::{ApiJson, ApiPath, ApiQuery, OrNull, RawBody, parse_json},
+    idempotency::Keyed,
+    pagination::{PageQuery, paginate},
+    precondition::IfMatch,
+    problem::{Problem, ProblemType},
+    reply,
+    time::{instant, time_range},
+};
+use crate::problems;
+use crate::service::bookings::{self as service, Context, NewBooking, Reschedule};
+use crate::service::idempotency::StoredResponse;
+
+fn context(who: &SignedIn, headers: &HeaderMap, reason: Option<String>) -> Context {
+    Context {
+        actor: who.0.actor(),
+        request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        reason,
+    }
+}
+
+/// A booking as answered (200), and as stored for Idempotency-Key replays.
+fn answer(booking: &Booking) -> StoredResponse {
+    reply::object(booking.version, &BookingResponse::from(booking))
+}
+
+problems!(CreateBookingErrors, api: Forbidden, MalformedRequest, UnsupportedMediaType, PayloadTooLarge, ValidationError, ResourceInactive, DuplicateBooking, CapacityExceeded);
+problems!(ListBookingsErrors, api: ValidationError);
+problems!(GetBookingErrors, api: NotFound);
+problems!(OwnerActionErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition);
+problems!(AdminActionErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition);
+problems!(ConfirmErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired);
+problems!(RescheduleErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired, ResourceInactive, DuplicateBooking, CapacityExceeded);
+problems!(ListBookingEventsErrors, api: NotFound);
+
+/// Book
+///
+/// Books `quantity` units of a resource for `[start_at, end_at)`: confirmed
+/// at once, or held (`hold: true`) until `hold_expires_at`. Refused with a
+/// 409 when the resource is inactive, the customer already has an
+/// overlapping booking of it, or the units do not fit at some instant of the
+/// interval (`available` says how many would).
+#[utoipa::path(
+    post, path = "/v1/bookings", tag = "bookings", security(("bearer_auth" = [])),
+    request_body = CreateBookingRequest,
+    responses(
+        (status = 201, description = "Booked (confirmed or held)", body = BookingResponse,
+            headers(("Location" = String, description = "URL of the booking"), ("ETag" = String, description = "Strong validator of this version"))),
+        CreateBookingErrors,
+    )
+)]
+pub async fn create_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    keyed: Keyed,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<CreateBookingRequest>,
+) -> Result<Response, Problem> {
+    if let Some(own) = who.booking_owner()
+        && own.0 != request.customer_id
+    {
+        return Err(Problem::new(ProblemType::Forbidden, "Customers may only book for themselves."));
+    }
+    let new = NewBooking {
+        resource_id: ResourceId(request.resource_id),
+        customer_id: CustomerId(request.customer_id),
+        range: time_range(request.start_at, request.end_at)?,
+        quantity: request.quantity,
+        hold: request.hold,
+        notes: request.notes,
+    };
+    let ctx = context(&who, &headers, None);
+    let created = |b: &Booking| {
+        reply::created(state.location(&format!("/v1/bookings/{}", b.id)), b.version, &BookingResponse::from(b))
+    };
+    keyed.write(created, async |seal| service::create(&state.db, new, &ctx, seal).await).await
+}
+
+/// List bookings
+///
+/// Bookings in creation order, filtered. `from`/`to` keep the bookings whose
+/// interval overlaps `[from, to)`.
+#[utoipa::path(
+    get, path = "/v1/bookings", tag = "bookings", security(("bearer_auth" = [])),
+    params(BookingListQuery),
+    responses((status = 200, description = "A page of bookings", body = BookingPage), ListBookingsErrors,
+    )
+)]
+pub async fn list_bookings(
+    State(state): State<AppState>,
+    who: SignedIn,
+    ApiQuery(query): ApiQuery<BookingListQuery>,
+) -> Result<Json<BookingPage>, Problem> {
+    let owner = who.booking_owner();
+    let page = PageQuery { limit: query.limit, cursor: query.cursor.clone() };
+    let requested = query.customer_id.map(CustomerId);
+    let filter = BookingFilter {
+        resource_id: query.resource_id.map(ResourceId),
+        customer_id: owner.or(requested),
+        status: query.status.map(Into::into),
+        from: query.from.map(|t| instant(t, "/from")).transpose()?,
+        to: query.to.map(|t| instant(t, "/to")).transpose()?,
+    };
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from >= to
+    {
+        return Err(Problem::invalid("/to", "must be after `from`"));
+    }
+    let after = page.after()?.map(BookingId);
+    if owner.is_some() && requested.is_some_and(|r| Some(r) != owner) {
+        // A customer asking for someone else's bookings sees none.
+        return Ok(Json(BookingPage { items: Vec::new(), next_cursor: None }));
+    }
+    let rows = service::list(&state.db, &filter, after, u64::from(page.limit()) + 1).await?;
+    let (rows, next_cursor) = paginate(rows, page.limit(), |b| b.id.0);
+    Ok(Json(BookingPage { items: rows.iter().map(Into::into).collect(), next_cursor }))
+}
+
+/// Get a booking
+#[utoipa::path(
+    get, path = "/v1/bookings/{id}", tag = "bookings", security(("bearer_auth" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    responses(
+        (status = 200, description = "The booking", body = BookingResponse,
+            headers(("ETag" = String, description = "Strong validator of this version"))),
+        GetBookingErrors,
+    )
+)]
+pub async fn get_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, Problem> {
+    let booking = service::get(&state.db, BookingId(id), who.booking_owner()).await?;
+    Ok(reply::send(&answer(&booking)))
+}
+
+/// The checks before a change, in DESIGN §4's order: `If-Match` syntax
+/// (400), the booking exists and is the caller's (404), `If-Match` matches
+/// (412). Returns the version the change must still find, when `If-Match`
+/// was sent.
+async fn visible_and_current(
+    state: &AppState,
+    who: &SignedIn,
+    id: BookingId,
+    headers: &HeaderMap,
+) -> Result<Option<i64>, Problem> {
+    let if_match = IfMatch::from_headers(headers)?;
+    let current = service::get(&state.db, id, who.booking_owner()).await?;
+    if_match.check(current.version)?;
+    Ok((if_match != IfMatch::Absent).then_some(current.version))
+}
+
+/// Runs one state-machine action: 404, then `If-Match` (optional), then the
+/// optional body, then the transition.
+async fn run_action(
+    state: &AppState,
+    who: &SignedIn,
+    keyed: Keyed,
+    id: Uuid,
+    action: Action,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Problem> {
+    // Front-desk actions are for admins; a customer hears 403 before
+    // anything about the booking is revealed.
+    if matches!(action, Action::CheckIn | Action::Complete | Action::NoShow) {
+        who.admin()?;
+    }
+    let id = BookingId(id);
+    let expected = visible_and_current(state, who, id, headers).await?;
+    let request = if body.is_empty() {
+        ActionRequest::default()
+    } else {
+        parse_json::<OrNull<ActionRequest>>(headers, body)?.0.unwrap_or_default()
+    };
+    let ctx = context(who, headers, request.reason);
+    keyed.write(answer, async |seal| service::act(&state.db, id, action, expected, &ctx, seal).await).await
+}
+
+/// Confirm a hold
+///
+/// `held` → `confirmed`. A hold that ran out answers 409 `hold-expired` and the booking becomes `expired`.
+#[utoipa::path(
+    post, path = "/v1/bookings/{id}/confirm", tag = "bookings", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Booking id"),
+        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
+    ),
+    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
+    responses(
+        (status = 200, description = "Done", body = BookingResponse,
+            headers(("ETag" = String, description = "Strong validator of the new version"))),
+        ConfirmErrors,
+    )
+)]
+pub async fn confirm_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    keyed: Keyed,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, Problem> {
+    run_action(&state, &who, keyed, id, Action::Confirm, &headers, &body).await
+}
+
+/// Cancel a booking
+///
+/// `held` or `confirmed` → `cancelled`; the units are free at once.
+#[utoipa::path(
+    post, path = "/v1/bookings/{id}/cancel", tag = "bookings", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Booking id"),
+        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
+    ),
+    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
+    responses(
+        (status = 200, description = "Done", body = BookingResponse,
+            headers(("ETag" = String, description = "Strong validator of the new version"))),
+        OwnerActionErrors,
+    )
+)]
+pub async fn cancel_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    keyed: Keyed,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, Problem> {
+    run_action(&state, &who, keyed, id, Action::Cancel, &headers, &body).await
+}
+
+/// Check in
+///
+/// `confirmed` → `checked_in`.
+#[utoipa::path(
+    post, path = "/v1/bookings/{id}/check-in", tag = "bookings", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Booking id"),
+        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
+    ),
+    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
+    responses(
+        (status = 200, description = "Done", body = BookingResponse,
+            headers(("ETag" = String, description = "Strong validator of the new version"))),
+        AdminActionErrors,
+    )
+)]
+pub async fn check_in_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    keyed: Keyed,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, Problem> {
+    run_action(&state, &who, keyed, id, Action::CheckIn, &headers, &body).await
+}
+
+/// Complete
+///
+/// `checked_in` → `completed`.
+#[utoipa::path(
+    post, path = "/v1/bookings/{id}/complete", tag = "bookings", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Booking id"),
+        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
+    ),
+    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
+    responses(
+        (status = 200, description = "Done", body = BookingResponse,
+            headers(("ETag" = String, description = "Strong validator of the new version"))),
+        AdminActionErrors,
+    )
+)]
+pub async fn complete_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    keyed: Keyed,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, Problem> {
+    run_action(&state, &who, keyed, id, Action::Complete, &headers, &body).await
+}
+
+/// Mark a no-show
+///
+/// `confirmed` → `no_show`.
+#[utoipa::path(
+    post, path = "/v1/bookings/{id}/no-show", tag = "bookings", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Booking id"),
+        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
+    ),
+    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
+    responses(
+        (status = 200, description = "Done", body = BookingResponse,
+            headers(("ETag" = String, description = "Strong validator of the new version"))),
+        AdminActionErrors,
+    )
+)]
+pub async fn no_show_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    keyed: Keyed,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, Problem> {
+    run_action(&state, &who, keyed, id, Action::NoShow, &headers, &body).await
+}
+
+/// Reschedule a booking
+///
+/// Moves a `held` or `confirmed` booking to a new interval (and quantity),
+/// re-checking the resource state, duplicates and capacity while its own old
+/// interval does not count. All or nothing: when refused, the booking is
+/// untouched. A hold keeps its expiry.
+#[utoipa::path(
+    post, path = "/v1/bookings/{id}/reschedule", tag = "bookings", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Booking id"),
+        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
+    ),
+    request_body = RescheduleRequest,
+    responses(
+        (status = 200, description = "Moved", body = BookingResponse,
+            headers(("ETag" = String, description = "Strong validator of the new version"))),
+        RescheduleErrors,
+    )
+)]
+pub async fn reschedule_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    keyed: Keyed,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, Problem> {
+    let id = BookingId(id);
+    let expected = visible_and_current(&state, &who, id, &headers).await?;
+    let request: RescheduleRequest = parse_json(&headers, &body)?;
+    let change = Reschedule { range: time_range(request.start_at, request.end_at)?, quantity: request.quantity };
+    let ctx = context(&who, &headers, request.reason);
+    keyed.write(answer, async |seal| service::reschedule(&state.db, id, change, expected, &ctx, seal).await).await
+}
+
+/// A booking's history
+///
+/// Every transition of the booking, oldest first: creation, actions,
+/// reschedules and expiry, with who did it and why.
+#[utoipa::path(
+    get, path = "/v1/bookings/{id}/events", tag = "bookings", security(("bearer_auth" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    responses((status = 200, description = "The history", body = BookingEventList), ListBookingEventsErrors,
+    )
+)]
+pub async fn list_booking_events(
+    State(state): State<AppState>,
+    who: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<BookingEventList>, Problem> {
+    let events = service::history(&state.db, BookingId(id), who.booking_owner()).await?;
+    Ok(Json(BookingEventList { items: events.into_iter().map(Into::into).collect() }))
+}

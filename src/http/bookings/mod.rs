@@ -1,0 +1,24 @@
+//! `/v1/bookings`: book (confirmed, or held for the resource's hold TTL),
+//! list, read, the state-machine actions, reschedule, and the history.
+//! `dto` holds the wire shapes, `handlers` the operations.
+
+pub mod dto;
+pub mod handlers;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::AppState;
+use handlers::*;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_booking, list_bookings))
+        .routes(routes!(get_booking))
+        .routes(routes!(confirm_booking))
+        .routes(routes!(cancel_booking))
+        .routes(routes!(check_in_booking))
+        .routes(routes!(complete_booking))
+        .routes(routes!(no_show_booking))
+        .routes(routes!(reschedule_booking))
+        .routes(routes!(list_booking_events))
+}

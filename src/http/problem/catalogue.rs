@@ -1,0 +1,364 @@
+//! The catalogue: every problem type berth answers with, in one table.
+//! Each row gives the slug (never changes), the HTTP status, the title, when
+//! it happens and what a client should do, the extension members, the
+//! response header that comes with it, and the example the OpenAPI document
+//! shows. `ProblemType` and `ProblemType::ALL` are generated from the rows,
+//! so a new type is one new row and nothing else to keep in step.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// What the catalogue says about one problem type.
+pub struct ProblemInfo {
+    pub slug: &'static str,
+    pub status: u16,
+    pub title: &'static str,
+    /// When it happens and what a client should do, for the docs page.
+    pub when: &'static str,
+    /// Extension members: (name, meaning).
+    pub members: &'static [(&'static str, &'static str)],
+    /// A response header that comes with it: (name, meaning).
+    pub header: Option<(&'static str, &'static str)>,
+}
+
+const RETRY: Option<(&str, &str)> = Some(("Retry-After", "seconds to wait before retrying"));
+
+/// One row per problem type; `example` is the detail and the extension
+/// members of the documented example (the detail defaults to `when`).
+macro_rules! catalogue {
+    ($(
+        $variant:ident {
+            slug: $slug:literal,
+            status: $status:literal,
+            title: $title:literal,
+            when: $when:literal,
+            members: [$(($member:literal, $meaning:literal)),* $(,)?],
+            header: $header:expr,
+            example: ($($detail:literal)?, $example:tt) $(,)?
+        }
+    ),* $(,)?) => {
+        /// Every problem type berth answers with. Slugs never change.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ProblemType {
+            $($variant),*
+        }
+
+        impl ProblemType {
+            /// Every type, in catalogue order.
+            pub const ALL: &'static [ProblemType] = &[$(Self::$variant),*];
+
+            pub fn info(self) -> &'static ProblemInfo {
+                match self {
+                    $(Self::$variant => &ProblemInfo {
+                        slug: $slug,
+                        status: $status,
+                        title: $title,
+                        when: $when,
+                        members: &[$(($member, $meaning)),*],
+                        header: $header,
+                    }),*
+                }
+            }
+
+            /// The documented example's detail and extension members.
+            fn example_parts(self) -> (&'static str, Value) {
+                match self {
+                    $(Self::$variant => (catalogue!(@detail $when $(, $detail)?), json!($example))),*
+                }
+            }
+        }
+    };
+    (@detail $when:literal) => { $when };
+    (@detail $when:literal, $detail:literal) => { $detail };
+}
+
+catalogue! {
+    CapacityExceeded {
+        slug: "capacity-exceeded",
+        status: 409,
+        title: "Capacity exceeded",
+        when: "The requested quantity does not fit: at some instant of the interval the resource's blocking bookings plus the request would exceed its capacity. Retry with at most `available` units, or another interval.",
+        members: [
+            ("resource_id", "the resource asked for"),
+            ("capacity", "the resource's capacity"),
+            ("requested", "the quantity asked for"),
+            ("available", "the largest quantity that would fit over the whole interval"),
+        ],
+        header: None,
+        example: ("Only 2 of the 3 requested units are free over the whole interval.",
+            {"resource_id": "0193a5c2-7b1e-7c3a-9d2e-1f4b5c6d7e8f", "capacity": 10, "requested": 3, "available": 2}),
+    },
+    DuplicateBooking {
+        slug: "duplicate-booking",
+        status: 409,
+        title: "Duplicate booking",
+        when: "The customer already holds a blocking booking of this resource that overlaps the interval.",
+        members: [("existing_booking_id", "the booking that overlaps")],
+        header: None,
+        example: ("The customer already has a booking of this resource that overlaps the interval.",
+            {"existing_booking_id": "0193a5c2-8c2f-7d4b-8e3f-2a5b6c7d8e9f"}),
+    },
+    InvalidStateTransition {
+        slug: "invalid-state-transition",
+        status: 409,
+        title: "Invalid state transition",
+        when: "The action is not allowed from the booking's current status.",
+        members: [
+            ("current_status", "the booking's status now"),
+            ("action", "the action that was refused"),
+            ("allowed_actions", "the actions allowed from the current status"),
+        ],
+        header: None,
+        example: ("A cancelled booking cannot be confirmed.",
+            {"current_status": "cancelled", "action": "confirm", "allowed_actions": []}),
+    },
+    HoldExpired {
+        slug: "hold-expired",
+        status: 409,
+        title: "Hold expired",
+        when: "The hold ran out before it was confirmed; the booking is now `expired`. Book again.",
+        members: [("hold_expired_at", "when the hold ran out")],
+        header: None,
+        example: ("The hold expired before it was confirmed.", {"hold_expired_at": "2026-11-22T10:10:00Z"}),
+    },
+    ResourceInactive {
+        slug: "resource-inactive",
+        status: 409,
+        title: "Resource inactive",
+        when: "The resource is deactivated: it takes no new bookings or reschedules.",
+        members: [("resource_id", "the inactive resource")],
+        header: None,
+        example: ("The resource is inactive and takes no new bookings.",
+            {"resource_id": "0193a5c2-7b1e-7c3a-9d2e-1f4b5c6d7e8f"}),
+    },
+    CapacityBelowCommitments {
+        slug: "capacity-below-commitments",
+        status: 409,
+        title: "Capacity below commitments",
+        when: "The new capacity is lower than the peak usage of the resource's future blocking bookings.",
+        members: [("peak_usage", "the highest number of units booked at one instant in the future")],
+        header: None,
+        example: ("Future bookings use up to 8 units at once; capacity cannot go below that.", {"peak_usage": 8}),
+    },
+    ResourceHasBookings {
+        slug: "resource-has-bookings",
+        status: 409,
+        title: "Resource has bookings",
+        when: "The resource has future blocking bookings and cannot be deleted; deactivate it instead.",
+        members: [("blocking_bookings", "how many future blocking bookings it has")],
+        header: None,
+        example: ("The resource has 3 future blocking bookings; deactivate it instead.", {"blocking_bookings": 3}),
+    },
+    AlreadyExists {
+        slug: "already-exists",
+        status: 409,
+        title: "Already exists",
+        when: "Another object already uses this unique value (resource names and customer e-mails are unique, ignoring case).",
+        members: [("field", "the field whose value is taken")],
+        header: None,
+        example: ("A resource named 'Court 1' already exists.", {"field": "name"}),
+    },
+    IdempotencyKeyInUse {
+        slug: "idempotency-key-in-use",
+        status: 409,
+        title: "Idempotency key in use",
+        when: "A request with this Idempotency-Key is still being processed. Retry after `Retry-After` seconds to get its outcome.",
+        members: [],
+        header: RETRY,
+        example: (, {}),
+    },
+    PreconditionFailed {
+        slug: "precondition-failed",
+        status: 412,
+        title: "Precondition failed",
+        when: "The `If-Match` ETag does not match the current version: someone changed the object since you read it. Nothing was changed; read it again and reapply.",
+        members: [("current_etag", "the object's current ETag")],
+        header: None,
+        example: ("The ETag in If-Match is not the current one.", {"current_etag": "\"4\""}),
+    },
+    PreconditionRequired {
+        slug: "precondition-required",
+        status: 428,
+        title: "Precondition required",
+        when: "This write needs an `If-Match` header with the ETag you last read, so that it cannot overwrite a change you have not seen.",
+        members: [("required_header", "the header to send")],
+        header: None,
+        example: ("This request needs an If-Match header.", {"required_header": "If-Match"}),
+    },
+    ValidationError {
+        slug: "validation-error",
+        status: 422,
+        title: "Validation error",
+        when: "The request is well-formed but some values are not acceptable. Each entry of `errors` points at one value (a JSON Pointer into the body, or `/name` of a query parameter).",
+        members: [("errors", "a list of `{pointer, detail}`")],
+        header: None,
+        example: ("The request has 1 invalid value.",
+            {"errors": [{"pointer": "/capacity", "detail": "must be between 1 and 1000000"}]}),
+    },
+    IdempotencyKeyReused {
+        slug: "idempotency-key-reused",
+        status: 422,
+        title: "Idempotency key reused",
+        when: "This Idempotency-Key was already used for a different request. Use a new key for a new request.",
+        members: [],
+        header: None,
+        example: (, {}),
+    },
+    MalformedRequest {
+        slug: "malformed-request",
+        status: 400,
+        title: "Malformed request",
+        when: "The request cannot be parsed: the body is not valid JSON, or a header has invalid syntax.",
+        members: [],
+        header: None,
+        example: (, {}),
+    },
+    IdempotencyKeyInvalid {
+        slug: "idempotency-key-invalid",
+        status: 400,
+        title: "Idempotency key invalid",
+        when: "The Idempotency-Key header is not 1 to 255 visible ASCII characters (optionally in double quotes).",
+        members: [],
+        header: None,
+        example: (, {}),
+    },
+    Unauthenticated {
+        slug: "unauthenticated",
+        status: 401,
+        title: "Unauthenticated",
+        when: "The request has no valid bearer token.",
+        members: [],
+        header: Some(("WWW-Authenticate", "the authentication scheme: Bearer")),
+        example: (, {}),
+    },
+    Forbidden {
+        slug: "forbidden",
+        status: 403,
+        title: "Forbidden",
+        when: "The token is valid but its role may not do this.",
+        members: [],
+        header: None,
+        example: (, {}),
+    },
+    NotFound {
+        slug: "not-found",
+        status: 404,
+        title: "Not found",
+        when: "No such object (or it is not yours to see), or no such route.",
+        members: [],
+        header: None,
+        example: (, {}),
+    },
+    MethodNotAllowed {
+        slug: "method-not-allowed",
+        status: 405,
+        title: "Method not allowed",
+        when: "The route exists but not with this method.",
+        members: [],
+        header: Some(("Allow", "the methods the route accepts")),
+        example: (, {}),
+    },
+    PayloadTooLarge {
+        slug: "payload-too-large",
+        status: 413,
+        title: "Payload too large",
+        when: "The request body is larger than the configured limit (1 MiB by default).",
+        members: [],
+        header: None,
+        example: (, {}),
+    },
+    UnsupportedMediaType {
+        slug: "unsupported-media-type",
+        status: 415,
+        title: "Unsupported media type",
+        when: "The body must be sent as `Content-Type: application/json`.",
+        members: [],
+        header: None,
+        example: (, {}),
+    },
+    RateLimited {
+        slug: "rate-limited",
+        status: 429,
+        title: "Rate limited",
+        when: "Too many requests from this caller. Wait `Retry-After` seconds.",
+        members: [],
+        header: RETRY,
+        example: (, {}),
+    },
+    InternalError {
+        slug: "internal-error",
+        status: 500,
+        title: "Internal error",
+        when: "A bug in berth. The details are in the server log under the `instance` request id.",
+        members: [],
+        header: None,
+        example: (, {}),
+    },
+    ServiceUnavailable {
+        slug: "service-unavailable",
+        status: 503,
+        title: "Service unavailable",
+        when: "The database is unreachable, the request timed out, or a write lost too many races in a row. Nothing was changed; retry after `Retry-After` seconds.",
+        members: [],
+        header: RETRY,
+        example: (, {}),
+    },
+}
+
+impl ProblemType {
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|p| p.info().slug == slug)
+    }
+
+    pub fn slug(self) -> &'static str {
+        self.info().slug
+    }
+
+    pub fn status(self) -> StatusCode {
+        StatusCode::from_u16(self.info().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// A realistic example body, used in the OpenAPI document.
+    pub fn example(self) -> Value {
+        let info = self.info();
+        let (detail, members) = self.example_parts();
+        let mut body = json!({
+            "type": format!("/problems/{}", info.slug),
+            "title": info.title,
+            "status": info.status,
+            "detail": detail,
+            "instance": "urn:uuid:0193a5c2-9d3a-7e5c-af4a-3b6c7d8e9fa0",
+        });
+        if let (Some(body), Value::Object(members)) = (body.as_object_mut(), members) {
+            body.extend(members);
+        }
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_unique_and_round_trip() {
+        for kind in ProblemType::ALL {
+            assert_eq!(ProblemType::from_slug(kind.slug()), Some(*kind));
+        }
+        let mut slugs: Vec<_> = ProblemType::ALL.iter().map(|k| k.slug()).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), ProblemType::ALL.len());
+    }
+
+    #[test]
+    fn examples_carry_their_declared_members_and_status() {
+        for kind in ProblemType::ALL {
+            let example = kind.example();
+            assert_eq!(example["status"], kind.info().status, "{}", kind.slug());
+            for (member, _) in kind.info().members {
+                assert!(example.get(member).is_some(), "{} example lacks {member}", kind.slug());
+            }
+        }
+    }
+}

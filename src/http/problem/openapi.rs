@@ -1,0 +1,113 @@
+//! The problems in the OpenAPI document: the `Problem` schema, the error
+//! responses of an operation (grouped by status, one named example per
+//! type), and the `problems!` macro handlers list in their `responses`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::{
+    ToSchema,
+    openapi::{
+        ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, example::ExampleBuilder,
+        response::Response as OaResponse,
+    },
+};
+
+use super::{
+    catalogue::ProblemType,
+    value::{FieldError, PROBLEM_JSON},
+};
+
+/// The `Problem` schema of the OpenAPI document: the standard members plus
+/// every extension member any problem type uses (each present only for its
+/// types; see `/problems/{slug}`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemSchema {
+    /// URI reference identifying the problem type; `GET` it for a description.
+    #[schema(example = "/problems/capacity-exceeded")]
+    pub r#type: String,
+    pub title: String,
+    /// The HTTP status code, repeated.
+    pub status: u16,
+    /// What happened this time, for humans.
+    pub detail: String,
+    /// This occurrence: `urn:uuid:<request id>`, to quote when reporting.
+    pub instance: Option<String>,
+    pub resource_id: Option<uuid::Uuid>,
+    pub capacity: Option<i64>,
+    pub requested: Option<i64>,
+    pub available: Option<i64>,
+    pub existing_booking_id: Option<uuid::Uuid>,
+    pub current_status: Option<String>,
+    pub action: Option<String>,
+    pub allowed_actions: Option<Vec<String>>,
+    pub hold_expired_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub peak_usage: Option<i64>,
+    pub blocking_bookings: Option<i64>,
+    pub field: Option<String>,
+    pub current_etag: Option<String>,
+    pub required_header: Option<String>,
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// OpenAPI responses for a set of problem types, grouped by status, each
+/// type a named example.
+pub fn problem_responses(kinds: &[ProblemType]) -> BTreeMap<String, RefOr<OaResponse>> {
+    let mut by_status: BTreeMap<u16, Vec<ProblemType>> = BTreeMap::new();
+    for kind in kinds {
+        by_status.entry(kind.info().status).or_default().push(*kind);
+    }
+    by_status
+        .into_iter()
+        .map(|(status, kinds)| {
+            let description =
+                kinds.iter().map(|k| format!("`{}`: {}", k.slug(), k.info().when)).collect::<Vec<_>>().join("\n\n");
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .examples_from_iter(kinds.iter().map(|k| {
+                    (k.slug(), ExampleBuilder::new().summary(k.info().title).value(Some(k.example())).build())
+                }))
+                .build();
+            let mut response = ResponseBuilder::new().description(description).content(PROBLEM_JSON, content);
+            for kind in &kinds {
+                if let Some((name, meaning)) = kind.info().header {
+                    response = response.header(
+                        name,
+                        HeaderBuilder::new()
+                            .schema(Some(ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)))
+                            .description(Some(meaning))
+                            .build(),
+                    );
+                }
+            }
+            (status.to_string(), RefOr::T(response.build()))
+        })
+        .collect()
+}
+
+/// Declares a type whose `IntoResponses` documents the given problem types;
+/// list it in a handler's `responses(...)`. Every operation also gets
+/// `internal-error` and `service-unavailable`, which any route can answer;
+/// `/v1` operations (`problems!(Name, api: ...)`) also get `unauthenticated`
+/// (a bad token is refused everywhere) and `rate-limited`.
+#[macro_export]
+macro_rules! problems {
+    ($(#[$doc:meta])* $name:ident, api: $($kind:ident),* $(,)?) => {
+        $crate::problems!($(#[$doc])* $name: $($kind,)* Unauthenticated, RateLimited);
+    };
+    ($(#[$doc:meta])* $name:ident: $($kind:ident),* $(,)?) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+            > {
+                use $crate::http::problem::ProblemType::*;
+                $crate::http::problem::problem_responses(&[$($kind,)* InternalError, ServiceUnavailable])
+            }
+        }
+    };
+}
