@@ -1,7 +1,8 @@
 //! berth: a booking engine that says no correctly.
 //!
 //! Layers, one way: `http` -> `service` -> `domain`, with `service` -> `store`
-//! -> `entity`. See DESIGN.md for the contract.
+//! -> `entity` (docs/design.md §8). docs/design.md is the design; the README
+//! says how to run and use it.
 
 pub mod app;
 pub mod auth;

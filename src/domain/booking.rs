@@ -1,6 +1,6 @@
 //! Bookings and their state machine.
 //!
-//! The transition table of DESIGN §2 is one exhaustive `match`: adding a
+//! The transition table of docs/design.md §2 is one exhaustive `match`: adding a
 //! status or an action does not compile until every pair is decided.
 
 use std::fmt;
@@ -112,7 +112,7 @@ pub fn allowed_actions(status: BookingStatus) -> Vec<Action> {
     Action::REQUESTABLE.into_iter().filter(|action| next_status(status, *action).is_some()).collect()
 }
 
-/// DESIGN §2's table. No wildcards: every (status, action) pair is decided here.
+/// docs/design.md §2's table. No wildcards: every (status, action) pair is decided here.
 fn next_status(status: BookingStatus, action: Action) -> Option<BookingStatus> {
     use Action as A;
     use BookingStatus as S;
@@ -220,7 +220,7 @@ mod tests {
     use Action as A;
     use BookingStatus as S;
 
-    /// DESIGN §2's table, written out as data, against the match.
+    /// docs/design.md §2's table, written out as data, against the match.
     #[test]
     fn the_whole_transition_table() {
         let allowed = [

@@ -32,7 +32,7 @@ where
 }
 
 /// The raw body, for handlers that must check preconditions before they look
-/// at the body (DESIGN §4's order). A body over the limit is a 413 problem.
+/// at the body (docs/design.md §4's order). A body over the limit is a 413 problem.
 pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {

@@ -8,9 +8,9 @@
 //! database's (`store::decision_clock`), so this holds across instances
 //! whose own clocks disagree.
 //!
-//! Checks run in DESIGN §4's order: existence (404), preconditions (412),
-//! values (422), then the rules: state transition, resource state,
-//! duplicate, capacity.
+//! Checks run in the order of docs/design.md §4: existence (404),
+//! preconditions (412), values (422), then the rules in the order of §3:
+//! state transition, resource state, duplicate, capacity.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::DatabaseTransaction;

@@ -4,11 +4,15 @@
 
 mod auth;
 mod bookings;
+mod cors;
 mod customers;
 mod errors;
+mod health;
 mod helpers;
 mod idempotency;
+mod layering;
 mod openapi;
 mod operations;
+mod preconditions;
 mod races;
 mod resources;

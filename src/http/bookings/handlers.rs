@@ -152,7 +152,7 @@ pub async fn get_booking(
     Ok(reply::send(&answer(&booking)))
 }
 
-/// The checks before a change, in DESIGN §4's order: `If-Match` syntax
+/// The checks before a change, in docs/design.md §4's order: `If-Match` syntax
 /// (400), the booking exists and is the caller's (404), `If-Match` matches
 /// (412). Returns the version the change must still find, when `If-Match`
 /// was sent.
