@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use berth::{
     auth::Principal,
-    domain::{booking::Booking, ids::*, time_range::TimeRange},
+    domain::{booking::Booking, ids::*, rules::Refusal, time_range::TimeRange},
     service::{
-        Db,
+        Db, ServiceError,
         bookings::{self, Context, NewBooking},
         idempotency::{self, Claimed, Policy, Scope, Seal, StoredResponse},
     },
@@ -38,11 +38,11 @@ pub fn random_slot() -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
     (start, start + Span::hours(1))
 }
 
-fn outcome(result: Result<Booking, berth::service::ServiceError>) -> Outcome {
+fn outcome(result: Result<Booking, ServiceError>) -> Outcome {
     let (status, problem) = match result {
         Ok(_) => (201, None),
-        Err(berth::service::ServiceError::CapacityExceeded { .. }) => (409, Some("capacity-exceeded".into())),
-        Err(berth::service::ServiceError::DuplicateBooking { .. }) => (409, Some("duplicate-booking".into())),
+        Err(ServiceError::Refused(Refusal::CapacityExceeded { .. })) => (409, Some("capacity-exceeded".into())),
+        Err(ServiceError::Refused(Refusal::Duplicate { .. })) => (409, Some("duplicate-booking".into())),
         Err(_) => (500, None),
     };
     Outcome { status, problem, body: serde_json::Value::Null, replayed: false }
@@ -106,6 +106,7 @@ pub async fn direct(
                 quantity: 1,
                 hold: false,
                 notes: None,
+                override_policy: false,
             };
             let result = bookings::create(db, new, ctx, &seal).await;
             if result.is_err()

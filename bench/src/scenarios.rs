@@ -375,6 +375,10 @@ async fn seed(db: &DatabaseConnection, resource: Uuid, customer: Uuid, count: us
                 status: Set("confirmed".into()),
                 hold_expires_at: Set(None),
                 notes: Set(None),
+                buffer_before_seconds: Set(0),
+                buffer_after_seconds: Set(0),
+                occupied_start_at: Set(start),
+                occupied_end_at: Set(start + Span::hours(1)),
                 version: Set(1),
                 created_at: Set(now),
                 updated_at: Set(now),
@@ -389,6 +393,7 @@ async fn seed(db: &DatabaseConnection, resource: Uuid, customer: Uuid, count: us
                 actor_role: Set("admin".into()),
                 reason: Set(None),
                 request_id: Set(None),
+                policy_overridden: Set(false),
                 at: Set(now),
             });
         }

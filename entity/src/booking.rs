@@ -13,6 +13,11 @@ pub struct Model {
     pub status: String,
     pub hold_expires_at: Option<DateTimeUtc>,
     pub notes: Option<String>,
+    pub buffer_before_seconds: i32,
+    pub buffer_after_seconds: i32,
+    /// `start_at - buffer_before`, `end_at + buffer_after`: what capacity counts.
+    pub occupied_start_at: DateTimeUtc,
+    pub occupied_end_at: DateTimeUtc,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -13,6 +13,7 @@ pub struct Model {
     pub actor_role: String,
     pub reason: Option<String>,
     pub request_id: Option<String>,
+    pub policy_overridden: bool,
     pub at: DateTimeUtc,
 }
 

@@ -13,6 +13,10 @@ pub struct Model {
     pub active: bool,
     pub hold_ttl_seconds: i32,
     pub max_booking_duration_seconds: i64,
+    /// JSON; NULL: always open.
+    pub schedule: Option<String>,
+    /// JSON; NULL: no policy.
+    pub policy: Option<String>,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

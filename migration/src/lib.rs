@@ -5,12 +5,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial_schema;
 mod m20261122_000002_unbounded_keys;
+mod m20261201_000003_schedules_and_policies;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_initial_schema::Migration), Box::new(m20261122_000002_unbounded_keys::Migration)]
+        vec![
+            Box::new(m20261122_000001_initial_schema::Migration),
+            Box::new(m20261122_000002_unbounded_keys::Migration),
+            Box::new(m20261201_000003_schedules_and_policies::Migration),
+        ]
     }
 }

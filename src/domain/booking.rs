@@ -8,6 +8,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::ids::{BookingId, CustomerId, ResourceId};
+use super::policy::Buffers;
 use super::time_range::TimeRange;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -151,12 +152,19 @@ pub struct Booking {
     /// Set while held (and kept on an expired hold: when it ran out).
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
+    /// The buffers it was made with; a later policy change never moves them.
+    pub buffers: Buffers,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Booking {
+    /// What it occupies for the capacity rule: its interval and buffers.
+    pub fn occupied(&self) -> TimeRange {
+        super::rules::occupied(&self.range, self.buffers)
+    }
+
     /// Whether the booking takes capacity at `now`: confirmed, checked in, or
     /// held with the hold still running. An expired hold stops blocking at its
     /// expiry instant, whether or not anything marked it expired yet.
@@ -197,6 +205,8 @@ pub struct BookingEvent {
     pub actor: Actor,
     pub reason: Option<String>,
     pub request_id: Option<String>,
+    /// An admin skipped the booking policy.
+    pub policy_overridden: bool,
     pub at: DateTime<Utc>,
 }
 
@@ -211,6 +221,11 @@ impl Actor {
     /// The engine itself (hold expiry).
     pub fn engine() -> Self {
         Self { sub: "berth".into(), role: "system".into() }
+    }
+
+    /// Customers are held to cut-offs; admins and the engine are not.
+    pub fn is_customer(&self) -> bool {
+        self.role == "customer"
     }
 }
 

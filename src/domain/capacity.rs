@@ -65,6 +65,51 @@ pub fn timeline(usages: &[Usage], window: &TimeRange) -> Vec<Segment> {
     segments
 }
 
+/// A stretch of the window over which usage and open-ness are constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenSegment {
+    pub range: TimeRange,
+    pub used: i64,
+    /// Inside opening hours (always, without a schedule).
+    pub open: bool,
+}
+
+/// The usage timeline, also cut where open time starts and ends. `open` is
+/// the open time inside the window in time order (`Schedule::open_time`),
+/// or `None` for a resource that is always open.
+pub fn timeline_open(usages: &[Usage], open: Option<&[TimeRange]>, window: &TimeRange) -> Vec<OpenSegment> {
+    let segments = timeline(usages, window);
+    let Some(open) = open else {
+        return segments.into_iter().map(|s| OpenSegment { range: s.range, used: s.used, open: true }).collect();
+    };
+    let mut out: Vec<OpenSegment> = Vec::with_capacity(segments.len() + open.len() * 2);
+    let mut next_open = 0;
+    for segment in segments {
+        let mut cursor = segment.range.start();
+        while cursor < segment.range.end() {
+            while next_open < open.len() && open[next_open].end() <= cursor {
+                next_open += 1;
+            }
+            let (is_open, until) = match open.get(next_open) {
+                Some(stretch) if stretch.start() <= cursor => (true, stretch.end().min(segment.range.end())),
+                Some(stretch) => (false, stretch.start().min(segment.range.end())),
+                None => (false, segment.range.end()),
+            };
+            let Some(range) = TimeRange::new(cursor, until) else { break };
+            match out.last_mut() {
+                Some(last) if last.used == segment.used && last.open == is_open => {
+                    if let Some(merged) = TimeRange::new(last.range.start(), until) {
+                        last.range = merged;
+                    }
+                }
+                _ => out.push(OpenSegment { range, used: segment.used, open: is_open }),
+            }
+            cursor = until;
+        }
+    }
+    out
+}
+
 /// The largest total quantity at any instant of the window.
 pub fn peak_usage(usages: &[Usage], window: &TimeRange) -> i64 {
     timeline(usages, window).iter().map(|s| s.used).max().unwrap_or(0)
@@ -138,6 +183,28 @@ mod tests {
             })
             .collect();
         assert_eq!(got, [(8, 9, 0), (9, 11, 1), (11, 12, 0), (12, 13, 2), (13, 14, 0)]);
+    }
+
+    #[test]
+    fn closed_time_is_marked_and_cuts_segments() {
+        let usages = [usage(9, 12, 1)];
+        let open = [range(10, 11), range(13, 14)];
+        let segments = timeline_open(&usages, Some(&open), &range(8, 14));
+        let got: Vec<(DateTime<Utc>, DateTime<Utc>, i64, bool)> =
+            segments.iter().map(|s| (s.range.start(), s.range.end(), s.used, s.open)).collect();
+        assert_eq!(
+            got,
+            [
+                (at(8), at(9), 0, false),
+                (at(9), at(10), 1, false),
+                (at(10), at(11), 1, true),
+                (at(11), at(12), 1, false),
+                (at(12), at(13), 0, false),
+                (at(13), at(14), 0, true),
+            ]
+        );
+        let always = timeline_open(&usages, None, &range(8, 14));
+        assert!(always.iter().all(|s| s.open) && always.len() == 3);
     }
 
     #[test]

@@ -39,6 +39,19 @@ impl Field {
     }
 }
 
+/// A value that is not acceptable, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: Field,
+    pub detail: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<Field>, detail: impl Into<String>) -> Self {
+        Self { field: field.into(), detail: detail.into() }
+    }
+}
+
 impl From<&'static str> for Field {
     fn from(name: &'static str) -> Self {
         Self::named(name)

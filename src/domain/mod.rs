@@ -5,7 +5,10 @@ pub mod capacity;
 pub mod customer;
 pub mod field;
 pub mod ids;
+pub mod policy;
 pub mod resource;
+pub mod rules;
+pub mod schedule;
 pub mod time_range;
 
 /// Folds a name or e-mail address to the key under which it must be unique

@@ -1,10 +1,16 @@
 //! A bookable resource: what can be booked and how much of it at once.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
-use super::ids::ResourceId;
+use super::{
+    field::{Field, Invalid},
+    ids::ResourceId,
+    policy::Policy,
+    schedule::Schedule,
+};
 
-pub const DEFAULT_TIME_ZONE: &str = "UTC";
+pub const DEFAULT_TIME_ZONE: Tz = Tz::UTC;
 pub const DEFAULT_HOLD_TTL_SECONDS: i32 = 600;
 pub const DEFAULT_MAX_BOOKING_DURATION_SECONDS: i64 = 86_400 * 31;
 pub const MAX_CAPACITY: i32 = 1_000_000;
@@ -21,10 +27,14 @@ pub struct Resource {
     pub name: String,
     pub description: Option<String>,
     pub capacity: i32,
-    pub time_zone: String,
+    pub time_zone: Tz,
     pub active: bool,
     pub hold_ttl_seconds: i32,
     pub max_booking_duration_seconds: i64,
+    /// When it is open; `None`: always.
+    pub schedule: Option<Schedule>,
+    /// The booking policy; the default has no rules.
+    pub policy: Policy,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -36,10 +46,12 @@ pub struct NewResource {
     pub name: String,
     pub description: Option<String>,
     pub capacity: i32,
-    pub time_zone: String,
+    pub time_zone: Tz,
     pub active: bool,
     pub hold_ttl_seconds: i32,
     pub max_booking_duration_seconds: i64,
+    pub schedule: Option<Schedule>,
+    pub policy: Policy,
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -49,10 +61,13 @@ pub struct ResourceChanges {
     /// `Some(None)` clears the description.
     pub description: Option<Option<String>>,
     pub capacity: Option<i32>,
-    pub time_zone: Option<String>,
+    pub time_zone: Option<Tz>,
     pub active: Option<bool>,
     pub hold_ttl_seconds: Option<i32>,
     pub max_booking_duration_seconds: Option<i64>,
+    /// `Some(None)` removes the schedule (always open).
+    pub schedule: Option<Option<Schedule>>,
+    pub policy: Option<Policy>,
 }
 
 impl NewResource {
@@ -67,6 +82,8 @@ impl NewResource {
             active: self.active,
             hold_ttl_seconds: self.hold_ttl_seconds,
             max_booking_duration_seconds: self.max_booking_duration_seconds,
+            schedule: self.schedule,
+            policy: self.policy,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -98,7 +115,27 @@ impl Resource {
         if let Some(max) = changes.max_booking_duration_seconds {
             self.max_booking_duration_seconds = max;
         }
+        if let Some(schedule) = changes.schedule {
+            self.schedule = schedule;
+        }
+        if let Some(policy) = changes.policy {
+            self.policy = policy;
+        }
         self.version += 1;
         self.updated_at = now;
+    }
+}
+
+impl Resource {
+    /// Values that contradict each other: the minimum duration above the
+    /// longest booking allowed.
+    pub fn inconsistency(&self) -> Option<Invalid> {
+        let min = self.policy.min_duration_seconds?;
+        (min > self.max_booking_duration_seconds).then(|| {
+            Invalid::new(
+                Field::named("policy").then("min_duration_seconds"),
+                format!("must not exceed max_booking_duration_seconds ({})", self.max_booking_duration_seconds),
+            )
+        })
     }
 }

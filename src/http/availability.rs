@@ -45,6 +45,9 @@ pub struct AvailabilitySegment {
     pub used: i64,
     /// Units still free: `capacity - used`, never below 0.
     pub available: i64,
+    /// Inside the resource's opening hours (always, without a schedule).
+    /// Closed time takes no bookings whatever `available` says.
+    pub open: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,7 +66,8 @@ problems!(GetAvailabilityErrors, api: NotFound, ValidationError);
 /// Availability of a resource
 ///
 /// The timeline of used and available units over `[from, to)` (at most 31
-/// days), as of now. Public.
+/// days), as of now, with closed time marked. Usage counts what bookings
+/// occupy, their buffers included. Public.
 #[utoipa::path(
     get, path = "/v1/resources/{id}/availability", tag = "resources", security((), ("bearer_auth" = [])),
     params(("id" = Uuid, Path, description = "Resource id"), AvailabilityQuery),
@@ -96,6 +100,7 @@ pub async fn get_availability(
                 end_at: s.range.end(),
                 used: s.used,
                 available: (capacity - s.used).max(0),
+                open: s.open,
             })
             .collect(),
     }))

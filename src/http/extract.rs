@@ -59,8 +59,15 @@ pub fn parse_json<T: DeserializeOwned + Validate>(headers: &HeaderMap, body: &[u
     }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| Problem::malformed(format!("The body is not valid JSON: {e}.")))?;
-    let parsed: T = serde_path_to_error::deserialize(integral_numbers(value)).map_err(deserialize_problem)?;
-    parsed.validate().map_err(|errors| Problem::validation(field_errors(&errors, "")))?;
+    parse_value(value, "")
+}
+
+/// Deserialises and validates a JSON value found at `prefix` of the body;
+/// errors point into the body.
+pub fn parse_value<T: DeserializeOwned + Validate>(value: serde_json::Value, prefix: &str) -> Result<T, Problem> {
+    let parsed: T = serde_path_to_error::deserialize(integral_numbers(value))
+        .map_err(|error| deserialize_problem(error, prefix))?;
+    parsed.validate().map_err(|errors| Problem::validation(field_errors(&errors, prefix)))?;
     Ok(parsed)
 }
 
@@ -121,9 +128,9 @@ fn pointer_from_path(path: &serde_path_to_error::Path) -> String {
 /// a missing field at the object holding it, but its message names the
 /// field (``missing field `from` ``), so the pointer names it too: a
 /// frontend maps the error to its input without reading the message.
-fn deserialize_problem<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> Problem {
+fn deserialize_problem<E: std::fmt::Display>(error: serde_path_to_error::Error<E>, prefix: &str) -> Problem {
     let detail = error.inner().to_string();
-    let mut pointer = pointer_from_path(error.path());
+    let mut pointer = format!("{prefix}{}", pointer_from_path(error.path()));
     let missing = detail.strip_prefix("missing field `").and_then(|rest| rest.split_once('`'));
     if let Some((field, _)) = missing {
         pointer.push('/');
@@ -173,7 +180,7 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        let parsed: T = serde_path_to_error::deserialize(deserializer).map_err(deserialize_problem)?;
+        let parsed: T = serde_path_to_error::deserialize(deserializer).map_err(|e| deserialize_problem(e, ""))?;
         parsed.validate().map_err(|errors| Problem::validation(field_errors(&errors, "")))?;
         Ok(ApiQuery(parsed))
     }

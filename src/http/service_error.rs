@@ -5,7 +5,12 @@ use super::{
     precondition::precondition_failed,
     problem::{Problem, ProblemType},
 };
-use crate::domain::field::{Field, Step};
+use crate::domain::{
+    field::{Field, Step},
+    rules::Refusal,
+    time_range::TimeRange,
+};
+use crate::http::problem::OpenInterval;
 use crate::service::ServiceError;
 
 /// A field of the request as a JSON Pointer (RFC 6901): `/schedule/weekly/1/to`.
@@ -42,23 +47,7 @@ impl From<crate::service::ServiceError> for Problem {
                 Problem::new(ProblemType::HoldExpired, "The hold ran out before this request; the booking is expired.")
                     .with("hold_expired_at", at)
             }
-            ServiceError::ResourceInactive { resource_id } => {
-                Problem::new(ProblemType::ResourceInactive, "The resource is inactive and takes no new bookings.")
-                    .with("resource_id", resource_id.0)
-            }
-            ServiceError::DuplicateBooking { existing } => Problem::new(
-                ProblemType::DuplicateBooking,
-                "The customer already has a booking of this resource that overlaps the interval.",
-            )
-            .with("existing_booking_id", existing.0),
-            ServiceError::CapacityExceeded { resource_id, capacity, requested, available } => Problem::new(
-                ProblemType::CapacityExceeded,
-                format!("Only {available} of the {requested} requested units are free over the whole interval."),
-            )
-            .with("resource_id", resource_id.0)
-            .with("capacity", capacity)
-            .with("requested", requested)
-            .with("available", available),
+            ServiceError::Refused(refusal) => refused(refusal),
             ServiceError::CapacityBelowCommitments { peak_usage } => Problem::new(
                 ProblemType::CapacityBelowCommitments,
                 format!("Future bookings use up to {peak_usage} units at once; capacity cannot go below that."),
@@ -83,4 +72,85 @@ impl From<crate::service::ServiceError> for Problem {
             }
         }
     }
+}
+
+/// A rule's refusal as its problem, with the members a frontend acts on.
+fn refused(refusal: Refusal) -> Problem {
+    match refusal {
+        Refusal::ResourceInactive { resource_id } => {
+            Problem::new(ProblemType::ResourceInactive, "The resource is inactive and takes no new bookings.")
+                .with("resource_id", resource_id.0)
+        }
+        Refusal::CutoffPassed { action, cutoff_at } => Problem::new(
+            ProblemType::CutoffPassed,
+            format!("Customers may {action} this booking only until {cutoff_at}; ask the venue."),
+        )
+        .with("action", action.as_str())
+        .with("cutoff_at", cutoff_at),
+        Refusal::NoticeTooShort { min_notice_seconds, earliest_start_at } => Problem::new(
+            ProblemType::NoticeTooShort,
+            format!("Bookings of this resource need {min_notice_seconds} s of notice."),
+        )
+        .with("min_notice_seconds", min_notice_seconds)
+        .with("earliest_start_at", earliest_start_at),
+        Refusal::BeyondHorizon { max_advance_seconds, latest_start_at } => Problem::new(
+            ProblemType::BeyondBookingHorizon,
+            format!("This resource takes bookings up to {max_advance_seconds} s ahead."),
+        )
+        .with("max_advance_seconds", max_advance_seconds)
+        .with("latest_start_at", latest_start_at),
+        Refusal::OutsideOpeningHours { time_zone, open_intervals } => {
+            let intervals: Vec<OpenInterval> = open_intervals.iter().map(|r| open_interval(r, time_zone)).collect();
+            let detail = if intervals.is_empty() {
+                format!("The resource is closed that day ({}).", time_zone.name())
+            } else {
+                let hours: Vec<String> = intervals
+                    .iter()
+                    .map(|i| format!("{}-{}", local_clock(&i.local_start), local_clock(&i.local_end)))
+                    .collect();
+                format!("The resource is open {} ({}) that day.", hours.join(", "), time_zone.name())
+            };
+            Problem::new(ProblemType::OutsideOpeningHours, detail)
+                .with("time_zone", time_zone.name())
+                .with("open_intervals", intervals)
+        }
+        Refusal::NotOnSlotGrid { slot_step_seconds } => Problem::new(
+            ProblemType::NotOnSlotGrid,
+            format!("Bookings start every {slot_step_seconds} s from the opening time."),
+        )
+        .with("slot_step_seconds", slot_step_seconds),
+        Refusal::BookingLimitReached { limit, active_bookings } => Problem::new(
+            ProblemType::BookingLimitReached,
+            format!("A customer may hold {limit} active bookings of this resource."),
+        )
+        .with("limit", limit)
+        .with("active_bookings", active_bookings),
+        Refusal::Duplicate { existing } => Problem::new(
+            ProblemType::DuplicateBooking,
+            "The customer already has a booking of this resource that overlaps the interval.",
+        )
+        .with("existing_booking_id", existing.0),
+        Refusal::CapacityExceeded { resource_id, capacity, requested, available } => Problem::new(
+            ProblemType::CapacityExceeded,
+            format!("Only {available} of the {requested} requested units are free over the whole interval."),
+        )
+        .with("resource_id", resource_id.0)
+        .with("capacity", capacity)
+        .with("requested", requested)
+        .with("available", available),
+    }
+}
+
+fn open_interval(range: &TimeRange, zone: chrono_tz::Tz) -> OpenInterval {
+    OpenInterval {
+        start_at: range.start(),
+        end_at: range.end(),
+        local_start: range.start().with_timezone(&zone).to_rfc3339(),
+        local_end: range.end().with_timezone(&zone).to_rfc3339(),
+    }
+}
+
+/// `09:00` of `2027-03-29T09:00:00+02:00`.
+fn local_clock(rfc3339: &str) -> &str {
+    rfc3339.get(11..16).unwrap_or(rfc3339)
 }

@@ -5,12 +5,13 @@
 //! only then reads the clock, so the order in which deciders take the lock is
 //! also the order of their `now`: a hold that one decider saw expire can
 //! never be confirmed by a later one. On PostgreSQL that clock is the
-//! database's (`store::decision_clock`), so this holds across instances
-//! whose own clocks disagree.
+//! database's (`Db::decision_clock`), so this holds across instances
+//! whose own clocks disagree. The resource row carries the schedule and the
+//! policy, so they are read under the same lock as the decision.
 //!
 //! Checks run in the order of docs/design.md §4: existence (404),
-//! preconditions (412), values (422), then the rules in the order of §3:
-//! state transition, resource state, duplicate, capacity.
+//! preconditions (412), values (422), then the rules in the order of §3,
+//! decided by `domain::rules` from what this module reads.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::DatabaseTransaction;
@@ -18,9 +19,10 @@ use sea_orm::DatabaseTransaction;
 use super::{Db, ServiceError, idempotency::Seal, now, retrying};
 use crate::domain::{
     booking::{Action, Actor, Booking, BookingEvent, BookingFilter, BookingStatus, transition},
-    capacity::{self, Segment, Usage},
+    capacity::{self, OpenSegment, Usage},
     ids::{BookingId, CustomerId, ResourceId},
     resource::Resource,
+    rules::{self, Occupancy, Request, Situation},
     time_range::TimeRange,
 };
 use crate::store::{
@@ -39,6 +41,8 @@ pub struct NewBooking {
     pub quantity: i32,
     pub hold: bool,
     pub notes: Option<String>,
+    /// An admin skips the booking policy and opening hours.
+    pub override_policy: bool,
 }
 
 /// A validated request to move a booking.
@@ -46,6 +50,8 @@ pub struct NewBooking {
 pub struct Reschedule {
     pub range: TimeRange,
     pub quantity: Option<i32>,
+    /// An admin skips the booking policy and opening hours.
+    pub override_policy: bool,
 }
 
 /// Who asks, and the request it came with: recorded in the history.
@@ -65,6 +71,7 @@ fn event(
     action: &str,
     ctx: &Context,
     at: DateTime<Utc>,
+    policy_overridden: bool,
 ) -> BookingEvent {
     BookingEvent {
         id: uuid::Uuid::now_v7(),
@@ -75,77 +82,71 @@ fn event(
         actor: ctx.actor.clone(),
         reason: ctx.reason.clone(),
         request_id: ctx.request_id.clone(),
+        policy_overridden,
         at,
     }
 }
 
-/// 422s: values that are wrong whatever the bookings are.
-fn check_values(resource: &Resource, range: &TimeRange, quantity: i32, now: DateTime<Utc>) -> Result<(), ServiceError> {
-    if range.start() < now {
-        return Err(ServiceError::invalid("start_at", "must not be in the past"));
-    }
-    if range.duration_seconds() > resource.max_booking_duration_seconds {
-        return Err(ServiceError::invalid(
-            "end_at",
-            format!("the interval is longer than this resource allows ({} s)", resource.max_booking_duration_seconds),
-        ));
-    }
-    if quantity > resource.capacity {
-        return Err(ServiceError::invalid(
-            "quantity",
-            format!("must not exceed the resource's capacity ({})", resource.capacity),
-        ));
-    }
-    Ok(())
+/// What a decision about `request` on `resource` needs to know, read in
+/// the caller's transaction.
+struct Decision<'a> {
+    resource: &'a Resource,
+    customer: CustomerId,
+    request: Request,
+    now: DateTime<Utc>,
+    apply_policy: bool,
+    /// A customer moving a booking: its current start (the cut-off).
+    rescheduled_from: Option<DateTime<Utc>>,
+    /// The booking being moved, which does not count against itself.
+    exclude: Option<BookingId>,
 }
 
-/// Rules 4, 2 and 1 in that order: resource state, duplicate, capacity.
-/// `exclude` is the booking being rescheduled.
-async fn check_rules(
-    txn: &DatabaseTransaction,
-    resource: &Resource,
-    customer: CustomerId,
-    range: &TimeRange,
-    quantity: i32,
-    now: DateTime<Utc>,
-    exclude: Option<BookingId>,
-) -> Result<(), ServiceError> {
-    if !resource.active {
-        return Err(ServiceError::ResourceInactive { resource_id: resource.id });
+impl Decision<'_> {
+    /// The 422s: values wrong whatever is booked.
+    fn check_values(&self) -> Result<(), ServiceError> {
+        Ok(rules::check_values(self.resource, &self.request, self.now, self.apply_policy)?)
     }
-    let overlap = Overlap {
-        resource: resource.id,
-        range,
-        max_duration_seconds: resource.max_booking_duration_seconds,
-        now,
-        exclude,
-    };
-    if let Some(existing) = bookings::customer_overlap(txn, customer, &overlap).await? {
-        return Err(ServiceError::DuplicateBooking { existing });
+
+    /// `domain::rules::admit` over the customer's active bookings of the
+    /// resource and what the others occupy.
+    async fn decide(&self, txn: &DatabaseTransaction) -> Result<(), ServiceError> {
+        let resource = self.resource;
+        let max_duration = resource.max_booking_duration_seconds;
+        let own =
+            bookings::active_of_customer(txn, self.customer, resource.id, max_duration, self.now, self.exclude).await?;
+        let window = rules::occupied(&self.request.range, resource.policy.buffers());
+        let overlap = Overlap {
+            resource: resource.id,
+            range: &window,
+            max_duration_seconds: max_duration,
+            now: self.now,
+            exclude: self.exclude,
+        };
+        // The sum of everything occupying the window bounds the peak from
+        // above: when even the sum leaves room, one aggregate read decides.
+        // Only a close call pays for reading the intervals to sweep.
+        let total = bookings::blocking_total(txn, &overlap).await?;
+        let usages = if total + self.request.quantity > i64::from(resource.capacity) {
+            Some(bookings::blocking_usage(txn, &overlap).await?)
+        } else {
+            None
+        };
+        let situation = Situation {
+            now: self.now,
+            apply_policy: self.apply_policy,
+            rescheduled_from: self.rescheduled_from,
+            own_bookings: Some(&own),
+            occupancy: match &usages {
+                Some(usages) => Occupancy::Intervals(usages),
+                None => Occupancy::AtMost(total),
+            },
+        };
+        rules::admit(resource, &self.request, &situation).map_err(ServiceError::Refused)
     }
-    let capacity = i64::from(resource.capacity);
-    // The sum of everything overlapping bounds the peak from above: when
-    // even the sum leaves room, the request fits, and one aggregate read
-    // decides it. Only a close call pays for reading the intervals and
-    // sweeping for the exact peak.
-    if bookings::blocking_total(txn, &overlap).await? + i64::from(quantity) <= capacity {
-        return Ok(());
-    }
-    let usages = bookings::blocking_usage(txn, &overlap).await?;
-    let available = capacity::available(capacity, &usages, range);
-    if i64::from(quantity) > available {
-        return Err(ServiceError::CapacityExceeded {
-            resource_id: resource.id,
-            capacity,
-            requested: i64::from(quantity),
-            available,
-        });
-    }
-    Ok(())
 }
 
 fn usages(bookings: &[Booking]) -> Vec<Usage> {
-    bookings.iter().map(|b| Usage { range: b.range, quantity: i64::from(b.quantity) }).collect()
+    bookings.iter().map(|b| Usage { range: b.occupied(), quantity: i64::from(b.quantity) }).collect()
 }
 
 pub async fn create(
@@ -162,9 +163,18 @@ pub async fn create(
         if customers::find(&txn, new.customer_id).await?.is_none() {
             return Err(ServiceError::invalid("customer_id", "no customer with this id"));
         }
-        let now = store::decision_clock(&txn).await?;
-        check_values(&resource, &new.range, new.quantity, now)?;
-        check_rules(&txn, &resource, new.customer_id, &new.range, new.quantity, now, None).await?;
+        let now = db.decision_clock(&txn).await?;
+        let decision = Decision {
+            resource: &resource,
+            customer: new.customer_id,
+            request: Request { range: new.range, quantity: i64::from(new.quantity) },
+            now,
+            apply_policy: !new.override_policy,
+            rescheduled_from: None,
+            exclude: None,
+        };
+        decision.check_values()?;
+        decision.decide(&txn).await?;
         let (status, hold_expires_at) = if new.hold {
             (BookingStatus::Held, Some(now + Duration::seconds(i64::from(resource.hold_ttl_seconds))))
         } else {
@@ -179,6 +189,7 @@ pub async fn create(
             status,
             hold_expires_at,
             notes: new.notes.clone(),
+            buffers: resource.policy.buffers(),
             version: 1,
             created_at: now,
             updated_at: now,
@@ -189,7 +200,7 @@ pub async fn create(
             StoreError::ForeignKey => ServiceError::invalid("customer_id", "no customer with this id"),
             other => other.into(),
         })?;
-        events::append(&txn, &event(&booking, None, "create", ctx, now)).await?;
+        events::append(&txn, &event(&booking, None, "create", ctx, now, new.override_policy)).await?;
         seal.store(&txn, &booking).await?;
         txn.commit().await?;
         telemetry::booking_created(booking.status.as_str());
@@ -233,7 +244,7 @@ async fn expire(
 ) -> Result<(), ServiceError> {
     booking.status = BookingStatus::Expired;
     let engine = Context { actor: Actor::engine(), reason: Some("hold ran out".into()), ..ctx.clone() };
-    save_change(txn, booking, BookingStatus::Held, Action::Expire, &engine, now).await
+    save_change(txn, booking, BookingStatus::Held, Action::Expire, &engine, now, false).await
 }
 
 /// Writes a change made to `booking` (bumping its version) and appends its
@@ -245,6 +256,7 @@ async fn save_change(
     action: Action,
     ctx: &Context,
     now: DateTime<Utc>,
+    policy_overridden: bool,
 ) -> Result<(), ServiceError> {
     let expected = booking.version;
     booking.version += 1;
@@ -255,7 +267,7 @@ async fn save_change(
     if !bookings::update_if_version(txn, booking, expected).await? {
         return Err(ServiceError::VersionMismatch { current_version: expected });
     }
-    events::append(txn, &event(booking, Some(from), action.as_str(), ctx, now)).await?;
+    events::append(txn, &event(booking, Some(from), action.as_str(), ctx, now, policy_overridden)).await?;
     Ok(())
 }
 
@@ -301,7 +313,7 @@ pub async fn act(
         // capacity deciders of the resource. The other actions only free or
         // keep units and need just the booking's row.
         let (_, mut booking) = lock_for_change(&txn, id, action == Action::Confirm).await?;
-        let now = store::decision_clock(&txn).await?;
+        let now = db.decision_clock(&txn).await?;
         check_version(&booking, expected_version)?;
         if booking.hold_has_run_out(now) {
             let at = booking.hold_expires_at.unwrap_or(now);
@@ -322,11 +334,17 @@ pub async fn act(
         }
         let from = booking.status;
         let to = transition(from, action).map_err(ServiceError::InvalidTransition)?;
+        if action == Action::Cancel && ctx.actor.is_customer() {
+            // The cut-off is the resource's policy as it is now; the
+            // booking's row lock orders this against other changes to it.
+            let resource = resources::find(&txn, booking.resource_id).await?.ok_or(ServiceError::NotFound)?;
+            rules::check_cancel(&resource, booking.range.start(), now).map_err(ServiceError::Refused)?;
+        }
         booking.status = to;
         if to != BookingStatus::Held {
             booking.hold_expires_at = None;
         }
-        save_change(&txn, &mut booking, from, action, ctx, now).await?;
+        save_change(&txn, &mut booking, from, action, ctx, now, false).await?;
         seal.store(&txn, &booking).await?;
         txn.commit().await?;
         if from == BookingStatus::Held && to == BookingStatus::Confirmed {
@@ -358,10 +376,19 @@ pub async fn reschedule(
         let txn = store::begin_write(db.conn()).await?;
         let (resource, mut booking) = lock_for_change(&txn, id, true).await?;
         let resource = resource.ok_or(ServiceError::NotFound)?;
-        let now = store::decision_clock(&txn).await?;
+        let now = db.decision_clock(&txn).await?;
         check_version(&booking, expected_version)?;
         let quantity = change.quantity.unwrap_or(booking.quantity);
-        check_values(&resource, &change.range, quantity, now)?;
+        let decision = Decision {
+            resource: &resource,
+            customer: booking.customer_id,
+            request: Request { range: change.range, quantity: i64::from(quantity) },
+            now,
+            apply_policy: !change.override_policy,
+            rescheduled_from: ctx.actor.is_customer().then(|| booking.range.start()),
+            exclude: Some(booking.id),
+        };
+        decision.check_values()?;
         if booking.hold_has_run_out(now) {
             let at = booking.hold_expires_at.unwrap_or(now);
             expire(&txn, &mut booking, now, ctx).await?;
@@ -373,11 +400,13 @@ pub async fn reschedule(
             return Err(ServiceError::HoldExpired { at });
         }
         transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
-        check_rules(&txn, &resource, booking.customer_id, &change.range, quantity, now, Some(booking.id)).await?;
+        decision.decide(&txn).await?;
         booking.range = change.range;
         booking.quantity = quantity;
+        // A move is a new decision: it takes the buffers of the policy now.
+        booking.buffers = resource.policy.buffers();
         let status = booking.status;
-        save_change(&txn, &mut booking, status, Action::Reschedule, ctx, now).await?;
+        save_change(&txn, &mut booking, status, Action::Reschedule, ctx, now, change.override_policy).await?;
         seal.store(&txn, &booking).await?;
         txn.commit().await?;
         Ok(booking)
@@ -385,13 +414,14 @@ pub async fn reschedule(
     .await
 }
 
-/// The resource's usage over `window`, by the same sweep as the capacity
-/// rule, at this instant.
+/// The resource's usage over `window` (what bookings occupy, buffers
+/// included), by the same sweep as the capacity rule, with closed time
+/// marked from the same schedule the rules read, at this instant.
 pub async fn availability(
     db: &Db,
     resource_id: ResourceId,
     window: TimeRange,
-) -> Result<(Resource, Vec<Segment>), ServiceError> {
+) -> Result<(Resource, Vec<OpenSegment>), ServiceError> {
     let resource = resources::find(db.conn(), resource_id).await?.ok_or(ServiceError::NotFound)?;
     let overlap = Overlap {
         resource: resource.id,
@@ -401,7 +431,8 @@ pub async fn availability(
         exclude: None,
     };
     let usages = bookings::blocking_usage(db.conn(), &overlap).await?;
-    let segments = capacity::timeline(&usages, &window);
+    let open = resource.schedule.as_ref().map(|schedule| schedule.open_time(resource.time_zone, &window));
+    let segments = capacity::timeline_open(&usages, open.as_deref(), &window);
     Ok((resource, segments))
 }
 
@@ -414,7 +445,7 @@ pub async fn expire_due_holds(db: &Db) -> Result<u64, ServiceError> {
     loop {
         let marked = retrying(|| async {
             let txn = store::begin_write(db.conn()).await?;
-            let now = store::decision_clock(&txn).await?;
+            let now = db.decision_clock(&txn).await?;
             let mut due = bookings::lock_due_holds(&txn, now, SWEEP_BATCH).await?;
             for booking in &mut due {
                 expire(&txn, booking, now, &ctx).await?;
@@ -431,20 +462,29 @@ pub async fn expire_due_holds(db: &Db) -> Result<u64, ServiceError> {
     }
 }
 
-/// The peak usage of the resource's future blocking bookings and the
-/// longest of them, for checks on capacity and duration changes.
+/// What the resource's future blocking bookings commit it to, for checks
+/// on capacity, duration and deletion.
+pub(super) struct Commitments {
+    /// The most units they occupy at one instant from `now` on.
+    pub peak_usage: i64,
+    /// The longest of them, in seconds.
+    pub longest_seconds: i64,
+    /// How many have not ended yet.
+    pub bookings: u64,
+}
+
 pub(super) async fn future_commitments(
     txn: &DatabaseTransaction,
     resource: &Resource,
     now: DateTime<Utc>,
-) -> Result<(i64, i64, u64), ServiceError> {
+) -> Result<Commitments, ServiceError> {
     let future = bookings::future_blocking(txn, resource.id, resource.max_booking_duration_seconds, now).await?;
-    let longest = future.iter().map(|b| b.range.duration_seconds()).max().unwrap_or(0);
-    let peak = match (future.iter().map(|b| b.range.start()).min(), future.iter().map(|b| b.range.end()).max()) {
-        (Some(first), Some(last)) => TimeRange::new(first.max(now), last)
-            .map(|window| capacity::peak_usage(&usages(&future), &window))
-            .unwrap_or(0),
-        _ => 0,
+    let longest_seconds = future.iter().map(|b| b.range.duration_seconds()).max().unwrap_or(0);
+    let occupied = usages(&future);
+    let peak_usage = match occupied.iter().map(|u| u.range.end()).max().and_then(|last| TimeRange::new(now, last)) {
+        Some(window) => capacity::peak_usage(&occupied, &window),
+        None => 0,
     };
-    Ok((peak, longest, future.len() as u64))
+    let bookings = future.iter().filter(|b| b.range.end() > now).count() as u64;
+    Ok(Commitments { peak_usage, longest_seconds, bookings })
 }

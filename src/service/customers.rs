@@ -74,7 +74,7 @@ pub async fn delete(db: &Db, id: CustomerId, expected_version: i64) -> Result<()
         // then its bookings; the clock is read after both locks, like every
         // other decider, so a booking confirmed or moved just before counts.
         let active = store::bookings::lock_active_of_customer(&txn, id).await?;
-        let now = store::decision_clock(&txn).await?;
+        let now = db.decision_clock(&txn).await?;
         let blocking_bookings = active.iter().filter(|b| b.blocks_at(now) && b.range.end() > now).count() as u64;
         if blocking_bookings > 0 {
             return Err(ServiceError::HasBookings { blocking_bookings });

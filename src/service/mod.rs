@@ -13,37 +13,82 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use rand::Rng;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::domain::{
     booking::InvalidTransition,
-    field::Field,
-    ids::{BookingId, ResourceId},
+    field::{Field, Invalid},
+    rules::Refusal,
 };
 use crate::store::{self, StoreError};
 
-/// The database the services work on. Above the service layer it is an
-/// opaque handle: the HTTP layer holds it and hands it back, never queries it.
+/// The database the services work on, and the clock they decide by. Above
+/// the service layer it is an opaque handle: the HTTP layer holds it and
+/// hands it back, never queries it.
 #[derive(Clone)]
-pub struct Db(DatabaseConnection);
+pub struct Db {
+    conn: DatabaseConnection,
+    clock: Clock,
+}
 
 impl Db {
     pub fn new(conn: DatabaseConnection) -> Self {
-        Self(conn)
+        Self { conn, clock: Clock::Database }
+    }
+
+    /// Decisions read `clock` instead of the database's.
+    pub fn with_clock(conn: DatabaseConnection, clock: Clock) -> Self {
+        Self { conn, clock }
     }
 
     pub(crate) fn conn(&self) -> &DatabaseConnection {
-        &self.0
+        &self.conn
+    }
+
+    /// The instant a decision is made at, read after the decision's locks
+    /// (docs/design.md §5).
+    pub(crate) async fn decision_clock(&self, txn: &DatabaseTransaction) -> Result<DateTime<Utc>, ServiceError> {
+        match &self.clock {
+            Clock::Database => Ok(store::decision_clock(txn).await?),
+            Clock::Manual(at) => Ok(at.lock().map(|at| *at).unwrap_or_else(|poisoned| *poisoned.into_inner())),
+        }
     }
 
     /// Whether the database answers a trivial query (readiness).
     pub async fn ping(&self) -> Result<(), ServiceError> {
-        Ok(store::ping(&self.0).await?)
+        Ok(store::ping(&self.conn).await?)
     }
 
     /// Connections of the pool: (in use, idle).
     pub fn pool_stats(&self) -> (u32, u32) {
-        store::pool_stats(&self.0)
+        store::pool_stats(&self.conn)
+    }
+}
+
+/// Where decisions read the time.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    /// `store::decision_clock`: the database's clock (PostgreSQL), or this
+    /// process's (SQLite). Always, in production.
+    #[default]
+    Database,
+    /// A time set by hand, for tests that put a rule's boundary exactly on
+    /// the clock. Not reachable from configuration.
+    Manual(std::sync::Arc<std::sync::Mutex<DateTime<Utc>>>),
+}
+
+impl Clock {
+    pub fn manual(at: DateTime<Utc>) -> Self {
+        Clock::Manual(std::sync::Arc::new(std::sync::Mutex::new(at.trunc_subsecs(6))))
+    }
+
+    /// Sets a manual clock (a database clock ignores it).
+    pub fn set(&self, at: DateTime<Utc>) {
+        if let Clock::Manual(clock) = self
+            && let Ok(mut now) = clock.lock()
+        {
+            *now = at.trunc_subsecs(6);
+        }
     }
 }
 
@@ -67,12 +112,9 @@ pub enum ServiceError {
     InvalidTransition(InvalidTransition),
     #[error("the hold expired at {at}")]
     HoldExpired { at: DateTime<Utc> },
-    #[error("resource {resource_id} is inactive")]
-    ResourceInactive { resource_id: ResourceId },
-    #[error("booking {existing} already overlaps")]
-    DuplicateBooking { existing: BookingId },
-    #[error("capacity exceeded: {available} of {requested} available")]
-    CapacityExceeded { resource_id: ResourceId, capacity: i64, requested: i64, available: i64 },
+    /// A rule of `domain::rules` refused the booking.
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
     #[error("future bookings use {peak_usage} units at once")]
     CapacityBelowCommitments { peak_usage: i64 },
     #[error("{blocking_bookings} future blocking bookings")]
@@ -93,6 +135,12 @@ impl From<StoreError> for ServiceError {
             StoreError::Retryable(_) | StoreError::Unavailable(_) => ServiceError::Unavailable(err),
             other => ServiceError::Internal(other),
         }
+    }
+}
+
+impl From<Invalid> for ServiceError {
+    fn from(invalid: Invalid) -> Self {
+        ServiceError::Invalid { field: invalid.field, detail: invalid.detail }
     }
 }
 
@@ -141,7 +189,7 @@ where
 
 /// The current time at the database's precision (PostgreSQL keeps
 /// microseconds), so what we return equals what a later read returns. For
-/// timestamps and reads; decisions take `store::decision_clock` after
+/// timestamps and reads; decisions take `Db::decision_clock` after
 /// their locks.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)

@@ -20,6 +20,9 @@ fn name_taken(err: StoreError) -> ServiceError {
 
 pub async fn create(db: &Db, new: NewResource, seal: &Seal<'_, Resource>) -> Result<Resource, ServiceError> {
     let resource = new.into_resource(ResourceId::generate(), now());
+    if let Some(invalid) = resource.inconsistency() {
+        return Err(invalid.into());
+    }
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         resources::insert(&txn, &resource).await.map_err(name_taken)?;
@@ -52,9 +55,12 @@ pub async fn update(
         if resource.version != expected_version {
             return Err(ServiceError::VersionMismatch { current_version: resource.version });
         }
-        let now = store::decision_clock(&txn).await?;
+        let now = db.decision_clock(&txn).await?;
         let (old_capacity, old_max) = (resource.capacity, resource.max_booking_duration_seconds);
         resource.apply(changes.clone(), now);
+        if let Some(invalid) = resource.inconsistency() {
+            return Err(invalid.into());
+        }
         if resource.capacity < old_capacity || resource.max_booking_duration_seconds < old_max {
             check_commitments(&txn, &resource, old_max, now).await?;
         }
@@ -77,8 +83,8 @@ pub async fn delete(db: &Db, id: ResourceId, expected_version: i64) -> Result<()
         if resource.version != expected_version {
             return Err(ServiceError::VersionMismatch { current_version: resource.version });
         }
-        let now = store::decision_clock(&txn).await?;
-        let (_, _, blocking_bookings) = bookings::future_commitments(&txn, &resource, now).await?;
+        let now = db.decision_clock(&txn).await?;
+        let blocking_bookings = bookings::future_commitments(&txn, &resource, now).await?.bookings;
         if blocking_bookings > 0 {
             return Err(ServiceError::HasBookings { blocking_bookings });
         }
@@ -103,10 +109,11 @@ async fn check_commitments(
     // Search with the old bound: that is what the existing bookings obey.
     let mut searched = changed.clone();
     searched.max_booking_duration_seconds = old_max_duration_seconds;
-    let (peak_usage, longest, _) = bookings::future_commitments(txn, &searched, now).await?;
-    if peak_usage > i64::from(changed.capacity) {
-        return Err(ServiceError::CapacityBelowCommitments { peak_usage });
+    let commitments = bookings::future_commitments(txn, &searched, now).await?;
+    if commitments.peak_usage > i64::from(changed.capacity) {
+        return Err(ServiceError::CapacityBelowCommitments { peak_usage: commitments.peak_usage });
     }
+    let longest = commitments.longest_seconds;
     if longest > changed.max_booking_duration_seconds {
         return Err(ServiceError::invalid(
             "max_booking_duration_seconds",

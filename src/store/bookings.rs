@@ -1,11 +1,13 @@
 //! Booking rows, the overlap queries the rules decide on, and the hold
 //! sweeper's batch query.
 //!
-//! The overlap queries are bounded on both sides on the
-//! `(resource_id, start_at)` index: `start_at < end` above, and
-//! `start_at > start - max_booking_duration` below (no booking of the
-//! resource is longer than that, so nothing starting earlier can reach the
-//! window). Booking cost therefore does not grow with the resource's history.
+//! The capacity reads look at what bookings *occupy* (their interval
+//! widened by their buffers) and are bounded on both sides on the
+//! `(resource_id, occupied_start_at)` index: `occupied_start_at < end`
+//! above, and `occupied_start_at > start - (max_booking_duration + two
+//! maximal buffers)` below (nothing occupies longer than that, so nothing
+//! starting earlier can reach the window). Booking cost therefore does not
+//! grow with the resource's history.
 
 use chrono::{DateTime, Duration, Utc};
 use entity::booking::{ActiveModel, Column, Entity, Model};
@@ -20,6 +22,8 @@ use crate::domain::{
     booking::{Booking, BookingFilter, BookingStatus},
     capacity::Usage,
     ids::{BookingId, CustomerId, ResourceId},
+    policy::{Buffers, limits::MAX_BUFFER_SECONDS},
+    rules::OwnBooking,
     time_range::TimeRange,
 };
 
@@ -34,6 +38,10 @@ fn to_domain(m: Model) -> StoreResult<Booking> {
         status: BookingStatus::parse(&m.status).ok_or_else(|| corrupt("an unknown status"))?,
         hold_expires_at: m.hold_expires_at,
         notes: m.notes,
+        buffers: Buffers {
+            before_seconds: i64::from(m.buffer_before_seconds),
+            after_seconds: i64::from(m.buffer_after_seconds),
+        },
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -45,6 +53,9 @@ fn to_domain_all(rows: Vec<Model>) -> StoreResult<Vec<Booking>> {
 }
 
 fn to_active(b: &Booking) -> ActiveModel {
+    let occupied = b.occupied();
+    // Buffers are at most a day (policy limits), so they fit an i32.
+    let seconds = |s: i64| i32::try_from(s).unwrap_or(i32::MAX);
     ActiveModel {
         id: Set(b.id.0),
         resource_id: Set(b.resource_id.0),
@@ -55,6 +66,10 @@ fn to_active(b: &Booking) -> ActiveModel {
         status: Set(b.status.as_str().to_owned()),
         hold_expires_at: Set(b.hold_expires_at),
         notes: Set(b.notes.clone()),
+        buffer_before_seconds: Set(seconds(b.buffers.before_seconds)),
+        buffer_after_seconds: Set(seconds(b.buffers.after_seconds)),
+        occupied_start_at: Set(occupied.start()),
+        occupied_end_at: Set(occupied.end()),
         version: Set(b.version),
         created_at: Set(b.created_at),
         updated_at: Set(b.updated_at),
@@ -68,19 +83,16 @@ fn blocking_at(now: DateTime<Utc>) -> Condition {
         .add(Condition::all().add(Column::Status.eq(BookingStatus::Held.as_str())).add(Column::HoldExpiresAt.gt(now)))
 }
 
-/// Bookings of `resource` whose interval overlaps `range`, index-bounded on
-/// both sides by `max_duration_seconds`.
-fn overlapping(resource: ResourceId, range: &TimeRange, max_duration_seconds: i64) -> Condition {
+/// Bookings of `resource` whose occupied interval overlaps `range`,
+/// index-bounded on both sides: nothing occupies longer than the longest
+/// booking plus a maximal buffer on each side.
+fn occupying(resource: ResourceId, range: &TimeRange, max_duration_seconds: i64) -> Condition {
+    let reach = Duration::seconds(max_duration_seconds + 2 * MAX_BUFFER_SECONDS);
     Condition::all()
         .add(Column::ResourceId.eq(resource.0))
-        .add(Column::StartAt.lt(range.end()))
-        .add(
-            Column::StartAt.gt(range
-                .start()
-                .checked_sub_signed(Duration::seconds(max_duration_seconds))
-                .unwrap_or(DateTime::<Utc>::MIN_UTC)),
-        )
-        .add(Column::EndAt.gt(range.start()))
+        .add(Column::OccupiedStartAt.lt(range.end()))
+        .add(Column::OccupiedStartAt.gt(range.start().checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)))
+        .add(Column::OccupiedEndAt.gt(range.start()))
 }
 
 pub async fn insert(conn: &impl ConnectionTrait, booking: &Booking) -> StoreResult<()> {
@@ -119,8 +131,8 @@ pub async fn update_if_version(
 }
 
 /// What a decision looks at: the bookings of `resource` that block at `now`
-/// and overlap `range`, except `exclude` (a booking being rescheduled does
-/// not count against itself).
+/// and occupy part of `range`, except `exclude` (a booking being
+/// rescheduled does not count against itself).
 pub struct Overlap<'a> {
     pub resource: ResourceId,
     pub range: &'a TimeRange,
@@ -132,7 +144,7 @@ pub struct Overlap<'a> {
 impl Overlap<'_> {
     fn condition(&self) -> Condition {
         let mut condition = Condition::all()
-            .add(overlapping(self.resource, self.range, self.max_duration_seconds))
+            .add(occupying(self.resource, self.range, self.max_duration_seconds))
             .add(blocking_at(self.now));
         if let Some(exclude) = self.exclude {
             condition = condition.add(Column::Id.ne(exclude.0));
@@ -154,13 +166,13 @@ pub async fn blocking_total(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) 
     Ok(total.flatten().unwrap_or(0))
 }
 
-/// The units the overlapping blocking bookings take. Only the three columns
-/// the capacity rule needs are read: on a busy window this is most of a
-/// booking's cost.
+/// The units the overlapping blocking bookings take, over what they occupy.
+/// Only the three columns the capacity rule needs are read: on a busy
+/// window this is most of a booking's cost.
 pub async fn blocking_usage(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<Vec<Usage>> {
     let rows: Vec<(DateTime<Utc>, DateTime<Utc>, i32)> = Entity::find()
         .select_only()
-        .columns([Column::StartAt, Column::EndAt, Column::Quantity])
+        .columns([Column::OccupiedStartAt, Column::OccupiedEndAt, Column::Quantity])
         .filter(overlap.condition())
         .into_tuple()
         .all(conn)
@@ -173,38 +185,56 @@ pub async fn blocking_usage(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) 
         .collect())
 }
 
-/// An overlapping blocking booking of `customer`: the duplicate rule.
-pub async fn customer_overlap(
+/// The customer's active bookings of `resource`: blocking at `now` and
+/// ending after it, in start order, except `exclude`. The duplicate and
+/// booking-limit rules decide on them. Bounded on the
+/// `(customer_id, resource_id, start_at)` index: a booking ending after
+/// `now` started less than the longest booking before it.
+pub async fn active_of_customer(
     conn: &impl ConnectionTrait,
     customer: CustomerId,
-    overlap: &Overlap<'_>,
-) -> StoreResult<Option<BookingId>> {
-    let first = Entity::find()
-        .filter(Column::CustomerId.eq(customer.0))
-        .filter(overlap.condition())
-        .order_by_asc(Column::StartAt)
-        .one(conn)
-        .await?;
-    Ok(first.map(|m| BookingId(m.id)))
-}
-
-/// The blocking bookings of `resource` that are not over by `now`.
-pub async fn future_blocking(
-    conn: &impl ConnectionTrait,
     resource: ResourceId,
     max_duration_seconds: i64,
     now: DateTime<Utc>,
-) -> StoreResult<Vec<Booking>> {
-    let rows =
+    exclude: Option<BookingId>,
+) -> StoreResult<Vec<OwnBooking>> {
+    let mut query =
         Entity::find()
+            .select_only()
+            .columns([Column::Id, Column::StartAt, Column::EndAt])
+            .filter(Column::CustomerId.eq(customer.0))
             .filter(Column::ResourceId.eq(resource.0))
             .filter(Column::StartAt.gt(
                 now.checked_sub_signed(Duration::seconds(max_duration_seconds)).unwrap_or(DateTime::<Utc>::MIN_UTC),
             ))
             .filter(Column::EndAt.gt(now))
             .filter(blocking_at(now))
-            .all(conn)
-            .await?;
+            .order_by_asc(Column::StartAt);
+    if let Some(exclude) = exclude {
+        query = query.filter(Column::Id.ne(exclude.0));
+    }
+    let rows: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> = query.into_tuple().all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, start, end)| TimeRange::new(start, end).map(|range| OwnBooking { id: BookingId(id), range }))
+        .collect())
+}
+
+/// The blocking bookings of `resource` that still occupy time after `now`.
+pub async fn future_blocking(
+    conn: &impl ConnectionTrait,
+    resource: ResourceId,
+    max_duration_seconds: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Booking>> {
+    let reach = Duration::seconds(max_duration_seconds + 2 * MAX_BUFFER_SECONDS);
+    let rows = Entity::find()
+        .filter(Column::ResourceId.eq(resource.0))
+        .filter(Column::OccupiedStartAt.gt(now.checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)))
+        .filter(Column::OccupiedEndAt.gt(now))
+        .filter(blocking_at(now))
+        .all(conn)
+        .await?;
     to_domain_all(rows)
 }
 

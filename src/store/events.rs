@@ -20,6 +20,7 @@ pub async fn append(conn: &impl ConnectionTrait, event: &BookingEvent) -> StoreR
         actor_role: Set(event.actor.role.clone()),
         reason: Set(event.reason.clone()),
         request_id: Set(event.request_id.clone()),
+        policy_overridden: Set(event.policy_overridden),
         at: Set(event.at),
     };
     Entity::insert(row).exec_without_returning(conn).await?;
@@ -37,6 +38,7 @@ fn to_domain(m: Model) -> StoreResult<BookingEvent> {
         actor: Actor { sub: m.actor_sub.clone(), role: m.actor_role.clone() },
         reason: m.reason.clone(),
         request_id: m.request_id.clone(),
+        policy_overridden: m.policy_overridden,
         at: m.at,
     })
 }

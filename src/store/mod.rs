@@ -12,6 +12,7 @@ pub mod customers;
 pub mod events;
 pub mod idempotency;
 pub mod resources;
+pub mod settings_json;
 
 use std::time::Duration;
 

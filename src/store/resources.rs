@@ -8,23 +8,38 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::StoreResult;
+use super::{
+    StoreError, StoreResult,
+    settings_json::{policy_from_json, policy_to_json, schedule_from_json, schedule_to_json},
+};
 use crate::domain::{ids::ResourceId, resource::Resource, uniqueness_key};
 
-fn to_domain(m: Model) -> Resource {
-    Resource {
+fn to_domain(m: Model) -> StoreResult<Resource> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("resource {} has {what}", m.id));
+    Ok(Resource {
         id: ResourceId(m.id),
+        time_zone: m.time_zone.parse().map_err(|_| corrupt("an unknown time zone"))?,
+        schedule: m
+            .schedule
+            .as_deref()
+            .map(|s| schedule_from_json(s).ok_or_else(|| corrupt("a bad schedule")))
+            .transpose()?,
+        policy: m
+            .policy
+            .as_deref()
+            .map(|p| policy_from_json(p).ok_or_else(|| corrupt("a bad policy")))
+            .transpose()?
+            .unwrap_or_default(),
         name: m.name,
         description: m.description,
         capacity: m.capacity,
-        time_zone: m.time_zone,
         active: m.active,
         hold_ttl_seconds: m.hold_ttl_seconds,
         max_booking_duration_seconds: m.max_booking_duration_seconds,
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
-    }
+    })
 }
 
 fn to_active(r: &Resource) -> ActiveModel {
@@ -34,10 +49,12 @@ fn to_active(r: &Resource) -> ActiveModel {
         name_key: Set(uniqueness_key(&r.name)),
         description: Set(r.description.clone()),
         capacity: Set(r.capacity),
-        time_zone: Set(r.time_zone.clone()),
+        time_zone: Set(r.time_zone.name().to_owned()),
         active: Set(r.active),
         hold_ttl_seconds: Set(r.hold_ttl_seconds),
         max_booking_duration_seconds: Set(r.max_booking_duration_seconds),
+        schedule: Set(r.schedule.as_ref().map(schedule_to_json)),
+        policy: Set(policy_to_json(&r.policy)),
         version: Set(r.version),
         created_at: Set(r.created_at),
         updated_at: Set(r.updated_at),
@@ -51,7 +68,7 @@ pub async fn insert(conn: &impl ConnectionTrait, resource: &Resource) -> StoreRe
 }
 
 pub async fn find(conn: &impl ConnectionTrait, id: ResourceId) -> StoreResult<Option<Resource>> {
-    Ok(Entity::find_by_id(id.0).one(conn).await?.map(to_domain))
+    Entity::find_by_id(id.0).one(conn).await?.map(to_domain).transpose()
 }
 
 /// One page of resources in creation order, starting after `after`.
@@ -60,7 +77,7 @@ pub async fn list(conn: &impl ConnectionTrait, after: Option<ResourceId>, limit:
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after.0));
     }
-    Ok(query.all(conn).await?.into_iter().map(to_domain).collect())
+    query.all(conn).await?.into_iter().map(to_domain).collect()
 }
 
 /// Writes `resource` over the row if the row is still at `expected_version`.
@@ -103,5 +120,5 @@ pub async fn delete_if_version(
 /// run one after another (READ COMMITTED alone would lose such races);
 /// on SQLite, `BEGIN IMMEDIATE` has already serialised all writers.
 pub async fn lock(conn: &impl ConnectionTrait, id: ResourceId) -> StoreResult<Option<Resource>> {
-    Ok(Entity::find_by_id(id.0).lock_exclusive().one(conn).await?.map(to_domain))
+    Entity::find_by_id(id.0).lock_exclusive().one(conn).await?.map(to_domain).transpose()
 }

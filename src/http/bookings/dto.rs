@@ -81,6 +81,12 @@ pub struct CreateBookingRequest {
     #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
     #[schema(max_length = 2000)]
     pub notes: Option<String>,
+    /// Admins only: skip the resource's opening hours and booking policy
+    /// (capacity, duplicates and the resource's state still apply);
+    /// recorded in the history.
+    #[serde(default)]
+    #[schema(required = false, default = false)]
+    pub override_policy: bool,
 }
 
 /// Optional body of the action endpoints.
@@ -108,6 +114,11 @@ pub struct RescheduleRequest {
     #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
     #[schema(max_length = 2000)]
     pub reason: Option<String>,
+    /// Admins only: skip the resource's opening hours and booking policy,
+    /// as on create.
+    #[serde(default)]
+    #[schema(required = false, default = false)]
+    pub override_policy: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -122,6 +133,11 @@ pub struct BookingResponse {
     /// When the hold runs out (held), or ran out (expired); null otherwise.
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
+    /// Time the resource is kept free before the booking (the policy's
+    /// buffer when it was made or last moved).
+    pub buffer_before_seconds: i64,
+    /// Time the resource is kept free after the booking.
+    pub buffer_after_seconds: i64,
     /// Row version; the ETag is this number in quotes.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -140,6 +156,8 @@ impl From<&Booking> for BookingResponse {
             status: b.status.into(),
             hold_expires_at: b.hold_expires_at,
             notes: b.notes.clone(),
+            buffer_before_seconds: b.buffers.before_seconds,
+            buffer_after_seconds: b.buffers.after_seconds,
             version: b.version,
             created_at: b.created_at,
             updated_at: b.updated_at,
@@ -177,6 +195,8 @@ pub struct BookingEventResponse {
     pub actor: ActorResponse,
     pub reason: Option<String>,
     pub request_id: Option<String>,
+    /// An admin skipped the resource's opening hours and booking policy.
+    pub policy_overridden: bool,
     pub at: DateTime<Utc>,
 }
 
@@ -190,6 +210,7 @@ impl From<BookingEvent> for BookingEventResponse {
             actor: ActorResponse { sub: e.actor.sub, role: e.actor.role },
             reason: e.reason,
             request_id: e.request_id,
+            policy_overridden: e.policy_overridden,
             at: e.at,
         }
     }

@@ -41,22 +41,25 @@ fn answer(booking: &Booking) -> StoredResponse {
     reply::object(booking.version, &BookingResponse::from(booking))
 }
 
-problems!(CreateBookingErrors, api: Forbidden, MalformedRequest, UnsupportedMediaType, PayloadTooLarge, ValidationError, ResourceInactive, DuplicateBooking, CapacityExceeded);
+problems!(CreateBookingErrors, api: Forbidden, MalformedRequest, UnsupportedMediaType, PayloadTooLarge, ValidationError, ResourceInactive, NoticeTooShort, BeyondBookingHorizon, OutsideOpeningHours, NotOnSlotGrid, BookingLimitReached, DuplicateBooking, CapacityExceeded);
 problems!(ListBookingsErrors, api: ValidationError);
 problems!(GetBookingErrors, api: NotFound);
-problems!(OwnerActionErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition);
+problems!(CancelErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, CutoffPassed);
 problems!(AdminActionErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition);
 problems!(ConfirmErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired);
-problems!(RescheduleErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired, ResourceInactive, DuplicateBooking, CapacityExceeded);
+problems!(RescheduleErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired, ResourceInactive, CutoffPassed, NoticeTooShort, BeyondBookingHorizon, OutsideOpeningHours, NotOnSlotGrid, BookingLimitReached, DuplicateBooking, CapacityExceeded);
 problems!(ListBookingEventsErrors, api: NotFound);
 
 /// Book
 ///
 /// Books `quantity` units of a resource for `[start_at, end_at)`: confirmed
 /// at once, or held (`hold: true`) until `hold_expires_at`. Refused with a
-/// 409 when the resource is inactive, the customer already has an
-/// overlapping booking of it, or the units do not fit at some instant of the
-/// interval (`available` says how many would).
+/// 409 when the resource is inactive, a rule of its booking policy or its
+/// opening hours is broken (notice, horizon, hours, slot grid, booking
+/// limit, in that order), the customer already has an overlapping booking
+/// of it, or the units do not fit at some instant of what the booking
+/// occupies (its interval and the policy's buffers; `available` says how
+/// many would).
 #[utoipa::path(
     post, path = "/v1/bookings", tag = "bookings", security(("bearer_auth" = [])),
     request_body = CreateBookingRequest,
@@ -78,6 +81,9 @@ pub async fn create_booking(
     {
         return Err(Problem::new(ProblemType::Forbidden, "Customers may only book for themselves."));
     }
+    if request.override_policy {
+        who.admin()?;
+    }
     let new = NewBooking {
         resource_id: ResourceId(request.resource_id),
         customer_id: CustomerId(request.customer_id),
@@ -85,6 +91,7 @@ pub async fn create_booking(
         quantity: request.quantity,
         hold: request.hold,
         notes: request.notes,
+        override_policy: request.override_policy,
     };
     let ctx = context(&who, &headers, None);
     let created = |b: &Booking| {
@@ -224,7 +231,9 @@ pub async fn confirm_booking(
 
 /// Cancel a booking
 ///
-/// `held` or `confirmed` → `cancelled`; the units are free at once.
+/// `held` or `confirmed` → `cancelled`; the units are free at once. A
+/// customer may cancel only until the resource's cancel cut-off before the
+/// start (409 `cutoff-passed`); an admin may always.
 #[utoipa::path(
     post, path = "/v1/bookings/{id}/cancel", tag = "bookings", security(("bearer_auth" = [])),
     params(
@@ -235,7 +244,7 @@ pub async fn confirm_booking(
     responses(
         (status = 200, description = "Done", body = BookingResponse,
             headers(("ETag" = String, description = "Strong validator of the new version"))),
-        OwnerActionErrors,
+        CancelErrors,
     )
 )]
 pub async fn cancel_booking(
@@ -333,9 +342,11 @@ pub async fn no_show_booking(
 /// Reschedule a booking
 ///
 /// Moves a `held` or `confirmed` booking to a new interval (and quantity),
-/// re-checking the resource state, duplicates and capacity while its own old
-/// interval does not count. All or nothing: when refused, the booking is
-/// untouched. A hold keeps its expiry.
+/// re-checking the resource state, the booking policy and opening hours
+/// (a customer only until the reschedule cut-off), duplicates and capacity
+/// while its own old interval does not count. All or nothing: when
+/// refused, the booking is untouched. A hold keeps its expiry; the booking
+/// takes the policy's buffers as they are now.
 #[utoipa::path(
     post, path = "/v1/bookings/{id}/reschedule", tag = "bookings", security(("bearer_auth" = [])),
     params(
@@ -360,7 +371,14 @@ pub async fn reschedule_booking(
     let id = BookingId(id);
     let expected = visible_and_current(&state, &who, id, &headers).await?;
     let request: RescheduleRequest = parse_json(&headers, &body)?;
-    let change = Reschedule { range: time_range(request.start_at, request.end_at)?, quantity: request.quantity };
+    if request.override_policy {
+        who.admin()?;
+    }
+    let change = Reschedule {
+        range: time_range(request.start_at, request.end_at)?,
+        quantity: request.quantity,
+        override_policy: request.override_policy,
+    };
     let ctx = context(&who, &headers, request.reason);
     keyed.write(answer, async |seal| service::reschedule(&state.db, id, change, expected, &ctx, seal).await).await
 }

@@ -44,11 +44,34 @@ pub struct ProblemSchema {
     pub allowed_actions: Option<Vec<String>>,
     pub hold_expired_at: Option<chrono::DateTime<chrono::Utc>>,
     pub peak_usage: Option<i64>,
+    pub cutoff_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub min_notice_seconds: Option<i64>,
+    pub earliest_start_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub max_advance_seconds: Option<i64>,
+    pub latest_start_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub time_zone: Option<String>,
+    pub open_intervals: Option<Vec<OpenInterval>>,
+    pub slot_step_seconds: Option<i64>,
+    pub limit: Option<i64>,
+    pub active_bookings: Option<i64>,
     pub blocking_bookings: Option<i64>,
     pub field: Option<String>,
     pub current_etag: Option<String>,
     pub required_header: Option<String>,
     pub errors: Option<Vec<FieldError>>,
+}
+
+/// Open time of one day, as `outside-opening-hours` lists it.
+#[derive(Serialize, ToSchema)]
+pub struct OpenInterval {
+    pub start_at: chrono::DateTime<chrono::Utc>,
+    pub end_at: chrono::DateTime<chrono::Utc>,
+    /// `start_at` in the resource's time zone.
+    #[schema(example = "2027-03-29T09:00:00+02:00")]
+    pub local_start: String,
+    /// `end_at` in the resource's time zone.
+    #[schema(example = "2027-03-29T17:00:00+02:00")]
+    pub local_end: String,
 }
 
 /// OpenAPI responses for a set of problem types, grouped by status, each

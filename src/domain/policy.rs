@@ -1,0 +1,65 @@
+//! A resource's booking policy: notice, horizon, slot grid, minimum
+//! duration, buffers, cut-offs and a per-customer limit. Every value is
+//! optional; an absent one is no rule. The checks live in `rules`.
+
+use chrono::{DateTime, Duration, Utc};
+
+/// The bounds of each value (inclusive), also stated in the API schema.
+pub mod limits {
+    /// Up to a year of notice or cut-off.
+    pub const MAX_NOTICE_SECONDS: i64 = 366 * 86_400;
+    /// Bookings up to ten years ahead.
+    pub const MAX_ADVANCE_SECONDS: i64 = 3_660 * 86_400;
+    pub const MIN_SLOT_STEP_SECONDS: i64 = 60;
+    pub const MAX_SLOT_STEP_SECONDS: i64 = 86_400;
+    /// A buffer of at most a day on either side; the overlap reads rely on
+    /// it as a bound (docs/design.md §5).
+    pub const MAX_BUFFER_SECONDS: i64 = 86_400;
+    pub const MAX_ACTIVE_BOOKINGS: i64 = 10_000;
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// A booking starts at least this long after it is made.
+    pub min_notice_seconds: Option<i64>,
+    /// A booking starts at most this long after it is made.
+    pub max_advance_seconds: Option<i64>,
+    /// Starts lie on a grid of this step from the start of the open
+    /// interval (local midnight without a schedule).
+    pub slot_step_seconds: Option<i64>,
+    /// The shortest booking.
+    pub min_duration_seconds: Option<i64>,
+    /// Occupied before the start, for the capacity rule.
+    pub buffer_before_seconds: Option<i64>,
+    /// Occupied after the end, for the capacity rule.
+    pub buffer_after_seconds: Option<i64>,
+    /// Customers may not cancel later than this before the start.
+    pub cancel_cutoff_seconds: Option<i64>,
+    /// Customers may not reschedule later than this before the start.
+    pub reschedule_cutoff_seconds: Option<i64>,
+    /// Active bookings (blocking, ending in the future) one customer may
+    /// hold on the resource.
+    pub max_active_bookings_per_customer: Option<i64>,
+}
+
+/// The buffers a booking is made with, kept with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Buffers {
+    pub before_seconds: i64,
+    pub after_seconds: i64,
+}
+
+impl Policy {
+    pub fn buffers(&self) -> Buffers {
+        Buffers {
+            before_seconds: self.buffer_before_seconds.unwrap_or(0),
+            after_seconds: self.buffer_after_seconds.unwrap_or(0),
+        }
+    }
+}
+
+/// The last instant a customer may still act on a booking starting at
+/// `start` under a cut-off of `seconds`.
+pub fn cutoff_at(start: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    start.checked_sub_signed(Duration::seconds(seconds)).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}

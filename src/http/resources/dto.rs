@@ -1,0 +1,216 @@
+//! The wire shapes of `/v1/resources`: request bodies, the response, and
+//! their conversions to the domain.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::{Validate, ValidationError};
+
+use super::settings::{PolicyDto, ScheduleDto, patched_policy, patched_schedule, policy_dto};
+use crate::domain::resource::{self, NewResource, Resource, ResourceChanges};
+use crate::http::{
+    fields::{no_nul, non_null, not_blank, nullable},
+    problem::Problem,
+};
+
+fn default_time_zone() -> String {
+    resource::DEFAULT_TIME_ZONE.name().to_owned()
+}
+fn default_active() -> bool {
+    true
+}
+fn default_hold_ttl() -> i32 {
+    resource::DEFAULT_HOLD_TTL_SECONDS
+}
+fn default_max_duration() -> i64 {
+    resource::DEFAULT_MAX_BOOKING_DURATION_SECONDS
+}
+
+fn valid_time_zone(name: &str) -> Result<(), ValidationError> {
+    name.parse::<chrono_tz::Tz>()
+        .map(|_| ())
+        .map_err(|_| ValidationError::new("time_zone").with_message("is not an IANA time zone name".into()))
+}
+
+/// A new bookable resource.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateResourceRequest {
+    /// Unique, ignoring case.
+    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"), custom(function = not_blank))]
+    #[schema(min_length = 1, max_length = 200, example = "Court 1")]
+    pub name: String,
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
+    #[schema(max_length = 2000, example = "Clay court with floodlights")]
+    pub description: Option<String>,
+    /// Units usable at the same instant (1 for a room, 12 for a class).
+    #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
+    #[schema(minimum = 1, maximum = 1_000_000, example = 4)]
+    pub capacity: i32,
+    /// IANA time zone name.
+    #[serde(default = "default_time_zone")]
+    #[validate(custom(function = valid_time_zone))]
+    #[schema(required = false, default = "UTC", example = "Europe/Paris")]
+    pub time_zone: String,
+    /// Inactive resources take no new bookings.
+    #[serde(default = "default_active")]
+    #[schema(required = false, default = true)]
+    pub active: bool,
+    /// How long a hold blocks capacity before it expires.
+    #[serde(default = "default_hold_ttl")]
+    #[validate(range(min = 30, max = 86_400, message = "must be between 30 and 86400"))]
+    #[schema(required = false, minimum = 30, maximum = 86_400, default = 600)]
+    pub hold_ttl_seconds: i32,
+    /// The longest booking this resource allows.
+    #[serde(default = "default_max_duration")]
+    #[validate(range(min = 60, max = 31_622_400, message = "must be between 60 and 31622400"))]
+    #[schema(required = false, minimum = 60, maximum = 31_622_400, default = 2_678_400)]
+    pub max_booking_duration_seconds: i64,
+    /// Opening hours; absent or null: always open.
+    #[serde(default)]
+    #[validate(nested)]
+    #[schema(required = false)]
+    pub schedule: Option<ScheduleDto>,
+    /// Booking rules; absent or null: none.
+    #[serde(default)]
+    #[validate(nested)]
+    #[schema(required = false)]
+    pub policy: Option<PolicyDto>,
+}
+
+/// Changes to a resource; absent fields stay as they are, `description: null`
+/// clears the description.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateResourceRequest {
+    #[serde(default, deserialize_with = "non_null")]
+    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"), custom(function = not_blank))]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
+    #[schema(value_type = Option<String>, required = false, max_length = 2000)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
+    #[schema(value_type = i32, required = false, minimum = 1, maximum = 1_000_000)]
+    pub capacity: Option<i32>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[validate(custom(function = valid_time_zone))]
+    #[schema(value_type = String, required = false)]
+    pub time_zone: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = bool, required = false)]
+    pub active: Option<bool>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[validate(range(min = 30, max = 86_400, message = "must be between 30 and 86400"))]
+    #[schema(value_type = i32, required = false, minimum = 30, maximum = 86_400)]
+    pub hold_ttl_seconds: Option<i32>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[validate(range(min = 60, max = 31_622_400, message = "must be between 60 and 31622400"))]
+    #[schema(value_type = i64, required = false, minimum = 60, maximum = 31_622_400)]
+    pub max_booking_duration_seconds: Option<i64>,
+    /// Merged into the current schedule (RFC 7396: absent members stay,
+    /// `null` removes them, lists are replaced whole); `null` removes the
+    /// schedule (always open).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<ScheduleDto>, required = false)]
+    pub schedule: Option<Option<serde_json::Value>>,
+    /// Merged into the current policy like `schedule`; `null` removes
+    /// every rule.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<PolicyDto>, required = false)]
+    pub policy: Option<Option<serde_json::Value>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResourceResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub capacity: i32,
+    pub time_zone: String,
+    pub active: bool,
+    pub hold_ttl_seconds: i32,
+    pub max_booking_duration_seconds: i64,
+    /// Opening hours; null: always open.
+    pub schedule: Option<ScheduleDto>,
+    /// Booking rules; null: none.
+    pub policy: Option<PolicyDto>,
+    /// Row version; the ETag is this number in quotes.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of resources.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResourcePage {
+    pub items: Vec<ResourceResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<&Resource> for ResourceResponse {
+    fn from(r: &Resource) -> Self {
+        Self {
+            id: r.id.0,
+            name: r.name.clone(),
+            description: r.description.clone(),
+            capacity: r.capacity,
+            time_zone: r.time_zone.name().to_owned(),
+            active: r.active,
+            hold_ttl_seconds: r.hold_ttl_seconds,
+            max_booking_duration_seconds: r.max_booking_duration_seconds,
+            schedule: r.schedule.as_ref().map(ScheduleDto::from),
+            policy: policy_dto(&r.policy),
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl CreateResourceRequest {
+    /// The domain request; a schedule that breaks its rules is a 422.
+    pub fn into_domain(self) -> Result<NewResource, Problem> {
+        Ok(NewResource {
+            name: self.name.trim().to_owned(),
+            description: self.description,
+            capacity: self.capacity,
+            time_zone: zone(&self.time_zone),
+            active: self.active,
+            hold_ttl_seconds: self.hold_ttl_seconds,
+            max_booking_duration_seconds: self.max_booking_duration_seconds,
+            schedule: self.schedule.map(ScheduleDto::into_domain).transpose()?,
+            policy: self.policy.map(Into::into).unwrap_or_default(),
+        })
+    }
+}
+
+impl UpdateResourceRequest {
+    /// The domain changes; `schedule` and `policy` are merged into
+    /// `current`'s.
+    pub fn into_domain(self, current: &Resource) -> Result<ResourceChanges, Problem> {
+        Ok(ResourceChanges {
+            name: self.name.map(|n| n.trim().to_owned()),
+            description: self.description,
+            capacity: self.capacity,
+            time_zone: self.time_zone.as_deref().map(zone),
+            active: self.active,
+            hold_ttl_seconds: self.hold_ttl_seconds,
+            max_booking_duration_seconds: self.max_booking_duration_seconds,
+            schedule: self
+                .schedule
+                .map(|patch| patched_schedule(current.schedule.as_ref(), patch.unwrap_or_default()))
+                .transpose()?,
+            policy: self.policy.map(|patch| patched_policy(&current.policy, patch.unwrap_or_default())).transpose()?,
+        })
+    }
+}
+
+/// A validated IANA name (`valid_time_zone` ran first).
+fn zone(name: &str) -> chrono_tz::Tz {
+    name.parse().unwrap_or(resource::DEFAULT_TIME_ZONE)
+}

@@ -1,0 +1,153 @@
+//! The `/v1/resources` operations.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use uuid::Uuid;
+
+use super::dto::{CreateResourceRequest, ResourcePage, ResourceResponse, UpdateResourceRequest};
+use crate::domain::{ids::ResourceId, resource::Resource};
+use crate::http::{
+    AppState,
+    auth::Admin,
+    extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
+    idempotency::Keyed,
+    pagination::{PageQuery, paginate},
+    precondition::IfMatch,
+    problem::Problem,
+    reply,
+};
+use crate::problems;
+use crate::service::resources as service;
+
+/// A resource as answered (200), and as stored for Idempotency-Key replays.
+fn answer(resource: &Resource) -> Response {
+    reply::send(&reply::object(resource.version, &ResourceResponse::from(resource)))
+}
+
+problems!(CreateResourceErrors, api: Forbidden, MalformedRequest, UnsupportedMediaType, PayloadTooLarge, ValidationError, AlreadyExists);
+problems!(ListResourcesErrors, api: ValidationError);
+problems!(GetResourceErrors, api: NotFound);
+problems!(UpdateResourceErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, PreconditionRequired, UnsupportedMediaType, PayloadTooLarge, ValidationError, AlreadyExists, CapacityBelowCommitments);
+problems!(DeleteResourceErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, PreconditionRequired, ResourceHasBookings);
+
+/// Create a resource
+///
+/// Creates a bookable resource. Its name must be unique, ignoring case.
+#[utoipa::path(
+    post, path = "/v1/resources", tag = "resources", security(("bearer_auth" = [])),
+    request_body = CreateResourceRequest,
+    responses(
+        (status = 201, description = "Created", body = ResourceResponse,
+            headers(("Location" = String, description = "URL of the new resource"), ("ETag" = String, description = "Strong validator of this version"))),
+        CreateResourceErrors,
+    )
+)]
+pub async fn create_resource(
+    State(state): State<AppState>,
+    _admin: Admin,
+    keyed: Keyed,
+    ApiJson(request): ApiJson<CreateResourceRequest>,
+) -> Result<Response, Problem> {
+    let created = |r: &Resource| {
+        reply::created(state.location(&format!("/v1/resources/{}", r.id)), r.version, &ResourceResponse::from(r))
+    };
+    let new = request.into_domain()?;
+    keyed.write(created, async |seal| service::create(&state.db, new, seal).await).await
+}
+
+/// List resources
+///
+/// Resources in creation order, one page at a time. Public.
+#[utoipa::path(
+    get, path = "/v1/resources", tag = "resources", security((), ("bearer_auth" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of resources", body = ResourcePage), ListResourcesErrors)
+)]
+pub async fn list_resources(
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<ResourcePage>, Problem> {
+    let after = page.after()?.map(ResourceId);
+    let rows = service::list(&state.db, after, u64::from(page.limit()) + 1).await?;
+    let (rows, next_cursor) = paginate(rows, page.limit(), |r| r.id.0);
+    Ok(Json(ResourcePage { items: rows.iter().map(Into::into).collect(), next_cursor }))
+}
+
+/// Get a resource
+#[utoipa::path(
+    get, path = "/v1/resources/{id}", tag = "resources", security((), ("bearer_auth" = [])),
+    params(("id" = Uuid, Path, description = "Resource id")),
+    responses(
+        (status = 200, description = "The resource", body = ResourceResponse,
+            headers(("ETag" = String, description = "Strong validator of this version"))),
+        GetResourceErrors,
+    )
+)]
+pub async fn get_resource(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Result<Response, Problem> {
+    let resource = service::get(&state.db, ResourceId(id)).await?;
+    Ok(answer(&resource))
+}
+
+/// Update a resource
+///
+/// Changes the given fields. Requires `If-Match` with the current ETag; a
+/// stale ETag changes nothing (412).
+#[utoipa::path(
+    patch, path = "/v1/resources/{id}", tag = "resources", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Resource id"),
+        ("If-Match" = String, Header, description = "ETag of the version you read, or `*`"),
+    ),
+    request_body = UpdateResourceRequest,
+    responses(
+        (status = 200, description = "Updated", body = ResourceResponse,
+            headers(("ETag" = String, description = "Strong validator of the new version"))),
+        UpdateResourceErrors,
+    )
+)]
+pub async fn update_resource(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, Problem> {
+    let id = ResourceId(id);
+    let if_match = IfMatch::from_headers(&headers)?;
+    let current = service::get(&state.db, id).await?;
+    if_match.require(current.version)?;
+    let request: UpdateResourceRequest = parse_json(&headers, &body)?;
+    let changes = request.into_domain(&current)?;
+    let resource = service::update(&state.db, id, current.version, changes).await?;
+    Ok(answer(&resource))
+}
+
+/// Delete a resource
+///
+/// Requires `If-Match`. A resource with future bookings cannot be deleted;
+/// deactivate it instead.
+#[utoipa::path(
+    delete, path = "/v1/resources/{id}", tag = "resources", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Resource id"),
+        ("If-Match" = String, Header, description = "ETag of the version you read, or `*`"),
+    ),
+    responses((status = 204, description = "Deleted"), DeleteResourceErrors)
+)]
+pub async fn delete_resource(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let id = ResourceId(id);
+    let if_match = IfMatch::from_headers(&headers)?;
+    let current = service::get(&state.db, id).await?;
+    if_match.require(current.version)?;
+    service::delete(&state.db, id, current.version).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
