@@ -21,6 +21,7 @@ pub struct Application {
     db: DatabaseConnection,
     hold_sweep_interval: Option<Duration>,
     authenticator: Arc<Authenticator>,
+    clock: service::Clock,
 }
 
 impl Application {
@@ -44,7 +45,7 @@ impl Application {
         let authenticator = Arc::new(config.authenticator()?);
         telemetry::prometheus();
         let state = AppState {
-            db: service::Db::new(db.clone()),
+            db: service::Db::with_clock(db.clone(), config.clock.clone()),
             public_url: config.public_base().into(),
             authenticator: authenticator.clone(),
             metrics_token: config.metrics_token.as_deref().filter(|t| !t.is_empty()).map(Into::into),
@@ -60,7 +61,8 @@ impl Application {
         };
         let hold_sweep_interval =
             (config.hold_sweep_interval_ms > 0).then(|| Duration::from_millis(config.hold_sweep_interval_ms));
-        Ok(Self { listener, router: http::app(state, edge), db, hold_sweep_interval, authenticator })
+        let clock = config.clock.clone();
+        Ok(Self { listener, router: http::app(state, edge), db, hold_sweep_interval, authenticator, clock })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -108,7 +110,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let db = service::Db::new(self.db.clone());
+        let db = service::Db::with_clock(self.db.clone(), self.clock.clone());
         let mut background = vec![tokio::spawn(forget_expired_keys(db.clone()))];
         background.extend(self.hold_sweep_interval.map(|every| tokio::spawn(sweep_holds(db.clone(), every))));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();

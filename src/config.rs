@@ -117,6 +117,10 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "BERTH_SHUTDOWN_GRACE_SECONDS", default_value_t = 30, global = true)]
     pub shutdown_grace_seconds: u64,
+    /// Where decisions read the time: always the database's, except in tests
+    /// that set a manual clock (no flag or variable reaches this).
+    #[arg(skip)]
+    pub clock: crate::service::Clock,
 }
 
 impl Config {
@@ -146,6 +150,7 @@ impl Config {
             metrics_token: None,
             log_format: "text".into(),
             shutdown_grace_seconds: 30,
+            clock: crate::service::Clock::default(),
         }
     }
 

@@ -263,3 +263,209 @@ pub fn open_on_date_of(resource: &Resource, at: DateTime<Utc>) -> Vec<TimeRange>
         None => vec![day],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        policy::Policy,
+        resource::NewResource,
+        schedule::{Hours, Schedule, WallTime, WeeklyHours},
+    };
+    use chrono::{TimeZone, Weekday};
+
+    const MICRO: Duration = Duration::microseconds(1);
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    fn resource(policy: Policy, schedule: Option<Schedule>) -> Resource {
+        NewResource {
+            name: "Court".into(),
+            description: None,
+            capacity: 1,
+            time_zone: Tz::UTC,
+            active: true,
+            hold_ttl_seconds: 600,
+            max_booking_duration_seconds: 86_400,
+            schedule,
+            policy,
+        }
+        .into_resource(ResourceId::generate(), utc(2027, 1, 1, 0, 0))
+    }
+
+    fn weekdays_nine_to_five() -> Schedule {
+        let hours = Hours { from: WallTime::parse("09:00").unwrap(), to: WallTime::parse("17:00").unwrap() };
+        let days = vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
+        Schedule { weekly: vec![WeeklyHours { days, hours }], exceptions: vec![] }
+    }
+
+    fn request(start: DateTime<Utc>, end: DateTime<Utc>) -> Request {
+        Request { range: TimeRange::new(start, end).unwrap(), quantity: 1 }
+    }
+
+    fn situation<'a>(now: DateTime<Utc>) -> Situation<'a> {
+        Situation {
+            now,
+            apply_policy: true,
+            rescheduled_from: None,
+            own_bookings: Some(&[]),
+            occupancy: Occupancy::Intervals(&[]),
+        }
+    }
+
+    /// 2027-01-04 is a Monday.
+    fn monday(h: u32, mi: u32) -> DateTime<Utc> {
+        utc(2027, 1, 4, h, mi)
+    }
+
+    #[test]
+    fn notice_admits_its_boundary_and_refuses_a_microsecond_before() {
+        let court = resource(Policy { min_notice_seconds: Some(3600), ..Policy::default() }, None);
+        let now = monday(8, 0);
+        let on_time = request(monday(9, 0), monday(10, 0));
+        assert_eq!(admit(&court, &on_time, &situation(now)), Ok(()));
+        let early = request(monday(9, 0) - MICRO, monday(10, 0));
+        assert_eq!(
+            admit(&court, &early, &situation(now)),
+            Err(Refusal::NoticeTooShort { min_notice_seconds: 3600, earliest_start_at: monday(9, 0) })
+        );
+    }
+
+    #[test]
+    fn the_horizon_admits_its_boundary_and_refuses_a_microsecond_past() {
+        let court = resource(Policy { max_advance_seconds: Some(86_400), ..Policy::default() }, None);
+        let now = monday(9, 0);
+        let last = request(utc(2027, 1, 5, 9, 0), utc(2027, 1, 5, 10, 0));
+        assert_eq!(admit(&court, &last, &situation(now)), Ok(()));
+        let late = request(utc(2027, 1, 5, 9, 0) + MICRO, utc(2027, 1, 5, 10, 0));
+        assert!(matches!(admit(&court, &late, &situation(now)), Err(Refusal::BeyondHorizon { .. })));
+    }
+
+    #[test]
+    fn hours_admit_a_booking_ending_at_closing_and_refuse_one_a_microsecond_longer() {
+        let court = resource(Policy::default(), Some(weekdays_nine_to_five()));
+        let now = monday(0, 0);
+        assert_eq!(admit(&court, &request(monday(16, 0), monday(17, 0)), &situation(now)), Ok(()));
+        let refused = admit(&court, &request(monday(16, 0), monday(17, 0) + MICRO), &situation(now));
+        let Err(Refusal::OutsideOpeningHours { time_zone, open_intervals }) = refused else { panic!("{refused:?}") };
+        assert_eq!(time_zone, Tz::UTC);
+        assert_eq!(open_intervals, [TimeRange::new(monday(9, 0), monday(17, 0)).unwrap()]);
+        // A Saturday: closed all day, and the refusal says so.
+        let saturday = admit(&court, &request(utc(2027, 1, 9, 10, 0), utc(2027, 1, 9, 11, 0)), &situation(now));
+        assert_eq!(saturday, Err(Refusal::OutsideOpeningHours { time_zone: Tz::UTC, open_intervals: vec![] }));
+    }
+
+    #[test]
+    fn the_grid_starts_at_the_opening_or_at_local_midnight() {
+        let policy = Policy { slot_step_seconds: Some(45 * 60), ..Policy::default() };
+        let now = monday(0, 0);
+        let scheduled = resource(policy, Some(weekdays_nine_to_five()));
+        assert_eq!(admit(&scheduled, &request(monday(10, 30), monday(11, 0)), &situation(now)), Ok(()));
+        assert_eq!(
+            admit(&scheduled, &request(monday(10, 30) + MICRO, monday(11, 0)), &situation(now)),
+            Err(Refusal::NotOnSlotGrid { slot_step_seconds: 2700 })
+        );
+        // Without a schedule, from local midnight: 00:45, 01:30, ..., 10:30.
+        let always = resource(policy, None);
+        assert_eq!(admit(&always, &request(monday(10, 30), monday(11, 0)), &situation(now)), Ok(()));
+        assert!(admit(&always, &request(monday(10, 0), monday(11, 0)), &situation(now)).is_err());
+    }
+
+    #[test]
+    fn the_limit_admits_one_below_and_refuses_at_it() {
+        let court = resource(Policy { max_active_bookings_per_customer: Some(2), ..Policy::default() }, None);
+        let now = monday(0, 0);
+        let own = |hour| OwnBooking {
+            id: BookingId::generate(),
+            range: TimeRange::new(monday(hour, 0), monday(hour + 1, 0)).unwrap(),
+        };
+        let (one, two) = ([own(8)], [own(8), own(12)]);
+        let with = |own: &[OwnBooking]| {
+            let situation = Situation { own_bookings: Some(own), ..situation(now) };
+            admit(&court, &request(monday(10, 0), monday(11, 0)), &situation)
+        };
+        assert_eq!(with(&one), Ok(()));
+        assert_eq!(with(&two), Err(Refusal::BookingLimitReached { limit: 2, active_bookings: 2 }));
+    }
+
+    #[test]
+    fn the_cutoffs_admit_their_boundary_and_refuse_a_microsecond_past() {
+        let court = resource(Policy { reschedule_cutoff_seconds: Some(86_400), ..Policy::default() }, None);
+        let current_start = utc(2027, 1, 5, 10, 0);
+        let moving = |now| Situation { rescheduled_from: Some(current_start), ..situation(now) };
+        let target = request(utc(2027, 1, 6, 10, 0), utc(2027, 1, 6, 11, 0));
+        assert_eq!(admit(&court, &target, &moving(monday(10, 0))), Ok(()));
+        assert_eq!(
+            admit(&court, &target, &moving(monday(10, 0) + MICRO)),
+            Err(Refusal::CutoffPassed { action: Action::Reschedule, cutoff_at: monday(10, 0) })
+        );
+        let cancel_court = resource(Policy { cancel_cutoff_seconds: Some(3600), ..Policy::default() }, None);
+        assert_eq!(check_cancel(&cancel_court, monday(10, 0), monday(9, 0)), Ok(()));
+        assert!(check_cancel(&cancel_court, monday(10, 0), monday(9, 0) + MICRO).is_err());
+    }
+
+    #[test]
+    fn buffers_widen_what_a_booking_needs_free() {
+        let court = resource(Policy { buffer_after_seconds: Some(600), ..Policy::default() }, None);
+        let booked = [Usage {
+            range: occupied(&TimeRange::new(monday(10, 0), monday(11, 0)).unwrap(), court.policy.buffers()),
+            quantity: 1,
+        }];
+        let with_booked = Situation { occupancy: Occupancy::Intervals(&booked), ..situation(monday(0, 0)) };
+        let right_after = admit(&court, &request(monday(11, 0), monday(12, 0)), &with_booked);
+        assert!(matches!(right_after, Err(Refusal::CapacityExceeded { available: 0, .. })), "{right_after:?}");
+        assert_eq!(admit(&court, &request(monday(11, 10), monday(12, 0)), &with_booked), Ok(()));
+        // The new booking's own buffer counts too: 09:00-09:51 would run
+        // into 10:00 with its 10 minutes after.
+        assert!(admit(&court, &request(monday(9, 0), monday(9, 51)), &with_booked).is_err());
+        assert_eq!(admit(&court, &request(monday(9, 0), monday(9, 50)), &with_booked), Ok(()));
+    }
+
+    #[test]
+    fn refusals_come_in_the_documented_order_and_an_override_skips_the_policy() {
+        let policy = Policy {
+            min_notice_seconds: Some(7200),
+            slot_step_seconds: Some(3600),
+            max_active_bookings_per_customer: Some(1),
+            ..Policy::default()
+        };
+        let court = resource(policy, Some(weekdays_nine_to_five()));
+        let now = monday(8, 0);
+        let own =
+            [OwnBooking { id: BookingId::generate(), range: TimeRange::new(monday(8, 30), monday(9, 30)).unwrap() }];
+        let full = [Usage { range: TimeRange::new(monday(0, 0), monday(23, 0)).unwrap(), quantity: 1 }];
+        let everything =
+            Situation { own_bookings: Some(&own), occupancy: Occupancy::Intervals(&full), ..situation(now) };
+        // Too soon, outside hours, off the grid, over the limit, a duplicate
+        // and full: notice answers first.
+        let bad = request(monday(8, 15), monday(9, 15));
+        assert!(matches!(admit(&court, &bad, &everything), Err(Refusal::NoticeTooShort { .. })));
+        let mut inactive = court.clone();
+        inactive.active = false;
+        assert!(matches!(admit(&inactive, &bad, &everything), Err(Refusal::ResourceInactive { .. })));
+        let later = request(monday(17, 15), monday(18, 15));
+        assert!(matches!(admit(&court, &later, &everything), Err(Refusal::OutsideOpeningHours { .. })));
+        let off_grid = request(monday(10, 15), monday(11, 15));
+        assert!(matches!(admit(&court, &off_grid, &everything), Err(Refusal::NotOnSlotGrid { .. })));
+        let on_grid = request(monday(10, 0), monday(11, 0));
+        assert!(matches!(admit(&court, &on_grid, &everything), Err(Refusal::BookingLimitReached { .. })));
+        // Overridden: the policy and the hours are skipped; duplicate and
+        // capacity are not.
+        let overridden = Situation { apply_policy: false, ..everything };
+        assert!(matches!(admit(&court, &bad, &overridden), Err(Refusal::Duplicate { .. })));
+        let no_duplicate = Situation { own_bookings: Some(&[]), ..overridden };
+        assert!(matches!(admit(&court, &bad, &no_duplicate), Err(Refusal::CapacityExceeded { .. })));
+    }
+
+    #[test]
+    fn values_refuse_short_bookings_unless_overridden() {
+        let court = resource(Policy { min_duration_seconds: Some(1800), ..Policy::default() }, None);
+        let now = monday(0, 0);
+        assert_eq!(check_values(&court, &request(monday(9, 0), monday(9, 30)), now, true), Ok(()));
+        let short = request(monday(9, 0), monday(9, 30) - MICRO);
+        assert_eq!(check_values(&court, &short, now, true).unwrap_err().field.to_string(), "end_at");
+        assert_eq!(check_values(&court, &short, now, false), Ok(()));
+    }
+}

@@ -338,10 +338,11 @@ impl TestApp {
         assert!(events.iter().all(|e| bookings.iter().any(|b| b.id == e.booking_id)));
     }
 
-    /// Fails when, at any instant, the blocking bookings of `resource` in the
-    /// database add up to more than its capacity. Deliberately independent
-    /// of berth's own sweep: the peak of a set of intervals is reached at
-    /// some interval's start, so summing at every start is enough.
+    /// Fails when, at any instant, what the blocking bookings of `resource`
+    /// in the database occupy (their intervals and buffers) adds up to more
+    /// than its capacity. Deliberately independent of berth's own sweep: the
+    /// peak of a set of intervals is reached at some interval's start, so
+    /// summing at every start is enough.
     pub async fn assert_within_capacity(&self, resource: &Value) {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let id: uuid::Uuid = resource["id"].as_str().unwrap().parse().unwrap();
@@ -361,9 +362,13 @@ impl TestApp {
             })
             .collect();
         for b in &blocking {
-            let used: i32 =
-                blocking.iter().filter(|o| o.start_at <= b.start_at && b.start_at < o.end_at).map(|o| o.quantity).sum();
-            assert!(used <= capacity, "{used} units at {} on a resource of capacity {capacity}", b.start_at);
+            let at = b.occupied_start_at;
+            let used: i32 = blocking
+                .iter()
+                .filter(|o| o.occupied_start_at <= at && at < o.occupied_end_at)
+                .map(|o| o.quantity)
+                .sum();
+            assert!(used <= capacity, "{used} units at {at} on a resource of capacity {capacity}");
         }
     }
 }

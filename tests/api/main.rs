@@ -13,6 +13,7 @@ mod idempotency;
 mod layering;
 mod openapi;
 mod operations;
+mod policies;
 mod preconditions;
 mod races;
 mod resources;
