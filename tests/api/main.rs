@@ -17,3 +17,4 @@ mod policies;
 mod preconditions;
 mod races;
 mod resources;
+mod schedules;
