@@ -53,6 +53,7 @@ pub enum Scenario {
     Lifecycle,
     History,
     Fill,
+    Policy,
 }
 
 #[derive(Clone, Debug, clap::Args)]

@@ -103,6 +103,9 @@ async fn run_on(args: &RunArgs, database: &BenchDatabase) -> anyhow::Result<()> 
     if wants(args, Scenario::Fill) {
         rows.push(fill(args, &server, &api, &db).await?);
     }
+    if wants(args, Scenario::Policy) {
+        rows.extend(policy(args, &server, &api, &db).await?);
+    }
     report::summary(engine, &rows);
     Ok(())
 }
@@ -423,4 +426,81 @@ async fn fill(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConnectio
         checked(db).await
     );
     Ok(report::print("fill", &recorded, server.peak_rss_mib(), note))
+}
+
+/// Opening hours every day 06:00-23:00 with a year of holidays, in the
+/// resource's own zone: what a venue's schedule looks like.
+fn venue_schedule() -> Value {
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let holidays: Vec<Value> = (0..20)
+        .map(|i| {
+            let date = (Utc::now() + Span::days(17 * i + 3)).date_naive();
+            json!({"date": date.to_string(), "hours": [{"from": "12:00", "to": "23:00"}]})
+        })
+        .collect();
+    json!({"weekly": [{"days": days, "from": "06:00", "to": "23:00"}], "exceptions": holidays})
+}
+
+/// A policy using every rule, loose enough that the bench's slots pass.
+fn venue_policy() -> Value {
+    json!({
+        "min_notice_seconds": 3600, "max_advance_seconds": 400 * 86_400, "slot_step_seconds": 1800,
+        "min_duration_seconds": 1800, "buffer_before_seconds": 0, "buffer_after_seconds": 600,
+        "cancel_cutoff_seconds": 86_400, "reschedule_cutoff_seconds": 86_400, "max_active_bookings_per_customer": 10_000,
+    })
+}
+
+/// A random one-hour slot starting 15:00 to 19:00 UTC on one of the next
+/// 365 days: open time on every day of `venue_schedule` in Europe/Lisbon
+/// (UTC+0/+1), holidays included, and on its half-hour grid.
+fn daytime_slot() -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
+    let mut rng = rand::rng();
+    let day =
+        Utc::now().duration_trunc(Span::days(1)).unwrap_or_else(|_| Utc::now()) + Span::days(rng.random_range(2..=365));
+    let start = day + Span::hours(rng.random_range(15..20));
+    (start, start + Span::hours(1))
+}
+
+/// Scenario `policy`: unkeyed bookings over 1,000 resources, once on
+/// resources without a schedule or policy and once on resources with a
+/// venue's schedule and every policy rule, alternating twice; the ratio is
+/// what deciding the opening hours and the policy costs.
+async fn policy(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConnection) -> anyhow::Result<Vec<Row>> {
+    let n = args.size(1000, 20);
+    let people = customers(api, "policy", n).await?;
+    let mut plain = Vec::with_capacity(n);
+    let mut ruled = Vec::with_capacity(n);
+    for i in 0..n {
+        plain.push(resource(api, &format!("plain-{i}"), 5, Some(86_400)).await?);
+        let body = json!({"name": format!("ruled-{i}"), "capacity": 5, "max_booking_duration_seconds": 86_400,
+                          "time_zone": "Europe/Lisbon", "schedule": venue_schedule(), "policy": venue_policy()});
+        ruled.push(id_of(&api.create("/v1/resources", &body).await?)?);
+    }
+    let mut throughput = [Vec::new(), Vec::new()];
+    let mut rows = Vec::new();
+    for round in 0..2 {
+        for (which, (label, targets)) in [("plain", &plain), ("schedule+policy", &ruled)].into_iter().enumerate() {
+            server.reset_peak_rss();
+            let recorded = for_duration(args.concurrency, args.phase(), |_| {
+                let (r, c) = {
+                    let mut rng = rand::rng();
+                    (targets[rng.random_range(0..targets.len())], people[rng.random_range(0..people.len())])
+                };
+                async move { book(api, r, c, daytime_slot()).await }
+            })
+            .await;
+            throughput[which].push(recorded.throughput());
+            let rss = server.peak_rss_mib();
+            rows.push(report::print(&format!("policy {label} #{}", round + 1), &recorded, rss, checked(db).await));
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let ratio = mean(&throughput[1]) / mean(&throughput[0]).max(1e-9);
+    println!(
+        "\n== policy: schedule+policy books at {:.0}% of plain ({:.0} vs {:.0} req/s, mean of two rounds each)",
+        ratio * 100.0,
+        mean(&throughput[1]),
+        mean(&throughput[0])
+    );
+    Ok(rows)
 }
