@@ -82,6 +82,17 @@ pub struct OwnBooking {
     pub range: TimeRange,
 }
 
+/// A customer's other active bookings of the resource (blocking, ending
+/// after now), as far as the duplicate and limit rules need them.
+#[derive(Clone, Copy, Debug)]
+pub struct OwnBookings<'a> {
+    /// How many there are (a count may stop at the policy's limit).
+    pub active: i64,
+    /// Those that may overlap the request, in start order: at least every
+    /// one that does (the rule checks the overlap itself).
+    pub nearby: &'a [OwnBooking],
+}
+
 /// What the other blocking bookings occupy around the request.
 #[derive(Clone, Copy, Debug)]
 pub enum Occupancy<'a> {
@@ -113,10 +124,9 @@ pub struct Situation<'a> {
     /// A customer moving a booking: its current start, from which the
     /// reschedule cut-off is measured.
     pub rescheduled_from: Option<DateTime<Utc>>,
-    /// The customer's other active bookings of this resource (blocking,
-    /// ending after `now`), in start order; `None` for nobody in
-    /// particular (slot search without a customer).
-    pub own_bookings: Option<&'a [OwnBooking]>,
+    /// The customer's other active bookings of this resource; `None` for
+    /// nobody in particular (slot search without a customer).
+    pub own_bookings: Option<OwnBookings<'a>>,
     pub occupancy: Occupancy<'a>,
 }
 
@@ -169,8 +179,8 @@ pub fn admit(resource: &Resource, request: &Request, situation: &Situation<'_>) 
     if situation.apply_policy {
         check_policy(resource, request, situation)?;
     }
-    if let Some(existing) = situation.own_bookings.into_iter().flatten().find(|own| own.range.overlaps(&request.range))
-    {
+    let nearby = situation.own_bookings.map_or(&[][..], |own| own.nearby);
+    if let Some(existing) = nearby.iter().find(|own| own.range.overlaps(&request.range)) {
         return Err(Refusal::Duplicate { existing: existing.id });
     }
     let capacity = i64::from(resource.capacity);
@@ -238,11 +248,10 @@ fn check_policy(resource: &Resource, request: &Request, situation: &Situation<'_
             return Err(Refusal::NotOnSlotGrid { slot_step_seconds: step });
         }
     }
-    if let (Some(limit), Some(own)) = (policy.max_active_bookings_per_customer, situation.own_bookings) {
-        let active_bookings = own.len() as i64;
-        if active_bookings >= limit {
-            return Err(Refusal::BookingLimitReached { limit, active_bookings });
-        }
+    if let (Some(limit), Some(own)) = (policy.max_active_bookings_per_customer, situation.own_bookings)
+        && own.active >= limit
+    {
+        return Err(Refusal::BookingLimitReached { limit, active_bookings: own.active });
     }
     Ok(())
 }
@@ -310,7 +319,7 @@ mod tests {
             now,
             apply_policy: true,
             rescheduled_from: None,
-            own_bookings: Some(&[]),
+            own_bookings: Some(OwnBookings { active: 0, nearby: &[] }),
             occupancy: Occupancy::Intervals(&[]),
         }
     }
@@ -383,7 +392,10 @@ mod tests {
         };
         let (one, two) = ([own(8)], [own(8), own(12)]);
         let with = |own: &[OwnBooking]| {
-            let situation = Situation { own_bookings: Some(own), ..situation(now) };
+            let situation = Situation {
+                own_bookings: Some(OwnBookings { active: own.len() as i64, nearby: own }),
+                ..situation(now)
+            };
             admit(&court, &request(monday(10, 0), monday(11, 0)), &situation)
         };
         assert_eq!(with(&one), Ok(()));
@@ -436,8 +448,11 @@ mod tests {
         let own =
             [OwnBooking { id: BookingId::generate(), range: TimeRange::new(monday(8, 30), monday(9, 30)).unwrap() }];
         let full = [Usage { range: TimeRange::new(monday(0, 0), monday(23, 0)).unwrap(), quantity: 1 }];
-        let everything =
-            Situation { own_bookings: Some(&own), occupancy: Occupancy::Intervals(&full), ..situation(now) };
+        let everything = Situation {
+            own_bookings: Some(OwnBookings { active: 1, nearby: &own }),
+            occupancy: Occupancy::Intervals(&full),
+            ..situation(now)
+        };
         // Too soon, outside hours, off the grid, over the limit, a duplicate
         // and full: notice answers first.
         let bad = request(monday(8, 15), monday(9, 15));
@@ -455,7 +470,7 @@ mod tests {
         // capacity are not.
         let overridden = Situation { apply_policy: false, ..everything };
         assert!(matches!(admit(&court, &bad, &overridden), Err(Refusal::Duplicate { .. })));
-        let no_duplicate = Situation { own_bookings: Some(&[]), ..overridden };
+        let no_duplicate = Situation { own_bookings: Some(OwnBookings { active: 1, nearby: &[] }), ..overridden };
         assert!(matches!(admit(&court, &bad, &no_duplicate), Err(Refusal::CapacityExceeded { .. })));
     }
 

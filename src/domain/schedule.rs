@@ -234,6 +234,9 @@ impl Schedule {
         }
         for (index, exception) in self.exceptions.iter().enumerate() {
             let here = exceptions.clone().at(index);
+            if !(1..=9999).contains(&chrono::Datelike::year(&exception.date)) {
+                problems.push(Invalid::new(here.clone().then("date"), "must be between the years 0001 and 9999"));
+            }
             if self.exceptions[..index].iter().any(|e| e.date == exception.date) {
                 problems.push(Invalid::new(here.clone().then("date"), "this date already has an exception"));
             }

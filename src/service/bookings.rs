@@ -22,12 +22,12 @@ use crate::domain::{
     capacity::{self, OpenSegment, Usage},
     ids::{BookingId, CustomerId, ResourceId},
     resource::Resource,
-    rules::{self, Occupancy, Request, Situation},
+    rules::{self, Occupancy, OwnBookings, Request, Situation},
     time_range::TimeRange,
 };
 use crate::store::{
     self, StoreError,
-    bookings::{self, Overlap},
+    bookings::{self, Overlap, OwnActive},
     customers, events, resources,
 };
 use crate::telemetry;
@@ -112,8 +112,19 @@ impl Decision<'_> {
     async fn decide(&self, txn: &DatabaseTransaction) -> Result<(), ServiceError> {
         let resource = self.resource;
         let max_duration = resource.max_booking_duration_seconds;
-        let own =
-            bookings::active_of_customer(txn, self.customer, resource.id, max_duration, self.now, self.exclude).await?;
+        let own = OwnActive {
+            customer: self.customer,
+            resource: resource.id,
+            max_duration_seconds: max_duration,
+            now: self.now,
+            exclude: self.exclude,
+        };
+        let nearby: Vec<_> = own.first_overlapping(txn, &self.request.range).await?.into_iter().collect();
+        // Counted only where a limit applies, and no further than it.
+        let active = match resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy) {
+            Some(limit) => own.count(txn, u64::try_from(limit).unwrap_or(0)).await? as i64,
+            None => 0,
+        };
         let window = rules::occupied(&self.request.range, resource.policy.buffers());
         let overlap = Overlap {
             resource: resource.id,
@@ -135,7 +146,7 @@ impl Decision<'_> {
             now: self.now,
             apply_policy: self.apply_policy,
             rescheduled_from: self.rescheduled_from,
-            own_bookings: Some(&own),
+            own_bookings: Some(OwnBookings { active, nearby: &nearby }),
             occupancy: match &usages {
                 Some(usages) => Occupancy::Intervals(usages),
                 None => Occupancy::AtMost(total),

@@ -185,39 +185,64 @@ pub async fn blocking_usage(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) 
         .collect())
 }
 
-/// The customer's active bookings of `resource`: blocking at `now` and
-/// ending after it, in start order, except `exclude`. The duplicate and
-/// booking-limit rules decide on them. Bounded on the
-/// `(customer_id, resource_id, start_at)` index: a booking ending after
-/// `now` started less than the longest booking before it.
-pub async fn active_of_customer(
-    conn: &impl ConnectionTrait,
-    customer: CustomerId,
-    resource: ResourceId,
-    max_duration_seconds: i64,
-    now: DateTime<Utc>,
-    exclude: Option<BookingId>,
-) -> StoreResult<Vec<OwnBooking>> {
-    let mut query =
-        Entity::find()
+/// What the duplicate and booking-limit rules read about one customer's
+/// bookings of one resource: those blocking at `now` and ending after it,
+/// except `exclude`. Every query is bounded on the `(customer_id,
+/// resource_id, start_at)` index: a booking ending after `now` started less
+/// than the longest booking before it.
+pub struct OwnActive {
+    pub customer: CustomerId,
+    pub resource: ResourceId,
+    pub max_duration_seconds: i64,
+    pub now: DateTime<Utc>,
+    pub exclude: Option<BookingId>,
+}
+
+impl OwnActive {
+    fn query(&self) -> sea_orm::Select<Entity> {
+        let earliest = self
+            .now
+            .checked_sub_signed(Duration::seconds(self.max_duration_seconds))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let mut query = Entity::find()
+            .filter(Column::CustomerId.eq(self.customer.0))
+            .filter(Column::ResourceId.eq(self.resource.0))
+            .filter(Column::StartAt.gt(earliest))
+            .filter(Column::EndAt.gt(self.now))
+            .filter(blocking_at(self.now));
+        if let Some(exclude) = self.exclude {
+            query = query.filter(Column::Id.ne(exclude.0));
+        }
+        query
+    }
+
+    /// The first of them (by start) whose booked interval overlaps `range`.
+    pub async fn first_overlapping(
+        &self,
+        conn: &impl ConnectionTrait,
+        range: &TimeRange,
+    ) -> StoreResult<Option<OwnBooking>> {
+        let row: Option<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> = self
+            .query()
             .select_only()
             .columns([Column::Id, Column::StartAt, Column::EndAt])
-            .filter(Column::CustomerId.eq(customer.0))
-            .filter(Column::ResourceId.eq(resource.0))
-            .filter(Column::StartAt.gt(
-                now.checked_sub_signed(Duration::seconds(max_duration_seconds)).unwrap_or(DateTime::<Utc>::MIN_UTC),
-            ))
-            .filter(Column::EndAt.gt(now))
-            .filter(blocking_at(now))
-            .order_by_asc(Column::StartAt);
-    if let Some(exclude) = exclude {
-        query = query.filter(Column::Id.ne(exclude.0));
+            .filter(Column::StartAt.lt(range.end()))
+            .filter(Column::EndAt.gt(range.start()))
+            .order_by_asc(Column::StartAt)
+            .into_tuple()
+            .one(conn)
+            .await?;
+        Ok(row.and_then(|(id, start, end)| {
+            TimeRange::new(start, end).map(|range| OwnBooking { id: BookingId(id), range })
+        }))
     }
-    let rows: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> = query.into_tuple().all(conn).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, start, end)| TimeRange::new(start, end).map(|range| OwnBooking { id: BookingId(id), range }))
-        .collect())
+
+    /// How many there are, counting no further than `at_most`.
+    pub async fn count(&self, conn: &impl ConnectionTrait, at_most: u64) -> StoreResult<u64> {
+        let ids: Vec<uuid::Uuid> =
+            self.query().select_only().column(Column::Id).limit(at_most).into_tuple().all(conn).await?;
+        Ok(ids.len() as u64)
+    }
 }
 
 /// The blocking bookings of `resource` that still occupy time after `now`.

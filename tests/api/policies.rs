@@ -276,6 +276,9 @@ async fn availability_marks_closed_time() {
 async fn bad_schedules_and_policies_are_422s_at_their_fields_and_store_nothing() {
     let app = TestApp::spawn().await;
     let weekly = |entries: Value| json!({"name": "Court", "capacity": 1, "schedule": {"weekly": entries}});
+    let first = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+    let thousand_days: Vec<Value> =
+        (0..1000).map(|d| json!({"date": (first + chrono::Duration::days(d)).to_string()})).collect();
     let cases: Vec<(Value, &str)> = vec![
         (weekly(json!([{"days": ["mon", "funday"], "from": "09:00", "to": "17:00"}])), "/schedule/weekly/0/days/1"),
         (weekly(json!([{"days": ["mon"], "from": "25:00", "to": "17:00"}])), "/schedule/weekly/0/from"),
@@ -302,6 +305,7 @@ async fn bad_schedules_and_policies_are_422s_at_their_fields_and_store_nothing()
             json!({"name": "Court", "capacity": 1, "schedule": {"exceptions": [{"date": "2027-02-01"}, {"date": "2027-02-01"}]}}),
             "/schedule/exceptions/1/date",
         ),
+        (json!({"name": "Court", "capacity": 1, "schedule": {"exceptions": thousand_days}}), "/schedule/exceptions"),
         (json!({"name": "Court", "capacity": 1, "policy": {"min_notice_seconds": -1}}), "/policy/min_notice_seconds"),
         (
             json!({"name": "Court", "capacity": 1, "policy": {"max_advance_seconds": 1e12}}),
