@@ -41,8 +41,12 @@ pub fn random_slot() -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
 fn outcome(result: Result<Booking, ServiceError>) -> Outcome {
     let (status, problem) = match result {
         Ok(_) => (201, None),
-        Err(ServiceError::Refused(Refusal::CapacityExceeded { .. })) => (409, Some("capacity-exceeded".into())),
-        Err(ServiceError::Refused(Refusal::Duplicate { .. })) => (409, Some("duplicate-booking".into())),
+        Err(ServiceError::Refused { refusal: Refusal::CapacityExceeded { .. }, .. }) => {
+            (409, Some("capacity-exceeded".into()))
+        }
+        Err(ServiceError::Refused { refusal: Refusal::Duplicate { .. }, .. }) => {
+            (409, Some("duplicate-booking".into()))
+        }
         Err(_) => (500, None),
     };
     Outcome { status, problem, body: serde_json::Value::Null, replayed: false }

@@ -110,6 +110,15 @@ pub fn timeline_open(usages: &[Usage], open: Option<&[TimeRange]>, window: &Time
     out
 }
 
+/// The largest usage over `window` of a timeline (`timeline`'s segments, in
+/// order, contiguous); time the timeline does not cover counts as unused.
+/// A binary search and the few segments inside the window: a slot search
+/// judges many candidates against one timeline this way.
+pub fn peak_in(segments: &[Segment], window: &TimeRange) -> i64 {
+    let first = segments.partition_point(|s| s.range.end() <= window.start());
+    segments[first..].iter().take_while(|s| s.range.start() < window.end()).map(|s| s.used).max().unwrap_or(0)
+}
+
 /// The largest total quantity at any instant of the window.
 pub fn peak_usage(usages: &[Usage], window: &TimeRange) -> i64 {
     timeline(usages, window).iter().map(|s| s.used).max().unwrap_or(0)
@@ -183,6 +192,15 @@ mod tests {
             })
             .collect();
         assert_eq!(got, [(8, 9, 0), (9, 11, 1), (11, 12, 0), (12, 13, 2), (13, 14, 0)]);
+    }
+
+    #[test]
+    fn the_peak_inside_a_window_of_a_timeline_matches_a_fresh_sweep() {
+        let usages = [usage(8, 12, 2), usage(9, 10, 3), usage(11, 13, 1)];
+        let segments = timeline(&usages, &range(6, 15));
+        for (from, to) in [(6, 15), (8, 9), (9, 10), (10, 13), (12, 13), (13, 14), (6, 7)] {
+            assert_eq!(peak_in(&segments, &range(from, to)), peak_usage(&usages, &range(from, to)), "{from}-{to}");
+        }
     }
 
     #[test]

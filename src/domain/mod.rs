@@ -9,6 +9,7 @@ pub mod policy;
 pub mod resource;
 pub mod rules;
 pub mod schedule;
+pub mod slots;
 pub mod time_range;
 
 /// Folds a name or e-mail address to the key under which it must be unique

@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 
 use super::{
     booking::Action,
-    capacity::{self, Usage},
+    capacity::{self, Segment, Usage},
     field::Invalid,
     ids::{BookingId, ResourceId},
     policy::{Buffers, cutoff_at},
@@ -102,6 +102,10 @@ pub enum Occupancy<'a> {
     /// Only the sum of their quantities: an upper bound of their peak, so
     /// it decides a request it leaves room for and nothing else.
     AtMost(i64),
+    /// The usage timeline (`capacity::timeline`) of a stretch that covers
+    /// the request's occupied interval: slot search judges many candidates
+    /// against one sweep.
+    Timeline(&'a [Segment]),
 }
 
 impl Occupancy<'_> {
@@ -110,8 +114,16 @@ impl Occupancy<'_> {
         match self {
             Occupancy::Intervals(usages) => capacity::available(capacity, usages, window),
             Occupancy::AtMost(total) => (capacity - total).max(0),
+            Occupancy::Timeline(segments) => (capacity - capacity::peak_in(segments, window)).max(0),
         }
     }
+}
+
+/// The most units a booking of `range` could take on `resource`, given
+/// what the others occupy: its occupied interval (buffers included) must
+/// fit at every instant.
+pub fn room(resource: &Resource, range: &TimeRange, occupancy: &Occupancy<'_>) -> i64 {
+    occupancy.available(i64::from(resource.capacity), &occupied(range, resource.policy.buffers()))
 }
 
 /// Everything besides the resource and the request that the decision reads.
@@ -183,13 +195,11 @@ pub fn admit(resource: &Resource, request: &Request, situation: &Situation<'_>) 
     if let Some(existing) = nearby.iter().find(|own| own.range.overlaps(&request.range)) {
         return Err(Refusal::Duplicate { existing: existing.id });
     }
-    let capacity = i64::from(resource.capacity);
-    let window = occupied(&request.range, resource.policy.buffers());
-    let available = situation.occupancy.available(capacity, &window);
+    let available = room(resource, &request.range, &situation.occupancy);
     if request.quantity > available {
         return Err(Refusal::CapacityExceeded {
             resource_id: resource.id,
-            capacity,
+            capacity: i64::from(resource.capacity),
             requested: request.quantity,
             available,
         });

@@ -151,7 +151,7 @@ impl Schedule {
 
     /// The intervals of the local dates `first..=last`, as instants in
     /// start order, not merged.
-    fn intervals(&self, zone: Tz, first: NaiveDate, last: NaiveDate) -> Vec<TimeRange> {
+    pub fn intervals(&self, zone: Tz, first: NaiveDate, last: NaiveDate) -> Vec<TimeRange> {
         let mut intervals: Vec<TimeRange> = first
             .iter_days()
             .take_while(|day| *day <= last)

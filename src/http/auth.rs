@@ -126,6 +126,17 @@ impl SignedIn {
     }
 }
 
+/// Whoever calls a public operation: signed in or anonymous.
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller(principal(parts)))
+    }
+}
+
 /// An admin: 401 without a token, 403 for customers, before anything else.
 pub struct Admin;
 

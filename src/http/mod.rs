@@ -19,6 +19,7 @@ pub mod problem_pages;
 pub mod reply;
 pub mod resources;
 pub mod service_error;
+pub mod slots;
 pub mod time;
 
 use std::{sync::Arc, time::Duration};
@@ -161,6 +162,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(resources::router())
         .merge(availability::router())
+        .merge(slots::router())
         .merge(customers::router())
         .merge(bookings::router())
 }

@@ -10,7 +10,7 @@ use crate::domain::{
     rules::Refusal,
     time_range::TimeRange,
 };
-use crate::http::problem::OpenInterval;
+use crate::http::problem::{Alternative, OpenInterval};
 use crate::service::ServiceError;
 
 /// A field of the request as a JSON Pointer (RFC 6901): `/schedule/weekly/1/to`.
@@ -47,7 +47,19 @@ impl From<crate::service::ServiceError> for Problem {
                 Problem::new(ProblemType::HoldExpired, "The hold ran out before this request; the booking is expired.")
                     .with("hold_expired_at", at)
             }
-            ServiceError::Refused(refusal) => refused(refusal),
+            ServiceError::Refused { refusal, alternatives } => {
+                let problem = refused(refusal);
+                match alternatives {
+                    Some(alternatives) => problem.with(
+                        "alternatives",
+                        alternatives
+                            .iter()
+                            .map(|r| Alternative { start_at: r.start(), end_at: r.end() })
+                            .collect::<Vec<_>>(),
+                    ),
+                    None => problem,
+                }
+            }
             ServiceError::CapacityBelowCommitments { peak_usage } => Problem::new(
                 ProblemType::CapacityBelowCommitments,
                 format!("Future bookings use up to {peak_usage} units at once; capacity cannot go below that."),

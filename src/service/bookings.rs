@@ -22,7 +22,8 @@ use crate::domain::{
     capacity::{self, OpenSegment, Usage},
     ids::{BookingId, CustomerId, ResourceId},
     resource::Resource,
-    rules::{self, Occupancy, OwnBookings, Request, Situation},
+    rules::{self, Occupancy, OwnBookings, Refusal, Request, Situation},
+    slots,
     time_range::TimeRange,
 };
 use crate::store::{
@@ -111,28 +112,10 @@ impl Decision<'_> {
     /// resource and what the others occupy.
     async fn decide(&self, txn: &DatabaseTransaction) -> Result<(), ServiceError> {
         let resource = self.resource;
-        let max_duration = resource.max_booking_duration_seconds;
-        let own = OwnActive {
-            customer: self.customer,
-            resource: resource.id,
-            max_duration_seconds: max_duration,
-            now: self.now,
-            exclude: self.exclude,
-        };
-        let nearby: Vec<_> = own.first_overlapping(txn, &self.request.range).await?.into_iter().collect();
-        // Counted only where a limit applies, and no further than it.
-        let active = match resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy) {
-            Some(limit) => own.count(txn, u64::try_from(limit).unwrap_or(0)).await? as i64,
-            None => 0,
-        };
+        let limit = resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy);
+        let (active, nearby) = self.own_active().for_rules(txn, &self.request.range, Some(1), limit).await?;
         let window = rules::occupied(&self.request.range, resource.policy.buffers());
-        let overlap = Overlap {
-            resource: resource.id,
-            range: &window,
-            max_duration_seconds: max_duration,
-            now: self.now,
-            exclude: self.exclude,
-        };
+        let overlap = self.overlap(&window);
         // The sum of everything occupying the window bounds the peak from
         // above: when even the sum leaves room, one aggregate read decides.
         // Only a close call pays for reading the intervals to sweep.
@@ -152,7 +135,65 @@ impl Decision<'_> {
                 None => Occupancy::AtMost(total),
             },
         };
-        rules::admit(resource, &self.request, &situation).map_err(ServiceError::Refused)
+        match rules::admit(resource, &self.request, &situation) {
+            Ok(()) => Ok(()),
+            Err(refusal) => {
+                let alternatives = self.alternatives(txn, &refusal, active).await?;
+                Err(ServiceError::Refused { refusal, alternatives: Some(alternatives) })
+            }
+        }
+    }
+
+    /// The nearest bookable intervals like the refused one, judged by the
+    /// same predicate over one read of the two weeks around it, in the
+    /// decision's transaction. `active` is the customer's count as decided.
+    async fn alternatives(
+        &self,
+        txn: &DatabaseTransaction,
+        refusal: &Refusal,
+        active: i64,
+    ) -> Result<Vec<TimeRange>, ServiceError> {
+        // Nothing near passes these either: they do not depend on the time.
+        if matches!(refusal, Refusal::ResourceInactive { .. } | Refusal::CutoffPassed { .. }) {
+            return Ok(Vec::new());
+        }
+        let resource = self.resource;
+        let Some(window) = slots::alternatives_window(&self.request) else { return Ok(Vec::new()) };
+        let duration = self.request.range.end() - self.request.range.start();
+        let Some(starts) = TimeRange::new(window.start(), window.end() + duration) else { return Ok(Vec::new()) };
+        let span = rules::occupied(&starts, resource.policy.buffers());
+        let nearby = self.own_active().overlapping(txn, Some(&starts), None).await?;
+        let usages = bookings::blocking_usage(txn, &self.overlap(&span)).await?;
+        let timeline = capacity::timeline(&usages, &span);
+        let situation = Situation {
+            now: self.now,
+            apply_policy: self.apply_policy,
+            rescheduled_from: self.rescheduled_from,
+            own_bookings: Some(OwnBookings { active, nearby: &nearby }),
+            occupancy: Occupancy::Timeline(&timeline),
+        };
+        Ok(slots::alternatives(resource, &self.request, &situation))
+    }
+
+    fn own_active(&self) -> OwnActive {
+        OwnActive {
+            customer: self.customer,
+            resource: self.resource.id,
+            max_duration_seconds: self.resource.max_booking_duration_seconds,
+            now: self.now,
+            exclude: self.exclude,
+        }
+    }
+
+    /// The other blocking bookings occupying part of `range`.
+    fn overlap<'r>(&self, range: &'r TimeRange) -> Overlap<'r> {
+        Overlap {
+            resource: self.resource.id,
+            range,
+            max_duration_seconds: self.resource.max_booking_duration_seconds,
+            now: self.now,
+            exclude: self.exclude,
+        }
     }
 }
 
@@ -349,7 +390,8 @@ pub async fn act(
             // The cut-off is the resource's policy as it is now; the
             // booking's row lock orders this against other changes to it.
             let resource = resources::find(&txn, booking.resource_id).await?.ok_or(ServiceError::NotFound)?;
-            rules::check_cancel(&resource, booking.range.start(), now).map_err(ServiceError::Refused)?;
+            rules::check_cancel(&resource, booking.range.start(), now)
+                .map_err(|refusal| ServiceError::Refused { refusal, alternatives: None })?;
         }
         booking.status = to;
         if to != BookingStatus::Held {

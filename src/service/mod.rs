@@ -7,18 +7,20 @@ pub mod bookings;
 pub mod customers;
 pub mod idempotency;
 pub mod resources;
+pub mod slots;
 
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use rand::Rng;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::domain::{
     booking::InvalidTransition,
     field::{Field, Invalid},
     rules::Refusal,
+    time_range::TimeRange,
 };
 use crate::store::{self, StoreError};
 
@@ -47,9 +49,9 @@ impl Db {
 
     /// The instant a decision is made at, read after the decision's locks
     /// (docs/design.md §5).
-    pub(crate) async fn decision_clock(&self, txn: &DatabaseTransaction) -> Result<DateTime<Utc>, ServiceError> {
+    pub(crate) async fn decision_clock(&self, conn: &impl ConnectionTrait) -> Result<DateTime<Utc>, ServiceError> {
         match &self.clock {
-            Clock::Database => Ok(store::decision_clock(txn).await?),
+            Clock::Database => Ok(store::decision_clock(conn).await?),
             Clock::Manual(at) => Ok(at.lock().map(|at| *at).unwrap_or_else(|poisoned| *poisoned.into_inner())),
         }
     }
@@ -112,9 +114,10 @@ pub enum ServiceError {
     InvalidTransition(InvalidTransition),
     #[error("the hold expired at {at}")]
     HoldExpired { at: DateTime<Utc> },
-    /// A rule of `domain::rules` refused the booking.
-    #[error("refused: {0:?}")]
-    Refused(Refusal),
+    /// A rule of `domain::rules` refused the booking; on create and
+    /// reschedule with the nearest bookable `alternatives`.
+    #[error("refused: {refusal:?}")]
+    Refused { refusal: Refusal, alternatives: Option<Vec<TimeRange>> },
     #[error("future bookings use {peak_usage} units at once")]
     CapacityBelowCommitments { peak_usage: i64 },
     #[error("{blocking_bookings} future blocking bookings")]

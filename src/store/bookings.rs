@@ -216,32 +216,47 @@ impl OwnActive {
         query
     }
 
-    /// The first of them (by start) whose booked interval overlaps `range`.
-    pub async fn first_overlapping(
+    /// Those whose booked interval overlaps `range` (all of them without
+    /// one), by start; the first `at_most` when given.
+    pub async fn overlapping(
+        &self,
+        conn: &impl ConnectionTrait,
+        range: Option<&TimeRange>,
+        at_most: Option<u64>,
+    ) -> StoreResult<Vec<OwnBooking>> {
+        let mut query = self.query().select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
+        if let Some(range) = range {
+            query = query.filter(Column::StartAt.lt(range.end())).filter(Column::EndAt.gt(range.start()));
+        }
+        let rows: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> =
+            query.order_by_asc(Column::StartAt).limit(at_most).into_tuple().all(conn).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, start, end)| {
+                TimeRange::new(start, end).map(|range| OwnBooking { id: BookingId(id), range })
+            })
+            .collect())
+    }
+
+    /// What the rules need, in one read: with a booking `limit`, the first
+    /// `limit` of them (so the count stops at the limit; below it, every
+    /// one, overlapping or not, is there for the duplicate rule); without
+    /// one, those overlapping `range` (the first `nearby_at_most`), and a
+    /// count of 0 nobody reads.
+    pub async fn for_rules(
         &self,
         conn: &impl ConnectionTrait,
         range: &TimeRange,
-    ) -> StoreResult<Option<OwnBooking>> {
-        let row: Option<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> = self
-            .query()
-            .select_only()
-            .columns([Column::Id, Column::StartAt, Column::EndAt])
-            .filter(Column::StartAt.lt(range.end()))
-            .filter(Column::EndAt.gt(range.start()))
-            .order_by_asc(Column::StartAt)
-            .into_tuple()
-            .one(conn)
-            .await?;
-        Ok(row.and_then(|(id, start, end)| {
-            TimeRange::new(start, end).map(|range| OwnBooking { id: BookingId(id), range })
-        }))
-    }
-
-    /// How many there are, counting no further than `at_most`.
-    pub async fn count(&self, conn: &impl ConnectionTrait, at_most: u64) -> StoreResult<u64> {
-        let ids: Vec<uuid::Uuid> =
-            self.query().select_only().column(Column::Id).limit(at_most).into_tuple().all(conn).await?;
-        Ok(ids.len() as u64)
+        nearby_at_most: Option<u64>,
+        limit: Option<i64>,
+    ) -> StoreResult<(i64, Vec<OwnBooking>)> {
+        match limit {
+            Some(limit) => {
+                let active = self.overlapping(conn, None, Some(u64::try_from(limit).unwrap_or(0))).await?;
+                Ok((active.len() as i64, active))
+            }
+            None => Ok((0, self.overlapping(conn, Some(range), nearby_at_most).await?)),
+        }
     }
 }
 

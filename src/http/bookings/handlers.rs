@@ -380,7 +380,22 @@ pub async fn reschedule_booking(
         override_policy: request.override_policy,
     };
     let ctx = context(&who, &headers, request.reason);
-    keyed.write(answer, async |seal| service::reschedule(&state.db, id, change, expected, &ctx, seal).await).await
+    keyed
+        .write(answer, async |seal| service::reschedule(&state.db, id, change, expected, &ctx, seal).await)
+        .await
+        .map_err(nothing_else_to_offer)
+}
+
+/// A reschedule refused for the booking's own state (`invalid-state-
+/// transition`, `hold-expired`) can offer no other time either: like every
+/// refusal of create and reschedule, it says so with `alternatives: []`.
+fn nothing_else_to_offer(problem: Problem) -> Problem {
+    match problem.kind {
+        ProblemType::InvalidStateTransition | ProblemType::HoldExpired => {
+            problem.with("alternatives", Vec::<()>::new())
+        }
+        _ => problem,
+    }
 }
 
 /// A booking's history

@@ -22,6 +22,11 @@ pub struct ProblemInfo {
 }
 
 const RETRY: Option<(&str, &str)> = Some(("Retry-After", "seconds to wait before retrying"));
+/// The member every refusal of create and reschedule carries.
+const ALTERNATIVES: (&str, &str) = (
+    "alternatives",
+    "on create and reschedule: up to 3 bookable `{start_at, end_at}` of the same length and quantity, nearest to the requested start within 7 days either side; `[]` when there is none",
+);
 
 /// One row per problem type; `example` is the detail and the extension
 /// members of the documented example (the detail defaults to `when`).
@@ -32,7 +37,7 @@ macro_rules! catalogue {
             status: $status:literal,
             title: $title:literal,
             when: $when:literal,
-            members: [$(($member:literal, $meaning:literal)),* $(,)?],
+            members: [$($member:expr),* $(,)?],
             header: $header:expr,
             example: ($($detail:literal)?, $example:tt) $(,)?
         }
@@ -54,7 +59,7 @@ macro_rules! catalogue {
                         status: $status,
                         title: $title,
                         when: $when,
-                        members: &[$(($member, $meaning)),*],
+                        members: &[$($member),*],
                         header: $header,
                     }),*
                 }
@@ -83,20 +88,24 @@ catalogue! {
             ("capacity", "the resource's capacity"),
             ("requested", "the quantity asked for"),
             ("available", "the largest quantity that would fit over the whole interval"),
+            ALTERNATIVES,
         ],
         header: None,
         example: ("Only 2 of the 3 requested units are free over the whole interval.",
-            {"resource_id": "0193a5c2-7b1e-7c3a-9d2e-1f4b5c6d7e8f", "capacity": 10, "requested": 3, "available": 2}),
+            {"resource_id": "0193a5c2-7b1e-7c3a-9d2e-1f4b5c6d7e8f", "capacity": 10, "requested": 3, "available": 2, "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
     },
     DuplicateBooking {
         slug: "duplicate-booking",
         status: 409,
         title: "Duplicate booking",
         when: "The customer already holds a blocking booking of this resource that overlaps the interval.",
-        members: [("existing_booking_id", "the booking that overlaps")],
+        members: [
+            ("existing_booking_id", "the booking that overlaps"),
+            ALTERNATIVES,
+        ],
         header: None,
         example: ("The customer already has a booking of this resource that overlaps the interval.",
-            {"existing_booking_id": "0193a5c2-8c2f-7d4b-8e3f-2a5b6c7d8e9f"}),
+            {"existing_booking_id": "0193a5c2-8c2f-7d4b-8e3f-2a5b6c7d8e9f", "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
     },
     InvalidStateTransition {
         slug: "invalid-state-transition",
@@ -126,10 +135,13 @@ catalogue! {
         status: 409,
         title: "Resource inactive",
         when: "The resource is deactivated: it takes no new bookings or reschedules.",
-        members: [("resource_id", "the inactive resource")],
+        members: [
+            ("resource_id", "the inactive resource"),
+            ALTERNATIVES,
+        ],
         header: None,
         example: ("The resource is inactive and takes no new bookings.",
-            {"resource_id": "0193a5c2-7b1e-7c3a-9d2e-1f4b5c6d7e8f"}),
+            {"resource_id": "0193a5c2-7b1e-7c3a-9d2e-1f4b5c6d7e8f", "alternatives": []}),
     },
     CutoffPassed {
         slug: "cutoff-passed",
@@ -139,10 +151,11 @@ catalogue! {
         members: [
             ("action", "`cancel` or `reschedule`"),
             ("cutoff_at", "the last instant the action was allowed"),
+            ALTERNATIVES,
         ],
         header: None,
         example: ("Bookings of this resource can be cancelled until 24 hours before they start.",
-            {"action": "cancel", "cutoff_at": "2027-03-28T07:00:00Z"}),
+            {"action": "cancel", "cutoff_at": "2027-03-28T07:00:00Z", "alternatives": []}),
     },
     NoticeTooShort {
         slug: "notice-too-short",
@@ -152,10 +165,11 @@ catalogue! {
         members: [
             ("min_notice_seconds", "the minimum notice"),
             ("earliest_start_at", "the earliest start allowed now"),
+            ALTERNATIVES,
         ],
         header: None,
         example: ("Bookings of this resource need 3600 s of notice.",
-            {"min_notice_seconds": 3600, "earliest_start_at": "2027-03-29T08:00:00Z"}),
+            {"min_notice_seconds": 3600, "earliest_start_at": "2027-03-29T08:00:00Z", "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
     },
     BeyondBookingHorizon {
         slug: "beyond-booking-horizon",
@@ -165,10 +179,11 @@ catalogue! {
         members: [
             ("max_advance_seconds", "how far ahead bookings are taken"),
             ("latest_start_at", "the latest start allowed now"),
+            ALTERNATIVES,
         ],
         header: None,
         example: ("This resource takes bookings up to 7776000 s ahead.",
-            {"max_advance_seconds": 7776000, "latest_start_at": "2027-06-27T08:00:00Z"}),
+            {"max_advance_seconds": 7776000, "latest_start_at": "2027-06-27T08:00:00Z", "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
     },
     OutsideOpeningHours {
         slug: "outside-opening-hours",
@@ -178,20 +193,24 @@ catalogue! {
         members: [
             ("time_zone", "the resource's time zone, in which the hours are kept"),
             ("open_intervals", "that local date's open time: `{start_at, end_at}` in UTC and `{local_start, local_end}` in the resource's zone"),
+            ALTERNATIVES,
         ],
         header: None,
         example: ("The resource is open 09:00-17:00 (Europe/Berlin) that day.",
             {"time_zone": "Europe/Berlin", "open_intervals": [{"start_at": "2027-03-29T07:00:00Z", "end_at": "2027-03-29T15:00:00Z",
-                "local_start": "2027-03-29T09:00:00+02:00", "local_end": "2027-03-29T17:00:00+02:00"}]}),
+                "local_start": "2027-03-29T09:00:00+02:00", "local_end": "2027-03-29T17:00:00+02:00"}], "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
     },
     NotOnSlotGrid {
         slug: "not-on-slot-grid",
         status: 409,
         title: "Not on the slot grid",
         when: "Bookings of this resource start on a grid of `slot_step_seconds`, counted from the start of the open interval (local midnight without opening hours).",
-        members: [("slot_step_seconds", "the grid's step")],
+        members: [
+            ("slot_step_seconds", "the grid's step"),
+            ALTERNATIVES,
+        ],
         header: None,
-        example: ("Bookings start every 900 s from the opening time.", {"slot_step_seconds": 900}),
+        example: ("Bookings start every 900 s from the opening time.", {"slot_step_seconds": 900, "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
     },
     BookingLimitReached {
         slug: "booking-limit-reached",
@@ -201,9 +220,10 @@ catalogue! {
         members: [
             ("limit", "the most active bookings a customer may hold"),
             ("active_bookings", "how many the customer holds"),
+            ALTERNATIVES,
         ],
         header: None,
-        example: ("A customer may hold 2 active bookings of this resource.", {"limit": 2, "active_bookings": 2}),
+        example: ("A customer may hold 2 active bookings of this resource.", {"limit": 2, "active_bookings": 2, "alternatives": []}),
     },
     CapacityBelowCommitments {
         slug: "capacity-below-commitments",

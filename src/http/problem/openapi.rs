@@ -54,6 +54,10 @@ pub struct ProblemSchema {
     pub slot_step_seconds: Option<i64>,
     pub limit: Option<i64>,
     pub active_bookings: Option<i64>,
+    /// On create and reschedule: up to 3 bookable intervals of the same
+    /// length and quantity, nearest to the requested start, within 7 days
+    /// either side; `[]` when there is none.
+    pub alternatives: Option<Vec<Alternative>>,
     pub blocking_bookings: Option<i64>,
     pub field: Option<String>,
     pub current_etag: Option<String>,
@@ -72,6 +76,13 @@ pub struct OpenInterval {
     /// `end_at` in the resource's time zone.
     #[schema(example = "2027-03-29T17:00:00+02:00")]
     pub local_end: String,
+}
+
+/// A bookable interval offered instead of a refused one.
+#[derive(Serialize, ToSchema)]
+pub struct Alternative {
+    pub start_at: chrono::DateTime<chrono::Utc>,
+    pub end_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// OpenAPI responses for a set of problem types, grouped by status, each

@@ -1,0 +1,144 @@
+//! `GET /v1/resources/{id}/slots`: the times a booking page offers. Every
+//! slot listed is one that booking now would accept, because both are
+//! judged by the same predicate (`domain::rules`).
+
+use axum::{Json, extract::State};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+use validator::Validate;
+
+use super::{
+    AppState,
+    auth::Caller,
+    availability::MAX_WINDOW_DAYS,
+    extract::{ApiPath, ApiQuery},
+    problem::{Problem, ProblemType},
+    time::instant,
+};
+use crate::auth::Principal;
+use crate::domain::{
+    ids::{CustomerId, ResourceId},
+    time_range::TimeRange,
+};
+use crate::problems;
+use crate::service::slots::{self as service, SlotSearch};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_slots))
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlotsQuery {
+    /// Slots starting at or after this instant (RFC 3339 with offset;
+    /// encode `+` as `%2B`).
+    pub from: DateTime<FixedOffset>,
+    /// Slots starting before this instant; at most 31 days after `from`,
+    /// and at most 2,000 grid points between them.
+    pub to: DateTime<FixedOffset>,
+    /// Length of each slot; at least the policy's `min_duration_seconds`,
+    /// at most the resource's `max_booking_duration_seconds`.
+    #[validate(range(min = 60, max = 31_622_400, message = "must be between 60 and 31622400"))]
+    #[param(minimum = 60, maximum = 31_622_400, example = 3600)]
+    pub duration_seconds: i64,
+    /// Units wanted (default 1), at most the resource's capacity.
+    #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
+    pub quantity: Option<i64>,
+    /// Admins: list what this customer could book (its duplicate and
+    /// booking-limit rules apply). A customer's own token does this by
+    /// itself.
+    pub customer_id: Option<Uuid>,
+}
+
+/// A time that can be booked now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotResponse {
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    /// `start_at` in the resource's time zone.
+    #[schema(example = "2027-03-29T09:00:00+02:00")]
+    pub local_start: String,
+    /// The most units a booking of this slot could take now.
+    pub available: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotsResponse {
+    pub resource_id: Uuid,
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: String,
+    pub duration_seconds: i64,
+    pub quantity: i64,
+    /// In time order.
+    pub slots: Vec<SlotResponse>,
+}
+
+problems!(ListSlotsErrors, api: Forbidden, NotFound, ValidationError);
+
+/// Bookable slots of a resource
+///
+/// The grid times in `[from, to)` at which a booking of `duration_seconds`
+/// and `quantity` would succeed now: inside opening hours, on the slot
+/// grid (the policy's `slot_step_seconds`, else the duration, from the
+/// start of each opening interval or local midnight), within notice and
+/// horizon, and with the units free over the whole occupied time, buffers
+/// included. With a customer's token (or `customer_id`, for admins) the
+/// customer's own duplicate and booking-limit rules apply too. Decided by
+/// the same rules as `POST /v1/bookings`: a listed slot books when nothing
+/// changes in between. Public.
+#[utoipa::path(
+    get, path = "/v1/resources/{id}/slots", tag = "resources", security((), ("bearer_auth" = [])),
+    params(("id" = Uuid, Path, description = "Resource id"), SlotsQuery),
+    responses((status = 200, description = "The bookable slots", body = SlotsResponse), ListSlotsErrors)
+)]
+pub async fn list_slots(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<SlotsQuery>,
+) -> Result<Json<SlotsResponse>, Problem> {
+    let asked = query.customer_id.map(CustomerId);
+    let customer = match (&caller, asked) {
+        (Principal::Customer { id }, Some(other)) if *id != other => {
+            return Err(Problem::new(ProblemType::Forbidden, "Customers may only list slots for themselves."));
+        }
+        (Principal::Customer { id }, _) => Some(*id),
+        (Principal::Anonymous, Some(_)) => {
+            return Err(Problem::new(ProblemType::Unauthenticated, "customer_id needs an admin token."));
+        }
+        (_, asked) => asked,
+    };
+    let (from, to) = (instant(query.from, "/from")?, instant(query.to, "/to")?);
+    let window = TimeRange::new(from, to).ok_or_else(|| Problem::invalid("/to", "must be after from"))?;
+    if window.duration_seconds() > MAX_WINDOW_DAYS * 86_400 {
+        return Err(Problem::invalid("/to", format!("the window may span at most {MAX_WINDOW_DAYS} days")));
+    }
+    let search = SlotSearch {
+        resource_id: ResourceId(id),
+        window,
+        duration_seconds: query.duration_seconds,
+        quantity: query.quantity.unwrap_or(1),
+        customer,
+    };
+    let (resource, slots) = service::search(&state.db, &search).await?;
+    let zone = resource.time_zone;
+    Ok(Json(SlotsResponse {
+        resource_id: resource.id.0,
+        time_zone: zone.name().to_owned(),
+        duration_seconds: search.duration_seconds,
+        quantity: search.quantity,
+        slots: slots
+            .into_iter()
+            .map(|slot| SlotResponse {
+                start_at: slot.range.start(),
+                end_at: slot.range.end(),
+                local_start: slot.range.start().with_timezone(&zone).to_rfc3339(),
+                available: slot.available,
+            })
+            .collect(),
+    }))
+}
