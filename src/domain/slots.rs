@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 use super::{
     capacity::Segment,
+    field::Invalid,
     resource::Resource,
     rules::{self, Occupancy, OwnBookings, Refusal, Request, Situation},
     schedule::{self, local_date},
@@ -88,9 +89,19 @@ fn grid_starts(
     (starts.len() <= at_most).then_some(starts)
 }
 
-/// Judges one candidate exactly as a booking of it would be judged now.
-pub fn judge(resource: &Resource, request: &Request, situation: &Situation<'_>) -> Result<Slot, Refusal> {
-    rules::admit(resource, request, situation)?;
+/// Why a candidate is not bookable: a value the write path answers 422 for
+/// (a start in the past), or a rule's refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    Invalid(Invalid),
+    Refused(Refusal),
+}
+
+/// Judges one candidate exactly as a booking of it would be judged now:
+/// `rules::check_values`, then `rules::admit`.
+pub fn judge(resource: &Resource, request: &Request, situation: &Situation<'_>) -> Result<Slot, Rejection> {
+    rules::check_values(resource, request, situation.now, situation.apply_policy).map_err(Rejection::Invalid)?;
+    rules::admit(resource, request, situation).map_err(Rejection::Refused)?;
     let available = rules::room(resource, &request.range, &situation.occupancy);
     Ok(Slot { range: request.range, available })
 }
@@ -112,7 +123,7 @@ pub fn search(
     duration: Duration,
     quantity: i64,
     reads: &Reads<'_>,
-) -> Vec<(TimeRange, Result<Slot, Refusal>)> {
+) -> Vec<(TimeRange, Result<Slot, Rejection>)> {
     let situation = Situation {
         now: reads.now,
         apply_policy: true,
@@ -163,4 +174,306 @@ pub fn alternatives(resource: &Resource, request: &Request, situation: &Situatio
         })
         .take(ALTERNATIVES)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The property of docs/design.md §13: slot search and the write path
+    //! judge every grid candidate alike. Random schedules, policies, time
+    //! zones (with daylight saving days in the range), bookings (with
+    //! buffers, holds that ran out, a customer's own) and clocks; for every
+    //! candidate, the verdict slot search reaches over its one timeline
+    //! equals the one the write path reaches over the interval reads it
+    //! makes for that booking, refusal and members included, and a listed
+    //! slot's `available` matches a brute-force count. Cases:
+    //! `BERTH_PROPERTY_CASES` (500 by default); the seed is fixed.
+
+    use chrono::{TimeZone, Weekday};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    use super::*;
+    use crate::domain::{
+        capacity::{self, Usage},
+        ids::{BookingId, ResourceId},
+        policy::{Buffers, Policy},
+        resource::NewResource,
+        rules::OwnBooking,
+        schedule::{Exception, Hours, Schedule, WallTime, WeeklyHours},
+    };
+
+    const ZONES: [&str; 5] = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"];
+    const HOURS: [(&str, &str); 7] = [
+        ("09:00", "17:00"),
+        ("18:00", "02:00"),
+        ("00:00", "24:00"),
+        ("06:30", "11:45"),
+        ("12:00", "13:00"),
+        ("22:00", "06:00"),
+        ("02:30", "03:30"),
+    ];
+
+    struct Booked {
+        id: BookingId,
+        range: TimeRange,
+        occupied: TimeRange,
+        quantity: i64,
+        blocking: bool,
+        own: bool,
+    }
+
+    struct World {
+        resource: Resource,
+        bookings: Vec<Booked>,
+        now: DateTime<Utc>,
+        window: TimeRange,
+        duration: Duration,
+        quantity: i64,
+        customer: bool,
+    }
+
+    fn minutes(n: i64) -> Duration {
+        Duration::minutes(n)
+    }
+
+    fn hours(rng: &mut StdRng) -> Hours {
+        let (from, to) = HOURS[rng.random_range(0..HOURS.len())];
+        Hours { from: WallTime::parse(from).unwrap(), to: WallTime::parse(to).unwrap() }
+    }
+
+    fn schedule(rng: &mut StdRng, base: DateTime<Utc>) -> Option<Schedule> {
+        let days = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+        for _ in 0..20 {
+            let mut schedule = Schedule::default();
+            for day in days {
+                for _ in 0..rng.random_range(0..=2) {
+                    schedule.weekly.push(WeeklyHours { days: vec![day], hours: hours(rng) });
+                }
+            }
+            for _ in 0..rng.random_range(0..=3) {
+                let date = (base + Duration::days(rng.random_range(0..30))).date_naive();
+                let hours = (0..rng.random_range(0..=1)).map(|_| hours(rng)).collect();
+                schedule.exceptions.push(Exception { date, hours });
+            }
+            if schedule.problems(&"schedule".into()).is_empty() {
+                return Some(schedule);
+            }
+        }
+        None
+    }
+
+    fn maybe(rng: &mut StdRng, value: i64) -> Option<i64> {
+        rng.random_bool(0.4).then_some(value)
+    }
+
+    impl World {
+        fn random(seed: u64) -> World {
+            let mut rng = StdRng::seed_from_u64(seed);
+            // 2027-03-08: the range holds New York's (03-14) and Berlin's
+            // (03-28) spring-forward days.
+            let base = Utc.with_ymd_and_hms(2027, 3, 8, 0, 0, 0).unwrap();
+            let capacity = rng.random_range(1..=3);
+            let step = [900, 1800, 3600, 5400][rng.random_range(0..4)];
+            let (notice, advance) = (rng.random_range(0..=2 * 86_400), rng.random_range(3600..=10 * 86_400));
+            let (before, after, limit) =
+                (rng.random_range(0..=4) * 900, rng.random_range(0..=4) * 900, rng.random_range(1..=3));
+            let policy = Policy {
+                min_notice_seconds: maybe(&mut rng, notice),
+                max_advance_seconds: maybe(&mut rng, advance),
+                slot_step_seconds: maybe(&mut rng, step),
+                min_duration_seconds: maybe(&mut rng, 1800),
+                buffer_before_seconds: maybe(&mut rng, before),
+                buffer_after_seconds: maybe(&mut rng, after),
+                cancel_cutoff_seconds: None,
+                reschedule_cutoff_seconds: None,
+                max_active_bookings_per_customer: maybe(&mut rng, limit),
+            };
+            let schedule = if rng.random_bool(0.75) { schedule(&mut rng, base) } else { None };
+            let resource = NewResource {
+                name: "Court".into(),
+                description: None,
+                capacity,
+                time_zone: ZONES[rng.random_range(0..ZONES.len())].parse().unwrap(),
+                active: true,
+                hold_ttl_seconds: 600,
+                max_booking_duration_seconds: 86_400,
+                schedule,
+                policy,
+            }
+            .into_resource(ResourceId::generate(), base);
+            let now = base + minutes(rng.random_range(0..20 * 1440)) + Duration::seconds(rng.random_range(0..2) * 17);
+            let window_start = now + minutes(rng.random_range(-120..4 * 1440));
+            let window = TimeRange::new(window_start, window_start + minutes(rng.random_range(60..2 * 1440))).unwrap();
+            // Bookings on a quarter-hour grid, like a booking page makes
+            // them, so that their edges often touch the candidates'.
+            let quarter = |n: i64| base + minutes(15 * n);
+            let bookings = (0..rng.random_range(0..25))
+                .map(|_| {
+                    let start = quarter((window.start() - base).num_minutes() / 15 + rng.random_range(-96..3 * 96));
+                    let range = TimeRange::new(start, start + minutes(15 * rng.random_range(1..16))).unwrap();
+                    let buffers = Buffers {
+                        before_seconds: rng.random_range(0..=2) * 900,
+                        after_seconds: rng.random_range(0..=2) * 900,
+                    };
+                    let blocking = match rng.random_range(0..100) {
+                        0..60 => true,
+                        // A hold: blocking while it runs.
+                        60..85 => now + minutes(rng.random_range(-30..30)) > now,
+                        _ => false,
+                    };
+                    Booked {
+                        id: BookingId::generate(),
+                        range,
+                        occupied: rules::occupied(&range, buffers),
+                        quantity: rng.random_range(1..=i64::from(capacity)),
+                        blocking,
+                        own: rng.random_bool(0.3),
+                    }
+                })
+                .collect();
+            World {
+                resource,
+                bookings,
+                now,
+                window,
+                duration: minutes([30, 60, 90, 120][rng.random_range(0..4)]),
+                quantity: rng.random_range(1..=i64::from(capacity)),
+                customer: rng.random_bool(0.6),
+            }
+        }
+
+        /// The customer's active bookings, by start.
+        fn own_active(&self) -> Vec<OwnBooking> {
+            let mut own: Vec<OwnBooking> = self
+                .bookings
+                .iter()
+                .filter(|b| self.customer && b.own && b.blocking && b.range.end() > self.now)
+                .map(|b| OwnBooking { id: b.id, range: b.range })
+                .collect();
+            own.sort_by_key(|b| b.range.start());
+            own
+        }
+
+        fn usages(&self) -> Vec<Usage> {
+            self.bookings
+                .iter()
+                .filter(|b| b.blocking)
+                .map(|b| Usage { range: b.occupied, quantity: b.quantity })
+                .collect()
+        }
+
+        /// What the write path reads for one booking (`service::bookings`):
+        /// with a limit, the first `limit` active bookings; without, the
+        /// first one overlapping; and the intervals occupying its time.
+        fn write_path(&self, request: &Request) -> Result<(), Rejection> {
+            let own = self.own_active();
+            let limit = self.resource.policy.max_active_bookings_per_customer;
+            let (active, nearby): (i64, Vec<OwnBooking>) = match limit {
+                Some(limit) => {
+                    let first: Vec<_> = own.iter().take(limit as usize).copied().collect();
+                    (first.len() as i64, first)
+                }
+                None => (0, own.iter().filter(|b| b.range.overlaps(&request.range)).take(1).copied().collect()),
+            };
+            let window = rules::occupied(&request.range, self.resource.policy.buffers());
+            let usages: Vec<Usage> = self.usages().into_iter().filter(|u| u.range.overlaps(&window)).collect();
+            let situation = Situation {
+                now: self.now,
+                apply_policy: true,
+                rescheduled_from: None,
+                own_bookings: self.customer.then_some(OwnBookings { active, nearby: &nearby }),
+                occupancy: Occupancy::Intervals(&usages),
+            };
+            rules::check_values(&self.resource, request, self.now, true).map_err(Rejection::Invalid)?;
+            rules::admit(&self.resource, request, &situation).map_err(Rejection::Refused)
+        }
+
+        /// The most units free over `window`, counted at every instant where
+        /// usage can change.
+        fn brute_force_room(&self, window: &TimeRange) -> i64 {
+            let usages = self.usages();
+            let instants = std::iter::once(window.start())
+                .chain(usages.iter().map(|u| u.range.start()).filter(|at| window.start() <= *at && *at < window.end()));
+            let peak = instants
+                .map(|at| {
+                    usages.iter().filter(|u| u.range.start() <= at && at < u.range.end()).map(|u| u.quantity).sum()
+                })
+                .max()
+                .unwrap_or(0);
+            (i64::from(self.resource.capacity) - peak).max(0)
+        }
+    }
+
+    /// The slot side, as `service::slots::search` assembles it.
+    fn slot_side(world: &World, starts: &[DateTime<Utc>]) -> Vec<(TimeRange, Result<Slot, Rejection>)> {
+        let (Some(first), Some(last)) = (starts.first(), starts.last()) else { return Vec::new() };
+        let booked = TimeRange::new(*first, *last + world.duration).unwrap();
+        let span = rules::occupied(&booked, world.resource.policy.buffers());
+        let usages: Vec<Usage> = world.usages().into_iter().filter(|u| u.range.overlaps(&span)).collect();
+        let timeline = capacity::timeline(&usages, &span);
+        let own = world.own_active();
+        let (active, nearby): (i64, Vec<OwnBooking>) = match world.resource.policy.max_active_bookings_per_customer {
+            Some(limit) => {
+                let first: Vec<_> = own.iter().take(limit as usize).copied().collect();
+                (first.len() as i64, first)
+            }
+            None => (0, own.iter().filter(|b| b.range.overlaps(&booked)).copied().collect()),
+        };
+        let reads = Reads {
+            now: world.now,
+            own_bookings: world.customer.then_some(OwnBookings { active, nearby: &nearby }),
+            timeline: &timeline,
+        };
+        search(&world.resource, starts, world.duration, world.quantity, &reads)
+    }
+
+    fn check(world: &World) -> Result<usize, String> {
+        let Some(starts) = candidates(&world.resource, &world.window, world.duration) else { return Ok(0) };
+        let mut listed = 0;
+        for (range, verdict) in slot_side(world, &starts) {
+            if !(world.window.start() <= range.start() && range.start() < world.window.end()) {
+                return Err(format!("candidate {range:?} outside the window"));
+            }
+            let written = world.write_path(&Request { range, quantity: world.quantity });
+            match (&verdict, &written) {
+                (Ok(slot), Ok(())) => {
+                    listed += 1;
+                    let window = rules::occupied(&range, world.resource.policy.buffers());
+                    if slot.available != world.brute_force_room(&window) || slot.available < world.quantity {
+                        return Err(format!("{range:?}: available {} disagrees", slot.available));
+                    }
+                }
+                (Err(left_out), Err(refused)) if left_out == refused => {}
+                _ => return Err(format!("{range:?}: slot search says {verdict:?}, booking says {written:?}")),
+            }
+        }
+        Ok(listed)
+    }
+
+    #[test]
+    fn slot_search_and_the_write_path_agree_on_every_candidate() {
+        let cases = std::env::var("BERTH_PROPERTY_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(500);
+        let config = Config { cases, failure_persistence: None, ..Config::default() };
+        let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+        let listed = std::cell::Cell::new(0);
+        let judged = std::cell::Cell::new(0);
+        let result = runner.run(&proptest::prelude::any::<u64>(), |seed| {
+            let world = World::random(seed);
+            judged
+                .set(judged.get() + candidates(&world.resource, &world.window, world.duration).map_or(0, |c| c.len()));
+            match check(&world) {
+                Ok(n) => {
+                    listed.set(listed.get() + n);
+                    Ok(())
+                }
+                Err(why) => Err(proptest::test_runner::TestCaseError::fail(format!("seed {seed}: {why}"))),
+            }
+        });
+        if let Err(failure) = result {
+            panic!("{failure}");
+        }
+        // The generator must reach both verdicts, or the property says little.
+        assert!(listed.get() > 0 && judged.get() > listed.get(), "listed {} of {}", listed.get(), judged.get());
+        eprintln!("slot property: {cases} cases, {} candidates judged, {} listed", judged.get(), listed.get());
+    }
 }

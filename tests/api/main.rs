@@ -18,3 +18,4 @@ mod preconditions;
 mod races;
 mod resources;
 mod schedules;
+mod slots;
