@@ -54,6 +54,7 @@ pub enum Scenario {
     History,
     Fill,
     Policy,
+    Slots,
 }
 
 #[derive(Clone, Debug, clap::Args)]
