@@ -360,6 +360,35 @@ async fn history(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConnec
     Ok(rows)
 }
 
+/// A confirmed one-unit booking row without buffers, written straight to
+/// the database (seeding, not measured).
+fn confirmed_row(
+    id: Uuid,
+    resource: Uuid,
+    customer: Uuid,
+    (start, end): (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
+    now: chrono::DateTime<Utc>,
+) -> entity::booking::ActiveModel {
+    entity::booking::ActiveModel {
+        id: Set(id),
+        resource_id: Set(resource),
+        customer_id: Set(customer),
+        start_at: Set(start),
+        end_at: Set(end),
+        quantity: Set(1),
+        status: Set("confirmed".into()),
+        hold_expires_at: Set(None),
+        notes: Set(None),
+        buffer_before_seconds: Set(0),
+        buffer_after_seconds: Set(0),
+        occupied_start_at: Set(start),
+        occupied_end_at: Set(end),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
 /// Inserts `count` one-hour bookings, every 3 hours, half in the past and
 /// half in the future, each with its create event.
 async fn seed(db: &DatabaseConnection, resource: Uuid, customer: Uuid, count: usize) -> anyhow::Result<()> {
@@ -371,24 +400,7 @@ async fn seed(db: &DatabaseConnection, resource: Uuid, customer: Uuid, count: us
         for &i in chunk {
             let id = Uuid::now_v7();
             let start = origin + Span::hours(3 * i as i64);
-            bookings.push(entity::booking::ActiveModel {
-                id: Set(id),
-                resource_id: Set(resource),
-                customer_id: Set(customer),
-                start_at: Set(start),
-                end_at: Set(start + Span::hours(1)),
-                quantity: Set(1),
-                status: Set("confirmed".into()),
-                hold_expires_at: Set(None),
-                notes: Set(None),
-                buffer_before_seconds: Set(0),
-                buffer_after_seconds: Set(0),
-                occupied_start_at: Set(start),
-                occupied_end_at: Set(start + Span::hours(1)),
-                version: Set(1),
-                created_at: Set(now),
-                updated_at: Set(now),
-            });
+            bookings.push(confirmed_row(id, resource, customer, (start, start + Span::hours(1)), now));
             events.push(entity::booking_event::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 booking_id: Set(id),
@@ -534,36 +546,19 @@ async fn slots(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConnecti
     };
     for hall in &halls {
         for chunk in slots.chunks(1_000) {
-            let rows: Vec<entity::booking::ActiveModel> = chunk
-                .iter()
-                .map(|(start, end)| entity::booking::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    resource_id: Set(*hall),
-                    customer_id: Set(customer),
-                    start_at: Set(*start),
-                    end_at: Set(*end),
-                    quantity: Set(1),
-                    status: Set("confirmed".into()),
-                    hold_expires_at: Set(None),
-                    notes: Set(None),
-                    buffer_before_seconds: Set(0),
-                    buffer_after_seconds: Set(0),
-                    occupied_start_at: Set(*start),
-                    occupied_end_at: Set(*end),
-                    version: Set(1),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                })
-                .collect();
+            let rows: Vec<entity::booking::ActiveModel> =
+                chunk.iter().map(|slot| confirmed_row(Uuid::now_v7(), *hall, customer, *slot, now)).collect();
             entity::booking::Entity::insert_many(rows).exec_without_returning(db).await?;
         }
     }
     let requests = args.size(300, 20) as u64;
     let mut rows = Vec::new();
     let mut medians = Vec::new();
-    for (label, hall, days, candidates) in
-        [("one day, 15 min", halls[0], 1, 96), ("the week, 60 min", halls[1], 7, 168), ("the week, 15 min", halls[0], 7, 672)]
-    {
+    for (label, hall, days, candidates) in [
+        ("one day, 15 min", halls[0], 1, 96),
+        ("the week, 60 min", halls[1], 7, 168),
+        ("the week, 15 min", halls[0], 7, 672),
+    ] {
         let path = format!(
             "/v1/resources/{hall}/slots?from={}&to={}&duration_seconds=3600",
             week_start.to_rfc3339().replace('+', "%2B"),

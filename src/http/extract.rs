@@ -12,7 +12,10 @@ use axum::{
 use serde::{Deserialize, de::DeserializeOwned};
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use super::problem::{FieldError, Problem, ProblemType};
+use super::{
+    problem::{FieldError, Problem, ProblemType},
+    strict_json::Strict,
+};
 
 /// A JSON body, deserialised and validated.
 pub struct ApiJson<T>(pub T);
@@ -65,7 +68,7 @@ pub fn parse_json<T: DeserializeOwned + Validate>(headers: &HeaderMap, body: &[u
 /// Deserialises and validates a JSON value found at `prefix` of the body;
 /// errors point into the body.
 pub fn parse_value<T: DeserializeOwned + Validate>(value: serde_json::Value, prefix: &str) -> Result<T, Problem> {
-    let parsed: T = serde_path_to_error::deserialize(integral_numbers(value))
+    let parsed: T = serde_path_to_error::deserialize(Strict(integral_numbers(value)))
         .map_err(|error| deserialize_problem(error, prefix))?;
     parsed.validate().map_err(|errors| Problem::validation(field_errors(&errors, prefix)))?;
     Ok(parsed)

@@ -20,6 +20,7 @@ pub mod reply;
 pub mod resources;
 pub mod service_error;
 pub mod slots;
+pub mod strict_json;
 pub mod time;
 
 use std::{sync::Arc, time::Duration};
