@@ -154,7 +154,10 @@ impl Decision<'_> {
         active: i64,
     ) -> Result<Vec<TimeRange>, ServiceError> {
         // Nothing near passes these either: they do not depend on the time.
-        if matches!(refusal, Refusal::ResourceInactive { .. } | Refusal::CutoffPassed { .. }) {
+        if matches!(
+            refusal,
+            Refusal::ResourceInactive { .. } | Refusal::CutoffPassed { .. } | Refusal::BookingLimitReached { .. }
+        ) {
             return Ok(Vec::new());
         }
         let resource = self.resource;
