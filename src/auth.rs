@@ -3,7 +3,8 @@
 //! HS256 tokens are checked with `BERTH_JWT_SECRET`; an identity provider's
 //! RS256 / EdDSA / ES256 tokens with the public key in
 //! `BERTH_JWT_PUBLIC_KEY`. Required claims: `sub`, `role` (`admin` or
-//! `customer`), `exp`; `iss` and `aud` are checked when configured. The
+//! `customer`), `exp`; when an issuer or audience is configured, `iss` or
+//! `aud` must be present and match (tokens minted here carry both). The
 //! algorithm is taken from the token header only to pick a key we hold for
 //! exactly that algorithm, so `alg: none` or an HS256 token signed with the
 //! public key (algorithm confusion) never verifies.
@@ -68,6 +69,10 @@ pub struct Claims {
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// A string or a list of strings (RFC 7519 §4.1.3); checked by the
+    /// validation, carried here so minted tokens name the audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<serde_json::Value>,
 }
 
 /// Why a token was refused. The message goes into `error_description`; it
@@ -124,6 +129,11 @@ impl Authenticator {
         })
     }
 
+    /// Whether an identity provider's key is configured.
+    pub fn has_identity_provider(&self) -> bool {
+        self.public_key.is_some()
+    }
+
     /// Reads `BERTH_JWT_PUBLIC_KEY` from disk.
     pub fn read_public_key(path: &Path) -> anyhow::Result<Vec<u8>> {
         std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read the JWT public key {}: {e}", path.display()))
@@ -132,7 +142,12 @@ impl Authenticator {
     fn validation(&self, algorithm: Algorithm) -> Validation {
         let mut validation = Validation::new(algorithm);
         validation.leeway = self.leeway_seconds;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience must be present, not only right
+        // when present: a token without `aud` is not a token for berth.
+        let mut required = vec!["exp", "sub"];
+        required.extend(self.issuer.as_ref().map(|_| "iss"));
+        required.extend(self.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         match &self.issuer {
             Some(issuer) => validation.set_issuer(&[issuer]),
             None => validation.iss = None,
@@ -175,8 +190,14 @@ impl Authenticator {
     /// An HS256 token for `role`/`sub`, valid for `ttl`.
     pub fn mint(&self, role: Role, sub: &str, ttl: Duration) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
-        let claims =
-            Claims { sub: sub.to_owned(), role, exp: now + ttl.as_secs(), iat: Some(now), iss: self.issuer.clone() };
+        let claims = Claims {
+            sub: sub.to_owned(),
+            role,
+            exp: now + ttl.as_secs(),
+            iat: Some(now),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone().map(serde_json::Value::String),
+        };
         Ok(encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.secret))?)
     }
 }

@@ -68,7 +68,10 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         migrations_pending = pending,
         "berth is serving"
     );
-    if app.authenticator().secret_is_ephemeral {
+    // With an identity provider there is a way in already: printing a token
+    // of the made-up secret would only put an admin credential into stdout,
+    // which ends up in log storage.
+    if app.authenticator().secret_is_ephemeral && !app.authenticator().has_identity_provider() {
         // Printed, not logged: logs never carry tokens.
         let token = app.authenticator().mint(Role::Admin, "admin", Duration::from_secs(24 * 3600))?;
         println!(

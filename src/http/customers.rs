@@ -18,7 +18,7 @@ use super::{
     AppState,
     auth::{Admin, SignedIn},
     extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
-    fields::{non_null, not_blank},
+    fields::{key_fits, non_null, not_blank},
     idempotency::Keyed,
     pagination::{PageQuery, paginate},
     precondition::IfMatch,
@@ -47,7 +47,8 @@ pub struct CreateCustomerRequest {
     /// Unique, ignoring case.
     #[validate(
         email(message = "is not an e-mail address"),
-        length(max = 254, message = "must be at most 254 characters")
+        length(max = 254, message = "must be at most 254 characters"),
+        custom(function = key_fits)
     )]
     #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     pub email: String,
@@ -63,7 +64,8 @@ pub struct UpdateCustomerRequest {
     #[serde(default, deserialize_with = "non_null")]
     #[validate(
         email(message = "is not an e-mail address"),
-        length(max = 254, message = "must be at most 254 characters")
+        length(max = 254, message = "must be at most 254 characters"),
+        custom(function = key_fits)
     )]
     #[schema(value_type = String, required = false, format = "email", max_length = 254)]
     pub email: Option<String>,

@@ -33,3 +33,14 @@ pub fn non_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<
 pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
+
+/// An e-mail address whose uniqueness key (lower-cased: `İ` becomes two
+/// characters) still fits the 254 characters it is kept in; a longer one
+/// was a 500 on PostgreSQL.
+pub fn key_fits(email: &str) -> Result<(), ValidationError> {
+    if crate::domain::uniqueness_key(email).chars().count() > 254 {
+        Err(ValidationError::new("length").with_message("must be at most 254 characters once lower-cased".into()))
+    } else {
+        Ok(())
+    }
+}

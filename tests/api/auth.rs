@@ -405,6 +405,19 @@ async fn an_identity_providers_eddsa_tokens_are_accepted_with_its_public_key() {
     app.send_as(app.client.get(app.url("/v1/customers")), Some(&wrong_aud))
         .await
         .assert_problem(401, "unauthenticated");
+    // Found from outside: a configured issuer and audience must be there,
+    // not only right when they are.
+    for partial in [
+        json!({"sub": "a", "role": "admin", "exp": in_an_hour()}),
+        json!({"sub": "a", "role": "admin", "exp": in_an_hour(), "iss": "https://idp.example"}),
+        json!({"sub": "a", "role": "admin", "exp": in_an_hour(), "aud": "berth"}),
+    ] {
+        let token = sign(partial.clone());
+        let reply = app.send_as(app.client.get(app.url("/v1/customers")), Some(&token)).await;
+        assert_eq!(reply.status, 401, "{partial} was accepted");
+    }
+    // `berth token` (HS256 with the configured secret) names both, and works.
+    app.get("/v1/customers").await.assert_status(200);
     let wrong_iss =
         sign(json!({"sub": "a", "role": "admin", "exp": in_an_hour(), "iss": "https://evil.example", "aud": "berth"}));
     app.send_as(app.client.get(app.url("/v1/customers")), Some(&wrong_iss))

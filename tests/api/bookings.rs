@@ -620,3 +620,17 @@ async fn the_nul_character_is_refused_in_every_text_field() {
     assert_eq!(pointer(&app.post_json(&cancel, &json!({"reason": "\u{0}"})).await), "/reason");
     assert_eq!(app.get(booked.header("location").unwrap()).await.body["status"], "confirmed");
 }
+
+#[tokio::test]
+async fn a_customer_books_for_itself_without_naming_itself_and_admins_must_name_someone() {
+    let app = TestApp::spawn().await;
+    let court = app.create_resource("Court", 2).await;
+    let ada = app.create_customer("ada@example.com").await;
+    let (start, end) = crate::helpers::slot(2, 9, 10);
+    let body = json!({"resource_id": court["id"], "start_at": start, "end_at": end});
+    let token = crate::helpers::customer_token(&ada);
+    let own = app.send_as(app.client.post(app.url("/v1/bookings")).json(&body), Some(&token)).await;
+    assert_eq!(own.assert_status(201).body["customer_id"], ada["id"]);
+    let admin = app.post_json("/v1/bookings", &body).await;
+    assert_eq!(admin.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/customer_id");
+}

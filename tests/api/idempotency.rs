@@ -267,11 +267,28 @@ async fn long_paths_subjects_and_folded_names_are_answers_not_500s() {
     let (app, _, _) = setup().await;
     let long_path = format!("/v1/bookings/{}/cancel", "x".repeat(300));
     post_keyed(&app, &long_path, "k1", &json!({})).await.assert_problem(404, "not-found");
+    // Found from outside: 3,000 characters were a 500 on PostgreSQL (the
+    // key's scope outgrew its unique index entry).
+    // Random characters: a repeated one compresses under the limit.
+    let random: String = (0..100).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect::<String>()[..3000].into();
+    let longer_path = format!("/v1/bookings/{random}/cancel");
+    post_keyed(&app, &longer_path, "k1", &json!({})).await.assert_problem(404, "not-found");
 
     let idp_admin = crate::helpers::token(berth::auth::Role::Admin, &"a".repeat(300));
     let request = app.client.post(app.url("/v1/resources")).header("idempotency-key", "k2");
     let created = app.send_as(request.json(&json!({"name": "Hall", "capacity": 1})), Some(&idp_admin)).await;
     created.assert_status(201);
+
+    // Found from outside: an internationalised address that lower-cases
+    // past 254 characters was a 500 on PostgreSQL; too long is a 422.
+    let labels = vec!["İ".repeat(20); 7].join(".");
+    let email = format!("a@{labels}.com");
+    let reply = app.post_json("/v1/customers", &json!({"email": email, "name": "Ada"})).await;
+    assert_eq!(reply.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/email");
+    let customer = app.create_customer("eve@example.com").await;
+    let path = format!("/v1/customers/{}", customer["id"].as_str().unwrap());
+    let reply = app.patch_json(&path, &json!({"email": email}), Some("*")).await;
+    assert_eq!(reply.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/email");
 
     let folded = "İ".repeat(200); // 200 characters, 400 once lower-cased
     let created = app.post_json("/v1/resources", &json!({"name": folded, "capacity": 1})).await;

@@ -337,3 +337,48 @@ async fn two_instances_on_one_postgres_keep_every_rule() {
     assert_eq!((first.0, retry.0, retry.2), (201, 201, true));
     assert_eq!(first.1, retry.1);
 }
+
+/// What `berth serve` prints to stdout until it is told to stop, started
+/// with `secret` and an identity provider's key or not.
+async fn printed_at_start(database_url: &str, identity_provider: bool) -> String {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BERTH_DATABASE_URL", database_url)
+        .env_remove("BERTH_JWT_SECRET")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if identity_provider {
+        command
+            .env("BERTH_JWT_PUBLIC_KEY", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/idp-ed25519-public.pem"));
+    }
+    let child = command.spawn().expect("berth starts");
+    let mut berth = Berth { child, base: format!("http://127.0.0.1:{port}") };
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{}/readyz", berth.base)).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(started.elapsed() < Duration::from_secs(30), "berth did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    berth.signal("TERM");
+    berth.wait(Duration::from_secs(20));
+    let mut printed = String::new();
+    if let Some(mut stdout) = berth.child.stdout.take() {
+        std::io::Read::read_to_string(&mut stdout, &mut printed).unwrap();
+    }
+    printed
+}
+
+/// Found from outside: with an identity provider configured, the made-up
+/// secret's admin token was printed anyway (and stdout ends up in log
+/// storage). Only a berth with no other way in prints one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_admin_token_is_printed_only_without_any_configured_key() {
+    let app = TestApp::spawn().await;
+    let alone = printed_at_start(&database_url_of(&app), false).await;
+    assert!(alone.contains("Admin token"), "nothing printed: {alone:?}");
+    let with_idp = printed_at_start(&database_url_of(&app), true).await;
+    assert!(!with_idp.contains("Admin token") && !with_idp.contains("eyJ"), "printed: {with_idp}");
+}

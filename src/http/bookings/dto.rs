@@ -60,7 +60,11 @@ fn default_quantity() -> i32 {
 #[serde(deny_unknown_fields)]
 pub struct CreateBookingRequest {
     pub resource_id: Uuid,
-    pub customer_id: Uuid,
+    /// Who books. A customer's token books for that customer and may leave
+    /// it out (another customer's id is 403); admins must name one.
+    #[serde(default)]
+    #[schema(required = false)]
+    pub customer_id: Option<Uuid>,
     /// RFC 3339 with an explicit offset; not in the past.
     #[schema(example = "2030-05-01T09:00:00+02:00")]
     pub start_at: DateTime<FixedOffset>,

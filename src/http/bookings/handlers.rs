@@ -76,17 +76,20 @@ pub async fn create_booking(
     headers: HeaderMap,
     ApiJson(request): ApiJson<CreateBookingRequest>,
 ) -> Result<Response, Problem> {
-    if let Some(own) = who.booking_owner()
-        && own.0 != request.customer_id
-    {
-        return Err(Problem::new(ProblemType::Forbidden, "Customers may only book for themselves."));
-    }
+    let customer_id = match (who.booking_owner(), request.customer_id.map(CustomerId)) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(Problem::new(ProblemType::Forbidden, "Customers may only book for themselves."));
+        }
+        (Some(own), _) => own,
+        (None, Some(asked)) => asked,
+        (None, None) => return Err(Problem::invalid("/customer_id", "admins must name the customer to book for")),
+    };
     if request.override_policy {
         who.admin()?;
     }
     let new = NewBooking {
         resource_id: ResourceId(request.resource_id),
-        customer_id: CustomerId(request.customer_id),
+        customer_id,
         range: time_range(request.start_at, request.end_at)?,
         quantity: request.quantity,
         hold: request.hold,
