@@ -23,7 +23,6 @@ use axum::{
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::{
     problem::{self, Problem, ProblemContext, ProblemType},
@@ -32,7 +31,7 @@ use super::{
 use crate::auth::Principal;
 use crate::service::{
     Db, ServiceError,
-    idempotency::{self as service, Claimed, Policy, Scope, Seal, StoredResponse},
+    idempotency::{self as service, Claim, Claimed, Policy, Scope, Seal, StoredResponse},
 };
 
 /// What `parse_key` accepts, for the spec.
@@ -54,7 +53,7 @@ pub struct IdempotencyState {
 
 /// The claim of this request's key, for the handler to seal.
 #[derive(Clone, Copy, Debug)]
-struct ClaimId(Uuid);
+struct ClaimId(Claim);
 
 /// Marks a response whose record was stored with the effect.
 #[derive(Clone, Copy, Debug)]
@@ -62,7 +61,7 @@ struct Sealed;
 
 /// The handler's side of the key: run a write with `Keyed::write`, and its
 /// response is stored with its effect when the request carried a key.
-pub struct Keyed(Option<Uuid>);
+pub struct Keyed(Option<Claim>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Keyed {
     type Rejection = Problem;
@@ -231,8 +230,16 @@ pub async fn idempotency(State(state): State<IdempotencyState>, request: Request
     let bytes: Bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
     let stored =
         StoredResponse { status: parts.status.as_u16(), headers: keep_headers(&parts.headers), body: bytes.to_vec() };
-    if let Err(err) = service::complete(&state.db, claim, &stored).await {
-        tracing::warn!(error = %err, "could not store a refusal under its idempotency key");
+    match service::complete(&state.db, claim, &stored).await {
+        Ok(None) => {}
+        // Taken over as abandoned while we ran: the key's answer is the
+        // other run's, and every retry will get that one, so this one too.
+        Ok(Some(theirs)) => {
+            let mut response = reply::send(&theirs);
+            response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            return response;
+        }
+        Err(err) => tracing::warn!(error = %err, "could not store a refusal under its idempotency key"),
     }
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -10,11 +10,11 @@
 
 use std::sync::Mutex;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
-use super::{Db, ServiceError, now, retrying};
+use super::{Db, ServiceError, retrying};
 use crate::store::{
     self,
     idempotency::{self, KeyScope, ResponseRow},
@@ -36,9 +36,9 @@ impl From<ResponseRow> for StoredResponse {
 }
 
 impl StoredResponse {
-    /// Writes this response into the claim `id` if it is still in flight.
-    async fn save(&self, txn: &DatabaseTransaction, id: Uuid) -> Result<bool, ServiceError> {
-        Ok(idempotency::complete(txn, id, self.status, &self.headers, &self.body).await?)
+    /// Writes this response into `claim` if it is still ours and in flight.
+    async fn save(&self, txn: &DatabaseTransaction, claim: Claim) -> Result<bool, ServiceError> {
+        Ok(idempotency::complete(txn, claim.id, claim.fence, self.status, &self.headers, &self.body).await?)
     }
 }
 
@@ -64,11 +64,20 @@ pub struct Policy {
     pub lease: Duration,
 }
 
+/// A claim on a key: the record, and the fence it was claimed with (its
+/// `created_at`). A takeover sets a new fence, so the completion of an
+/// earlier holder no longer matches and its whole effect rolls back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub id: Uuid,
+    pub fence: DateTime<Utc>,
+}
+
 /// What the key says about this request.
 #[derive(Debug)]
 pub enum Claimed {
-    /// Ours: run the request, then store its response under this id.
-    Fresh(Uuid),
+    /// Ours: run the request, then store its response under this claim.
+    Fresh(Claim),
     /// Done before: send this again.
     Replay(StoredResponse),
     /// The first request with this key is still running.
@@ -77,15 +86,18 @@ pub enum Claimed {
     Reused,
 }
 
+/// Claims the key for this request, by the database's clock: instances
+/// whose own clocks run ahead still agree on when a claim was abandoned.
 pub async fn claim(db: &Db, scope: &Scope, fingerprint: &str, policy: Policy) -> Result<Claimed, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
-        let now = now();
+        let now = db.decision_clock(&txn).await?;
+        let fresh = |id| Claimed::Fresh(Claim { id, fence: now });
         let existing =
             match idempotency::insert_in_flight(&txn, scope.key(), fingerprint, now, now + policy.ttl).await? {
                 Some(id) => {
                     txn.commit().await?;
-                    return Ok(Claimed::Fresh(id));
+                    return Ok(fresh(id));
                 }
                 None => idempotency::find(&txn, scope.key()).await?,
             };
@@ -94,7 +106,7 @@ pub async fn claim(db: &Db, scope: &Scope, fingerprint: &str, policy: Policy) ->
         let claimed = if record.expires_at <= now {
             idempotency::delete(&txn, record.id).await?;
             match idempotency::insert_in_flight(&txn, scope.key(), fingerprint, now, now + policy.ttl).await? {
-                Some(id) => Claimed::Fresh(id),
+                Some(id) => fresh(id),
                 None => return Err(ServiceError::lost_race()),
             }
         } else if record.fingerprint != fingerprint {
@@ -104,7 +116,7 @@ pub async fn claim(db: &Db, scope: &Scope, fingerprint: &str, policy: Policy) ->
         } else if now - record.created_at > policy.lease
             && idempotency::take_over(&txn, record.id, record.created_at, now).await?
         {
-            Claimed::Fresh(record.id)
+            fresh(record.id)
         } else {
             Claimed::InFlight
         };
@@ -115,27 +127,38 @@ pub async fn claim(db: &Db, scope: &Scope, fingerprint: &str, policy: Policy) ->
 }
 
 /// Stores the response of a request that changed nothing (a 409 refusal).
-pub async fn complete(db: &Db, id: Uuid, response: &StoredResponse) -> Result<(), ServiceError> {
+/// When the claim was taken over meanwhile, nothing of ours is stored and
+/// the answer the key now holds, if any, is returned to be sent instead.
+pub async fn complete(
+    db: &Db,
+    claim: Claim,
+    response: &StoredResponse,
+) -> Result<Option<StoredResponse>, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
-        response.save(&txn, id).await?;
+        let stored = if response.save(&txn, claim).await? {
+            None
+        } else {
+            idempotency::find_by_id(&txn, claim.id).await?.and_then(|record| record.response).map(Into::into)
+        };
         txn.commit().await?;
-        Ok(())
+        Ok(stored)
     })
     .await
 }
 
 /// Forgets a claim whose request was refused before it ran, so the client
 /// can fix the request and retry with the same key.
-pub async fn release(db: &Db, id: Uuid) -> Result<(), ServiceError> {
-    Ok(idempotency::release(db.conn(), id).await?)
+pub async fn release(db: &Db, claim: Claim) -> Result<(), ServiceError> {
+    Ok(idempotency::release(db.conn(), claim.id, claim.fence).await?)
 }
 
 /// Deletes expired records in batches; returns how many.
 pub async fn delete_expired(db: &Db) -> Result<u64, ServiceError> {
     let mut total = 0;
     loop {
-        let deleted = idempotency::delete_expired(db.conn(), now(), 500).await?;
+        let now = db.decision_clock(db.conn()).await?;
+        let deleted = idempotency::delete_expired(db.conn(), now, 500).await?;
         total += deleted;
         if deleted < 500 {
             return Ok(total);
@@ -147,13 +170,13 @@ pub async fn delete_expired(db: &Db) -> Result<u64, ServiceError> {
 /// Idempotency-Key. `render` produces exactly the response the client gets;
 /// what `store` rendered is kept, so the response is serialised once.
 pub struct Seal<'a, T> {
-    claim: Option<Uuid>,
+    claim: Option<Claim>,
     render: &'a (dyn Fn(&T) -> StoredResponse + Send + Sync),
     rendered: Mutex<Option<StoredResponse>>,
 }
 
 impl<'a, T> Seal<'a, T> {
-    pub fn new(claim: Option<Uuid>, render: &'a (dyn Fn(&T) -> StoredResponse + Send + Sync)) -> Self {
+    pub fn new(claim: Option<Claim>, render: &'a (dyn Fn(&T) -> StoredResponse + Send + Sync)) -> Self {
         Self { claim, render, rendered: Mutex::new(None) }
     }
 
@@ -172,9 +195,9 @@ impl<'a, T> Seal<'a, T> {
     /// Writes the response into the claim, inside the effect's transaction.
     /// Called last before the commit, so what it keeps is what committed.
     pub(crate) async fn store(&self, txn: &DatabaseTransaction, value: &T) -> Result<(), ServiceError> {
-        let Some(id) = self.claim else { return Ok(()) };
+        let Some(claim) = self.claim else { return Ok(()) };
         let response = (self.render)(value);
-        if !response.save(txn, id).await? {
+        if !response.save(txn, claim).await? {
             // Our claim was taken over as abandoned: let the other run win.
             return Err(ServiceError::IdempotencyClaimLost);
         }

@@ -118,11 +118,13 @@ pub async fn take_over(
     Ok(result.rows_affected == 1)
 }
 
-/// Stores the final response of the claim `id`, if it is still ours and in
-/// flight. Returns whether it was stored.
+/// Stores the final response of the claim `id`, if it is still ours (its
+/// `created_at` is still our `fence`: a takeover moves it) and in flight.
+/// Returns whether it was stored.
 pub async fn complete(
     conn: &impl ConnectionTrait,
     id: Uuid,
+    fence: DateTime<Utc>,
     status: u16,
     headers: &[(String, String)],
     body: &[u8],
@@ -134,6 +136,7 @@ pub async fn complete(
         .col_expr(Column::ResponseHeaders, Expr::value(headers))
         .col_expr(Column::ResponseBody, Expr::value(body.to_vec()))
         .filter(Column::Id.eq(id))
+        .filter(Column::CreatedAt.eq(fence))
         .filter(Column::State.eq("in_flight"))
         .exec(conn)
         .await?;
@@ -143,9 +146,19 @@ pub async fn complete(
 /// Forgets a claim still in flight (its request was refused before it ran).
 /// A completed record is never touched: if the effect did commit (say the
 /// commit's answer was lost), its stored response must stay to be replayed.
-pub async fn release(conn: &impl ConnectionTrait, id: Uuid) -> StoreResult<()> {
-    Entity::delete_many().filter(Column::Id.eq(id)).filter(Column::State.eq("in_flight")).exec(conn).await?;
+pub async fn release(conn: &impl ConnectionTrait, id: Uuid, fence: DateTime<Utc>) -> StoreResult<()> {
+    Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::CreatedAt.eq(fence))
+        .filter(Column::State.eq("in_flight"))
+        .exec(conn)
+        .await?;
     Ok(())
+}
+
+/// The record `id`, whatever its state.
+pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> StoreResult<Option<Record>> {
+    Ok(Entity::find_by_id(id).one(conn).await?.map(to_record))
 }
 
 /// Deletes a record whatever its state (it expired).

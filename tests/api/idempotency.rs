@@ -253,7 +253,8 @@ async fn releasing_a_key_never_erases_a_stored_outcome() {
     post_keyed(&app, "/v1/bookings", "k", &body).await.assert_status(201);
     let record = entity::idempotency_record::Entity::find().one(&app.db).await.unwrap().unwrap();
     assert_eq!(record.state, "completed");
-    berth::service::idempotency::release(&app.services_db(), record.id).await.unwrap();
+    let claim = berth::service::idempotency::Claim { id: record.id, fence: record.created_at };
+    berth::service::idempotency::release(&app.services_db(), claim).await.unwrap();
     let again = post_keyed(&app, "/v1/bookings", "k", &body).await;
     assert_eq!(again.assert_status(201).header("idempotent-replayed"), Some("true"));
     assert_eq!(bookings_in_db(&app).await, 1);
@@ -293,4 +294,57 @@ async fn long_paths_subjects_and_folded_names_are_answers_not_500s() {
     let folded = "İ".repeat(200); // 200 characters, 400 once lower-cased
     let created = app.post_json("/v1/resources", &json!({"name": folded, "capacity": 1})).await;
     assert_eq!(created.assert_status(201).body["name"], folded);
+}
+
+/// Found from outside: a claim taken over as abandoned could still be
+/// completed by its first holder, so a stalled request and its retry both
+/// took effect. The takeover moves the claim's fence; the first holder's
+/// completion, inside its booking transaction, no longer matches and takes
+/// the booking down with it.
+#[tokio::test]
+async fn a_claim_taken_over_cannot_be_completed_by_its_first_holder() {
+    use berth::domain::{ids::*, time_range::TimeRange};
+    use berth::service::{
+        Clock, Db, ServiceError,
+        bookings::{self, Context, NewBooking},
+        idempotency::{Claimed, Policy, Scope, Seal, StoredResponse, claim},
+    };
+    let (app, resource, customer) = setup().await;
+    let clock = Clock::manual(chrono::Utc::now());
+    let db = Db::with_clock(app.db.clone(), clock.clone());
+    let scope =
+        Scope { principal: "admin:ops".into(), key: "k".into(), method: "POST".into(), route: "/v1/bookings".into() };
+    let policy = Policy { ttl: chrono::Duration::hours(24), lease: chrono::Duration::seconds(60) };
+    let Claimed::Fresh(first) = claim(&db, &scope, "same request", policy).await.unwrap() else { panic!("not fresh") };
+    // The first holder stalls past the lease; a retry takes the key over.
+    clock.set(chrono::Utc::now() + chrono::Duration::minutes(2));
+    let Claimed::Fresh(second) = claim(&db, &scope, "same request", policy).await.unwrap() else {
+        panic!("no takeover")
+    };
+    assert_eq!(first.id, second.id);
+    let render =
+        |_: &berth::domain::booking::Booking| StoredResponse { status: 201, headers: vec![], body: b"{}".to_vec() };
+    let (start, end) = crate::helpers::slot(3, 9, 10);
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&chrono::Utc);
+    let new = NewBooking {
+        resource_id: ResourceId(resource["id"].as_str().unwrap().parse().unwrap()),
+        customer_id: CustomerId(customer["id"].as_str().unwrap().parse().unwrap()),
+        range: TimeRange::new(at(&start), at(&end)).unwrap(),
+        quantity: 1,
+        hold: false,
+        notes: None,
+        override_policy: false,
+    };
+    let ctx =
+        Context { actor: berth::auth::Principal::Admin { sub: "ops".into() }.actor(), request_id: None, reason: None };
+    let stale = bookings::create(&db, new.clone(), &ctx, &Seal::new(Some(first), &render)).await;
+    assert!(matches!(stale, Err(ServiceError::IdempotencyClaimLost)), "{stale:?}");
+    assert_eq!(bookings_in_db(&app).await, 0, "the stale holder's booking rolled back");
+    bookings::create(&db, new, &ctx, &Seal::new(Some(second), &render)).await.unwrap();
+    assert_eq!(bookings_in_db(&app).await, 1);
+    // A refusal the first holder could no longer store gives way to what
+    // the key holds now: its client hears the outcome every retry will.
+    let refusal = StoredResponse { status: 409, headers: vec![], body: b"{}".to_vec() };
+    let instead = berth::service::idempotency::complete(&db, first, &refusal).await.unwrap();
+    assert_eq!(instead.map(|r| r.status), Some(201));
 }
