@@ -226,7 +226,7 @@ pub async fn update_customer(
     let current = service::get(&state.db, id).await?;
     if_match.require(current.version)?;
     let request: UpdateCustomerRequest = parse_json(&headers, &body)?;
-    let customer = service::update(&state.db, id, current.version, request.into()).await?;
+    let customer = service::update(&state.db, id, &if_match.expected(), request.into()).await?;
     Ok(answer(&customer))
 }
 
@@ -251,6 +251,6 @@ pub async fn delete_customer(
     let if_match = IfMatch::from_headers(&headers)?;
     let current = service::get(&state.db, id).await?;
     if_match.require(current.version)?;
-    service::delete(&state.db, id, current.version).await?;
+    service::delete(&state.db, id, &if_match.expected()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 
 use super::problem::{Problem, ProblemType};
+use crate::service::Expected;
 
 /// The strong ETag of an object at `version`.
 pub fn etag(version: i64) -> String {
@@ -62,6 +63,14 @@ impl IfMatch {
                     .with("required_header", "If-Match"))
             }
             _ => self.check(current_version),
+        }
+    }
+
+    /// The condition for the service to check under the row's lock.
+    pub fn expected(&self) -> Expected {
+        match self {
+            IfMatch::Absent | IfMatch::Any => Expected::Any,
+            IfMatch::Versions(versions) => Expected::OneOf(versions.clone()),
         }
     }
 

@@ -16,7 +16,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::DatabaseTransaction;
 
-use super::{Db, ServiceError, idempotency::Seal, now, retrying};
+use super::{Db, Expected, ServiceError, idempotency::Seal, now, retrying};
 use crate::domain::{
     booking::{Action, Actor, Booking, BookingEvent, BookingFilter, BookingStatus, transition},
     capacity::{self, OpenSegment, Usage},
@@ -344,21 +344,12 @@ async fn lock_for_change(
     Ok((resource, booking))
 }
 
-fn check_version(booking: &Booking, expected_version: Option<i64>) -> Result<(), ServiceError> {
-    match expected_version {
-        Some(expected) if expected != booking.version => {
-            Err(ServiceError::VersionMismatch { current_version: booking.version })
-        }
-        _ => Ok(()),
-    }
-}
-
 /// `confirm`, `cancel`, `check-in`, `complete` or `no-show`.
 pub async fn act(
     db: &Db,
     id: BookingId,
     action: Action,
-    expected_version: Option<i64>,
+    expected: &Expected,
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
@@ -369,7 +360,7 @@ pub async fn act(
         // keep units and need just the booking's row.
         let (_, mut booking) = lock_for_change(&txn, id, action == Action::Confirm).await?;
         let now = db.decision_clock(&txn).await?;
-        check_version(&booking, expected_version)?;
+        expected.check(booking.version)?;
         if booking.hold_has_run_out(now) {
             let at = booking.hold_expires_at.unwrap_or(now);
             expire(&txn, &mut booking, now, ctx).await?;
@@ -424,7 +415,7 @@ pub async fn reschedule(
     db: &Db,
     id: BookingId,
     change: Reschedule,
-    expected_version: Option<i64>,
+    expected: &Expected,
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
@@ -433,7 +424,7 @@ pub async fn reschedule(
         let (resource, mut booking) = lock_for_change(&txn, id, true).await?;
         let resource = resource.ok_or(ServiceError::NotFound)?;
         let now = db.decision_clock(&txn).await?;
-        check_version(&booking, expected_version)?;
+        expected.check(booking.version)?;
         let quantity = change.quantity.unwrap_or(booking.quantity);
         let decision = Decision {
             resource: &resource,

@@ -1,7 +1,7 @@
 //! Customer use cases: create, read, list, update and delete, with
 //! optimistic concurrency on the row version.
 
-use super::{Db, ServiceError, idempotency::Seal, now, retrying};
+use super::{Db, Expected, ServiceError, idempotency::Seal, now, retrying};
 use crate::domain::{
     customer::{Customer, CustomerChanges, NewCustomer},
     ids::CustomerId,
@@ -36,21 +36,21 @@ pub async fn list(db: &Db, after: Option<CustomerId>, limit: u64) -> Result<Vec<
     Ok(customers::list(db.conn(), after, limit).await?)
 }
 
-/// Applies `changes` if the customer is still at `expected_version`.
+/// Applies `changes` if the customer's version, under its lock, is one
+/// `expected` allows.
 pub async fn update(
     db: &Db,
     id: CustomerId,
-    expected_version: i64,
+    expected: &Expected,
     changes: CustomerChanges,
 ) -> Result<Customer, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
-        let mut customer = customers::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
-        if customer.version != expected_version {
-            return Err(ServiceError::VersionMismatch { current_version: customer.version });
-        }
+        let mut customer = customers::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        expected.check(customer.version)?;
+        let locked_version = customer.version;
         customer.apply(changes.clone(), now());
-        if !customers::update_if_version(&txn, &customer, expected_version).await.map_err(email_taken)? {
+        if !customers::update_if_version(&txn, &customer, locked_version).await.map_err(email_taken)? {
             // Another writer got in between our read and our write.
             let current = customers::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
             return Err(ServiceError::VersionMismatch { current_version: current.version });
@@ -61,14 +61,13 @@ pub async fn update(
     .await
 }
 
-/// Deletes the customer if it is still at `expected_version`.
-pub async fn delete(db: &Db, id: CustomerId, expected_version: i64) -> Result<(), ServiceError> {
+/// Deletes the customer if its version, under its lock, is one `expected`
+/// allows.
+pub async fn delete(db: &Db, id: CustomerId, expected: &Expected) -> Result<(), ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         let customer = customers::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
-        if customer.version != expected_version {
-            return Err(ServiceError::VersionMismatch { current_version: customer.version });
-        }
+        expected.check(customer.version)?;
         // A customer with bookings still to come keeps them: cancel them
         // first. Past bookings go with the customer. Lock order: customer,
         // then its bookings; the clock is read after both locks, like every
@@ -79,7 +78,7 @@ pub async fn delete(db: &Db, id: CustomerId, expected_version: i64) -> Result<()
         if blocking_bookings > 0 {
             return Err(ServiceError::HasBookings { blocking_bookings });
         }
-        if !customers::delete_if_version(&txn, id, expected_version).await? {
+        if !customers::delete_if_version(&txn, id, customer.version).await? {
             return Err(ServiceError::VersionMismatch { current_version: customer.version });
         }
         txn.commit().await?;

@@ -67,6 +67,29 @@ impl Db {
     }
 }
 
+/// A write's precondition on the row version (an `If-Match`), checked
+/// under the row's lock: `Any` holds for whatever version is current
+/// (RFC 9110 §13.1.1: `*`, or no `If-Match` where it is optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Expected {
+    #[default]
+    Any,
+    /// One of these versions.
+    OneOf(Vec<i64>),
+}
+
+impl Expected {
+    /// `VersionMismatch` unless `version` satisfies the condition.
+    pub fn check(&self, version: i64) -> Result<(), ServiceError> {
+        match self {
+            Expected::OneOf(versions) if !versions.contains(&version) => {
+                Err(ServiceError::VersionMismatch { current_version: version })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Where decisions read the time.
 #[derive(Clone, Debug, Default)]
 pub enum Clock {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
 
-use super::{Db, ServiceError, bookings, idempotency::Seal, now, retrying};
+use super::{Db, Expected, ServiceError, bookings, idempotency::Seal, now, retrying};
 use crate::domain::{
     ids::ResourceId,
     resource::{NewResource, Resource, ResourceChanges},
@@ -42,19 +42,19 @@ pub async fn list(db: &Db, after: Option<ResourceId>, limit: u64) -> Result<Vec<
     Ok(resources::list(db.conn(), after, limit).await?)
 }
 
-/// Applies `changes` if the resource is still at `expected_version`.
+/// Applies `changes` if the resource's version, under its lock, is one
+/// `expected` allows.
 pub async fn update(
     db: &Db,
     id: ResourceId,
-    expected_version: i64,
+    expected: &Expected,
     changes: ResourceChanges,
 ) -> Result<Resource, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         let mut resource = resources::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
-        if resource.version != expected_version {
-            return Err(ServiceError::VersionMismatch { current_version: resource.version });
-        }
+        expected.check(resource.version)?;
+        let locked_version = resource.version;
         let now = db.decision_clock(&txn).await?;
         let (old_capacity, old_max) = (resource.capacity, resource.max_booking_duration_seconds);
         resource.apply(changes.clone(), now);
@@ -64,7 +64,7 @@ pub async fn update(
         if resource.capacity < old_capacity || resource.max_booking_duration_seconds < old_max {
             check_commitments(&txn, &resource, old_max, now).await?;
         }
-        if !resources::update_if_version(&txn, &resource, expected_version).await.map_err(name_taken)? {
+        if !resources::update_if_version(&txn, &resource, locked_version).await.map_err(name_taken)? {
             // Another writer got in between our read and our write.
             let current = resources::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
             return Err(ServiceError::VersionMismatch { current_version: current.version });
@@ -75,20 +75,19 @@ pub async fn update(
     .await
 }
 
-/// Deletes the resource if it is still at `expected_version`.
-pub async fn delete(db: &Db, id: ResourceId, expected_version: i64) -> Result<(), ServiceError> {
+/// Deletes the resource if its version, under its lock, is one `expected`
+/// allows.
+pub async fn delete(db: &Db, id: ResourceId, expected: &Expected) -> Result<(), ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         let resource = resources::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
-        if resource.version != expected_version {
-            return Err(ServiceError::VersionMismatch { current_version: resource.version });
-        }
+        expected.check(resource.version)?;
         let now = db.decision_clock(&txn).await?;
         let blocking_bookings = bookings::future_commitments(&txn, &resource, now).await?.bookings;
         if blocking_bookings > 0 {
             return Err(ServiceError::HasBookings { blocking_bookings });
         }
-        if !resources::delete_if_version(&txn, id, expected_version).await? {
+        if !resources::delete_if_version(&txn, id, resource.version).await? {
             return Err(ServiceError::VersionMismatch { current_version: resource.version });
         }
         txn.commit().await?;

@@ -26,7 +26,7 @@ use crate::http::{
 };
 use crate::problems;
 use crate::service::bookings::{self as service, Context, NewBooking, Reschedule};
-use crate::service::idempotency::StoredResponse;
+use crate::service::{Expected, idempotency::StoredResponse};
 
 fn context(who: &SignedIn, headers: &HeaderMap, reason: Option<String>) -> Context {
     Context {
@@ -164,18 +164,18 @@ pub async fn get_booking(
 
 /// The checks before a change, in docs/design.md §4's order: `If-Match` syntax
 /// (400), the booking exists and is the caller's (404), `If-Match` matches
-/// (412). Returns the version the change must still find, when `If-Match`
-/// was sent.
+/// (412). Returns the condition the change checks again under the
+/// booking's lock: `*` and an absent header hold for any version.
 async fn visible_and_current(
     state: &AppState,
     who: &SignedIn,
     id: BookingId,
     headers: &HeaderMap,
-) -> Result<Option<i64>, Problem> {
+) -> Result<Expected, Problem> {
     let if_match = IfMatch::from_headers(headers)?;
     let current = service::get(&state.db, id, who.booking_owner()).await?;
     if_match.check(current.version)?;
-    Ok((if_match != IfMatch::Absent).then_some(current.version))
+    Ok(if_match.expected())
 }
 
 /// Runs one state-machine action: 404, then `If-Match` (optional), then the
@@ -202,7 +202,7 @@ async fn run_action(
         parse_json::<OrNull<ActionRequest>>(headers, body)?.0.unwrap_or_default()
     };
     let ctx = context(who, headers, request.reason);
-    keyed.write(answer, async |seal| service::act(&state.db, id, action, expected, &ctx, seal).await).await
+    keyed.write(answer, async |seal| service::act(&state.db, id, action, &expected, &ctx, seal).await).await
 }
 
 /// Confirm a hold
@@ -384,7 +384,7 @@ pub async fn reschedule_booking(
     };
     let ctx = context(&who, &headers, request.reason);
     keyed
-        .write(answer, async |seal| service::reschedule(&state.db, id, change, expected, &ctx, seal).await)
+        .write(answer, async |seal| service::reschedule(&state.db, id, change, &expected, &ctx, seal).await)
         .await
         .map_err(nothing_else_to_offer)
 }

@@ -81,7 +81,7 @@ pub struct CreateResourceRequest {
 
 /// Changes to a resource; absent fields stay as they are, `description: null`
 /// clears the description.
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Clone, Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateResourceRequest {
     #[serde(default, deserialize_with = "non_null")]

@@ -21,7 +21,11 @@ use crate::http::{
     reply,
 };
 use crate::problems;
-use crate::service::resources as service;
+use crate::service::{Expected, ServiceError, resources as service};
+
+/// How often an update is merged again onto a version that changed under
+/// it (as many concurrent writers as this all succeed).
+const MERGE_ATTEMPTS: usize = 10;
 
 /// A resource as answered (200), and as stored for Idempotency-Key replays.
 fn answer(resource: &Resource) -> Response {
@@ -118,12 +122,30 @@ pub async fn update_resource(
 ) -> Result<Response, Problem> {
     let id = ResourceId(id);
     let if_match = IfMatch::from_headers(&headers)?;
-    let current = service::get(&state.db, id).await?;
-    if_match.require(current.version)?;
-    let request: UpdateResourceRequest = parse_json(&headers, &body)?;
-    let changes = request.into_domain(&current)?;
-    let resource = service::update(&state.db, id, current.version, changes).await?;
-    Ok(answer(&resource))
+    let mut request: Option<UpdateResourceRequest> = None;
+    // Plain fields are decided on `If-Match` under the lock. `schedule` and
+    // `policy` are merged into the version read here, so that write must
+    // find exactly that version; when another write got in between and
+    // `If-Match` still holds for the version it left (`*`, or a list naming
+    // it), merge again onto that one rather than answer 412. Each round one
+    // of the racing writers wins.
+    for _ in 0..MERGE_ATTEMPTS {
+        let current = service::get(&state.db, id).await?;
+        if_match.require(current.version)?;
+        let request = match &request {
+            Some(request) => request,
+            None => request.insert(parse_json(&headers, &body)?),
+        };
+        let merges = request.schedule.is_some() || request.policy.is_some();
+        let expected = if merges { Expected::OneOf(vec![current.version]) } else { if_match.expected() };
+        let changes = request.clone().into_domain(&current)?;
+        match service::update(&state.db, id, &expected, changes).await {
+            Err(ServiceError::VersionMismatch { current_version })
+                if merges && if_match.check(current_version).is_ok() => {}
+            outcome => return Ok(answer(&outcome?)),
+        }
+    }
+    Err(Problem::unavailable("The resource kept changing while this update was merged into it; retry."))
 }
 
 /// Delete a resource
@@ -148,6 +170,6 @@ pub async fn delete_resource(
     let if_match = IfMatch::from_headers(&headers)?;
     let current = service::get(&state.db, id).await?;
     if_match.require(current.version)?;
-    service::delete(&state.db, id, current.version).await?;
+    service::delete(&state.db, id, &if_match.expected()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
