@@ -4,18 +4,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-/// The bounds of each value (inclusive), also stated in the API schema.
+/// Bounds the rules rely on. (Each value's accepted range is validated and
+/// documented with the request body, `http::resources::settings`.)
 pub mod limits {
-    /// Up to a year of notice or cut-off.
-    pub const MAX_NOTICE_SECONDS: i64 = 366 * 86_400;
-    /// Bookings up to ten years ahead.
-    pub const MAX_ADVANCE_SECONDS: i64 = 3_660 * 86_400;
-    pub const MIN_SLOT_STEP_SECONDS: i64 = 60;
-    pub const MAX_SLOT_STEP_SECONDS: i64 = 86_400;
     /// A buffer of at most a day on either side; the overlap reads rely on
     /// it as a bound (docs/design.md §5).
     pub const MAX_BUFFER_SECONDS: i64 = 86_400;
-    pub const MAX_ACTIVE_BOOKINGS: i64 = 10_000;
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

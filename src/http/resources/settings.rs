@@ -314,6 +314,21 @@ mod tests {
         assert_eq!(target, json!({"b": {"c": 5, "d": 3}, "e": [3], "f": {}}));
     }
 
+    /// The overlap reads bound their scan by the longest buffer: the body
+    /// must not accept a longer one.
+    #[test]
+    fn buffers_stay_within_what_the_overlap_reads_assume() {
+        use crate::domain::policy::limits::MAX_BUFFER_SECONDS;
+        let at_most = PolicyDto { buffer_after_seconds: Some(MAX_BUFFER_SECONDS), ..PolicyDto::default() };
+        assert!(at_most.validate().is_ok());
+        for longer in [
+            PolicyDto { buffer_after_seconds: Some(MAX_BUFFER_SECONDS + 1), ..PolicyDto::default() },
+            PolicyDto { buffer_before_seconds: Some(MAX_BUFFER_SECONDS + 1), ..PolicyDto::default() },
+        ] {
+            assert!(longer.validate().is_err());
+        }
+    }
+
     #[test]
     fn days_map_to_weekdays_and_back() {
         for day in [Day::Mon, Day::Wed, Day::Sun] {
