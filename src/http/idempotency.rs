@@ -88,6 +88,19 @@ impl Keyed {
     }
 }
 
+/// A caller's name as a key's scope keeps it: an identity provider's `sub`
+/// may be any length, and PostgreSQL refuses index entries over 2,704
+/// bytes, so a long one is kept as its SHA-256 (still one per caller).
+fn bounded(principal: String) -> String {
+    if principal.len() <= MAX_PRINCIPAL_BYTES {
+        return principal;
+    }
+    format!("sha256:{}", hex::encode(Sha256::digest(principal.as_bytes())))
+}
+
+/// The longest caller name a key's scope keeps as it is.
+const MAX_PRINCIPAL_BYTES: usize = 256;
+
 /// The header's key: a quoted string or a bare token of 1..=255 visible
 /// ASCII characters. `None` without the header.
 fn parse_key(headers: &axum::http::HeaderMap) -> Option<Result<String, Problem>> {
@@ -163,6 +176,7 @@ pub async fn idempotency(State(state): State<IdempotencyState>, request: Request
     let Some(principal) = request.extensions().get::<Principal>().and_then(Principal::subject) else {
         return next.run(request).await;
     };
+    let principal = bounded(principal);
     let key = match parse_key(request.headers()) {
         None => return next.run(request).await,
         Some(Err(problem)) => return problem.into_response(),

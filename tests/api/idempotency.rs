@@ -279,6 +279,16 @@ async fn long_paths_subjects_and_folded_names_are_answers_not_500s() {
     let request = app.client.post(app.url("/v1/resources")).header("idempotency-key", "k2");
     let created = app.send_as(request.json(&json!({"name": "Hall", "capacity": 1})), Some(&idp_admin)).await;
     created.assert_status(201);
+    // A subject of 3,000 random characters (an identity provider's) keeps
+    // its keys too, and a retry replays.
+    let random_sub: String =
+        (0..100).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect::<String>()[..3000].into();
+    let long_admin = crate::helpers::token(berth::auth::Role::Admin, &random_sub);
+    for expected in [None, Some("true")] {
+        let request = app.client.post(app.url("/v1/resources")).header("idempotency-key", "k3");
+        let created = app.send_as(request.json(&json!({"name": "Annex", "capacity": 1})), Some(&long_admin)).await;
+        assert_eq!(created.assert_status(201).header("idempotent-replayed"), expected);
+    }
 
     // Found from outside: an internationalised address that lower-cases
     // past 254 characters was a 500 on PostgreSQL; too long is a 422.
