@@ -122,7 +122,7 @@ impl Occupancy<'_> {
 /// The most units a booking of `range` could take on `resource`, given
 /// what the others occupy: its occupied interval (buffers included) must
 /// fit at every instant.
-pub fn room(resource: &Resource, range: &TimeRange, occupancy: &Occupancy<'_>) -> i64 {
+fn room(resource: &Resource, range: &TimeRange, occupancy: &Occupancy<'_>) -> i64 {
     occupancy.available(i64::from(resource.capacity), &occupied(range, resource.policy.buffers()))
 }
 
@@ -183,8 +183,9 @@ pub fn check_values(
 }
 
 /// May `request` be booked on `resource` now? The first rule it breaks, in
-/// docs/design.md §3's order, or `Ok`.
-pub fn admit(resource: &Resource, request: &Request, situation: &Situation<'_>) -> Result<(), Refusal> {
+/// docs/design.md §3's order, or the most units that would fit (at least
+/// the quantity asked for).
+pub fn admit(resource: &Resource, request: &Request, situation: &Situation<'_>) -> Result<i64, Refusal> {
     if !resource.active {
         return Err(Refusal::ResourceInactive { resource_id: resource.id });
     }
@@ -204,7 +205,7 @@ pub fn admit(resource: &Resource, request: &Request, situation: &Situation<'_>) 
             available,
         });
     }
-    Ok(())
+    Ok(available)
 }
 
 /// A customer cancelling a booking that starts at `start`: refused after
@@ -344,7 +345,7 @@ mod tests {
         let court = resource(Policy { min_notice_seconds: Some(3600), ..Policy::default() }, None);
         let now = monday(8, 0);
         let on_time = request(monday(9, 0), monday(10, 0));
-        assert_eq!(admit(&court, &on_time, &situation(now)), Ok(()));
+        assert_eq!(admit(&court, &on_time, &situation(now)), Ok(1));
         let early = request(monday(9, 0) - MICRO, monday(10, 0));
         assert_eq!(
             admit(&court, &early, &situation(now)),
@@ -357,7 +358,7 @@ mod tests {
         let court = resource(Policy { max_advance_seconds: Some(86_400), ..Policy::default() }, None);
         let now = monday(9, 0);
         let last = request(utc(2027, 1, 5, 9, 0), utc(2027, 1, 5, 10, 0));
-        assert_eq!(admit(&court, &last, &situation(now)), Ok(()));
+        assert_eq!(admit(&court, &last, &situation(now)), Ok(1));
         let late = request(utc(2027, 1, 5, 9, 0) + MICRO, utc(2027, 1, 5, 10, 0));
         assert!(matches!(admit(&court, &late, &situation(now)), Err(Refusal::BeyondHorizon { .. })));
     }
@@ -366,7 +367,7 @@ mod tests {
     fn hours_admit_a_booking_ending_at_closing_and_refuse_one_a_microsecond_longer() {
         let court = resource(Policy::default(), Some(weekdays_nine_to_five()));
         let now = monday(0, 0);
-        assert_eq!(admit(&court, &request(monday(16, 0), monday(17, 0)), &situation(now)), Ok(()));
+        assert_eq!(admit(&court, &request(monday(16, 0), monday(17, 0)), &situation(now)), Ok(1));
         let refused = admit(&court, &request(monday(16, 0), monday(17, 0) + MICRO), &situation(now));
         let Err(Refusal::OutsideOpeningHours { time_zone, open_intervals }) = refused else { panic!("{refused:?}") };
         assert_eq!(time_zone, Tz::UTC);
@@ -381,14 +382,14 @@ mod tests {
         let policy = Policy { slot_step_seconds: Some(45 * 60), ..Policy::default() };
         let now = monday(0, 0);
         let scheduled = resource(policy, Some(weekdays_nine_to_five()));
-        assert_eq!(admit(&scheduled, &request(monday(10, 30), monday(11, 0)), &situation(now)), Ok(()));
+        assert_eq!(admit(&scheduled, &request(monday(10, 30), monday(11, 0)), &situation(now)), Ok(1));
         assert_eq!(
             admit(&scheduled, &request(monday(10, 30) + MICRO, monday(11, 0)), &situation(now)),
             Err(Refusal::NotOnSlotGrid { slot_step_seconds: 2700 })
         );
         // Without a schedule, from local midnight: 00:45, 01:30, ..., 10:30.
         let always = resource(policy, None);
-        assert_eq!(admit(&always, &request(monday(10, 30), monday(11, 0)), &situation(now)), Ok(()));
+        assert_eq!(admit(&always, &request(monday(10, 30), monday(11, 0)), &situation(now)), Ok(1));
         assert!(admit(&always, &request(monday(10, 0), monday(11, 0)), &situation(now)).is_err());
     }
 
@@ -408,7 +409,7 @@ mod tests {
             };
             admit(&court, &request(monday(10, 0), monday(11, 0)), &situation)
         };
-        assert_eq!(with(&one), Ok(()));
+        assert_eq!(with(&one), Ok(1));
         assert_eq!(with(&two), Err(Refusal::BookingLimitReached { limit: 2, active_bookings: 2 }));
     }
 
@@ -418,7 +419,7 @@ mod tests {
         let current_start = utc(2027, 1, 5, 10, 0);
         let moving = |now| Situation { rescheduled_from: Some(current_start), ..situation(now) };
         let target = request(utc(2027, 1, 6, 10, 0), utc(2027, 1, 6, 11, 0));
-        assert_eq!(admit(&court, &target, &moving(monday(10, 0))), Ok(()));
+        assert_eq!(admit(&court, &target, &moving(monday(10, 0))), Ok(1));
         assert_eq!(
             admit(&court, &target, &moving(monday(10, 0) + MICRO)),
             Err(Refusal::CutoffPassed { action: Action::Reschedule, cutoff_at: monday(10, 0) })
@@ -438,11 +439,11 @@ mod tests {
         let with_booked = Situation { occupancy: Occupancy::Intervals(&booked), ..situation(monday(0, 0)) };
         let right_after = admit(&court, &request(monday(11, 0), monday(12, 0)), &with_booked);
         assert!(matches!(right_after, Err(Refusal::CapacityExceeded { available: 0, .. })), "{right_after:?}");
-        assert_eq!(admit(&court, &request(monday(11, 10), monday(12, 0)), &with_booked), Ok(()));
+        assert_eq!(admit(&court, &request(monday(11, 10), monday(12, 0)), &with_booked), Ok(1));
         // The new booking's own buffer counts too: 09:00-09:51 would run
         // into 10:00 with its 10 minutes after.
         assert!(admit(&court, &request(monday(9, 0), monday(9, 51)), &with_booked).is_err());
-        assert_eq!(admit(&court, &request(monday(9, 0), monday(9, 50)), &with_booked), Ok(()));
+        assert_eq!(admit(&court, &request(monday(9, 0), monday(9, 50)), &with_booked), Ok(1));
     }
 
     #[test]

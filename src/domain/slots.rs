@@ -101,8 +101,7 @@ pub enum Rejection {
 /// `rules::check_values`, then `rules::admit`.
 pub fn judge(resource: &Resource, request: &Request, situation: &Situation<'_>) -> Result<Slot, Rejection> {
     rules::check_values(resource, request, situation.now, situation.apply_policy).map_err(Rejection::Invalid)?;
-    rules::admit(resource, request, situation).map_err(Rejection::Refused)?;
-    let available = rules::room(resource, &request.range, &situation.occupancy);
+    let available = rules::admit(resource, request, situation).map_err(Rejection::Refused)?;
     Ok(Slot { range: request.range, available })
 }
 
@@ -169,9 +168,7 @@ pub fn alternatives(resource: &Resource, request: &Request, situation: &Situatio
         .into_iter()
         .filter(|start| *start != wanted)
         .filter_map(|start| TimeRange::new(start, start + duration))
-        .filter(|range| {
-            rules::admit(resource, &Request { range: *range, quantity: request.quantity }, situation).is_ok()
-        })
+        .filter(|range| judge(resource, &Request { range: *range, quantity: request.quantity }, situation).is_ok())
         .take(ALTERNATIVES)
         .collect()
 }
@@ -365,7 +362,7 @@ mod tests {
         /// What the write path reads for one booking (`service::bookings`):
         /// with a limit, the first `limit` active bookings; without, the
         /// first one overlapping; and the intervals occupying its time.
-        fn write_path(&self, request: &Request) -> Result<(), Rejection> {
+        fn write_path(&self, request: &Request) -> Result<i64, Rejection> {
             let own = self.own_active();
             let limit = self.resource.policy.max_active_bookings_per_customer;
             let (active, nearby): (i64, Vec<OwnBooking>) = match limit {
@@ -436,10 +433,13 @@ mod tests {
             }
             let written = world.write_path(&Request { range, quantity: world.quantity });
             match (&verdict, &written) {
-                (Ok(slot), Ok(())) => {
+                (Ok(slot), Ok(room)) => {
                     listed += 1;
                     let window = rules::occupied(&range, world.resource.policy.buffers());
-                    if slot.available != world.brute_force_room(&window) || slot.available < world.quantity {
+                    if slot.available != *room
+                        || slot.available != world.brute_force_room(&window)
+                        || slot.available < world.quantity
+                    {
                         return Err(format!("{range:?}: available {} disagrees", slot.available));
                     }
                 }

@@ -136,7 +136,7 @@ impl Decision<'_> {
             },
         };
         match rules::admit(resource, &self.request, &situation) {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(refusal) => {
                 let alternatives = self.alternatives(txn, &refusal, active).await?;
                 Err(ServiceError::Refused { refusal, alternatives: Some(alternatives) })

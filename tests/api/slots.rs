@@ -295,3 +295,24 @@ async fn bad_slot_queries_are_422s_at_their_parameters() {
     );
     app.get(&unknown).await.assert_problem(404, "not-found");
 }
+
+/// Found in review: alternatives were judged by the rules but not by the
+/// values every booking must pass first, so a time already begun could be
+/// offered. They are bookable now, like a listed slot.
+#[tokio::test]
+async fn alternatives_never_start_in_the_past() {
+    let (app, _clock) = app_at("2027-01-04T10:00:00Z").await;
+    let ada = app.create_customer("ada@example.com").await;
+    let bob = app.create_customer("bob@example.com").await;
+    let room = resource(&app, json!({})).await;
+    book(&app, &room, &ada, "2027-01-04T11:00:00Z", "2027-01-04T12:00:00Z").await.assert_status(201);
+    let refused = book(&app, &room, &bob, "2027-01-04T11:00:00Z", "2027-01-04T12:00:00Z").await;
+    let offered: Vec<&str> = refused.assert_problem(409, "capacity-exceeded")["alternatives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["start_at"].as_str().unwrap())
+        .collect();
+    // 10:00 (now) and 12:00 are an hour away; 09:00 has begun, so 13:00.
+    assert_eq!(offered, ["2027-01-04T10:00:00Z", "2027-01-04T12:00:00Z", "2027-01-04T13:00:00Z"]);
+}
