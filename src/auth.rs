@@ -85,9 +85,14 @@ pub enum TokenError {
     Expired,
     #[error("a customer token's sub must be the customer id")]
     CustomerSubject,
+    #[error("the token's sub must be 1 to 255 characters")]
+    SubjectLength,
     #[error("the token is malformed or its signature, issuer or audience is wrong")]
     Invalid,
 }
+
+/// The longest token subject berth accepts.
+pub const MAX_SUBJECT_CHARS: usize = 255;
 
 /// Settings for `Authenticator::new`.
 #[derive(Clone, Debug, Default)]
@@ -177,6 +182,11 @@ impl Authenticator {
                 _ => TokenError::Invalid,
             })?
             .claims;
+        // OpenID Connect Core §2: a `sub` never exceeds 255 characters; the
+        // history and the spec rely on it.
+        if claims.sub.is_empty() || claims.sub.chars().count() > MAX_SUBJECT_CHARS {
+            return Err(TokenError::SubjectLength);
+        }
         match claims.role {
             Role::Admin => Ok(Principal::Admin { sub: claims.sub }),
             Role::Customer => claims

@@ -46,7 +46,7 @@ pub struct Config {
     pub database_url: String,
     /// Base URL clients reach berth at; makes problem `type` URIs and
     /// `Location` headers absolute.
-    #[arg(long, env = "BERTH_PUBLIC_URL", global = true)]
+    #[arg(long, env = "BERTH_PUBLIC_URL", global = true, value_parser = at_most_512_characters)]
     pub public_url: Option<String>,
     /// Maximum database connections in the pool.
     #[arg(long, env = "BERTH_DB_POOL_SIZE", default_value_t = 10, global = true)]
@@ -101,7 +101,8 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// Browser origins allowed by CORS, comma-separated (e.g.
     /// `https://app.example.com`); `*` allows any. Empty: no CORS headers.
-    #[arg(long, env = "BERTH_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    #[arg(long, env = "BERTH_CORS_ORIGINS", value_delimiter = ',', global = true,
+          value_parser = at_most_512_characters)]
     pub cors_origins: Vec<String>,
     /// Hours an Idempotency-Key and its stored response are kept (at least
     /// 24: a client may retry the next day).
@@ -193,4 +194,10 @@ impl Config {
     pub fn db_acquire_timeout(&self) -> Duration {
         Duration::from_secs(self.db_acquire_timeout_seconds)
     }
+}
+
+/// URLs that end up in response headers and problem `type`s: the spec
+/// states at most 512 characters for them.
+fn at_most_512_characters(value: &str) -> Result<String, String> {
+    if value.chars().count() <= 512 { Ok(value.to_owned()) } else { Err("must be at most 512 characters".into()) }
 }

@@ -8,20 +8,15 @@
 //! need: 401 for anonymous callers of protected operations, 403 for a role
 //! that may not, always before the body, the query or the target is looked
 //! at.
-//!
-//! Rate limiting (`with_rate_limit`) runs after authentication and keys on the
-//! token subject, or the client IP for anonymous callers.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    Router,
-    extract::{ConnectInfo, FromRequestParts, Request, State},
+    extract::{FromRequestParts, Request, State},
     http::{HeaderValue, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use tower_governor::{GovernorError, GovernorLayer, governor::GovernorConfigBuilder, key_extractor::KeyExtractor};
 
 use super::problem::{Problem, ProblemType};
 use crate::auth::{Authenticator, Principal};
@@ -146,55 +141,4 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         SignedIn::from_request_parts(parts, state).await?.admin().map(|()| Admin)
     }
-}
-
-/// Rate-limit key: the token subject, else the client IP.
-#[derive(Clone, Copy, Debug)]
-pub struct PrincipalOrIp;
-
-impl KeyExtractor for PrincipalOrIp {
-    type Key = String;
-
-    fn extract<T>(&self, request: &axum::http::Request<T>) -> Result<Self::Key, GovernorError> {
-        let principal = request.extensions().get::<Principal>().and_then(Principal::subject);
-        Ok(principal.unwrap_or_else(|| {
-            let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
-            ip.map_or_else(|| "unknown".to_owned(), |ip| format!("ip:{ip}"))
-        }))
-    }
-}
-
-/// Puts the rate limit around every route of `router`: `per_second`
-/// requests replenished per second and `burst` at once, per principal.
-/// A `per_second` of 0 turns it off.
-pub fn with_rate_limit<S: Clone + Send + Sync + 'static>(router: Router<S>, per_second: u64, burst: u32) -> Router<S> {
-    if per_second == 0 {
-        return router;
-    }
-    let period = std::time::Duration::from_nanos(1_000_000_000 / per_second);
-    let Some(config) =
-        GovernorConfigBuilder::default().period(period).burst_size(burst.max(1)).key_extractor(PrincipalOrIp).finish()
-    else {
-        tracing::warn!("invalid rate limit settings; rate limiting is off");
-        return router;
-    };
-    let limiter = config.limiter().clone();
-    // Forget callers that have been quiet for a while, so the map stays small.
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            every.tick().await;
-            limiter.retain_recent();
-        }
-    });
-    router.route_layer(GovernorLayer::new(config).error_handler(|error| {
-        let problem = match error {
-            GovernorError::TooManyRequests { wait_time, .. } => {
-                Problem::new(ProblemType::RateLimited, "Too many requests from this caller; slow down.")
-                    .with_retry_after(wait_time.max(1))
-            }
-            _ => Problem::internal(),
-        };
-        problem.into_response()
-    }))
 }

@@ -14,7 +14,7 @@ use super::{
     AppState,
     extract::{ApiPath, ApiQuery},
     problem::Problem,
-    time::instant,
+    time::{bounded, instant},
 };
 use crate::domain::ids::ResourceId;
 use crate::problems;
@@ -31,8 +31,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
     /// Window start (RFC 3339 with offset; encode `+` as `%2B`).
+    #[serde(deserialize_with = "bounded")]
     pub from: DateTime<FixedOffset>,
     /// Window end, exclusive; at most 31 days after `from`.
+    #[serde(deserialize_with = "bounded")]
     pub to: DateTime<FixedOffset>,
 }
 
@@ -42,8 +44,10 @@ pub struct AvailabilitySegment {
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
     /// Units taken by blocking bookings.
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub used: i64,
     /// Units still free: `capacity - used`, never below 0.
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub available: i64,
     /// Inside the resource's opening hours (always, without a schedule).
     /// Closed time takes no bookings whatever `available` says.
@@ -53,6 +57,7 @@ pub struct AvailabilitySegment {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AvailabilityResponse {
     pub resource_id: Uuid,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub capacity: i32,
     pub active: bool,
     pub from: DateTime<Utc>,

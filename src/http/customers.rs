@@ -53,7 +53,7 @@ pub struct CreateCustomerRequest {
     #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     pub email: String,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"), custom(function = not_blank))]
-    #[schema(min_length = 1, max_length = 200, example = "Ada Lovelace")]
+    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "Ada Lovelace")]
     pub name: String,
 }
 
@@ -71,16 +71,19 @@ pub struct UpdateCustomerRequest {
     pub email: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"), custom(function = not_blank))]
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 200)]
+    #[schema(value_type = String, required = false, pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200)]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerResponse {
     pub id: Uuid,
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
+    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200)]
     pub name: String,
     /// Row version; the ETag is this number in quotes.
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -89,8 +92,10 @@ pub struct CustomerResponse {
 /// One page of customers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerPage {
+    #[schema(max_items = 200)]
     pub items: Vec<CustomerResponse>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$", max_length = 22)]
     pub next_cursor: Option<String>,
 }
 

@@ -14,7 +14,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthResponse {
-    #[schema(example = "ok")]
+    #[schema(pattern = "^(ok|ready)$", max_length = 5, example = "ok")]
     pub status: &'static str,
 }
 

@@ -88,9 +88,10 @@ impl Keyed {
     }
 }
 
-/// A caller's name as a key's scope keeps it: an identity provider's `sub`
-/// may be any length, and PostgreSQL refuses index entries over 2,704
-/// bytes, so a long one is kept as its SHA-256 (still one per caller).
+/// A caller's name as a key's scope keeps it: a `sub` of 255 characters
+/// may take 1,020 bytes, and PostgreSQL refuses index entries over 2,704
+/// bytes (the path and key share the entry), so a long one is kept as its
+/// SHA-256 (still one per caller).
 fn bounded(principal: String) -> String {
     if principal.len() <= MAX_PRINCIPAL_BYTES {
         return principal;
@@ -289,7 +290,7 @@ impl utoipa::Modify for IdempotencyDocs {
 (`Idempotent-Replayed: true`) instead of running it again. 1 to 255 visible ASCII characters, optionally quoted; \
 kept 24 hours, per caller.",
                     ))
-                    .schema(Some(string().pattern(Some(KEY_PATTERN))))
+                    .schema(Some(string().pattern(Some(KEY_PATTERN)).max_length(Some(257))))
                     .build(),
             ));
             for (status, response) in operation.responses.responses.iter_mut() {

@@ -12,10 +12,12 @@ pub mod health;
 pub mod idempotency;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 pub mod pagination;
 pub mod precondition;
 pub mod problem;
 pub mod problem_pages;
+pub mod rate_limit;
 pub mod reply;
 pub mod resources;
 pub mod service_error;
@@ -40,16 +42,13 @@ use tower_http::{
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
 };
-use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Authenticator;
 use crate::service::Db;
-use problem::{FieldError, Problem, ProblemContext, ProblemSchema, ProblemType};
+pub use openapi::{BEARER, openapi};
+use problem::{Problem, ProblemContext, ProblemType};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -112,54 +111,8 @@ pub struct Edge {
     pub idempotency: crate::service::idempotency::Policy,
 }
 
-/// Declares the bearer scheme that protected operations name.
-struct SecurityAddon;
-
-impl Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some(
-                        "HS256 token signed with BERTH_JWT_SECRET (mint one with `berth token`), or an identity \
-provider's token. Claims: `sub`, `role` (`admin` | `customer`; a customer's `sub` is its customer id), `exp`.",
-                    ))
-                    .build(),
-            ),
-        );
-    }
-}
-
-/// The name of the bearer security scheme in the spec.
-pub const BEARER: &str = "bearer_auth";
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "berth",
-        description = "A booking engine that says no correctly. Every refusal is an RFC 9457 problem \
-(`application/problem+json`) whose `type` names one of the problem types listed under `/problems`; \
-switch on `type` and read the extension members, never the prose.",
-        license(name = "MIT", identifier = "MIT"),
-    ),
-    components(schemas(ProblemSchema, FieldError)),
-    modifiers(&SecurityAddon),
-    tags(
-        (name = "resources", description = "Bookable resources and their capacity"),
-        (name = "customers", description = "Who books"),
-        (name = "bookings", description = "Holds and bookings, their state machine and history"),
-        (name = "problems", description = "The problem types berth answers with"),
-        (name = "operations", description = "Health probes and metrics"),
-    )
-)]
-struct ApiDoc;
-
 /// The `/v1` API: authenticated (when a token is sent) and rate limited.
-fn api_routes() -> OpenApiRouter<AppState> {
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(resources::router())
         .merge(availability::router())
@@ -169,20 +122,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
 }
 
 /// Documentation and probes: open to anyone, never rate limited.
-fn ops_routes() -> OpenApiRouter<AppState> {
+pub(crate) fn ops_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().merge(problem_pages::router()).merge(health::router()).merge(metrics::router())
-}
-
-/// The OpenAPI document, as served at `/openapi.json` and committed in
-/// `openapi/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .merge(api_routes())
-        .merge(ops_routes())
-        .into_openapi();
-    utoipa::Modify::modify(&idempotency::IdempotencyDocs, &mut doc);
-    utoipa::Modify::modify(&precondition::PreconditionDocs, &mut doc);
-    doc
 }
 
 /// The complete application: routes, Swagger UI, and the middleware stack.
@@ -204,7 +145,7 @@ pub fn app(state: AppState, edge: Edge) -> Router {
     // server's 125 MiB peak heap (heaptrack); a waiting one holds its request.
     let api = Router::<AppState>::from(api_routes())
         .route_layer(middleware::from_fn_with_state(idempotency_state, idempotency::idempotency));
-    let api = auth::with_rate_limit(api, edge.rate_limit_per_second, edge.rate_limit_burst)
+    let api = rate_limit::with_rate_limit(api, edge.rate_limit_per_second, edge.rate_limit_burst)
         .route_layer(middleware::from_fn_with_state(edge.authenticator.clone(), auth::authenticate))
         .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(state.admission.slots.clone()));
     let router = api
@@ -250,6 +191,8 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 axum::http::header::RETRY_AFTER,
                 axum::http::header::WWW_AUTHENTICATE,
                 header("idempotent-replayed"),
+                rate_limit::RATE_LIMIT,
+                rate_limit::RATE_LIMIT_POLICY,
                 REQUEST_ID,
             ])
             .max_age(Duration::from_secs(600)),

@@ -22,7 +22,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$", max_length = 22)]
     pub cursor: Option<String>,
 }
 

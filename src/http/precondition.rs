@@ -35,6 +35,9 @@ impl IfMatch {
         if values.is_empty() {
             return Ok(IfMatch::Absent);
         }
+        if values.iter().map(|v| v.len()).sum::<usize>() > MAX_IF_MATCH_LENGTH {
+            return Err(Problem::malformed(format!("If-Match must be at most {MAX_IF_MATCH_LENGTH} characters.")));
+        }
         let mut versions = Vec::new();
         let mut tags = 0;
         for value in values {
@@ -122,6 +125,9 @@ fn bad_if_match() -> Problem {
     Problem::malformed("If-Match must be '*' or a list of entity tags such as \"3\".")
 }
 
+/// The longest `If-Match` berth reads (some fifty tags).
+pub const MAX_IF_MATCH_LENGTH: usize = 1024;
+
 /// What `IfMatch::from_headers` accepts: `*` or a list of entity tags.
 pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#;
 
@@ -139,8 +145,13 @@ impl utoipa::Modify for PreconditionDocs {
                     if let RefOr::T(parameter) = parameter
                         && parameter.name == "If-Match"
                     {
-                        parameter.schema =
-                            Some(ObjectBuilder::new().schema_type(Type::String).pattern(Some(IF_MATCH_PATTERN)).into());
+                        parameter.schema = Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .pattern(Some(IF_MATCH_PATTERN))
+                                .max_length(Some(MAX_IF_MATCH_LENGTH))
+                                .into(),
+                        );
                     }
                 }
             }
@@ -195,6 +206,16 @@ mod tests {
     fn unquoted_tags_are_malformed() {
         let mut headers = HeaderMap::new();
         headers.insert(header::IF_MATCH, HeaderValue::from_static("3"));
+        assert_eq!(IfMatch::from_headers(&headers).unwrap_err().kind, ProblemType::MalformedRequest);
+    }
+
+    #[test]
+    fn lists_longer_than_the_spec_states_are_malformed() {
+        let tags = |n: usize| (0..n).map(|i| format!("\"{i:06}\"")).collect::<Vec<_>>().join(",");
+        assert!(tags(113).len() <= MAX_IF_MATCH_LENGTH && tags(114).len() > MAX_IF_MATCH_LENGTH);
+        assert!(parse(&tags(113)).check(3).is_ok());
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_MATCH, HeaderValue::from_str(&tags(114)).unwrap());
         assert_eq!(IfMatch::from_headers(&headers).unwrap_err().kind, ProblemType::MalformedRequest);
     }
 }

@@ -80,7 +80,7 @@ pub async fn list_problem_types() -> Html<String> {
 /// An HTML page explaining one problem type: when it happens, what to do,
 /// and its extension members.
 #[utoipa::path(get, path = "/problems/{slug}", tag = "problems", security(()),
-    params(("slug" = String, Path, description = "Problem type slug, e.g. `capacity-exceeded`")),
+    params(("slug" = String, Path, max_length = 64, pattern = "^[a-z-]+$", description = "Problem type slug, e.g. `capacity-exceeded`")),
     responses((status = 200, description = "The explanation", content_type = "text/html", body = String), GetProblemTypeErrors))]
 pub async fn get_problem_type(ApiPath(slug): ApiPath<String>) -> Result<Html<String>, Problem> {
     let kind = ProblemType::from_slug(&slug)

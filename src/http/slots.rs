@@ -16,7 +16,7 @@ use super::{
     availability::MAX_WINDOW_DAYS,
     extract::{ApiPath, ApiQuery},
     problem::{Problem, ProblemType},
-    time::instant,
+    time::{bounded, instant},
 };
 use crate::auth::Principal;
 use crate::domain::{
@@ -35,9 +35,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SlotsQuery {
     /// Slots starting at or after this instant (RFC 3339 with offset;
     /// encode `+` as `%2B`).
+    #[serde(deserialize_with = "bounded")]
     pub from: DateTime<FixedOffset>,
     /// Slots starting before this instant; at most 31 days after `from`,
     /// and at most 2,000 grid points between them.
+    #[serde(deserialize_with = "bounded")]
     pub to: DateTime<FixedOffset>,
     /// Length of each slot; at least the policy's `min_duration_seconds`,
     /// at most the resource's `max_booking_duration_seconds`.
@@ -60,20 +62,25 @@ pub struct SlotResponse {
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
     /// `start_at` in the resource's time zone.
-    #[schema(example = "2027-03-29T09:00:00+02:00")]
+    #[schema(format = DateTime, example = "2027-03-29T09:00:00+02:00")]
     pub local_start: String,
     /// The most units a booking of this slot could take now.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub available: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlotsResponse {
     pub resource_id: Uuid,
-    #[schema(example = "Europe/Berlin")]
+    /// IANA time zone name.
+    #[schema(pattern = "^[A-Za-z0-9_+/-]+$", max_length = 64, example = "Europe/Berlin")]
     pub time_zone: String,
+    #[schema(minimum = 60, maximum = 31_622_400)]
     pub duration_seconds: i64,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: i64,
-    /// In time order.
+    /// In time order; at most 2,000.
+    #[schema(max_items = 2000)]
     pub slots: Vec<SlotResponse>,
 }
 

@@ -445,12 +445,30 @@ async fn a_caller_over_the_rate_limit_gets_429_with_retry_after_and_others_do_no
     for reply in &limited {
         reply.assert_problem(429, "rate-limited");
         assert!(reply.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+        assert_eq!(reply.header("ratelimit"), Some("\"caller\";r=0;t=3"));
     }
+    // Every counted response states the policy and what is left of it: `t`
+    // is the seconds until all 3 are back at 1 a second.
+    let mut left = Vec::new();
+    for reply in &replies {
+        assert_eq!(reply.header("ratelimit-policy"), Some("\"caller\";q=3;w=3"));
+        if reply.status == 200 {
+            let state = reply.header("ratelimit").unwrap();
+            let (r, t) = state.strip_prefix("\"caller\";r=").and_then(|rest| rest.split_once(";t=")).unwrap();
+            let (r, t): (u64, u64) = (r.parse().unwrap(), t.parse().unwrap());
+            assert_eq!(t, 3 - r, "{state}");
+            left.push(r);
+        }
+    }
+    left.sort_unstable();
+    assert_eq!(&left[left.len() - 3..], [0, 1, 2], "{left:?}");
     // Another principal has its own budget.
     let someone = token(Role::Admin, "someone-else");
-    app.send_as(app.client.get(app.url("/v1/resources")), Some(&someone)).await.assert_status(200);
-    // Probes are never limited.
-    app.get("/healthz").await.assert_status(200);
+    let fresh = app.send_as(app.client.get(app.url("/v1/resources")), Some(&someone)).await;
+    assert_eq!(fresh.assert_status(200).header("ratelimit"), Some("\"caller\";r=2;t=1"));
+    // Probes are never limited, and say nothing about it.
+    let probe = app.get("/healthz").await;
+    assert_eq!(probe.assert_status(200).header("ratelimit"), None);
 }
 
 /// Found by schemathesis: a bad query used to answer 422 before the missing

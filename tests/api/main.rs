@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod layering;
+mod limits;
 mod openapi;
 mod operations;
 mod policies;

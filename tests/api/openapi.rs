@@ -125,7 +125,9 @@ async fn schema_limits_agree_with_validation() {
         if let Some(min) = schema["minimum"].as_i64() {
             cases.push(probe(min.into(), (min - 1).into()));
         }
-        if let Some(max) = schema["maxLength"].as_u64() {
+        // `time_zone` takes IANA names only; that every one fits its
+        // maxLength is a unit test in `http::resources::dto`.
+        if let Some(max) = schema["maxLength"].as_u64().filter(|_| field != "time_zone") {
             let text = |len: u64| Value::String("x".repeat(len as usize));
             cases.push(probe(text(max), text(max + 1)));
         }

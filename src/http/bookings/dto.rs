@@ -8,7 +8,10 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::domain::booking::{Booking, BookingEvent, BookingStatus};
-use crate::http::fields::no_nul;
+use crate::http::{
+    fields::no_nul,
+    time::{bounded, bounded_option},
+};
 
 /// A booking's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -66,10 +69,12 @@ pub struct CreateBookingRequest {
     #[schema(required = false)]
     pub customer_id: Option<Uuid>,
     /// RFC 3339 with an explicit offset; not in the past.
+    #[serde(deserialize_with = "bounded")]
     #[schema(example = "2030-05-01T09:00:00+02:00")]
     pub start_at: DateTime<FixedOffset>,
     /// Exclusive end; after `start_at`, at most the resource's
     /// `max_booking_duration_seconds` later.
+    #[serde(deserialize_with = "bounded")]
     #[schema(example = "2030-05-01T10:00:00+02:00")]
     pub end_at: DateTime<FixedOffset>,
     /// Units of the resource, at most its capacity.
@@ -83,7 +88,7 @@ pub struct CreateBookingRequest {
     #[schema(required = false, default = false)]
     pub hold: bool,
     #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
-    #[schema(max_length = 2000)]
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub notes: Option<String>,
     /// Admins only: skip the resource's opening hours and booking policy
     /// (capacity, duplicates and the resource's state still apply);
@@ -99,7 +104,7 @@ pub struct CreateBookingRequest {
 pub struct ActionRequest {
     /// Why; recorded in the booking's history.
     #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
-    #[schema(max_length = 2000, example = "customer called")]
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000, example = "customer called")]
     pub reason: Option<String>,
 }
 
@@ -107,8 +112,10 @@ pub struct ActionRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RescheduleRequest {
+    #[serde(deserialize_with = "bounded")]
     #[schema(example = "2030-05-01T11:00:00+02:00")]
     pub start_at: DateTime<FixedOffset>,
+    #[serde(deserialize_with = "bounded")]
     #[schema(example = "2030-05-01T12:00:00+02:00")]
     pub end_at: DateTime<FixedOffset>,
     /// New quantity; unchanged when absent.
@@ -116,7 +123,7 @@ pub struct RescheduleRequest {
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: Option<i32>,
     #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
-    #[schema(max_length = 2000)]
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub reason: Option<String>,
     /// Admins only: skip the resource's opening hours and booking policy,
     /// as on create.
@@ -132,17 +139,22 @@ pub struct BookingResponse {
     pub customer_id: Uuid,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: i32,
     pub status: BookingStatusDto,
     /// When the hold runs out (held), or ran out (expired); null otherwise.
     pub hold_expires_at: Option<DateTime<Utc>>,
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub notes: Option<String>,
     /// Time the resource is kept free before the booking (the policy's
     /// buffer when it was made or last moved).
+    #[schema(minimum = 0, maximum = 86_400)]
     pub buffer_before_seconds: i64,
     /// Time the resource is kept free after the booking.
+    #[schema(minimum = 0, maximum = 86_400)]
     pub buffer_after_seconds: i64,
     /// Row version; the ETag is this number in quotes.
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -172,8 +184,10 @@ impl From<&Booking> for BookingResponse {
 /// One page of bookings.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BookingPage {
+    #[schema(max_items = 200)]
     pub items: Vec<BookingResponse>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$", max_length = 22)]
     pub next_cursor: Option<String>,
 }
 
@@ -181,8 +195,10 @@ pub struct BookingPage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActorResponse {
     /// Token subject; `berth` for the engine itself.
+    #[schema(max_length = 255)]
     pub sub: String,
     /// `admin`, `customer`, `anonymous`, or `system` for the engine.
+    #[schema(pattern = "^(admin|customer|anonymous|system)$", max_length = 9)]
     pub role: String,
 }
 
@@ -195,9 +211,13 @@ pub struct BookingEventResponse {
     pub to_status: BookingStatusDto,
     /// `create`, `confirm`, `cancel`, `check-in`, `complete`, `no-show`,
     /// `reschedule` or `expire`.
+    #[schema(pattern = "^(create|confirm|cancel|check-in|complete|no-show|reschedule|expire)$", max_length = 10)]
     pub action: String,
     pub actor: ActorResponse,
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub reason: Option<String>,
+    /// The `X-Request-Id` of the request that did it.
+    #[schema(format = Uuid)]
     pub request_id: Option<String>,
     /// An admin skipped the resource's opening hours and booking policy.
     pub policy_overridden: bool,
@@ -235,14 +255,16 @@ pub struct BookingListQuery {
     #[param(inline)]
     pub status: Option<BookingStatusDto>,
     /// Only bookings that end after this instant (RFC 3339; encode `+` as `%2B`).
+    #[serde(default, deserialize_with = "bounded_option")]
     pub from: Option<DateTime<FixedOffset>>,
     /// Only bookings that start before this instant.
+    #[serde(default, deserialize_with = "bounded_option")]
     pub to: Option<DateTime<FixedOffset>>,
     /// Page size.
     #[validate(range(min = 1, max = 200, message = "must be between 1 and 200"))]
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$", max_length = 22)]
     pub cursor: Option<String>,
 }

@@ -450,6 +450,8 @@ mod tests {
         for kind in ProblemType::ALL {
             let example = kind.example();
             assert_eq!(example["status"], kind.info().status, "{}", kind.slug());
+            // The `Problem` schema's maxLength of `title`.
+            assert!(kind.info().title.chars().count() <= 100, "{}", kind.slug());
             for (member, _) in kind.info().members {
                 assert!(example.get(member).is_some(), "{} example lacks {member}", kind.slug());
             }

@@ -25,44 +25,86 @@ use super::{
 #[schema(as = Problem)]
 pub struct ProblemSchema {
     /// URI reference identifying the problem type; `GET` it for a description.
-    #[schema(example = "/problems/capacity-exceeded")]
+    #[schema(format = "uri-reference", max_length = 600, example = "/problems/capacity-exceeded")]
     pub r#type: String,
+    #[schema(max_length = 100)]
     pub title: String,
     /// The HTTP status code, repeated.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What happened this time, for humans.
+    #[schema(max_length = 2000)]
     pub detail: String,
     /// This occurrence: `urn:uuid:<request id>`, to quote when reporting.
+    #[schema(pattern = "^urn:uuid:[0-9a-f-]{36}$", max_length = 45)]
     pub instance: Option<String>,
     pub resource_id: Option<uuid::Uuid>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub capacity: Option<i64>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub requested: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub available: Option<i64>,
     pub existing_booking_id: Option<uuid::Uuid>,
+    #[schema(pattern = "^(held|confirmed|checked_in|completed|cancelled|expired|no_show)$", max_length = 10)]
     pub current_status: Option<String>,
-    pub action: Option<String>,
-    pub allowed_actions: Option<Vec<String>>,
+    pub action: Option<BookingAction>,
+    #[schema(max_items = 8)]
+    pub allowed_actions: Option<Vec<BookingAction>>,
     pub hold_expired_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub peak_usage: Option<i64>,
     pub cutoff_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(minimum = 0, maximum = 31_622_400)]
     pub min_notice_seconds: Option<i64>,
     pub earliest_start_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(minimum = 0, maximum = 316_224_000)]
     pub max_advance_seconds: Option<i64>,
     pub latest_start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// IANA time zone name.
+    #[schema(pattern = "^[A-Za-z0-9_+/-]+$", max_length = 64)]
     pub time_zone: Option<String>,
+    /// One local date's open time: at most 50 intervals of its own (one
+    /// per weekly entry), and the end of the previous day's overnight one.
+    #[schema(max_items = 51)]
     pub open_intervals: Option<Vec<OpenInterval>>,
+    #[schema(minimum = 60, maximum = 86_400)]
     pub slot_step_seconds: Option<i64>,
+    #[schema(minimum = 1, maximum = 10_000)]
     pub limit: Option<i64>,
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub active_bookings: Option<i64>,
     /// On create and reschedule: up to 3 bookable intervals of the same
     /// length and quantity, nearest to the requested start, within 7 days
     /// either side; `[]` when there is none.
+    #[schema(max_items = 3)]
     pub alternatives: Option<Vec<Alternative>>,
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub blocking_bookings: Option<i64>,
+    /// The field whose value is taken.
+    #[schema(pattern = "^[a-z_]+$", max_length = 32)]
     pub field: Option<String>,
+    #[schema(pattern = r#"^"[0-9]{1,19}"$"#, max_length = 21)]
     pub current_etag: Option<String>,
+    #[schema(pattern = "^[A-Za-z-]+$", max_length = 32)]
     pub required_header: Option<String>,
+    /// At most the first 100 invalid values.
+    #[schema(max_items = 100)]
     pub errors: Option<Vec<FieldError>>,
+}
+
+/// An action on a booking, as a problem names it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BookingAction {
+    Create,
+    Confirm,
+    Cancel,
+    CheckIn,
+    Complete,
+    NoShow,
+    Reschedule,
+    Expire,
 }
 
 /// Open time of one day, as `outside-opening-hours` lists it.
@@ -71,10 +113,10 @@ pub struct OpenInterval {
     pub start_at: chrono::DateTime<chrono::Utc>,
     pub end_at: chrono::DateTime<chrono::Utc>,
     /// `start_at` in the resource's time zone.
-    #[schema(example = "2027-03-29T09:00:00+02:00")]
+    #[schema(format = DateTime, example = "2027-03-29T09:00:00+02:00")]
     pub local_start: String,
     /// `end_at` in the resource's time zone.
-    #[schema(example = "2027-03-29T17:00:00+02:00")]
+    #[schema(format = DateTime, example = "2027-03-29T17:00:00+02:00")]
     pub local_end: String,
 }
 

@@ -20,12 +20,21 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Seconds a client should wait before retrying a 503 or a lost race.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
+/// The most a problem says, as the `Problem` schema states: a `detail`
+/// quoting a long input is cut, and a 422 lists the first invalid values.
+pub const MAX_DETAIL_CHARS: usize = 2000;
+pub const MAX_FIELD_ERRORS: usize = 100;
+pub const MAX_POINTER_CHARS: usize = 512;
+pub const MAX_FIELD_DETAIL_CHARS: usize = 500;
+
 /// One invalid value: where it is and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// JSON Pointer (RFC 6901) to the value: into the body, or `/name` of a
     /// query parameter.
+    #[schema(max_length = 512)]
     pub pointer: String,
+    #[schema(max_length = 500)]
     pub detail: String,
 }
 
@@ -41,7 +50,8 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(kind: ProblemType, detail: impl Into<String>) -> Self {
-        let mut problem = Self { kind, detail: detail.into(), extensions: Vec::new(), headers: Vec::new() };
+        let detail = clip(detail.into(), MAX_DETAIL_CHARS);
+        let mut problem = Self { kind, detail, extensions: Vec::new(), headers: Vec::new() };
         match kind {
             ProblemType::ServiceUnavailable | ProblemType::RateLimited | ProblemType::IdempotencyKeyInUse => {
                 problem.headers.push((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
@@ -73,8 +83,13 @@ impl Problem {
         Self::new(ProblemType::MalformedRequest, detail)
     }
 
-    pub fn validation(errors: Vec<FieldError>) -> Self {
+    pub fn validation(mut errors: Vec<FieldError>) -> Self {
         let count = errors.len();
+        errors.truncate(MAX_FIELD_ERRORS);
+        for error in &mut errors {
+            error.pointer = clip(std::mem::take(&mut error.pointer), MAX_POINTER_CHARS);
+            error.detail = clip(std::mem::take(&mut error.detail), MAX_FIELD_DETAIL_CHARS);
+        }
         let detail = match errors.as_slice() {
             [only] => format!("{}: {}", display_pointer(&only.pointer), only.detail),
             _ => format!("The request has {count} invalid values."),
@@ -126,6 +141,17 @@ impl Problem {
     }
 }
 
+/// `text`, cut to at most `max` characters (the last one `…` when cut).
+fn clip(mut text: String, max: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max.saturating_sub(1))
+        && text[cut..].chars().nth(1).is_some()
+    {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 fn display_pointer(pointer: &str) -> &str {
     if pointer.is_empty() { "the body" } else { pointer }
 }
@@ -157,5 +183,27 @@ mod tests {
         assert_eq!(body["detail"], "taken");
         assert_eq!(body["instance"], "urn:uuid:x");
         assert_eq!(body["field"], "name");
+    }
+
+    #[test]
+    fn long_details_and_long_error_lists_are_cut_to_what_the_schema_states() {
+        assert_eq!(clip("abc".into(), 3), "abc");
+        assert_eq!(clip("abcd".into(), 3), "ab…");
+        assert_eq!(clip("ééé".into(), 3), "ééé");
+        assert_eq!(clip("éééé".into(), 3), "éé…");
+        let long = Problem::new(ProblemType::NotFound, "x".repeat(5000));
+        assert_eq!(long.detail.chars().count(), MAX_DETAIL_CHARS);
+        let errors =
+            (0..150).map(|i| FieldError { pointer: format!("/{}", "p".repeat(600 + i)), detail: "d".repeat(900) });
+        let problem = Problem::validation(errors.collect());
+        assert_eq!(problem.detail, "The request has 150 invalid values.");
+        let Some((_, Value::Array(listed))) = problem.extensions.iter().find(|(name, _)| name == "errors") else {
+            panic!("no errors member")
+        };
+        assert_eq!(listed.len(), MAX_FIELD_ERRORS);
+        for error in listed {
+            assert_eq!(error["pointer"].as_str().unwrap().chars().count(), MAX_POINTER_CHARS);
+            assert_eq!(error["detail"].as_str().unwrap().chars().count(), MAX_FIELD_DETAIL_CHARS);
+        }
     }
 }

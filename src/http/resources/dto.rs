@@ -39,10 +39,10 @@ fn valid_time_zone(name: &str) -> Result<(), ValidationError> {
 pub struct CreateResourceRequest {
     /// Unique, ignoring case.
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"), custom(function = not_blank))]
-    #[schema(min_length = 1, max_length = 200, example = "Court 1")]
+    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "Court 1")]
     pub name: String,
     #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
-    #[schema(max_length = 2000, example = "Clay court with floodlights")]
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000, example = "Clay court with floodlights")]
     pub description: Option<String>,
     /// Units usable at the same instant (1 for a room, 12 for a class).
     #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
@@ -51,7 +51,13 @@ pub struct CreateResourceRequest {
     /// IANA time zone name.
     #[serde(default = "default_time_zone")]
     #[validate(custom(function = valid_time_zone))]
-    #[schema(required = false, default = "UTC", example = "Europe/Paris")]
+    #[schema(
+        required = false,
+        default = "UTC",
+        pattern = "^[A-Za-z0-9_+/-]+$",
+        max_length = 64,
+        example = "Europe/Paris"
+    )]
     pub time_zone: String,
     /// Inactive resources take no new bookings.
     #[serde(default = "default_active")]
@@ -86,11 +92,11 @@ pub struct CreateResourceRequest {
 pub struct UpdateResourceRequest {
     #[serde(default, deserialize_with = "non_null")]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"), custom(function = not_blank))]
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 200)]
+    #[schema(value_type = String, required = false, pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
-    #[schema(value_type = Option<String>, required = false, max_length = 2000)]
+    #[schema(value_type = Option<String>, required = false, pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "non_null")]
     #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
@@ -98,7 +104,7 @@ pub struct UpdateResourceRequest {
     pub capacity: Option<i32>,
     #[serde(default, deserialize_with = "non_null")]
     #[validate(custom(function = valid_time_zone))]
-    #[schema(value_type = String, required = false)]
+    #[schema(value_type = String, required = false, pattern = "^[A-Za-z0-9_+/-]+$", max_length = 64)]
     pub time_zone: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
     #[schema(value_type = bool, required = false)]
@@ -127,18 +133,26 @@ pub struct UpdateResourceRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResourceResponse {
     pub id: Uuid,
+    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200)]
     pub name: String,
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub description: Option<String>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub capacity: i32,
+    /// IANA time zone name.
+    #[schema(pattern = "^[A-Za-z0-9_+/-]+$", max_length = 64)]
     pub time_zone: String,
     pub active: bool,
+    #[schema(minimum = 30, maximum = 86_400)]
     pub hold_ttl_seconds: i32,
+    #[schema(minimum = 60, maximum = 31_622_400)]
     pub max_booking_duration_seconds: i64,
     /// Opening hours; null: always open.
     pub schedule: Option<ScheduleDto>,
     /// Booking rules; null: none.
     pub policy: Option<PolicyDto>,
     /// Row version; the ETag is this number in quotes.
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -147,8 +161,10 @@ pub struct ResourceResponse {
 /// One page of resources.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResourcePage {
+    #[schema(max_items = 200)]
     pub items: Vec<ResourceResponse>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$", max_length = 22)]
     pub next_cursor: Option<String>,
 }
 
@@ -213,4 +229,17 @@ impl UpdateResourceRequest {
 /// A validated IANA name (`valid_time_zone` ran first).
 fn zone(name: &str) -> chrono_tz::Tz {
     name.parse().unwrap_or(resource::DEFAULT_TIME_ZONE)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The spec's `time_zone` (pattern and maxLength) admits every name.
+    #[test]
+    fn every_iana_name_fits_the_declared_pattern_and_length() {
+        for zone in chrono_tz::TZ_VARIANTS {
+            let name = zone.name();
+            assert!(name.len() <= 64, "{name}");
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "_+/-".contains(c)), "{name}");
+        }
+    }
 }

@@ -70,9 +70,9 @@ impl From<chrono::Weekday> for Day {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoursDto {
-    #[schema(value_type = String, pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", example = "09:00")]
+    #[schema(value_type = String, pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", max_length = 5, example = "09:00")]
     pub from: Clock,
-    #[schema(value_type = String, pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", example = "17:00")]
+    #[schema(value_type = String, pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", max_length = 5, example = "17:00")]
     pub to: Clock,
 }
 
@@ -83,9 +83,9 @@ pub struct WeeklyHoursDto {
     #[validate(length(min = 1, max = 7, message = "must list 1 to 7 days"))]
     #[schema(min_items = 1, max_items = 7, example = json!(["mon", "tue", "wed", "thu", "fri"]))]
     pub days: Vec<Day>,
-    #[schema(value_type = String, pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", example = "09:00")]
+    #[schema(value_type = String, pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", max_length = 5, example = "09:00")]
     pub from: Clock,
-    #[schema(value_type = String, pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", example = "17:00")]
+    #[schema(value_type = String, pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", max_length = 5, example = "17:00")]
     pub to: Clock,
 }
 
