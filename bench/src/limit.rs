@@ -13,7 +13,7 @@ use berth::{
     domain::{booking::Booking, ids::*, rules::Refusal, time_range::TimeRange},
     service::{
         Db, ServiceError,
-        bookings::{self, Context, NewBooking},
+        bookings::{self, Context, NewBooking, Target},
         idempotency::{self, Claimed, Policy, Scope, Seal, StoredResponse},
     },
 };
@@ -104,7 +104,7 @@ pub async fn direct(
             };
             let seal = Seal::new(claim, render);
             let new = NewBooking {
-                resource_id: ResourceId(resource),
+                target: Target::Resource(ResourceId(resource)),
                 customer_id: CustomerId(customer),
                 range,
                 quantity: 1,

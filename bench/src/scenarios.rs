@@ -372,6 +372,7 @@ fn confirmed_row(
     entity::booking::ActiveModel {
         id: Set(id),
         resource_id: Set(resource),
+        group_id: Set(None),
         customer_id: Set(customer),
         start_at: Set(start),
         end_at: Set(end),

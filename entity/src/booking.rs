@@ -6,6 +6,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub resource_id: Uuid,
+    /// The group it was booked through, if any (kept after the group is deleted).
+    pub group_id: Option<Uuid>,
     pub customer_id: Uuid,
     pub start_at: DateTimeUtc,
     pub end_at: DateTimeUtc,

@@ -6,3 +6,5 @@ pub mod booking_event;
 pub mod customer;
 pub mod idempotency_record;
 pub mod resource;
+pub mod resource_group;
+pub mod resource_group_member;

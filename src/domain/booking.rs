@@ -7,7 +7,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{BookingId, CustomerId, ResourceId};
+use super::ids::{BookingId, CustomerId, GroupId, ResourceId};
 use super::policy::Buffers;
 use super::time_range::TimeRange;
 
@@ -145,6 +145,8 @@ fn next_status(status: BookingStatus, action: Action) -> Option<BookingStatus> {
 pub struct Booking {
     pub id: BookingId,
     pub resource_id: ResourceId,
+    /// The group it was booked through, which picked `resource_id`.
+    pub group_id: Option<GroupId>,
     pub customer_id: CustomerId,
     pub range: TimeRange,
     pub quantity: i32,

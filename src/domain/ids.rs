@@ -45,3 +45,7 @@ typed_id!(
     /// Identifies a booking.
     BookingId
 );
+typed_id!(
+    /// Identifies a group of resources (a pool).
+    GroupId
+);

@@ -4,6 +4,7 @@ pub mod booking;
 pub mod capacity;
 pub mod customer;
 pub mod field;
+pub mod group;
 pub mod ids;
 pub mod policy;
 pub mod resource;

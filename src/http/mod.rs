@@ -8,6 +8,7 @@ pub mod bookings;
 pub mod customers;
 pub mod extract;
 pub mod fields;
+pub mod groups;
 pub mod health;
 pub mod idempotency;
 pub mod metrics;
@@ -117,6 +118,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(resources::router())
         .merge(availability::router())
         .merge(slots::router())
+        .merge(groups::router())
         .merge(customers::router())
         .merge(bookings::router())
 }

@@ -49,6 +49,7 @@ switch on `type` and read the extension members, never the prose.",
     modifiers(&SecurityAddon),
     tags(
         (name = "resources", description = "Bookable resources and their capacity"),
+        (name = "groups", description = "Pools of resources: book any one member"),
         (name = "customers", description = "Who books"),
         (name = "bookings", description = "Holds and bookings, their state machine and history"),
         (name = "problems", description = "The problem types berth answers with"),

@@ -50,16 +50,18 @@ impl From<crate::service::ServiceError> for Problem {
             ServiceError::Refused { refusal, alternatives } => {
                 let problem = refused(refusal);
                 match alternatives {
-                    Some(alternatives) => problem.with(
-                        "alternatives",
-                        alternatives
-                            .iter()
-                            .map(|r| Alternative { start_at: r.start(), end_at: r.end() })
-                            .collect::<Vec<_>>(),
-                    ),
+                    Some(alternatives) => {
+                        problem.with("alternatives", alternatives.iter().map(alternative).collect::<Vec<_>>())
+                    }
                     None => problem,
                 }
             }
+            ServiceError::NoResourceAvailable { group_id, alternatives } => Problem::new(
+                ProblemType::NoResourceAvailable,
+                "No member of the group can take this booking over the whole interval.",
+            )
+            .with("group_id", group_id.0)
+            .with("alternatives", alternatives.iter().map(alternative).collect::<Vec<_>>()),
             ServiceError::CapacityBelowCommitments { peak_usage } => Problem::new(
                 ProblemType::CapacityBelowCommitments,
                 format!("Future bookings use up to {peak_usage} units at once; capacity cannot go below that."),
@@ -84,6 +86,10 @@ impl From<crate::service::ServiceError> for Problem {
             }
         }
     }
+}
+
+fn alternative(range: &TimeRange) -> Alternative {
+    Alternative { start_at: range.start(), end_at: range.end() }
 }
 
 /// A rule's refusal as its problem, with the members a frontend acts on.

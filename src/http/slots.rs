@@ -1,6 +1,7 @@
-//! `GET /v1/resources/{id}/slots`: the times a booking page offers. Every
-//! slot listed is one that booking now would accept, because both are
-//! judged by the same predicate (`domain::rules`).
+//! `GET /v1/resources/{id}/slots` and `GET /v1/groups/{id}/slots`: the
+//! times a booking page offers. Every slot listed is one that booking now
+//! would accept, because both are judged by the same predicate
+//! (`domain::rules`).
 
 use axum::{Json, extract::State};
 use chrono::{DateTime, FixedOffset, Utc};
@@ -20,14 +21,17 @@ use super::{
 };
 use crate::auth::Principal;
 use crate::domain::{
-    ids::{CustomerId, ResourceId},
+    ids::{CustomerId, GroupId, ResourceId},
     time_range::TimeRange,
 };
 use crate::problems;
-use crate::service::slots::{self as service, SlotSearch};
+use crate::service::{
+    bookings::Target,
+    slots::{self as service, SlotSearch},
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_slots))
+    OpenApiRouter::new().routes(routes!(list_slots)).routes(routes!(list_group_slots))
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -64,8 +68,9 @@ pub struct SlotResponse {
     /// `start_at` in the resource's time zone.
     #[schema(format = DateTime, example = "2027-03-29T09:00:00+02:00")]
     pub local_start: String,
-    /// The most units a booking of this slot could take now.
-    #[schema(minimum = 1, maximum = 1_000_000)]
+    /// The most units a booking of this slot could take now (for a
+    /// group: summed over the members that could take `quantity`).
+    #[schema(minimum = 1, maximum = 50_000_000)]
     pub available: i64,
 }
 
@@ -73,6 +78,22 @@ pub struct SlotResponse {
 pub struct SlotsResponse {
     pub resource_id: Uuid,
     /// IANA time zone name.
+    #[schema(pattern = "^[A-Za-z0-9_+/-]+$", max_length = 64, example = "Europe/Berlin")]
+    pub time_zone: String,
+    #[schema(minimum = 60, maximum = 31_622_400)]
+    pub duration_seconds: i64,
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub quantity: i64,
+    /// In time order; at most 2,000.
+    #[schema(max_items = 2000)]
+    pub slots: Vec<SlotResponse>,
+}
+
+/// A group's slots: its members' merged.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupSlotsResponse {
+    pub group_id: Uuid,
+    /// The first member's IANA time zone, in which `local_start` is given.
     #[schema(pattern = "^[A-Za-z0-9_+/-]+$", max_length = 64, example = "Europe/Berlin")]
     pub time_zone: String,
     #[schema(minimum = 60, maximum = 31_622_400)]
@@ -108,8 +129,54 @@ pub async fn list_slots(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<SlotsQuery>,
 ) -> Result<Json<SlotsResponse>, Problem> {
+    let (search, found) = search(&state, &caller, Target::Resource(ResourceId(id)), query).await?;
+    Ok(Json(SlotsResponse {
+        resource_id: id,
+        time_zone: found.time_zone.name().to_owned(),
+        duration_seconds: search.duration_seconds,
+        quantity: search.quantity,
+        slots: slot_responses(&found),
+    }))
+}
+
+/// Bookable slots of a group
+///
+/// Like the slots of a resource, over the group's members: a time is
+/// listed when some member could take a booking of `duration_seconds` and
+/// `quantity` then, so `POST /v1/bookings` with this `group_id` would
+/// succeed; `available` sums the units of the members that could.
+/// `local_start` is in the first member's time zone. Public.
+#[utoipa::path(
+    get, path = "/v1/groups/{id}/slots", tag = "groups", security((), ("bearer_auth" = [])),
+    params(("id" = Uuid, Path, description = "Group id"), SlotsQuery),
+    responses((status = 200, description = "The bookable slots", body = GroupSlotsResponse), ListSlotsErrors)
+)]
+pub async fn list_group_slots(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<SlotsQuery>,
+) -> Result<Json<GroupSlotsResponse>, Problem> {
+    let (search, found) = search(&state, &caller, Target::Group(GroupId(id)), query).await?;
+    Ok(Json(GroupSlotsResponse {
+        group_id: id,
+        time_zone: found.time_zone.name().to_owned(),
+        duration_seconds: search.duration_seconds,
+        quantity: search.quantity,
+        slots: slot_responses(&found),
+    }))
+}
+
+/// Whose rules apply (a customer: its own; an admin: `customer_id`'s), the
+/// window checked, and the search run.
+async fn search(
+    state: &AppState,
+    caller: &Principal,
+    target: Target,
+    query: SlotsQuery,
+) -> Result<(SlotSearch, service::Found), Problem> {
     let asked = query.customer_id.map(CustomerId);
-    let customer = match (&caller, asked) {
+    let customer = match (caller, asked) {
         (Principal::Customer { id }, Some(other)) if *id != other => {
             return Err(Problem::new(ProblemType::Forbidden, "Customers may only list slots for themselves."));
         }
@@ -125,27 +192,25 @@ pub async fn list_slots(
         return Err(Problem::invalid("/to", format!("the window may span at most {MAX_WINDOW_DAYS} days")));
     }
     let search = SlotSearch {
-        resource_id: ResourceId(id),
+        target,
         window,
         duration_seconds: query.duration_seconds,
         quantity: query.quantity.unwrap_or(1),
         customer,
     };
-    let (resource, slots) = service::search(&state.db, &search).await?;
-    let zone = resource.time_zone;
-    Ok(Json(SlotsResponse {
-        resource_id: resource.id.0,
-        time_zone: zone.name().to_owned(),
-        duration_seconds: search.duration_seconds,
-        quantity: search.quantity,
-        slots: slots
-            .into_iter()
-            .map(|slot| SlotResponse {
-                start_at: slot.range.start(),
-                end_at: slot.range.end(),
-                local_start: slot.range.start().with_timezone(&zone).to_rfc3339(),
-                available: slot.available,
-            })
-            .collect(),
-    }))
+    let found = service::search(&state.db, &search).await?;
+    Ok((search, found))
+}
+
+fn slot_responses(found: &service::Found) -> Vec<SlotResponse> {
+    found
+        .slots
+        .iter()
+        .map(|slot| SlotResponse {
+            start_at: slot.range.start(),
+            end_at: slot.range.end(),
+            local_start: slot.range.start().with_timezone(&found.time_zone).to_rfc3339(),
+            available: slot.available,
+        })
+        .collect()
 }

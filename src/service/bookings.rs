@@ -12,6 +12,14 @@
 //! Checks run in the order of docs/design.md §4: existence (404),
 //! preconditions (412), values (422), then the rules in the order of §3,
 //! decided by `domain::rules` from what this module reads.
+//!
+//! A booking through a group (docs/design.md §14) locks every member, in
+//! the one global order (resources by id), then tries them in the group's
+//! trial order and takes the first the rules admit; a reschedule tries its
+//! own member first. All of it in the one transaction, so two deciders can
+//! never pick the same free unit.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::DatabaseTransaction;
@@ -20,7 +28,8 @@ use super::{Db, Expected, ServiceError, idempotency::Seal, now, retrying};
 use crate::domain::{
     booking::{Action, Actor, Booking, BookingEvent, BookingFilter, BookingStatus, transition},
     capacity::{self, OpenSegment, Usage},
-    ids::{BookingId, CustomerId, ResourceId},
+    group::{Group, local_day},
+    ids::{BookingId, CustomerId, GroupId, ResourceId},
     resource::Resource,
     rules::{self, Occupancy, OwnBookings, Refusal, Request, Situation},
     slots,
@@ -29,14 +38,21 @@ use crate::domain::{
 use crate::store::{
     self, StoreError,
     bookings::{self, Overlap, OwnActive},
-    customers, events, resources,
+    customers, events, groups, resources,
 };
 use crate::telemetry;
+
+/// What a booking is for: one resource, or any one member of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Resource(ResourceId),
+    Group(GroupId),
+}
 
 /// A validated request to book.
 #[derive(Clone, Debug)]
 pub struct NewBooking {
-    pub resource_id: ResourceId,
+    pub target: Target,
     pub customer_id: CustomerId,
     pub range: TimeRange,
     pub quantity: i32,
@@ -108,9 +124,21 @@ impl Decision<'_> {
         Ok(rules::check_values(self.resource, &self.request, self.now, self.apply_policy)?)
     }
 
+    /// `domain::rules::admit`, refused with the nearest alternatives.
+    async fn decide(&self, txn: &DatabaseTransaction) -> Result<(), ServiceError> {
+        let judged = self.judge(txn).await?;
+        match judged.verdict {
+            Ok(_) => Ok(()),
+            Err(refusal) => {
+                let alternatives = self.alternatives(txn, &refusal, judged.active).await?;
+                Err(ServiceError::Refused { refusal, alternatives: Some(alternatives) })
+            }
+        }
+    }
+
     /// `domain::rules::admit` over the customer's active bookings of the
     /// resource and what the others occupy.
-    async fn decide(&self, txn: &DatabaseTransaction) -> Result<(), ServiceError> {
+    async fn judge(&self, txn: &DatabaseTransaction) -> Result<Judged, ServiceError> {
         let resource = self.resource;
         let limit = resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy);
         let (active, nearby) = self.own_active().for_rules(txn, &self.request.range, Some(1), limit).await?;
@@ -135,13 +163,7 @@ impl Decision<'_> {
                 None => Occupancy::AtMost(total),
             },
         };
-        match rules::admit(resource, &self.request, &situation) {
-            Ok(_) => Ok(()),
-            Err(refusal) => {
-                let alternatives = self.alternatives(txn, &refusal, active).await?;
-                Err(ServiceError::Refused { refusal, alternatives: Some(alternatives) })
-            }
-        }
+        Ok(Judged { verdict: rules::admit(resource, &self.request, &situation), active })
     }
 
     /// The nearest bookable intervals like the refused one, judged by the
@@ -200,6 +222,95 @@ impl Decision<'_> {
     }
 }
 
+/// The rules' verdict on one resource (the units that would fit), and the
+/// customer's count of active bookings it was decided with.
+struct Judged {
+    verdict: Result<i64, Refusal>,
+    active: i64,
+}
+
+/// Locks `ids` in the one global order (by id), so that deciders locking
+/// several resources never deadlock; a resource deleted meanwhile is left
+/// out.
+async fn lock_in_order(
+    txn: &DatabaseTransaction,
+    ids: &[ResourceId],
+) -> Result<HashMap<ResourceId, Resource>, ServiceError> {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut locked = HashMap::new();
+    for id in sorted {
+        if let Some(resource) = resources::lock(txn, id).await? {
+            locked.insert(id, resource);
+        }
+    }
+    Ok(locked)
+}
+
+/// The group's members that are `locked`, in its trial order (for
+/// `least_used`: by the units booked over the day of `range` in each
+/// member's time zone).
+async fn trial_order<'r>(
+    txn: &DatabaseTransaction,
+    group: &Group,
+    locked: &'r HashMap<ResourceId, Resource>,
+    range: &TimeRange,
+    now: DateTime<Utc>,
+) -> Result<Vec<&'r Resource>, ServiceError> {
+    let mut units = HashMap::new();
+    if group.assignment == crate::domain::group::Assignment::LeastUsed {
+        for resource in locked.values() {
+            let Some(day) = local_day(resource.time_zone, range.start()) else { continue };
+            let overlap = Overlap {
+                resource: resource.id,
+                range: &day,
+                max_duration_seconds: resource.max_booking_duration_seconds,
+                now,
+                exclude: None,
+            };
+            units.insert(resource.id, bookings::blocking_total(txn, &overlap).await?);
+        }
+    }
+    let order = group.trial_order(|member| units.get(&member).copied().unwrap_or(0));
+    Ok(order.iter().filter_map(|member| locked.get(member)).collect())
+}
+
+/// The first of `candidates` whose decision the rules admit. When none
+/// does: the first candidate's 422 if every one had wrong values, else
+/// `no-resource-available` with the nearest alternatives over all of them.
+async fn pick<'r>(
+    txn: &DatabaseTransaction,
+    group_id: GroupId,
+    candidates: Vec<Decision<'r>>,
+) -> Result<&'r Resource, ServiceError> {
+    let mut wrong_values = None;
+    let mut refused = Vec::new();
+    for decision in candidates {
+        if let Err(err) = decision.check_values() {
+            wrong_values.get_or_insert(err);
+            continue;
+        }
+        let judged = decision.judge(txn).await?;
+        match judged.verdict {
+            Ok(_) => return Ok(decision.resource),
+            Err(refusal) => refused.push((decision, refusal, judged.active)),
+        }
+    }
+    let Some((first, _, _)) = refused.first() else {
+        return Err(wrong_values.unwrap_or(ServiceError::NoResourceAvailable { group_id, alternatives: Vec::new() }));
+    };
+    let requested = first.request.range.start();
+    let mut alternatives = Vec::new();
+    for (decision, refusal, active) in &refused {
+        alternatives.extend(decision.alternatives(txn, refusal, *active).await?);
+    }
+    alternatives.sort_by_key(|r| ((r.start() - requested).num_seconds().abs(), r.start()));
+    alternatives.dedup();
+    alternatives.truncate(slots::ALTERNATIVES);
+    Err(ServiceError::NoResourceAvailable { group_id, alternatives })
+}
+
 fn usages(bookings: &[Booking]) -> Vec<Usage> {
     bookings.iter().map(|b| Usage { range: b.occupied(), quantity: i64::from(b.quantity) }).collect()
 }
@@ -212,15 +323,28 @@ pub async fn create(
 ) -> Result<Booking, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
-        let resource = resources::lock(&txn, new.resource_id)
-            .await?
-            .ok_or_else(|| ServiceError::invalid("resource_id", "no resource with this id"))?;
+        let (group, locked) = match new.target {
+            Target::Resource(id) => {
+                let locked = lock_in_order(&txn, &[id]).await?;
+                if locked.is_empty() {
+                    return Err(ServiceError::invalid("resource_id", "no resource with this id"));
+                }
+                (None, locked)
+            }
+            Target::Group(id) => {
+                let group = groups::find(&txn, id)
+                    .await?
+                    .ok_or_else(|| ServiceError::invalid("group_id", "no group with this id"))?;
+                let locked = lock_in_order(&txn, &group.members).await?;
+                (Some(group), locked)
+            }
+        };
         if customers::find(&txn, new.customer_id).await?.is_none() {
             return Err(ServiceError::invalid("customer_id", "no customer with this id"));
         }
         let now = db.decision_clock(&txn).await?;
-        let decision = Decision {
-            resource: &resource,
+        let decision = |resource| Decision {
+            resource,
             customer: new.customer_id,
             request: Request { range: new.range, quantity: i64::from(new.quantity) },
             now,
@@ -228,8 +352,19 @@ pub async fn create(
             rescheduled_from: None,
             exclude: None,
         };
-        decision.check_values()?;
-        decision.decide(&txn).await?;
+        let resource = match &group {
+            None => {
+                let only = locked.values().next().ok_or(ServiceError::NotFound)?;
+                let decision = decision(only);
+                decision.check_values()?;
+                decision.decide(&txn).await?;
+                only
+            }
+            Some(group) => {
+                let order = trial_order(&txn, group, &locked, &new.range, now).await?;
+                pick(&txn, group.id, order.into_iter().map(decision).collect()).await?
+            }
+        };
         let (status, hold_expires_at) = if new.hold {
             (BookingStatus::Held, Some(now + Duration::seconds(i64::from(resource.hold_ttl_seconds))))
         } else {
@@ -238,6 +373,7 @@ pub async fn create(
         let booking = Booking {
             id: BookingId::generate(),
             resource_id: resource.id,
+            group_id: group.as_ref().map(|g| g.id),
             customer_id: new.customer_id,
             range: new.range,
             quantity: new.quantity,
@@ -421,13 +557,25 @@ pub async fn reschedule(
 ) -> Result<Booking, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
-        let (resource, mut booking) = lock_for_change(&txn, id, true).await?;
-        let resource = resource.ok_or(ServiceError::NotFound)?;
+        // Resources first (its own and, for a group booking, the group's
+        // members, in the global order), then the booking.
+        let unlocked = bookings::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        let group = match unlocked.group_id {
+            Some(group_id) => groups::find(&txn, group_id).await?,
+            None => None,
+        };
+        let mut wanted = vec![unlocked.resource_id];
+        wanted.extend(group.iter().flat_map(|g| g.members.iter().copied()));
+        let locked = lock_in_order(&txn, &wanted).await?;
+        let mut booking = bookings::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        // Moved to a resource outside what we locked since we looked (its
+        // group changed meanwhile): decide again from the start.
+        let resource = locked.get(&booking.resource_id).ok_or_else(ServiceError::lost_race)?;
         let now = db.decision_clock(&txn).await?;
         expected.check(booking.version)?;
         let quantity = change.quantity.unwrap_or(booking.quantity);
-        let decision = Decision {
-            resource: &resource,
+        let decision = |resource| Decision {
+            resource,
             customer: booking.customer_id,
             request: Request { range: change.range, quantity: i64::from(quantity) },
             now,
@@ -435,7 +583,7 @@ pub async fn reschedule(
             rescheduled_from: ctx.actor.is_customer().then(|| booking.range.start()),
             exclude: Some(booking.id),
         };
-        decision.check_values()?;
+        decision(resource).check_values()?;
         if booking.hold_has_run_out(now) {
             let at = booking.hold_expires_at.unwrap_or(now);
             expire(&txn, &mut booking, now, ctx).await?;
@@ -447,7 +595,19 @@ pub async fn reschedule(
             return Err(ServiceError::HoldExpired { at });
         }
         transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
-        decision.decide(&txn).await?;
+        let resource = match &group {
+            None => {
+                decision(resource).decide(&txn).await?;
+                resource
+            }
+            Some(group) => {
+                // Its own member first, then the others in trial order.
+                let others = trial_order(&txn, group, &locked, &change.range, now).await?;
+                let order = std::iter::once(resource).chain(others.into_iter().filter(|r| r.id != resource.id));
+                pick(&txn, group.id, order.map(decision).collect()).await?
+            }
+        };
+        booking.resource_id = resource.id;
         booking.range = change.range;
         booking.quantity = quantity;
         // A move is a new decision: it takes the buffers of the policy now.

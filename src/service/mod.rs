@@ -5,6 +5,7 @@
 
 pub mod bookings;
 pub mod customers;
+pub mod groups;
 pub mod idempotency;
 pub mod resources;
 pub mod slots;
@@ -141,6 +142,9 @@ pub enum ServiceError {
     /// reschedule with the nearest bookable `alternatives`.
     #[error("refused: {refusal:?}")]
     Refused { refusal: Refusal, alternatives: Option<Vec<TimeRange>> },
+    /// No member of the group could take the booking.
+    #[error("no member of group {group_id} is free")]
+    NoResourceAvailable { group_id: crate::domain::ids::GroupId, alternatives: Vec<TimeRange> },
     #[error("future bookings use {peak_usage} units at once")]
     CapacityBelowCommitments { peak_usage: i64 },
     #[error("{blocking_bookings} future blocking bookings")]

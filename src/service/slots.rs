@@ -2,27 +2,35 @@
 //! one sweep into a usage timeline, then `domain::slots` judges every grid
 //! candidate with the predicate the write path uses. Never a query per
 //! candidate.
+//!
+//! A group's slots are its members' merged: a time is listed when some
+//! member could take `quantity` then (so a booking through the group
+//! would succeed), with `available` summed over the members that could.
+
+use std::collections::BTreeMap;
 
 use chrono::Duration;
+use chrono_tz::Tz;
 
-use super::{Db, ServiceError};
+use super::{Db, ServiceError, bookings::Target};
 use crate::domain::{
     capacity,
-    ids::{CustomerId, ResourceId},
-    resource::Resource,
+    ids::CustomerId,
+    resource::{DEFAULT_TIME_ZONE, Resource},
     rules::{self, OwnBookings},
     slots::{self, Reads, Slot},
     time_range::TimeRange,
 };
 use crate::store::{
     bookings::{self, Overlap, OwnActive},
-    resources,
+    groups, resources,
 };
 
 /// What a slot search asks for.
 #[derive(Clone, Debug)]
 pub struct SlotSearch {
-    pub resource_id: ResourceId,
+    /// A resource, or a group's members.
+    pub target: Target,
     /// Slots starting in this window.
     pub window: TimeRange,
     pub duration_seconds: i64,
@@ -31,9 +39,69 @@ pub struct SlotSearch {
     pub customer: Option<CustomerId>,
 }
 
-/// The bookable slots of `search`, in time order, for the resource found.
-pub async fn search(db: &Db, search: &SlotSearch) -> Result<(Resource, Vec<Slot>), ServiceError> {
-    let resource = resources::find(db.conn(), search.resource_id).await?.ok_or(ServiceError::NotFound)?;
+/// The slots found, and the time zone to show them in: the resource's,
+/// or a group's first member's.
+pub struct Found {
+    pub time_zone: Tz,
+    pub slots: Vec<Slot>,
+}
+
+/// The bookable slots of `search`, in time order.
+pub async fn search(db: &Db, search: &SlotSearch) -> Result<Found, ServiceError> {
+    match search.target {
+        Target::Resource(id) => {
+            let resource = resources::find(db.conn(), id).await?.ok_or(ServiceError::NotFound)?;
+            Ok(Found { time_zone: resource.time_zone, slots: search_resource(db, &resource, search).await? })
+        }
+        Target::Group(id) => {
+            let group = groups::find(db.conn(), id).await?.ok_or(ServiceError::NotFound)?;
+            let mut members = Vec::new();
+            for member in &group.members {
+                members.extend(resources::find(db.conn(), *member).await?);
+            }
+            let time_zone = members.first().map_or(DEFAULT_TIME_ZONE, |m| m.time_zone);
+            // A member whose limits the search breaks (too long for it, more
+            // than its capacity) offers nothing; if every member does, the
+            // first one's 422 says why.
+            let mut merged: BTreeMap<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), i64> =
+                BTreeMap::new();
+            let mut refused = None;
+            let mut searched = false;
+            for member in &members {
+                match search_resource(db, member, search).await {
+                    Ok(slots) => {
+                        searched = true;
+                        for slot in slots {
+                            *merged.entry((slot.range.start(), slot.range.end())).or_default() += slot.available;
+                        }
+                    }
+                    Err(err @ ServiceError::Invalid { .. }) => {
+                        refused.get_or_insert(err);
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            if let (false, Some(err)) = (searched, refused) {
+                return Err(err);
+            }
+            if merged.len() > slots::MAX_CANDIDATES {
+                return Err(too_many_slots());
+            }
+            let slots = merged
+                .into_iter()
+                .filter_map(|((start, end), available)| Some(Slot { range: TimeRange::new(start, end)?, available }))
+                .collect();
+            Ok(Found { time_zone, slots })
+        }
+    }
+}
+
+fn too_many_slots() -> ServiceError {
+    ServiceError::invalid("to", format!("the window holds more than {} slots; ask for less", slots::MAX_CANDIDATES))
+}
+
+/// The bookable slots of `search` on one resource.
+async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> Result<Vec<Slot>, ServiceError> {
     let duration = Duration::seconds(search.duration_seconds);
     if search.duration_seconds > resource.max_booking_duration_seconds {
         return Err(ServiceError::invalid(
@@ -56,11 +124,9 @@ pub async fn search(db: &Db, search: &SlotSearch) -> Result<(Resource, Vec<Slot>
             format!("must not exceed the resource's capacity ({})", resource.capacity),
         ));
     }
-    let starts = slots::candidates(&resource, &search.window, duration).ok_or_else(|| {
-        ServiceError::invalid("to", format!("the window holds more than {} slots; ask for less", slots::MAX_CANDIDATES))
-    })?;
-    let (Some(first), Some(last)) = (starts.first(), starts.last()) else { return Ok((resource, Vec::new())) };
-    let Some(booked) = TimeRange::new(*first, *last + duration) else { return Ok((resource, Vec::new())) };
+    let starts = slots::candidates(&resource, &search.window, duration).ok_or_else(too_many_slots)?;
+    let (Some(first), Some(last)) = (starts.first(), starts.last()) else { return Ok(Vec::new()) };
+    let Some(booked) = TimeRange::new(*first, *last + duration) else { return Ok(Vec::new()) };
     let span = rules::occupied(&booked, resource.policy.buffers());
     let now = db.decision_clock(db.conn()).await?;
     let overlap = Overlap {
@@ -94,5 +160,5 @@ pub async fn search(db: &Db, search: &SlotSearch) -> Result<(Resource, Vec<Slot>
         .into_iter()
         .filter_map(|(_, verdict)| verdict.ok())
         .collect();
-    Ok((resource, slots))
+    Ok(slots)
 }

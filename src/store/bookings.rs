@@ -21,7 +21,7 @@ use super::{StoreError, StoreResult};
 use crate::domain::{
     booking::{Booking, BookingFilter, BookingStatus},
     capacity::Usage,
-    ids::{BookingId, CustomerId, ResourceId},
+    ids::{BookingId, CustomerId, GroupId, ResourceId},
     policy::{Buffers, limits::MAX_BUFFER_SECONDS},
     rules::OwnBooking,
     time_range::TimeRange,
@@ -32,6 +32,7 @@ fn to_domain(m: Model) -> StoreResult<Booking> {
     Ok(Booking {
         id: BookingId(m.id),
         resource_id: ResourceId(m.resource_id),
+        group_id: m.group_id.map(GroupId),
         customer_id: CustomerId(m.customer_id),
         range: TimeRange::new(m.start_at, m.end_at).ok_or_else(|| corrupt("an empty interval"))?,
         quantity: m.quantity,
@@ -59,6 +60,7 @@ fn to_active(b: &Booking) -> ActiveModel {
     ActiveModel {
         id: Set(b.id.0),
         resource_id: Set(b.resource_id.0),
+        group_id: Set(b.group_id.map(|g| g.0)),
         customer_id: Set(b.customer_id.0),
         start_at: Set(b.range.start()),
         end_at: Set(b.range.end()),
@@ -119,7 +121,8 @@ pub async fn update_if_version(
     let mut row = to_active(booking);
     row.id = NotSet;
     row.created_at = NotSet;
-    row.resource_id = NotSet;
+    // `resource_id` is written: a reschedule through a group may move the
+    // booking to another member.
     row.customer_id = NotSet;
     let result = Entity::update_many()
         .set(row)

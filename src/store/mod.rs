@@ -10,6 +10,7 @@
 pub mod bookings;
 pub mod customers;
 pub mod events;
+pub mod groups;
 pub mod idempotency;
 pub mod resources;
 pub mod settings_json;

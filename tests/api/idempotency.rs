@@ -315,7 +315,7 @@ async fn a_claim_taken_over_cannot_be_completed_by_its_first_holder() {
     use berth::domain::{ids::*, time_range::TimeRange};
     use berth::service::{
         Clock, Db, ServiceError,
-        bookings::{self, Context, NewBooking},
+        bookings::{self, Context, NewBooking, Target},
         idempotency::{Claimed, Policy, Scope, Seal, StoredResponse, claim},
     };
     let (app, resource, customer) = setup().await;
@@ -336,7 +336,7 @@ async fn a_claim_taken_over_cannot_be_completed_by_its_first_holder() {
     let (start, end) = crate::helpers::slot(3, 9, 10);
     let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&chrono::Utc);
     let new = NewBooking {
-        resource_id: ResourceId(resource["id"].as_str().unwrap().parse().unwrap()),
+        target: Target::Resource(ResourceId(resource["id"].as_str().unwrap().parse().unwrap())),
         customer_id: CustomerId(customer["id"].as_str().unwrap().parse().unwrap()),
         range: TimeRange::new(at(&start), at(&end)).unwrap(),
         quantity: 1,

@@ -7,6 +7,7 @@ mod bookings;
 mod cors;
 mod customers;
 mod errors;
+mod groups;
 mod health;
 mod helpers;
 mod idempotency;

@@ -62,7 +62,16 @@ fn default_quantity() -> i32 {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBookingRequest {
-    pub resource_id: Uuid,
+    /// The resource to book; or give `group_id` instead.
+    #[serde(default)]
+    #[schema(required = false)]
+    pub resource_id: Option<Uuid>,
+    /// Book any one member of this group (a pool): berth picks one for
+    /// which every rule passes and answers with its `resource_id`. Give
+    /// this or `resource_id`, not both.
+    #[serde(default)]
+    #[schema(required = false)]
+    pub group_id: Option<Uuid>,
     /// Who books. A customer's token books for that customer and may leave
     /// it out (another customer's id is 403); admins must name one.
     #[serde(default)]
@@ -136,6 +145,9 @@ pub struct RescheduleRequest {
 pub struct BookingResponse {
     pub id: Uuid,
     pub resource_id: Uuid,
+    /// The group it was booked through, which picked `resource_id`; null
+    /// for a booking of one resource.
+    pub group_id: Option<Uuid>,
     pub customer_id: Uuid,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
@@ -165,6 +177,7 @@ impl From<&Booking> for BookingResponse {
         Self {
             id: b.id.0,
             resource_id: b.resource_id.0,
+            group_id: b.group_id.map(|g| g.0),
             customer_id: b.customer_id.0,
             start_at: b.range.start(),
             end_at: b.range.end(),

@@ -11,7 +11,7 @@ use super::dto::{
 };
 use crate::domain::{
     booking::{Action, Booking, BookingFilter},
-    ids::{BookingId, CustomerId, ResourceId},
+    ids::{BookingId, CustomerId, GroupId, ResourceId},
 };
 use crate::http::{
     AppState,
@@ -25,7 +25,7 @@ use crate::http::{
     time::{instant, time_range},
 };
 use crate::problems;
-use crate::service::bookings::{self as service, Context, NewBooking, Reschedule};
+use crate::service::bookings::{self as service, Context, NewBooking, Reschedule, Target};
 use crate::service::{Expected, idempotency::StoredResponse};
 
 fn context(who: &SignedIn, headers: &HeaderMap, reason: Option<String>) -> Context {
@@ -41,13 +41,13 @@ fn answer(booking: &Booking) -> StoredResponse {
     reply::object(booking.version, &BookingResponse::from(booking))
 }
 
-problems!(CreateBookingErrors, api: Forbidden, MalformedRequest, UnsupportedMediaType, PayloadTooLarge, ValidationError, ResourceInactive, NoticeTooShort, BeyondBookingHorizon, OutsideOpeningHours, NotOnSlotGrid, BookingLimitReached, DuplicateBooking, CapacityExceeded);
+problems!(CreateBookingErrors, api: Forbidden, MalformedRequest, UnsupportedMediaType, PayloadTooLarge, ValidationError, ResourceInactive, NoticeTooShort, BeyondBookingHorizon, OutsideOpeningHours, NotOnSlotGrid, BookingLimitReached, DuplicateBooking, CapacityExceeded, NoResourceAvailable);
 problems!(ListBookingsErrors, api: ValidationError);
 problems!(GetBookingErrors, api: NotFound);
 problems!(CancelErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, CutoffPassed);
 problems!(AdminActionErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition);
 problems!(ConfirmErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired);
-problems!(RescheduleErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired, ResourceInactive, CutoffPassed, NoticeTooShort, BeyondBookingHorizon, OutsideOpeningHours, NotOnSlotGrid, BookingLimitReached, DuplicateBooking, CapacityExceeded);
+problems!(RescheduleErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired, ResourceInactive, CutoffPassed, NoticeTooShort, BeyondBookingHorizon, OutsideOpeningHours, NotOnSlotGrid, BookingLimitReached, DuplicateBooking, CapacityExceeded, NoResourceAvailable);
 problems!(ListBookingEventsErrors, api: NotFound);
 
 /// Book
@@ -87,8 +87,14 @@ pub async fn create_booking(
     if request.override_policy {
         who.admin()?;
     }
+    let target = match (request.resource_id, request.group_id) {
+        (Some(resource), None) => Target::Resource(ResourceId(resource)),
+        (None, Some(group)) => Target::Group(GroupId(group)),
+        (None, None) => return Err(Problem::invalid("/resource_id", "give resource_id or group_id")),
+        (Some(_), Some(_)) => return Err(Problem::invalid("/group_id", "give resource_id or group_id, not both")),
+    };
     let new = NewBooking {
-        resource_id: ResourceId(request.resource_id),
+        target,
         customer_id,
         range: time_range(request.start_at, request.end_at)?,
         quantity: request.quantity,

@@ -94,6 +94,16 @@ catalogue! {
         example: ("Only 2 of the 3 requested units are free over the whole interval.",
             {"resource_id": "0193a5c2-7b1e-7c3a-9d2e-1f4b5c6d7e8f", "capacity": 10, "requested": 3, "available": 2, "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
     },
+    NoResourceAvailable {
+        slug: "no-resource-available",
+        status: 409,
+        title: "No resource available",
+        when: "A booking through a group found no member for which every rule passes (capacity, opening hours, policy, duplicates) over the interval. `alternatives` are the nearest intervals some member could take.",
+        members: [("group_id", "the group asked for"), ALTERNATIVES],
+        header: None,
+        example: ("None of the group's 5 members is free over the whole interval.",
+            {"group_id": "0193a5c2-8c2f-7d4b-ae3f-2a5c6d7e8f90", "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}]}),
+    },
     DuplicateBooking {
         slug: "duplicate-booking",
         status: 409,

@@ -39,6 +39,7 @@ pub struct ProblemSchema {
     #[schema(pattern = "^urn:uuid:[0-9a-f-]{36}$", max_length = 45)]
     pub instance: Option<String>,
     pub resource_id: Option<uuid::Uuid>,
+    pub group_id: Option<uuid::Uuid>,
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub capacity: Option<i64>,
     #[schema(minimum = 1, maximum = 1_000_000)]

@@ -1,0 +1,96 @@
+//! Group (pool) use cases: create, read, list, update and delete, with
+//! optimistic concurrency on the row version. Deleting a group never
+//! touches its resources or the bookings made through it.
+
+use sea_orm::DatabaseTransaction;
+
+use super::{Db, Expected, ServiceError, idempotency::Seal, now, retrying};
+use crate::domain::{
+    group::{Group, GroupChanges, NewGroup, member_problems},
+    ids::{GroupId, ResourceId},
+};
+use crate::store::{self, StoreError, groups, resources};
+
+fn stored(err: StoreError) -> ServiceError {
+    match err {
+        StoreError::Unique => ServiceError::AlreadyExists { field: "name" },
+        // A member deleted between our check and the insert.
+        StoreError::ForeignKey => ServiceError::invalid("resource_ids", "names a resource that does not exist"),
+        other => other.into(),
+    }
+}
+
+/// 422 unless `members` are 1 to 50 distinct resources that exist.
+async fn check_members(txn: &DatabaseTransaction, members: &[ResourceId]) -> Result<(), ServiceError> {
+    if let Some(invalid) = member_problems(members).into_iter().next() {
+        return Err(invalid.into());
+    }
+    for (index, member) in members.iter().enumerate() {
+        if resources::find(txn, *member).await?.is_none() {
+            return Err(ServiceError::invalid(
+                crate::domain::field::Field::named("resource_ids").at(index),
+                "no resource with this id",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(db: &Db, new: NewGroup, seal: &Seal<'_, Group>) -> Result<Group, ServiceError> {
+    let group = new.into_group(GroupId::generate(), now());
+    retrying(|| async {
+        let txn = store::begin_write(db.conn()).await?;
+        check_members(&txn, &group.members).await?;
+        groups::insert(&txn, &group).await.map_err(stored)?;
+        seal.store(&txn, &group).await?;
+        txn.commit().await?;
+        Ok(group.clone())
+    })
+    .await
+}
+
+pub async fn get(db: &Db, id: GroupId) -> Result<Group, ServiceError> {
+    groups::find(db.conn(), id).await?.ok_or(ServiceError::NotFound)
+}
+
+/// `limit` rows after `after`, in creation order.
+pub async fn list(db: &Db, after: Option<GroupId>, limit: u64) -> Result<Vec<Group>, ServiceError> {
+    Ok(groups::list(db.conn(), after, limit).await?)
+}
+
+/// Applies `changes` if the group's version, under its lock, is one
+/// `expected` allows.
+pub async fn update(db: &Db, id: GroupId, expected: &Expected, changes: GroupChanges) -> Result<Group, ServiceError> {
+    retrying(|| async {
+        let txn = store::begin_write(db.conn()).await?;
+        let mut group = groups::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        expected.check(group.version)?;
+        let locked_version = group.version;
+        if let Some(members) = &changes.members {
+            check_members(&txn, members).await?;
+        }
+        group.apply(changes.clone(), db.decision_clock(&txn).await?);
+        if !groups::update_if_version(&txn, &group, locked_version).await.map_err(stored)? {
+            return Err(ServiceError::VersionMismatch { current_version: locked_version });
+        }
+        txn.commit().await?;
+        Ok(group)
+    })
+    .await
+}
+
+/// Deletes the group if its version, under its lock, is one `expected`
+/// allows. Its resources and bookings stay.
+pub async fn delete(db: &Db, id: GroupId, expected: &Expected) -> Result<(), ServiceError> {
+    retrying(|| async {
+        let txn = store::begin_write(db.conn()).await?;
+        let group = groups::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        expected.check(group.version)?;
+        if !groups::delete_if_version(&txn, id, group.version).await? {
+            return Err(ServiceError::VersionMismatch { current_version: group.version });
+        }
+        txn.commit().await?;
+        Ok(())
+    })
+    .await
+}
