@@ -85,9 +85,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(ResourceGroupMember::GroupId).uuid().not_null())
                     .col(ColumnDef::new(ResourceGroupMember::ResourceId).uuid().not_null())
                     .col(ColumnDef::new(ResourceGroupMember::Position).integer().not_null())
-                    .primary_key(
-                        Index::create().col(ResourceGroupMember::GroupId).col(ResourceGroupMember::ResourceId),
-                    )
+                    .primary_key(Index::create().col(ResourceGroupMember::GroupId).col(ResourceGroupMember::ResourceId))
                     .foreign_key(
                         ForeignKey::create()
                             .from(ResourceGroupMember::Table, ResourceGroupMember::GroupId)
@@ -114,7 +112,10 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .alter_table(
-                Table::alter().table(Booking::Table).add_column(ColumnDef::new(Booking::GroupId).uuid().null()).to_owned(),
+                Table::alter()
+                    .table(Booking::Table)
+                    .add_column(ColumnDef::new(Booking::GroupId).uuid().null())
+                    .to_owned(),
             )
             .await?;
         Ok(())

@@ -132,7 +132,10 @@ impl Group {
 pub fn local_day(zone: Tz, at: DateTime<Utc>) -> Option<TimeRange> {
     let date = local_date(zone, at);
     let next = date.checked_add_days(Days::new(1))?;
-    TimeRange::new(instant(zone, date.and_time(chrono::NaiveTime::MIN)), instant(zone, next.and_time(chrono::NaiveTime::MIN)))
+    TimeRange::new(
+        instant(zone, date.and_time(chrono::NaiveTime::MIN)),
+        instant(zone, next.and_time(chrono::NaiveTime::MIN)),
+    )
 }
 
 #[cfg(test)]
@@ -150,7 +153,17 @@ mod tests {
         assert_eq!(first_fit.trial_order(|_| 0), first_fit.members);
         let least_used = group(Assignment::LeastUsed, 4);
         let [a, b, c, d] = least_used.members[..] else { panic!() };
-        let used = |m: ResourceId| if m == a { 5 } else if m == b { 2 } else if m == c { 9 } else { 2 };
+        let used = |m: ResourceId| {
+            if m == a {
+                5
+            } else if m == b {
+                2
+            } else if m == c {
+                9
+            } else {
+                2
+            }
+        };
         assert_eq!(least_used.trial_order(used), vec![b, d, a, c]);
     }
 

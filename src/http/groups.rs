@@ -35,7 +35,11 @@ use crate::problems;
 use crate::service::groups as service;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_group, list_groups)).routes(routes!(get_group, update_group, delete_group))
+    OpenApiRouter::new().routes(routes!(create_group, list_groups)).routes(routes!(
+        get_group,
+        update_group,
+        delete_group
+    ))
 }
 
 /// How a member is picked for a booking.
@@ -178,9 +182,8 @@ pub async fn create_group(
     keyed: Keyed,
     ApiJson(request): ApiJson<CreateGroupRequest>,
 ) -> Result<Response, Problem> {
-    let created = |g: &Group| {
-        reply::created(state.location(&format!("/v1/groups/{}", g.id)), g.version, &GroupResponse::from(g))
-    };
+    let created =
+        |g: &Group| reply::created(state.location(&format!("/v1/groups/{}", g.id)), g.version, &GroupResponse::from(g));
     let new = NewGroup {
         name: request.name.trim().to_owned(),
         members: members(request.resource_ids),

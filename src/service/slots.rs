@@ -124,7 +124,7 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
             format!("must not exceed the resource's capacity ({})", resource.capacity),
         ));
     }
-    let starts = slots::candidates(&resource, &search.window, duration).ok_or_else(too_many_slots)?;
+    let starts = slots::candidates(resource, &search.window, duration).ok_or_else(too_many_slots)?;
     let (Some(first), Some(last)) = (starts.first(), starts.last()) else { return Ok(Vec::new()) };
     let Some(booked) = TimeRange::new(*first, *last + duration) else { return Ok(Vec::new()) };
     let span = rules::occupied(&booked, resource.policy.buffers());
@@ -156,7 +156,7 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
         own_bookings: own.as_ref().map(|(active, nearby)| OwnBookings { active: *active, nearby }),
         timeline: &timeline,
     };
-    let slots = slots::search(&resource, &starts, duration, search.quantity, &reads)
+    let slots = slots::search(resource, &starts, duration, search.quantity, &reads)
         .into_iter()
         .filter_map(|(_, verdict)| verdict.ok())
         .collect();

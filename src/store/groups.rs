@@ -63,7 +63,10 @@ pub async fn insert(conn: &impl ConnectionTrait, g: &Group) -> StoreResult<()> {
 }
 
 /// The members of `groups`, each list in order.
-async fn members_of(conn: &impl ConnectionTrait, groups: &[uuid::Uuid]) -> StoreResult<HashMap<uuid::Uuid, Vec<ResourceId>>> {
+async fn members_of(
+    conn: &impl ConnectionTrait,
+    groups: &[uuid::Uuid],
+) -> StoreResult<HashMap<uuid::Uuid, Vec<ResourceId>>> {
     let rows = member::Entity::find()
         .filter(member::Column::GroupId.is_in(groups.iter().copied()))
         .order_by_asc(member::Column::GroupId)

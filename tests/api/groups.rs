@@ -55,8 +55,11 @@ async fn groups_are_created_read_listed_changed_and_deleted_without_touching_res
     taken.assert_problem(409, "already-exists");
 
     app.patch_json(&path, &json!({"resource_ids": [a["id"]]}), None).await.assert_problem(428, "precondition-required");
-    app.patch_json(&path, &json!({"resource_ids": [a["id"]]}), Some("\"7\"")).await.assert_problem(412, "precondition-failed");
-    let changed = app.patch_json(&path, &json!({"resource_ids": [a["id"]], "assignment": "first_fit"}), Some("\"1\"")).await;
+    app.patch_json(&path, &json!({"resource_ids": [a["id"]]}), Some("\"7\""))
+        .await
+        .assert_problem(412, "precondition-failed");
+    let changed =
+        app.patch_json(&path, &json!({"resource_ids": [a["id"]], "assignment": "first_fit"}), Some("\"1\"")).await;
     assert_eq!(changed.assert_status(200).body["resource_ids"], json!([a["id"]]));
     assert_eq!(changed.body["version"], 2);
 
@@ -132,11 +135,8 @@ async fn group_bookings_raced_with_direct_bookings_on_members_never_oversell_a_m
     let when = slot(2, 18, 19);
     let app = &app;
     let requests = people.iter().enumerate().map(|(i, person)| {
-        let body = if i % 2 == 0 {
-            group_booking(&group, person, &when)
-        } else {
-            booking_json(&courts[i % 5], person, &when)
-        };
+        let body =
+            if i % 2 == 0 { group_booking(&group, person, &when) } else { booking_json(&courts[i % 5], person, &when) };
         async move { app.post_json("/v1/bookings", &body).await }
     });
     let replies = join_all(requests).await;
@@ -155,7 +155,10 @@ async fn first_fit_fills_members_in_order_and_least_used_spreads_the_day() {
     let in_order = create_group(&app, "In order", &[&a, &b, &c], "first_fit").await;
     let mut picked = Vec::new();
     for _ in 0..3 {
-        picked.push(book_group(&app, &in_order, &customer, &slot(3, 9, 10)).await.assert_status(201).body["resource_id"].clone());
+        picked.push(
+            book_group(&app, &in_order, &customer, &slot(3, 9, 10)).await.assert_status(201).body["resource_id"]
+                .clone(),
+        );
     }
     assert_eq!(picked, [a["id"].clone(), b["id"].clone(), c["id"].clone()]);
 
