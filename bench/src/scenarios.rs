@@ -373,6 +373,8 @@ fn confirmed_row(
         id: Set(id),
         resource_id: Set(resource),
         group_id: Set(None),
+        bundle_id: Set(None),
+        bundle_item: Set(None),
         customer_id: Set(customer),
         start_at: Set(start),
         end_at: Set(end),

@@ -8,6 +8,9 @@ pub struct Model {
     pub resource_id: Uuid,
     /// The group it was booked through, if any (kept after the group is deleted).
     pub group_id: Option<Uuid>,
+    /// The bundle it belongs to, and which item of the request it was.
+    pub bundle_id: Option<Uuid>,
+    pub bundle_item: Option<i16>,
     pub customer_id: Uuid,
     pub start_at: DateTimeUtc,
     pub end_at: DateTimeUtc,

@@ -6,7 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial_schema;
 mod m20261122_000002_unbounded_keys;
 mod m20261201_000003_schedules_and_policies;
-mod m20261202_000004_groups;
+mod m20261202_000004_pools_and_bundles;
 
 pub struct Migrator;
 
@@ -17,7 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial_schema::Migration),
             Box::new(m20261122_000002_unbounded_keys::Migration),
             Box::new(m20261201_000003_schedules_and_policies::Migration),
-            Box::new(m20261202_000004_groups::Migration),
+            Box::new(m20261202_000004_pools_and_bundles::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{BookingId, CustomerId, GroupId, ResourceId};
+use super::ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId};
 use super::policy::Buffers;
 use super::time_range::TimeRange;
 
@@ -147,6 +147,8 @@ pub struct Booking {
     pub resource_id: ResourceId,
     /// The group it was booked through, which picked `resource_id`.
     pub group_id: Option<GroupId>,
+    /// The bundle it belongs to, and its item's index in the request.
+    pub bundle: Option<(BundleId, i16)>,
     pub customer_id: CustomerId,
     pub range: TimeRange,
     pub quantity: i32,

@@ -49,3 +49,7 @@ typed_id!(
     /// Identifies a group of resources (a pool).
     GroupId
 );
+typed_id!(
+    /// Identifies a bundle: bookings made, moved and cancelled together.
+    BundleId
+);

@@ -56,6 +56,18 @@ impl From<crate::service::ServiceError> for Problem {
                     None => problem,
                 }
             }
+            ServiceError::BundleItem { index, error } => {
+                let item = format!("/items/{index}");
+                match *error {
+                    // A value of the item itself: point into it.
+                    ServiceError::Invalid { field, detail }
+                        if matches!(field.steps(), [Step::Name("resource_id" | "group_id" | "quantity")]) =>
+                    {
+                        Problem::invalid(format!("{item}{}", pointer(&field)), detail)
+                    }
+                    other => Problem::from(other).with("item_pointer", item),
+                }
+            }
             ServiceError::NoResourceAvailable { group_id, alternatives } => Problem::new(
                 ProblemType::NoResourceAvailable,
                 "No member of the group can take this booking over the whole interval.",

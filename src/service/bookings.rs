@@ -82,7 +82,7 @@ pub struct Context {
 /// How many expired holds one sweeper transaction marks.
 pub const SWEEP_BATCH: u64 = 200;
 
-fn event(
+pub(super) fn event(
     booking: &Booking,
     from: Option<BookingStatus>,
     action: &str,
@@ -106,21 +106,21 @@ fn event(
 
 /// What a decision about `request` on `resource` needs to know, read in
 /// the caller's transaction.
-struct Decision<'a> {
-    resource: &'a Resource,
-    customer: CustomerId,
-    request: Request,
-    now: DateTime<Utc>,
-    apply_policy: bool,
+pub(super) struct Decision<'a> {
+    pub resource: &'a Resource,
+    pub customer: CustomerId,
+    pub request: Request,
+    pub now: DateTime<Utc>,
+    pub apply_policy: bool,
     /// A customer moving a booking: its current start (the cut-off).
-    rescheduled_from: Option<DateTime<Utc>>,
+    pub rescheduled_from: Option<DateTime<Utc>>,
     /// The booking being moved, which does not count against itself.
-    exclude: Option<BookingId>,
+    pub exclude: Option<BookingId>,
 }
 
 impl Decision<'_> {
     /// The 422s: values wrong whatever is booked.
-    fn check_values(&self) -> Result<(), ServiceError> {
+    pub(super) fn check_values(&self) -> Result<(), ServiceError> {
         Ok(rules::check_values(self.resource, &self.request, self.now, self.apply_policy)?)
     }
 
@@ -138,7 +138,7 @@ impl Decision<'_> {
 
     /// `domain::rules::admit` over the customer's active bookings of the
     /// resource and what the others occupy.
-    async fn judge(&self, txn: &DatabaseTransaction) -> Result<Judged, ServiceError> {
+    pub(super) async fn judge(&self, txn: &DatabaseTransaction) -> Result<Judged, ServiceError> {
         let resource = self.resource;
         let limit = resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy);
         let (active, nearby) = self.own_active().for_rules(txn, &self.request.range, Some(1), limit).await?;
@@ -224,15 +224,15 @@ impl Decision<'_> {
 
 /// The rules' verdict on one resource (the units that would fit), and the
 /// customer's count of active bookings it was decided with.
-struct Judged {
-    verdict: Result<i64, Refusal>,
-    active: i64,
+pub(super) struct Judged {
+    pub verdict: Result<i64, Refusal>,
+    pub active: i64,
 }
 
 /// Locks `ids` in the one global order (by id), so that deciders locking
 /// several resources never deadlock; a resource deleted meanwhile is left
 /// out.
-async fn lock_in_order(
+pub(super) async fn lock_in_order(
     txn: &DatabaseTransaction,
     ids: &[ResourceId],
 ) -> Result<HashMap<ResourceId, Resource>, ServiceError> {
@@ -251,7 +251,7 @@ async fn lock_in_order(
 /// The group's members that are `locked`, in its trial order (for
 /// `least_used`: by the units booked over the day of `range` in each
 /// member's time zone).
-async fn trial_order<'r>(
+pub(super) async fn trial_order<'r>(
     txn: &DatabaseTransaction,
     group: &Group,
     locked: &'r HashMap<ResourceId, Resource>,
@@ -278,11 +278,13 @@ async fn trial_order<'r>(
 
 /// The first of `candidates` whose decision the rules admit. When none
 /// does: the first candidate's 422 if every one had wrong values, else
-/// `no-resource-available` with the nearest alternatives over all of them.
-async fn pick<'r>(
+/// `no-resource-available`, with the nearest alternatives over all of them
+/// when `offer_alternatives`.
+pub(super) async fn pick<'r>(
     txn: &DatabaseTransaction,
     group_id: GroupId,
     candidates: Vec<Decision<'r>>,
+    offer_alternatives: bool,
 ) -> Result<&'r Resource, ServiceError> {
     let mut wrong_values = None;
     let mut refused = Vec::new();
@@ -297,8 +299,9 @@ async fn pick<'r>(
             Err(refusal) => refused.push((decision, refusal, judged.active)),
         }
     }
-    let Some((first, _, _)) = refused.first() else {
-        return Err(wrong_values.unwrap_or(ServiceError::NoResourceAvailable { group_id, alternatives: Vec::new() }));
+    let Some((first, _, _)) = refused.first().filter(|_| offer_alternatives) else {
+        let none_fits = ServiceError::NoResourceAvailable { group_id, alternatives: Vec::new() };
+        return Err(if refused.is_empty() { wrong_values.unwrap_or(none_fits) } else { none_fits });
     };
     let requested = first.request.range.start();
     let mut alternatives = Vec::new();
@@ -362,45 +365,72 @@ pub async fn create(
             }
             Some(group) => {
                 let order = trial_order(&txn, group, &locked, &new.range, now).await?;
-                pick(&txn, group.id, order.into_iter().map(decision).collect()).await?
+                pick(&txn, group.id, order.into_iter().map(decision).collect(), true).await?
             }
         };
-        let (status, hold_expires_at) = if new.hold {
-            (BookingStatus::Held, Some(now + Duration::seconds(i64::from(resource.hold_ttl_seconds))))
-        } else {
-            (BookingStatus::Confirmed, None)
-        };
-        let booking = Booking {
-            id: BookingId::generate(),
-            resource_id: resource.id,
-            group_id: group.as_ref().map(|g| g.id),
-            customer_id: new.customer_id,
-            range: new.range,
-            quantity: new.quantity,
-            status,
-            hold_expires_at,
-            notes: new.notes.clone(),
-            buffers: resource.policy.buffers(),
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
-        // The customer may have been deleted since we looked: its foreign
-        // key then refuses the row.
-        bookings::insert(&txn, &booking).await.map_err(|err| match err {
-            StoreError::ForeignKey => ServiceError::invalid("customer_id", "no customer with this id"),
-            other => other.into(),
-        })?;
-        events::append(&txn, &event(&booking, None, "create", ctx, now, new.override_policy)).await?;
+        let mut booking = fresh(resource, &new, now);
+        booking.group_id = group.as_ref().map(|g| g.id);
+        insert_fresh(&txn, &booking, ctx, new.override_policy).await?;
         seal.store(&txn, &booking).await?;
         txn.commit().await?;
-        telemetry::booking_created(booking.status.as_str());
-        if booking.status == BookingStatus::Held {
-            telemetry::holds("created", 1);
-        }
+        created(std::slice::from_ref(&booking));
         Ok(booking)
     })
     .await
+}
+
+/// A new booking of `new` on `resource`, decided at `now`: held for the
+/// resource's hold time, or confirmed.
+pub(super) fn fresh(resource: &Resource, new: &NewBooking, now: DateTime<Utc>) -> Booking {
+    let (status, hold_expires_at) = if new.hold {
+        (BookingStatus::Held, Some(now + Duration::seconds(i64::from(resource.hold_ttl_seconds))))
+    } else {
+        (BookingStatus::Confirmed, None)
+    };
+    Booking {
+        id: BookingId::generate(),
+        resource_id: resource.id,
+        group_id: None,
+        bundle: None,
+        customer_id: new.customer_id,
+        range: new.range,
+        quantity: new.quantity,
+        status,
+        hold_expires_at,
+        notes: new.notes.clone(),
+        buffers: resource.policy.buffers(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Inserts a booking just decided, with its `create` event.
+pub(super) async fn insert_fresh(
+    txn: &DatabaseTransaction,
+    booking: &Booking,
+    ctx: &Context,
+    policy_overridden: bool,
+) -> Result<(), ServiceError> {
+    // The customer may have been deleted since we looked: its foreign
+    // key then refuses the row.
+    bookings::insert(txn, booking).await.map_err(|err| match err {
+        StoreError::ForeignKey => ServiceError::invalid("customer_id", "no customer with this id"),
+        other => other.into(),
+    })?;
+    events::append(txn, &event(booking, None, "create", ctx, booking.created_at, policy_overridden)).await?;
+    Ok(())
+}
+
+/// Counts bookings made, once committed.
+pub(super) fn created(made: &[Booking]) {
+    for booking in made {
+        telemetry::booking_created(booking.status.as_str());
+    }
+    let held = made.iter().filter(|b| b.status == BookingStatus::Held).count() as u64;
+    if held > 0 {
+        telemetry::holds("created", held);
+    }
 }
 
 /// The booking, if it exists and `owner` (when given) owns it: someone
@@ -427,7 +457,7 @@ pub async fn history(db: &Db, id: BookingId, owner: Option<CustomerId>) -> Resul
 }
 
 /// Marks a hold that ran out as `expired`, with its history event.
-async fn expire(
+pub(super) async fn expire(
     txn: &DatabaseTransaction,
     booking: &mut Booking,
     now: DateTime<Utc>,
@@ -440,7 +470,7 @@ async fn expire(
 
 /// Writes a change made to `booking` (bumping its version) and appends its
 /// history event, in the caller's transaction.
-async fn save_change(
+pub(super) async fn save_change(
     txn: &DatabaseTransaction,
     booking: &mut Booking,
     from: BookingStatus,
@@ -489,6 +519,10 @@ pub async fn act(
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
+    // A booking never leaves its bundle: this read needs no lock.
+    if let Some((bundle, _)) = bookings::find(db.conn(), id).await?.and_then(|b| b.bundle) {
+        return super::bundles::act(db, id, bundle, action, expected, ctx, seal).await;
+    }
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         // Confirming keeps a hold's units: it must be ordered against the
@@ -541,7 +575,7 @@ pub async fn act(
 /// When the sweeper marked this hold expired before the client came back:
 /// confirming or rescheduling it is then answered like a hold that ran out
 /// just now (`hold-expired`), whoever noticed first.
-fn swept_hold(booking: &Booking) -> Option<DateTime<Utc>> {
+pub(super) fn swept_hold(booking: &Booking) -> Option<DateTime<Utc>> {
     (booking.status == BookingStatus::Expired).then_some(booking.hold_expires_at).flatten()
 }
 
@@ -555,6 +589,9 @@ pub async fn reschedule(
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
+    if let Some((bundle, _)) = bookings::find(db.conn(), id).await?.and_then(|b| b.bundle) {
+        return super::bundles::reschedule(db, id, bundle, change, expected, ctx, seal).await;
+    }
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         // Resources first (its own and, for a group booking, the group's
@@ -604,7 +641,7 @@ pub async fn reschedule(
                 // Its own member first, then the others in trial order.
                 let others = trial_order(&txn, group, &locked, &change.range, now).await?;
                 let order = std::iter::once(resource).chain(others.into_iter().filter(|r| r.id != resource.id));
-                pick(&txn, group.id, order.map(decision).collect()).await?
+                pick(&txn, group.id, order.map(decision).collect(), true).await?
             }
         };
         booking.resource_id = resource.id;

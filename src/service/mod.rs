@@ -4,6 +4,7 @@
 //! here a bounded number of times, then reported as `Unavailable`.
 
 pub mod bookings;
+pub mod bundles;
 pub mod customers;
 pub mod groups;
 pub mod idempotency;
@@ -142,6 +143,10 @@ pub enum ServiceError {
     /// reschedule with the nearest bookable `alternatives`.
     #[error("refused: {refusal:?}")]
     Refused { refusal: Refusal, alternatives: Option<Vec<TimeRange>> },
+    /// Item `index` of a bundle was refused (or named nothing): nothing
+    /// of the bundle was booked.
+    #[error("item {index}: {error}")]
+    BundleItem { index: usize, error: Box<ServiceError> },
     /// No member of the group could take the booking.
     #[error("no member of group {group_id} is free")]
     NoResourceAvailable { group_id: crate::domain::ids::GroupId, alternatives: Vec<TimeRange> },

@@ -21,7 +21,7 @@ use super::{StoreError, StoreResult};
 use crate::domain::{
     booking::{Booking, BookingFilter, BookingStatus},
     capacity::Usage,
-    ids::{BookingId, CustomerId, GroupId, ResourceId},
+    ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId},
     policy::{Buffers, limits::MAX_BUFFER_SECONDS},
     rules::OwnBooking,
     time_range::TimeRange,
@@ -33,6 +33,7 @@ fn to_domain(m: Model) -> StoreResult<Booking> {
         id: BookingId(m.id),
         resource_id: ResourceId(m.resource_id),
         group_id: m.group_id.map(GroupId),
+        bundle: m.bundle_id.map(BundleId).zip(m.bundle_item),
         customer_id: CustomerId(m.customer_id),
         range: TimeRange::new(m.start_at, m.end_at).ok_or_else(|| corrupt("an empty interval"))?,
         quantity: m.quantity,
@@ -61,6 +62,8 @@ fn to_active(b: &Booking) -> ActiveModel {
         id: Set(b.id.0),
         resource_id: Set(b.resource_id.0),
         group_id: Set(b.group_id.map(|g| g.0)),
+        bundle_id: Set(b.bundle.map(|(bundle, _)| bundle.0)),
+        bundle_item: Set(b.bundle.map(|(_, item)| item)),
         customer_id: Set(b.customer_id.0),
         start_at: Set(b.range.start()),
         end_at: Set(b.range.end()),
@@ -110,6 +113,13 @@ pub async fn find(conn: &impl ConnectionTrait, id: BookingId) -> StoreResult<Opt
 /// ends (`FOR UPDATE`); SQLite's `BEGIN IMMEDIATE` already holds the lock.
 pub async fn lock(conn: &impl ConnectionTrait, id: BookingId) -> StoreResult<Option<Booking>> {
     Entity::find_by_id(id.0).lock_exclusive().one(conn).await?.map(to_domain).transpose()
+}
+
+/// The bookings of `bundle`, in item order.
+pub async fn in_bundle(conn: &impl ConnectionTrait, bundle: BundleId) -> StoreResult<Vec<Booking>> {
+    to_domain_all(
+        Entity::find().filter(Column::BundleId.eq(bundle.0)).order_by_asc(Column::BundleItem).all(conn).await?,
+    )
 }
 
 /// Writes `booking` over the row if the row is still at `expected_version`.

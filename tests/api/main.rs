@@ -4,6 +4,7 @@
 
 mod auth;
 mod bookings;
+mod bundles;
 mod cors;
 mod customers;
 mod errors;

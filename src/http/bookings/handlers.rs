@@ -6,8 +6,8 @@ use axum::{Json, extract::State, http::HeaderMap, response::Response};
 use uuid::Uuid;
 
 use super::dto::{
-    ActionRequest, BookingEventList, BookingListQuery, BookingPage, BookingResponse, CreateBookingRequest,
-    RescheduleRequest,
+    ActionRequest, BookingEventList, BookingListQuery, BookingPage, BookingResponse, BundleResponse,
+    CreateBookingRequest, CreatedBooking, RescheduleRequest,
 };
 use crate::domain::{
     booking::{Action, Booking, BookingFilter},
@@ -26,6 +26,7 @@ use crate::http::{
 };
 use crate::problems;
 use crate::service::bookings::{self as service, Context, NewBooking, Reschedule, Target};
+use crate::service::bundles::{self, Item, NewBundle};
 use crate::service::{Expected, idempotency::StoredResponse};
 
 fn context(who: &SignedIn, headers: &HeaderMap, reason: Option<String>) -> Context {
@@ -64,8 +65,8 @@ problems!(ListBookingEventsErrors, api: NotFound);
     post, path = "/v1/bookings", tag = "bookings", security(("bearer_auth" = [])),
     request_body = CreateBookingRequest,
     responses(
-        (status = 201, description = "Booked (confirmed or held)", body = BookingResponse,
-            headers(("Location" = String, description = "URL of the booking"), ("ETag" = String, description = "Strong validator of this version"))),
+        (status = 201, description = "Booked (confirmed or held): the booking, or for `items` the bundle's bookings", body = CreatedBooking,
+            headers(("Location" = String, description = "URL of the booking (of a bundle: its first)"), ("ETag" = String, description = "Strong validator of this version (every new booking is at version 1)"))),
         CreateBookingErrors,
     )
 )]
@@ -87,26 +88,60 @@ pub async fn create_booking(
     if request.override_policy {
         who.admin()?;
     }
-    let target = match (request.resource_id, request.group_id) {
-        (Some(resource), None) => Target::Resource(ResourceId(resource)),
-        (None, Some(group)) => Target::Group(GroupId(group)),
-        (None, None) => return Err(Problem::invalid("/resource_id", "give resource_id or group_id")),
-        (Some(_), Some(_)) => return Err(Problem::invalid("/group_id", "give resource_id or group_id, not both")),
-    };
+    let range = time_range(request.start_at, request.end_at)?;
+    let ctx = context(&who, &headers, None);
+    if let Some(items) = request.items {
+        if request.resource_id.is_some() || request.group_id.is_some() {
+            return Err(Problem::invalid("/items", "give items, resource_id or group_id: one of them"));
+        }
+        let items = items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| Ok(Item { target: target(item.resource_id, item.group_id, &format!("/items/{index}"))?, quantity: item.quantity }))
+            .collect::<Result<Vec<_>, Problem>>()?;
+        let new = NewBundle {
+            items,
+            customer_id,
+            range,
+            hold: request.hold,
+            notes: request.notes,
+            override_policy: request.override_policy,
+        };
+        let created = |made: &Vec<Booking>| {
+            let first = made.first().map_or_else(String::new, |b| b.id.to_string());
+            let bundle = BundleResponse {
+                bundle_id: made.first().and_then(|b| b.bundle).map_or_else(uuid::Uuid::nil, |(bundle, _)| bundle.0),
+                bookings: made.iter().map(BookingResponse::from).collect(),
+            };
+            reply::created(state.location(&format!("/v1/bookings/{first}")), 1, &CreatedBooking::Bundle(bundle))
+        };
+        return keyed.write(created, async |seal| bundles::create(&state.db, new, &ctx, seal).await).await;
+    }
+    let target = target(request.resource_id, request.group_id, "")?;
     let new = NewBooking {
         target,
         customer_id,
-        range: time_range(request.start_at, request.end_at)?,
+        range,
         quantity: request.quantity,
         hold: request.hold,
         notes: request.notes,
         override_policy: request.override_policy,
     };
-    let ctx = context(&who, &headers, None);
     let created = |b: &Booking| {
         reply::created(state.location(&format!("/v1/bookings/{}", b.id)), b.version, &BookingResponse::from(b))
     };
     keyed.write(created, async |seal| service::create(&state.db, new, &ctx, seal).await).await
+}
+
+/// What a booking (or an item of a bundle, under `at`) is for: a resource
+/// or a group, exactly one of them.
+fn target(resource: Option<Uuid>, group: Option<Uuid>, at: &str) -> Result<Target, Problem> {
+    match (resource, group) {
+        (Some(resource), None) => Ok(Target::Resource(ResourceId(resource))),
+        (None, Some(group)) => Ok(Target::Group(GroupId(group))),
+        (None, None) => Err(Problem::invalid(format!("{at}/resource_id"), "give resource_id or group_id")),
+        (Some(_), Some(_)) => Err(Problem::invalid(format!("{at}/group_id"), "give resource_id or group_id, not both")),
+    }
 }
 
 /// List bookings

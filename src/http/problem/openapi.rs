@@ -89,6 +89,9 @@ pub struct ProblemSchema {
     pub current_etag: Option<String>,
     #[schema(pattern = "^[A-Za-z-]+$", max_length = 32)]
     pub required_header: Option<String>,
+    /// A refusal of a bundle: the item refused (nothing was booked).
+    #[schema(pattern = "^/items/[0-9]$", max_length = 8, example = "/items/1")]
+    pub item_pointer: Option<String>,
     /// At most the first 100 invalid values.
     #[schema(max_items = 100)]
     pub errors: Option<Vec<FieldError>>,

@@ -1,4 +1,4 @@
-//! Pools (docs/design.md §14):
+//! Pools and bundles (docs/design.md §14, §15):
 //!
 //! - `resource_group`: a named set of resources and how a member is picked
 //!   (`assignment`: `first_fit` or `least_used`); names unique ignoring
@@ -8,7 +8,10 @@
 //!   membership, never the other side;
 //! - `booking.group_id`: the group a booking was made through. No foreign
 //!   key: deleting a group leaves its bookings (and this record of how they
-//!   were made) alone.
+//!   were made) alone;
+//! - `booking.bundle_id` / `bundle_item`: the bundle a booking belongs to
+//!   (all booked, moved and cancelled together) and which item of the
+//!   request it was, indexed to find the rest of its bundle.
 
 use sea_orm_migration::prelude::*;
 
@@ -45,6 +48,8 @@ enum Resource {
 enum Booking {
     Table,
     GroupId,
+    BundleId,
+    BundleItem,
 }
 
 #[async_trait::async_trait]
@@ -117,6 +122,22 @@ impl MigrationTrait for Migration {
                     .add_column(ColumnDef::new(Booking::GroupId).uuid().null())
                     .to_owned(),
             )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter().table(Booking::Table).add_column(ColumnDef::new(Booking::BundleId).uuid().null()).to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Booking::Table)
+                    .add_column(ColumnDef::new(Booking::BundleItem).small_integer().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(Index::create().name("booking_bundle").table(Booking::Table).col(Booking::BundleId).to_owned())
             .await?;
         Ok(())
     }

@@ -1,0 +1,316 @@
+//! Bundles (docs/design.md §15): several things booked for one interval,
+//! all or nothing (a room and an instructor; two courts). Each item is a
+//! resource or a group; each becomes a booking sharing a `bundle_id`.
+//!
+//! Every resource any item may use is locked up front, in the one global
+//! order (resources by id), then the items are decided in request order,
+//! each inserted before the next is decided, so two items on one resource
+//! count against each other. The first refusal ends the transaction:
+//! nothing is booked, and the refusal names its item (`/items/N`).
+//! Confirm, cancel, the other actions and reschedule of any booking of a
+//! bundle act on all of them in one transaction; the answer is the booking
+//! addressed, its `If-Match` the precondition.
+
+use std::collections::HashMap;
+
+use super::{
+    Db, Expected, ServiceError,
+    bookings::{
+        Context, Decision, NewBooking, Reschedule, Target, created, expire, fresh, insert_fresh, lock_in_order,
+        pick, save_change, swept_hold, trial_order,
+    },
+    idempotency::Seal,
+    retrying,
+};
+use crate::domain::{
+    booking::{Action, Booking, BookingStatus, transition},
+    ids::{BookingId, BundleId, CustomerId},
+    rules::{self, Request},
+    time_range::TimeRange,
+};
+use crate::store::{self, bookings, customers, groups, resources};
+use crate::telemetry;
+
+/// The most items a bundle may have, and the fewest.
+pub const MAX_ITEMS: usize = 10;
+pub const MIN_ITEMS: usize = 2;
+
+/// One thing to book in a bundle.
+#[derive(Clone, Copy, Debug)]
+pub struct Item {
+    pub target: Target,
+    pub quantity: i32,
+}
+
+/// A validated request to book a bundle: its items, all for one interval.
+#[derive(Clone, Debug)]
+pub struct NewBundle {
+    pub items: Vec<Item>,
+    pub customer_id: CustomerId,
+    pub range: TimeRange,
+    pub hold: bool,
+    pub notes: Option<String>,
+    pub override_policy: bool,
+}
+
+/// `err` as the refusal of item `index`.
+fn at_item(index: usize) -> impl Fn(ServiceError) -> ServiceError {
+    move |err| ServiceError::BundleItem { index, error: Box::new(err) }
+}
+
+pub async fn create(
+    db: &Db,
+    new: NewBundle,
+    ctx: &Context,
+    seal: &Seal<'_, Vec<Booking>>,
+) -> Result<Vec<Booking>, ServiceError> {
+    retrying(|| async {
+        let txn = store::begin_write(db.conn()).await?;
+        let mut item_groups = Vec::new();
+        let mut wanted = Vec::new();
+        for (index, item) in new.items.iter().enumerate() {
+            match item.target {
+                Target::Resource(id) => {
+                    wanted.push(id);
+                    item_groups.push(None);
+                }
+                Target::Group(id) => {
+                    let group = groups::find(&txn, id)
+                        .await?
+                        .ok_or_else(|| at_item(index)(ServiceError::invalid("group_id", "no group with this id")))?;
+                    wanted.extend(group.members.iter().copied());
+                    item_groups.push(Some(group));
+                }
+            }
+        }
+        let locked = lock_in_order(&txn, &wanted).await?;
+        if customers::find(&txn, new.customer_id).await?.is_none() {
+            return Err(ServiceError::invalid("customer_id", "no customer with this id"));
+        }
+        let now = db.decision_clock(&txn).await?;
+        let bundle = BundleId::generate();
+        let mut made = Vec::new();
+        for (index, (item, group)) in new.items.iter().zip(&item_groups).enumerate() {
+            let decision = |resource| Decision {
+                resource,
+                customer: new.customer_id,
+                request: Request { range: new.range, quantity: i64::from(item.quantity) },
+                now,
+                apply_policy: !new.override_policy,
+                rescheduled_from: None,
+                exclude: None,
+            };
+            let resource = match (item.target, group) {
+                (_, Some(group)) => {
+                    let order = trial_order(&txn, group, &locked, &new.range, now).await?;
+                    pick(&txn, group.id, order.into_iter().map(decision).collect(), false)
+                        .await
+                        .map_err(at_item(index))?
+                }
+                (Target::Resource(id), None) => {
+                    let resource = locked.get(&id).ok_or_else(|| {
+                        at_item(index)(ServiceError::invalid("resource_id", "no resource with this id"))
+                    })?;
+                    admit(&txn, &decision(resource)).await.map_err(at_item(index))?;
+                    resource
+                }
+                (Target::Group(_), None) => return Err(ServiceError::NotFound),
+            };
+            let single = NewBooking {
+                target: item.target,
+                customer_id: new.customer_id,
+                range: new.range,
+                quantity: item.quantity,
+                hold: new.hold,
+                notes: new.notes.clone(),
+                override_policy: new.override_policy,
+            };
+            let mut booking = fresh(resource, &single, now);
+            booking.group_id = group.as_ref().map(|g| g.id);
+            booking.bundle = Some((bundle, i16::try_from(index).unwrap_or(i16::MAX)));
+            insert_fresh(&txn, &booking, ctx, new.override_policy).await?;
+            made.push(booking);
+        }
+        seal.store(&txn, &made).await?;
+        txn.commit().await?;
+        created(&made);
+        Ok(made)
+    })
+    .await
+}
+
+/// The rules' verdict on one resource, as an error when they refuse (no
+/// alternatives: another time would have to suit every item).
+async fn admit(txn: &sea_orm::DatabaseTransaction, decision: &Decision<'_>) -> Result<(), ServiceError> {
+    decision.check_values()?;
+    match decision.judge(txn).await?.verdict {
+        Ok(_) => Ok(()),
+        Err(refusal) => Err(ServiceError::Refused { refusal, alternatives: None }),
+    }
+}
+
+/// The bundle's bookings locked (after `resources`, in the global order),
+/// in item order, and the index of `id` among them.
+async fn lock_bundle(
+    txn: &sea_orm::DatabaseTransaction,
+    bundle: BundleId,
+    id: BookingId,
+) -> Result<(Vec<Booking>, usize), ServiceError> {
+    let mut ids: Vec<BookingId> = bookings::in_bundle(txn, bundle).await?.iter().map(|b| b.id).collect();
+    ids.sort_unstable();
+    let mut locked = Vec::new();
+    for id in ids {
+        locked.extend(bookings::lock(txn, id).await?);
+    }
+    locked.sort_by_key(|b| b.bundle.map(|(_, item)| item));
+    let addressed = locked.iter().position(|b| b.id == id).ok_or(ServiceError::NotFound)?;
+    Ok((locked, addressed))
+}
+
+/// An action on booking `id` of `bundle`, applied to every booking of the
+/// bundle in the same status, in one transaction.
+pub(super) async fn act(
+    db: &Db,
+    id: BookingId,
+    bundle: BundleId,
+    action: Action,
+    expected: &Expected,
+    ctx: &Context,
+    seal: &Seal<'_, Booking>,
+) -> Result<Booking, ServiceError> {
+    retrying(|| async {
+        let txn = store::begin_write(db.conn()).await?;
+        if action == Action::Confirm {
+            let members = bookings::in_bundle(&txn, bundle).await?;
+            lock_in_order(&txn, &members.iter().map(|b| b.resource_id).collect::<Vec<_>>()).await?;
+        }
+        let (mut all, addressed) = lock_bundle(&txn, bundle, id).await?;
+        let now = db.decision_clock(&txn).await?;
+        expected.check(all[addressed].version)?;
+        if all[addressed].hold_has_run_out(now) {
+            let at = all[addressed].hold_expires_at.unwrap_or(now);
+            let mut expired = 0;
+            for booking in all.iter_mut().filter(|b| b.hold_has_run_out(now)) {
+                expire(&txn, booking, now, ctx).await?;
+                expired += 1;
+            }
+            txn.commit().await?;
+            telemetry::holds("expired", expired);
+            return Err(match (action, transition(BookingStatus::Expired, action)) {
+                (Action::Confirm, _) | (_, Ok(_)) => ServiceError::HoldExpired { at },
+                (_, Err(invalid)) => ServiceError::InvalidTransition(invalid),
+            });
+        }
+        if action == Action::Confirm
+            && let Some(at) = swept_hold(&all[addressed])
+        {
+            return Err(ServiceError::HoldExpired { at });
+        }
+        let from = all[addressed].status;
+        let to = transition(from, action).map_err(ServiceError::InvalidTransition)?;
+        if action == Action::Cancel && ctx.actor.is_customer() {
+            for booking in &all {
+                let resource = resources::find(&txn, booking.resource_id).await?.ok_or(ServiceError::NotFound)?;
+                rules::check_cancel(&resource, booking.range.start(), now)
+                    .map_err(|refusal| ServiceError::Refused { refusal, alternatives: None })?;
+            }
+        }
+        for booking in all.iter_mut().filter(|b| b.status == from) {
+            booking.status = to;
+            if to != BookingStatus::Held {
+                booking.hold_expires_at = None;
+            }
+            save_change(&txn, booking, from, action, ctx, now, false).await?;
+        }
+        let answer = all.swap_remove(addressed);
+        seal.store(&txn, &answer).await?;
+        txn.commit().await?;
+        if from == BookingStatus::Held && to == BookingStatus::Confirmed {
+            telemetry::holds("confirmed", 1 + all.len() as u64);
+        }
+        Ok(answer)
+    })
+    .await
+}
+
+/// Moves every booking of the bundle to `change.range`, all or nothing;
+/// each keeps its resource when it can (a group item may move to another
+/// member). Quantities stay: a bundle moves as a whole.
+pub(super) async fn reschedule(
+    db: &Db,
+    id: BookingId,
+    bundle: BundleId,
+    change: Reschedule,
+    expected: &Expected,
+    ctx: &Context,
+    seal: &Seal<'_, Booking>,
+) -> Result<Booking, ServiceError> {
+    if change.quantity.is_some() {
+        return Err(ServiceError::invalid("quantity", "a bundle moves as a whole; its quantities stay"));
+    }
+    retrying(|| async {
+        let txn = store::begin_write(db.conn()).await?;
+        let members = bookings::in_bundle(&txn, bundle).await?;
+        let mut wanted: Vec<_> = members.iter().map(|b| b.resource_id).collect();
+        let mut item_groups = HashMap::new();
+        for group_id in members.iter().filter_map(|b| b.group_id) {
+            if let Some(group) = groups::find(&txn, group_id).await? {
+                wanted.extend(group.members.iter().copied());
+                item_groups.insert(group_id, group);
+            }
+        }
+        let locked = lock_in_order(&txn, &wanted).await?;
+        let (mut all, addressed) = lock_bundle(&txn, bundle, id).await?;
+        let now = db.decision_clock(&txn).await?;
+        expected.check(all[addressed].version)?;
+        if all[addressed].hold_has_run_out(now) {
+            let at = all[addressed].hold_expires_at.unwrap_or(now);
+            for booking in all.iter_mut().filter(|b| b.hold_has_run_out(now)) {
+                expire(&txn, booking, now, ctx).await?;
+            }
+            txn.commit().await?;
+            return Err(ServiceError::HoldExpired { at });
+        }
+        if let Some(at) = swept_hold(&all[addressed]) {
+            return Err(ServiceError::HoldExpired { at });
+        }
+        transition(all[addressed].status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
+        for booking in &mut all {
+            let index = booking.bundle.map_or(0, |(_, item)| usize::try_from(item).unwrap_or(0));
+            // Moved outside what we locked since we looked: start again.
+            let own = locked.get(&booking.resource_id).ok_or_else(ServiceError::lost_race)?;
+            let (customer, quantity, start, this) =
+                (booking.customer_id, booking.quantity, booking.range.start(), booking.id);
+            let decision = |resource| Decision {
+                resource,
+                customer,
+                request: Request { range: change.range, quantity: i64::from(quantity) },
+                now,
+                apply_policy: !change.override_policy,
+                rescheduled_from: ctx.actor.is_customer().then_some(start),
+                exclude: Some(this),
+            };
+            let resource = match booking.group_id.and_then(|g| item_groups.get(&g)) {
+                None => {
+                    admit(&txn, &decision(own)).await.map_err(at_item(index))?;
+                    own
+                }
+                Some(group) => {
+                    let others = trial_order(&txn, group, &locked, &change.range, now).await?;
+                    let order = std::iter::once(own).chain(others.into_iter().filter(|r| r.id != own.id));
+                    pick(&txn, group.id, order.map(decision).collect(), false).await.map_err(at_item(index))?
+                }
+            };
+            booking.resource_id = resource.id;
+            booking.range = change.range;
+            booking.buffers = resource.policy.buffers();
+            let status = booking.status;
+            save_change(&txn, booking, status, Action::Reschedule, ctx, now, change.override_policy).await?;
+        }
+        let answer = all.swap_remove(addressed);
+        seal.store(&txn, &answer).await?;
+        txn.commit().await?;
+        Ok(answer)
+    })
+    .await
+}
