@@ -125,7 +125,10 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .alter_table(
-                Table::alter().table(Booking::Table).add_column(ColumnDef::new(Booking::BundleId).uuid().null()).to_owned(),
+                Table::alter()
+                    .table(Booking::Table)
+                    .add_column(ColumnDef::new(Booking::BundleId).uuid().null())
+                    .to_owned(),
             )
             .await?;
         manager
@@ -137,7 +140,9 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(Index::create().name("booking_bundle").table(Booking::Table).col(Booking::BundleId).to_owned())
+            .create_index(
+                Index::create().name("booking_bundle").table(Booking::Table).col(Booking::BundleId).to_owned(),
+            )
             .await?;
         Ok(())
     }

@@ -30,6 +30,12 @@ pub fn created(location: HeaderValue, version: i64, body: &impl Serialize) -> St
     json(StatusCode::CREATED, vec![(header::ETAG, etag_header(version)), (header::LOCATION, location)], body)
 }
 
+/// 201 with something new that has no version of its own (a bundle), and
+/// where it lives.
+pub fn created_at(location: HeaderValue, body: &impl Serialize) -> StoredResponse {
+    json(StatusCode::CREATED, vec![(header::LOCATION, location)], body)
+}
+
 /// The HTTP response for a stored one, byte for byte.
 pub fn send(stored: &StoredResponse) -> Response {
     let mut response = Response::new(Body::from(stored.body.clone()));

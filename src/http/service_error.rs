@@ -47,15 +47,7 @@ impl From<crate::service::ServiceError> for Problem {
                 Problem::new(ProblemType::HoldExpired, "The hold ran out before this request; the booking is expired.")
                     .with("hold_expired_at", at)
             }
-            ServiceError::Refused { refusal, alternatives } => {
-                let problem = refused(refusal);
-                match alternatives {
-                    Some(alternatives) => {
-                        problem.with("alternatives", alternatives.iter().map(alternative).collect::<Vec<_>>())
-                    }
-                    None => problem,
-                }
-            }
+            ServiceError::Refused { refusal, alternatives } => with_alternatives(refused(refusal), alternatives),
             ServiceError::BundleItem { index, error } => {
                 let item = format!("/items/{index}");
                 match *error {
@@ -68,12 +60,14 @@ impl From<crate::service::ServiceError> for Problem {
                     other => Problem::from(other).with("item_pointer", item),
                 }
             }
-            ServiceError::NoResourceAvailable { group_id, alternatives } => Problem::new(
-                ProblemType::NoResourceAvailable,
-                "No member of the group can take this booking over the whole interval.",
-            )
-            .with("group_id", group_id.0)
-            .with("alternatives", alternatives.iter().map(alternative).collect::<Vec<_>>()),
+            ServiceError::NoResourceAvailable { group_id, alternatives } => with_alternatives(
+                Problem::new(
+                    ProblemType::NoResourceAvailable,
+                    "No member of the group can take this booking over the whole interval.",
+                )
+                .with("group_id", group_id.0),
+                alternatives,
+            ),
             ServiceError::CapacityBelowCommitments { peak_usage } => Problem::new(
                 ProblemType::CapacityBelowCommitments,
                 format!("Future bookings use up to {peak_usage} units at once; capacity cannot go below that."),
@@ -100,8 +94,15 @@ impl From<crate::service::ServiceError> for Problem {
     }
 }
 
-fn alternative(range: &TimeRange) -> Alternative {
-    Alternative { start_at: range.start(), end_at: range.end() }
+/// `problem` with its `alternatives`, when it offers any.
+fn with_alternatives(problem: Problem, alternatives: Option<Vec<TimeRange>>) -> Problem {
+    match alternatives {
+        Some(alternatives) => problem.with(
+            "alternatives",
+            alternatives.iter().map(|r| Alternative { start_at: r.start(), end_at: r.end() }).collect::<Vec<_>>(),
+        ),
+        None => problem,
+    }
 }
 
 /// A rule's refusal as its problem, with the members a frontend acts on.

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use super::{
     Db, Expected, ServiceError,
     bookings::{
-        Context, Decision, NewBooking, Reschedule, Target, created, expire, fresh, insert_fresh, lock_in_order,
-        pick, save_change, swept_hold, trial_order,
+        Context, Decision, NewBooking, Reschedule, Target, created, expire, fresh, insert_fresh, lock_in_order, pick,
+        save_change, swept_hold, trial_order,
     },
     idempotency::Seal,
     retrying,
@@ -137,6 +137,16 @@ pub async fn create(
         Ok(made)
     })
     .await
+}
+
+/// The bookings of `bundle` in item order, if it exists and `owner` (when
+/// given) owns it.
+pub async fn get(db: &Db, bundle: BundleId, owner: Option<CustomerId>) -> Result<Vec<Booking>, ServiceError> {
+    let bookings = bookings::in_bundle(db.conn(), bundle).await?;
+    match bookings.first() {
+        Some(first) if owner.is_none_or(|owner| first.customer_id == owner) => Ok(bookings),
+        _ => Err(ServiceError::NotFound),
+    }
 }
 
 /// The rules' verdict on one resource, as an error when they refuse (no

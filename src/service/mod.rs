@@ -147,9 +147,10 @@ pub enum ServiceError {
     /// of the bundle was booked.
     #[error("item {index}: {error}")]
     BundleItem { index: usize, error: Box<ServiceError> },
-    /// No member of the group could take the booking.
+    /// No member of the group could take the booking; with the nearest
+    /// `alternatives` over all members, except for a bundle's item.
     #[error("no member of group {group_id} is free")]
-    NoResourceAvailable { group_id: crate::domain::ids::GroupId, alternatives: Vec<TimeRange> },
+    NoResourceAvailable { group_id: crate::domain::ids::GroupId, alternatives: Option<Vec<TimeRange>> },
     #[error("future bookings use {peak_usage} units at once")]
     CapacityBelowCommitments { peak_usage: i64 },
     #[error("{blocking_bookings} future blocking bookings")]

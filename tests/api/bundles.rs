@@ -31,18 +31,26 @@ async fn a_bundle_books_every_item_or_nothing_and_names_the_item_refused() {
     let court = app.create_resource("Court", 1).await;
     let ada = app.create_customer("ada@example.com").await;
     let when = slot(2, 9, 10);
-    let made = app.post_json("/v1/bookings", &bundle(&[item(&room), item(&instructor)], &ada, &when)).await;
+    let made = app.post_json("/v1/bundles", &bundle(&[item(&room), item(&instructor)], &ada, &when)).await;
     made.assert_status(201);
     let bookings = made.body["bookings"].as_array().unwrap();
     assert_eq!(bookings.len(), 2);
     assert_eq!(bookings[0]["resource_id"], room["id"]);
     assert_eq!(bookings[1]["resource_id"], instructor["id"]);
-    assert!(bookings.iter().all(|b| b["bundle_id"] == made.body["bundle_id"] && b["start_at"] == bookings[0]["start_at"]));
-    assert_eq!(made.header("location").unwrap(), format!("/v1/bookings/{}", bookings[0]["id"].as_str().unwrap()));
+    assert!(
+        bookings.iter().all(|b| b["bundle_id"] == made.body["bundle_id"] && b["start_at"] == bookings[0]["start_at"])
+    );
+    let location = made.header("location").unwrap();
+    assert_eq!(location, format!("/v1/bundles/{}", made.body["bundle_id"].as_str().unwrap()));
+    assert_eq!(app.get(location).await.assert_status(200).body, made.body);
+    // A customer sees its own bundles only.
+    let stranger = app.create_customer("eve@example.com").await;
+    let peek = app.client.get(app.url(location));
+    app.send_as(peek, Some(&crate::helpers::customer_token(&stranger))).await.assert_problem(404, "not-found");
 
     // The instructor is taken: nothing of this bundle is booked.
     let bob = app.create_customer("bob@example.com").await;
-    let refused = app.post_json("/v1/bookings", &bundle(&[item(&court), item(&instructor)], &bob, &when)).await;
+    let refused = app.post_json("/v1/bundles", &bundle(&[item(&court), item(&instructor)], &bob, &when)).await;
     let problem = refused.assert_problem(409, "capacity-exceeded");
     assert_eq!(problem["item_pointer"], "/items/1");
     assert_eq!(problem["resource_id"], instructor["id"]);
@@ -56,20 +64,16 @@ async fn bundle_items_are_checked_one_by_one() {
     let ada = app.create_customer("ada@example.com").await;
     let when = slot(2, 9, 10);
     let pointer_of = |reply: &Reply| reply.assert_problem(422, "validation-error")["errors"][0]["pointer"].clone();
-    let one = app.post_json("/v1/bookings", &bundle(&[item(&room)], &ada, &when)).await;
+    let one = app.post_json("/v1/bundles", &bundle(&[item(&room)], &ada, &when)).await;
     assert_eq!(pointer_of(&one), "/items");
     let both = json!({"resource_id": room["id"], "group_id": room["id"]});
-    let reply = app.post_json("/v1/bookings", &bundle(&[item(&room), both], &ada, &when)).await;
+    let reply = app.post_json("/v1/bundles", &bundle(&[item(&room), both], &ada, &when)).await;
     assert_eq!(pointer_of(&reply), "/items/1/group_id");
     let ghost = json!({"resource_id": uuid::Uuid::now_v7().to_string()});
-    let reply = app.post_json("/v1/bookings", &bundle(&[item(&room), ghost], &ada, &when)).await;
+    let reply = app.post_json("/v1/bundles", &bundle(&[item(&room), ghost], &ada, &when)).await;
     assert_eq!(pointer_of(&reply), "/items/1/resource_id");
-    let mut mixed = bundle(&[item(&room), item(&room)], &ada, &when);
-    mixed["resource_id"] = room["id"].clone();
-    let reply = app.post_json("/v1/bookings", &mixed).await;
-    assert_eq!(pointer_of(&reply), "/items");
     let too_many = json!({"resource_id": room["id"], "quantity": 2});
-    let reply = app.post_json("/v1/bookings", &bundle(&[item(&room), too_many], &ada, &when)).await;
+    let reply = app.post_json("/v1/bundles", &bundle(&[item(&room), too_many], &ada, &when)).await;
     assert_eq!(pointer_of(&reply), "/items/1/quantity");
     assert!(bookings_of(&app, &room).await.is_empty());
 }
@@ -82,7 +86,7 @@ async fn any_booking_of_a_bundle_confirms_cancels_and_moves_all_of_it() {
     let ada = app.create_customer("ada@example.com").await;
     let mut held = bundle(&[item(&room), item(&instructor)], &ada, &slot(2, 9, 10));
     held["hold"] = json!(true);
-    let made = app.post_json("/v1/bookings", &held).await.assert_status(201).body.clone();
+    let made = app.post_json("/v1/bundles", &held).await.assert_status(201).body.clone();
     let [first, second] = <[Value; 2]>::try_from(made["bookings"].as_array().unwrap().clone()).unwrap();
     assert_eq!(first["status"], "held");
 
@@ -107,7 +111,12 @@ async fn any_booking_of_a_bundle_confirms_cancels_and_moves_all_of_it() {
     assert_eq!(refused.assert_problem(409, "capacity-exceeded")["item_pointer"], "/items/1");
     let room_booking = app.get(&format!("/v1/bookings/{}", first["id"].as_str().unwrap())).await;
     assert_eq!(room_booking.body["start_at"], moved.body["start_at"]);
-    let quantity = app.post_json(&path(&first, "reschedule"), &json!({"start_at": slot(2, 16, 17).0, "end_at": slot(2, 16, 17).1, "quantity": 1})).await;
+    let quantity = app
+        .post_json(
+            &path(&first, "reschedule"),
+            &json!({"start_at": slot(2, 16, 17).0, "end_at": slot(2, 16, 17).1, "quantity": 1}),
+        )
+        .await;
     assert_eq!(quantity.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/quantity");
 
     let cancelled = app.act(&first, "cancel").await;
@@ -136,7 +145,7 @@ async fn a_bundle_item_may_be_a_group_and_a_keyed_bundle_replays() {
     let when = slot(2, 9, 10);
     app.booked(&court_a, &ada, &when, 1).await;
     let body = bundle(&[json!({"group_id": courts["id"]}), item(&coach)], &ada, &when);
-    let send = || app.send(app.client.post(app.url("/v1/bookings")).header("idempotency-key", "lesson-1").json(&body));
+    let send = || app.send(app.client.post(app.url("/v1/bundles")).header("idempotency-key", "lesson-1").json(&body));
     let first = send().await;
     first.assert_status(201);
     assert_eq!(first.body["bookings"][0]["resource_id"], court_b["id"]);
@@ -144,6 +153,16 @@ async fn a_bundle_item_may_be_a_group_and_a_keyed_bundle_replays() {
     let again = send().await;
     assert_eq!(again.assert_status(201).header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);
+    assert_eq!(bookings_of(&app, &coach).await.len(), 1);
+    // Both courts are taken now: the group item is refused, without
+    // alternatives (another time would have to suit the coach too).
+    let bob = app.create_customer("bob@example.com").await;
+    let full =
+        app.post_json("/v1/bundles", &bundle(&[json!({"group_id": courts["id"]}), item(&coach)], &bob, &when)).await;
+    let problem = full.assert_problem(409, "no-resource-available");
+    assert_eq!(problem["item_pointer"], "/items/0");
+    assert_eq!(problem["group_id"], courts["id"]);
+    assert!(problem.get("alternatives").is_none(), "{problem}");
     assert_eq!(bookings_of(&app, &coach).await.len(), 1);
 }
 
@@ -163,7 +182,7 @@ async fn crossing_bundles_raced_never_deadlock_a_client_or_oversell() {
     let requests = people.iter().enumerate().map(|(i, person)| {
         let items = if i % 2 == 0 { [item(&a), item(&b)] } else { [item(&b), item(&a)] };
         let body = bundle(&items, person, &when);
-        async move { app.post_json("/v1/bookings", &body).await }
+        async move { app.post_json("/v1/bundles", &body).await }
     });
     let replies = join_all(requests).await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();

@@ -72,12 +72,6 @@ pub struct CreateBookingRequest {
     #[serde(default)]
     #[schema(required = false)]
     pub group_id: Option<Uuid>,
-    /// A bundle: 2 to 10 things booked for this one interval, all or
-    /// nothing, instead of `resource_id` / `group_id` (and `quantity`).
-    #[serde(default)]
-    #[validate(length(min = 2, max = 10, message = "must have 2 to 10 items"), nested)]
-    #[schema(required = false, min_items = 2, max_items = 10)]
-    pub items: Option<Vec<BundleItemRequest>>,
     /// Who books. A customer's token books for that customer and may leave
     /// it out (another customer's id is 403); admins must name one.
     #[serde(default)]
@@ -111,22 +105,6 @@ pub struct CreateBookingRequest {
     #[serde(default)]
     #[schema(required = false, default = false)]
     pub override_policy: bool,
-}
-
-/// One thing of a bundle: a resource, or any member of a group.
-#[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BundleItemRequest {
-    #[serde(default)]
-    #[schema(required = false)]
-    pub resource_id: Option<Uuid>,
-    #[serde(default)]
-    #[schema(required = false)]
-    pub group_id: Option<Uuid>,
-    #[serde(default = "default_quantity")]
-    #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
-    #[schema(required = false, minimum = 1, maximum = 1_000_000, default = 1)]
-    pub quantity: i32,
 }
 
 /// Optional body of the action endpoints.
@@ -218,22 +196,6 @@ impl From<&Booking> for BookingResponse {
             updated_at: b.updated_at,
         }
     }
-}
-
-/// A bundle just booked: its bookings, in item order.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BundleResponse {
-    pub bundle_id: Uuid,
-    #[schema(min_items = 2, max_items = 10)]
-    pub bookings: Vec<BookingResponse>,
-}
-
-/// What `POST /v1/bookings` creates: a booking, or a bundle of them.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum CreatedBooking {
-    Booking(BookingResponse),
-    Bundle(BundleResponse),
 }
 
 /// One page of bookings.

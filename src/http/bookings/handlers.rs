@@ -6,8 +6,8 @@ use axum::{Json, extract::State, http::HeaderMap, response::Response};
 use uuid::Uuid;
 
 use super::dto::{
-    ActionRequest, BookingEventList, BookingListQuery, BookingPage, BookingResponse, BundleResponse,
-    CreateBookingRequest, CreatedBooking, RescheduleRequest,
+    ActionRequest, BookingEventList, BookingListQuery, BookingPage, BookingResponse, CreateBookingRequest,
+    RescheduleRequest,
 };
 use crate::domain::{
     booking::{Action, Booking, BookingFilter},
@@ -26,10 +26,9 @@ use crate::http::{
 };
 use crate::problems;
 use crate::service::bookings::{self as service, Context, NewBooking, Reschedule, Target};
-use crate::service::bundles::{self, Item, NewBundle};
 use crate::service::{Expected, idempotency::StoredResponse};
 
-fn context(who: &SignedIn, headers: &HeaderMap, reason: Option<String>) -> Context {
+pub(super) fn context(who: &SignedIn, headers: &HeaderMap, reason: Option<String>) -> Context {
     Context {
         actor: who.0.actor(),
         request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
@@ -65,8 +64,8 @@ problems!(ListBookingEventsErrors, api: NotFound);
     post, path = "/v1/bookings", tag = "bookings", security(("bearer_auth" = [])),
     request_body = CreateBookingRequest,
     responses(
-        (status = 201, description = "Booked (confirmed or held): the booking, or for `items` the bundle's bookings", body = CreatedBooking,
-            headers(("Location" = String, description = "URL of the booking (of a bundle: its first)"), ("ETag" = String, description = "Strong validator of this version (every new booking is at version 1)"))),
+        (status = 201, description = "Booked (confirmed or held)", body = BookingResponse,
+            headers(("Location" = String, description = "URL of the booking"), ("ETag" = String, description = "Strong validator of this version"))),
         CreateBookingErrors,
     )
 )]
@@ -77,46 +76,9 @@ pub async fn create_booking(
     headers: HeaderMap,
     ApiJson(request): ApiJson<CreateBookingRequest>,
 ) -> Result<Response, Problem> {
-    let customer_id = match (who.booking_owner(), request.customer_id.map(CustomerId)) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Err(Problem::new(ProblemType::Forbidden, "Customers may only book for themselves."));
-        }
-        (Some(own), _) => own,
-        (None, Some(asked)) => asked,
-        (None, None) => return Err(Problem::invalid("/customer_id", "admins must name the customer to book for")),
-    };
-    if request.override_policy {
-        who.admin()?;
-    }
+    let customer_id = booking_customer(&who, request.customer_id, request.override_policy)?;
     let range = time_range(request.start_at, request.end_at)?;
     let ctx = context(&who, &headers, None);
-    if let Some(items) = request.items {
-        if request.resource_id.is_some() || request.group_id.is_some() {
-            return Err(Problem::invalid("/items", "give items, resource_id or group_id: one of them"));
-        }
-        let items = items
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| Ok(Item { target: target(item.resource_id, item.group_id, &format!("/items/{index}"))?, quantity: item.quantity }))
-            .collect::<Result<Vec<_>, Problem>>()?;
-        let new = NewBundle {
-            items,
-            customer_id,
-            range,
-            hold: request.hold,
-            notes: request.notes,
-            override_policy: request.override_policy,
-        };
-        let created = |made: &Vec<Booking>| {
-            let first = made.first().map_or_else(String::new, |b| b.id.to_string());
-            let bundle = BundleResponse {
-                bundle_id: made.first().and_then(|b| b.bundle).map_or_else(uuid::Uuid::nil, |(bundle, _)| bundle.0),
-                bookings: made.iter().map(BookingResponse::from).collect(),
-            };
-            reply::created(state.location(&format!("/v1/bookings/{first}")), 1, &CreatedBooking::Bundle(bundle))
-        };
-        return keyed.write(created, async |seal| bundles::create(&state.db, new, &ctx, seal).await).await;
-    }
     let target = target(request.resource_id, request.group_id, "")?;
     let new = NewBooking {
         target,
@@ -133,9 +95,31 @@ pub async fn create_booking(
     keyed.write(created, async |seal| service::create(&state.db, new, &ctx, seal).await).await
 }
 
+/// Whom a booking is for: a customer's token books for itself (another
+/// customer's id is 403); an admin names the customer. Only admins may
+/// override the policy.
+pub(super) fn booking_customer(
+    who: &SignedIn,
+    asked: Option<Uuid>,
+    override_policy: bool,
+) -> Result<CustomerId, Problem> {
+    let customer = match (who.booking_owner(), asked.map(CustomerId)) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(Problem::new(ProblemType::Forbidden, "Customers may only book for themselves."));
+        }
+        (Some(own), _) => own,
+        (None, Some(asked)) => asked,
+        (None, None) => return Err(Problem::invalid("/customer_id", "admins must name the customer to book for")),
+    };
+    if override_policy {
+        who.admin()?;
+    }
+    Ok(customer)
+}
+
 /// What a booking (or an item of a bundle, under `at`) is for: a resource
 /// or a group, exactly one of them.
-fn target(resource: Option<Uuid>, group: Option<Uuid>, at: &str) -> Result<Target, Problem> {
+pub(super) fn target(resource: Option<Uuid>, group: Option<Uuid>, at: &str) -> Result<Target, Problem> {
     match (resource, group) {
         (Some(resource), None) => Ok(Target::Resource(ResourceId(resource))),
         (None, Some(group)) => Ok(Target::Group(GroupId(group))),

@@ -1,13 +1,16 @@
 //! `/v1/bookings`: book (confirmed, or held for the resource's hold TTL),
 //! list, read, the state-machine actions, reschedule, and the history.
-//! `dto` holds the wire shapes, `handlers` the operations.
+//! `dto` holds the wire shapes, `handlers` the operations; `bundles` books
+//! several at once (`/v1/bundles`).
 
+pub mod bundles;
 pub mod dto;
 pub mod handlers;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
+use bundles::*;
 use handlers::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -21,4 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(no_show_booking))
         .routes(routes!(reschedule_booking))
         .routes(routes!(list_booking_events))
+        .routes(routes!(create_bundle))
+        .routes(routes!(get_bundle))
 }
