@@ -19,25 +19,26 @@
 //! own member first. All of it in the one transaction, so two deciders can
 //! never pick the same free unit.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::DatabaseTransaction;
 
-use super::{Db, Expected, ServiceError, idempotency::Seal, now, retrying};
+use super::{
+    Db, Expected, ServiceError,
+    decision::{Decision, lock_in_order, pick, trial_order},
+    idempotency::Seal,
+    now, retrying,
+};
 use crate::domain::{
     booking::{Action, Actor, Booking, BookingEvent, BookingFilter, BookingStatus, transition},
     capacity::{self, OpenSegment, Usage},
-    group::{Group, local_day},
     ids::{BookingId, CustomerId, GroupId, ResourceId},
     resource::Resource,
-    rules::{self, Occupancy, OwnBookings, Refusal, Request, Situation},
-    slots,
+    rules::{self, Request},
     time_range::TimeRange,
 };
 use crate::store::{
     self, StoreError,
-    bookings::{self, Overlap, OwnActive},
+    bookings::{self, Overlap},
     customers, events, groups, resources,
 };
 use crate::telemetry;
@@ -102,217 +103,6 @@ pub(super) fn event(
         policy_overridden,
         at,
     }
-}
-
-/// What a decision about `request` on `resource` needs to know, read in
-/// the caller's transaction.
-pub(super) struct Decision<'a> {
-    pub resource: &'a Resource,
-    pub customer: CustomerId,
-    pub request: Request,
-    pub now: DateTime<Utc>,
-    pub apply_policy: bool,
-    /// A customer moving a booking: its current start (the cut-off).
-    pub rescheduled_from: Option<DateTime<Utc>>,
-    /// The booking being moved, which does not count against itself.
-    pub exclude: Option<BookingId>,
-}
-
-impl Decision<'_> {
-    /// The 422s: values wrong whatever is booked.
-    pub(super) fn check_values(&self) -> Result<(), ServiceError> {
-        Ok(rules::check_values(self.resource, &self.request, self.now, self.apply_policy)?)
-    }
-
-    /// `domain::rules::admit`, refused with the nearest alternatives.
-    async fn decide(&self, txn: &DatabaseTransaction) -> Result<(), ServiceError> {
-        let judged = self.judge(txn).await?;
-        match judged.verdict {
-            Ok(_) => Ok(()),
-            Err(refusal) => {
-                let alternatives = self.alternatives(txn, &refusal, judged.active).await?;
-                Err(ServiceError::Refused { refusal, alternatives: Some(alternatives) })
-            }
-        }
-    }
-
-    /// `domain::rules::admit` over the customer's active bookings of the
-    /// resource and what the others occupy.
-    pub(super) async fn judge(&self, txn: &DatabaseTransaction) -> Result<Judged, ServiceError> {
-        let resource = self.resource;
-        let limit = resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy);
-        let (active, nearby) = self.own_active().for_rules(txn, &self.request.range, Some(1), limit).await?;
-        let window = rules::occupied(&self.request.range, resource.policy.buffers());
-        let overlap = self.overlap(&window);
-        // The sum of everything occupying the window bounds the peak from
-        // above: when even the sum leaves room, one aggregate read decides.
-        // Only a close call pays for reading the intervals to sweep.
-        let total = bookings::blocking_total(txn, &overlap).await?;
-        let usages = if total + self.request.quantity > i64::from(resource.capacity) {
-            Some(bookings::blocking_usage(txn, &overlap).await?)
-        } else {
-            None
-        };
-        let situation = Situation {
-            now: self.now,
-            apply_policy: self.apply_policy,
-            rescheduled_from: self.rescheduled_from,
-            own_bookings: Some(OwnBookings { active, nearby: &nearby }),
-            occupancy: match &usages {
-                Some(usages) => Occupancy::Intervals(usages),
-                None => Occupancy::AtMost(total),
-            },
-        };
-        Ok(Judged { verdict: rules::admit(resource, &self.request, &situation), active })
-    }
-
-    /// The nearest bookable intervals like the refused one, judged by the
-    /// same predicate over one read of the two weeks around it, in the
-    /// decision's transaction. `active` is the customer's count as decided.
-    async fn alternatives(
-        &self,
-        txn: &DatabaseTransaction,
-        refusal: &Refusal,
-        active: i64,
-    ) -> Result<Vec<TimeRange>, ServiceError> {
-        // Nothing near passes these either: they do not depend on the time.
-        if matches!(
-            refusal,
-            Refusal::ResourceInactive { .. } | Refusal::CutoffPassed { .. } | Refusal::BookingLimitReached { .. }
-        ) {
-            return Ok(Vec::new());
-        }
-        let resource = self.resource;
-        let Some(window) = slots::alternatives_window(&self.request) else { return Ok(Vec::new()) };
-        let duration = self.request.range.end() - self.request.range.start();
-        let Some(starts) = TimeRange::new(window.start(), window.end() + duration) else { return Ok(Vec::new()) };
-        let span = rules::occupied(&starts, resource.policy.buffers());
-        let nearby = self.own_active().overlapping(txn, Some(&starts), None).await?;
-        let usages = bookings::blocking_usage(txn, &self.overlap(&span)).await?;
-        let timeline = capacity::timeline(&usages, &span);
-        let situation = Situation {
-            now: self.now,
-            apply_policy: self.apply_policy,
-            rescheduled_from: self.rescheduled_from,
-            own_bookings: Some(OwnBookings { active, nearby: &nearby }),
-            occupancy: Occupancy::Timeline(&timeline),
-        };
-        Ok(slots::alternatives(resource, &self.request, &situation))
-    }
-
-    fn own_active(&self) -> OwnActive {
-        OwnActive {
-            customer: self.customer,
-            resource: self.resource.id,
-            max_duration_seconds: self.resource.max_booking_duration_seconds,
-            now: self.now,
-            exclude: self.exclude,
-        }
-    }
-
-    /// The other blocking bookings occupying part of `range`.
-    fn overlap<'r>(&self, range: &'r TimeRange) -> Overlap<'r> {
-        Overlap {
-            resource: self.resource.id,
-            range,
-            max_duration_seconds: self.resource.max_booking_duration_seconds,
-            now: self.now,
-            exclude: self.exclude,
-        }
-    }
-}
-
-/// The rules' verdict on one resource (the units that would fit), and the
-/// customer's count of active bookings it was decided with.
-pub(super) struct Judged {
-    pub verdict: Result<i64, Refusal>,
-    pub active: i64,
-}
-
-/// Locks `ids` in the one global order (by id), so that deciders locking
-/// several resources never deadlock; a resource deleted meanwhile is left
-/// out.
-pub(super) async fn lock_in_order(
-    txn: &DatabaseTransaction,
-    ids: &[ResourceId],
-) -> Result<HashMap<ResourceId, Resource>, ServiceError> {
-    let mut sorted = ids.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut locked = HashMap::new();
-    for id in sorted {
-        if let Some(resource) = resources::lock(txn, id).await? {
-            locked.insert(id, resource);
-        }
-    }
-    Ok(locked)
-}
-
-/// The group's members that are `locked`, in its trial order (for
-/// `least_used`: by the units booked over the day of `range` in each
-/// member's time zone).
-pub(super) async fn trial_order<'r>(
-    txn: &DatabaseTransaction,
-    group: &Group,
-    locked: &'r HashMap<ResourceId, Resource>,
-    range: &TimeRange,
-    now: DateTime<Utc>,
-) -> Result<Vec<&'r Resource>, ServiceError> {
-    let mut units = HashMap::new();
-    if group.assignment == crate::domain::group::Assignment::LeastUsed {
-        for resource in locked.values() {
-            let Some(day) = local_day(resource.time_zone, range.start()) else { continue };
-            let overlap = Overlap {
-                resource: resource.id,
-                range: &day,
-                max_duration_seconds: resource.max_booking_duration_seconds,
-                now,
-                exclude: None,
-            };
-            units.insert(resource.id, bookings::blocking_total(txn, &overlap).await?);
-        }
-    }
-    let order = group.trial_order(|member| units.get(&member).copied().unwrap_or(0));
-    Ok(order.iter().filter_map(|member| locked.get(member)).collect())
-}
-
-/// The first of `candidates` whose decision the rules admit. When none
-/// does: the first candidate's 422 if every one had wrong values, else
-/// `no-resource-available`, with the nearest alternatives over all of them
-/// when `offer_alternatives`.
-pub(super) async fn pick<'r>(
-    txn: &DatabaseTransaction,
-    group_id: GroupId,
-    candidates: Vec<Decision<'r>>,
-    offer_alternatives: bool,
-) -> Result<&'r Resource, ServiceError> {
-    let mut wrong_values = None;
-    let mut refused = Vec::new();
-    for decision in candidates {
-        if let Err(err) = decision.check_values() {
-            wrong_values.get_or_insert(err);
-            continue;
-        }
-        let judged = decision.judge(txn).await?;
-        match judged.verdict {
-            Ok(_) => return Ok(decision.resource),
-            Err(refusal) => refused.push((decision, refusal, judged.active)),
-        }
-    }
-    let Some((first, _, _)) = refused.first().filter(|_| offer_alternatives) else {
-        let alternatives = offer_alternatives.then(Vec::new);
-        let none_fits = ServiceError::NoResourceAvailable { group_id, alternatives };
-        return Err(if refused.is_empty() { wrong_values.unwrap_or(none_fits) } else { none_fits });
-    };
-    let requested = first.request.range.start();
-    let mut alternatives = Vec::new();
-    for (decision, refusal, active) in &refused {
-        alternatives.extend(decision.alternatives(txn, refusal, *active).await?);
-    }
-    alternatives.sort_by_key(|r| ((r.start() - requested).num_seconds().abs(), r.start()));
-    alternatives.dedup();
-    alternatives.truncate(slots::ALTERNATIVES);
-    Err(ServiceError::NoResourceAvailable { group_id, alternatives: Some(alternatives) })
 }
 
 fn usages(bookings: &[Booking]) -> Vec<Usage> {

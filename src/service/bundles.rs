@@ -16,9 +16,9 @@ use std::collections::HashMap;
 use super::{
     Db, Expected, ServiceError,
     bookings::{
-        Context, Decision, NewBooking, Reschedule, Target, created, expire, fresh, insert_fresh, lock_in_order, pick,
-        save_change, swept_hold, trial_order,
+        Context, NewBooking, Reschedule, Target, created, expire, fresh, insert_fresh, save_change, swept_hold,
     },
+    decision::{Decision, lock_in_order, pick, trial_order},
     idempotency::Seal,
     retrying,
 };
@@ -30,10 +30,6 @@ use crate::domain::{
 };
 use crate::store::{self, bookings, customers, groups, resources};
 use crate::telemetry;
-
-/// The most items a bundle may have, and the fewest.
-pub const MAX_ITEMS: usize = 10;
-pub const MIN_ITEMS: usize = 2;
 
 /// One thing to book in a bundle.
 #[derive(Clone, Copy, Debug)]

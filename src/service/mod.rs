@@ -6,6 +6,7 @@
 pub mod bookings;
 pub mod bundles;
 pub mod customers;
+mod decision;
 pub mod groups;
 pub mod idempotency;
 pub mod resources;
