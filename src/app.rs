@@ -20,6 +20,7 @@ pub struct Application {
     router: Router,
     db: DatabaseConnection,
     hold_sweep_interval: Option<Duration>,
+    event_retention: chrono::Duration,
     authenticator: Arc<Authenticator>,
     clock: service::Clock,
 }
@@ -45,7 +46,7 @@ impl Application {
         let authenticator = Arc::new(config.authenticator()?);
         telemetry::prometheus();
         let state = AppState {
-            db: service::Db::with_clock(db.clone(), config.clock.clone()),
+            db: services(&db, &config.clock),
             public_url: config.public_base().into(),
             authenticator: authenticator.clone(),
             metrics_token: config.metrics_token.as_deref().filter(|t| !t.is_empty()).map(Into::into),
@@ -62,7 +63,16 @@ impl Application {
         let hold_sweep_interval =
             (config.hold_sweep_interval_ms > 0).then(|| Duration::from_millis(config.hold_sweep_interval_ms));
         let clock = config.clock.clone();
-        Ok(Self { listener, router: http::app(state, edge), db, hold_sweep_interval, authenticator, clock })
+        let event_retention = chrono::Duration::hours(i64::from(config.event_retention_hours));
+        Ok(Self {
+            listener,
+            router: http::app(state, edge),
+            db,
+            hold_sweep_interval,
+            event_retention,
+            authenticator,
+            clock,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -110,8 +120,12 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let db = service::Db::with_clock(self.db.clone(), self.clock.clone());
-        let mut background = vec![tokio::spawn(forget_expired_keys(db.clone()))];
+        let db = services(&self.db, &self.clock);
+        let mut background = vec![
+            tokio::spawn(forget_expired_keys(db.clone())),
+            tokio::spawn(sequence_events(db.clone())),
+            tokio::spawn(forget_old_events(db.clone(), self.event_retention)),
+        ];
         background.extend(self.hold_sweep_interval.map(|every| tokio::spawn(sweep_holds(db.clone(), every))));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
@@ -121,6 +135,12 @@ impl Application {
         }
         served
     }
+}
+
+/// The services over `db`, deciding by `clock`, their events showing
+/// objects as the API does.
+fn services(db: &DatabaseConnection, clock: &service::Clock) -> service::Db {
+    service::Db::with_clock(db.clone(), clock.clone()).representing(Arc::new(http::events::Representations))
 }
 
 /// Connects, retrying with backoff for up to `db_connect_retry_seconds`
@@ -153,6 +173,35 @@ async fn sweep_holds(db: service::Db, every: Duration) {
             Ok(0) => {}
             Ok(marked) => tracing::info!(marked, "expired holds"),
             Err(err) => tracing::warn!(error = %err, "hold sweep failed; will retry"),
+        }
+    }
+}
+
+/// Gives committed events their feed positions, every 200 ms (the feed
+/// does it too before it reads; this keeps the feed's reads cheap).
+async fn sequence_events(db: service::Db) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(200));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(err) = service::events::sequence(&db).await {
+            tracing::warn!(error = %err, "event sequencing failed; will retry");
+        }
+    }
+}
+
+/// Deletes events older than the retention, every minute.
+async fn forget_old_events(db: service::Db, retention: chrono::Duration) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(60));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let result = service::events::forget_old(&db, retention).await;
+        telemetry::background_run("event_cleanup", *result.as_ref().unwrap_or(&0));
+        match result {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "forgot old events"),
+            Err(err) => tracing::warn!(error = %err, "event cleanup failed; will retry"),
         }
     }
 }

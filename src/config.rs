@@ -109,6 +109,11 @@ pub struct Config {
     #[arg(long, env = "BERTH_IDEMPOTENCY_TTL_HOURS", default_value_t = 24, global = true,
           value_parser = clap::value_parser!(u32).range(24..))]
     pub idempotency_ttl_hours: u32,
+    /// Hours events are kept in the feed (`GET /v1/events`); older ones
+    /// are deleted in batches.
+    #[arg(long, env = "BERTH_EVENT_RETENTION_HOURS", default_value_t = 168, global = true,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_retention_hours: u32,
     /// Bearer token that may read `/metrics` (admin tokens may too).
     #[arg(long, env = "BERTH_METRICS_TOKEN", hide_env_values = true, global = true)]
     pub metrics_token: Option<String>,
@@ -148,6 +153,7 @@ impl Config {
             rate_limit_burst: 200,
             cors_origins: Vec::new(),
             idempotency_ttl_hours: 24,
+            event_retention_hours: 168,
             metrics_token: None,
             log_format: "text".into(),
             shutdown_grace_seconds: 30,

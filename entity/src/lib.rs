@@ -5,6 +5,7 @@ pub mod booking;
 pub mod booking_event;
 pub mod customer;
 pub mod idempotency_record;
+pub mod outbox_event;
 pub mod resource;
 pub mod resource_group;
 pub mod resource_group_member;

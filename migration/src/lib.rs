@@ -7,6 +7,7 @@ mod m20261122_000001_initial_schema;
 mod m20261122_000002_unbounded_keys;
 mod m20261201_000003_schedules_and_policies;
 mod m20261202_000004_pools_and_bundles;
+mod m20261203_000005_outbox;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_unbounded_keys::Migration),
             Box::new(m20261201_000003_schedules_and_policies::Migration),
             Box::new(m20261202_000004_pools_and_bundles::Migration),
+            Box::new(m20261203_000005_outbox::Migration),
         ]
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::{FromRequestParts, Request, State},
-    http::{HeaderValue, header, request::Parts},
+    http::{HeaderMap, HeaderValue, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -21,6 +21,7 @@ use axum::{
 use super::problem::{Problem, ProblemType};
 use crate::auth::{Authenticator, Principal};
 use crate::domain::ids::CustomerId;
+use crate::service::Context;
 
 /// Middleware: authenticates the bearer token, if any.
 pub async fn authenticate(State(auth): State<Arc<Authenticator>>, mut request: Request, next: Next) -> Response {
@@ -133,12 +134,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// An admin: 401 without a token, 403 for customers, before anything else.
-pub struct Admin;
+/// Carries who it is and the request's id, for the events it causes.
+pub struct Admin(pub Context);
 
 impl<S: Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        SignedIn::from_request_parts(parts, state).await?.admin().map(|()| Admin)
+        let admin = SignedIn::from_request_parts(parts, state).await?;
+        admin.admin()?;
+        Ok(Admin(request_context(&admin.0, &parts.headers, None)))
+    }
+}
+
+/// Who asks and the request's id (`X-Request-Id`), for history and events.
+pub fn request_context(principal: &Principal, headers: &HeaderMap, reason: Option<String>) -> Context {
+    Context {
+        actor: principal.actor(),
+        request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        reason,
     }
 }

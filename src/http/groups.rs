@@ -178,7 +178,7 @@ problems!(DeleteGroupErrors, api: Forbidden, MalformedRequest, NotFound, Precond
 )]
 pub async fn create_group(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(ctx): Admin,
     keyed: Keyed,
     ApiJson(request): ApiJson<CreateGroupRequest>,
 ) -> Result<Response, Problem> {
@@ -189,7 +189,7 @@ pub async fn create_group(
         members: members(request.resource_ids),
         assignment: request.assignment.into(),
     };
-    keyed.write(created, async |seal| service::create(&state.db, new, seal).await).await
+    keyed.write(created, async |seal| service::create(&state.db, new, &ctx, seal).await).await
 }
 
 /// List groups
@@ -246,7 +246,7 @@ pub async fn get_group(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>
 )]
 pub async fn update_group(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(ctx): Admin,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     RawBody(body): RawBody,
@@ -261,7 +261,7 @@ pub async fn update_group(
         members: request.resource_ids.map(members),
         assignment: request.assignment.map(Into::into),
     };
-    Ok(answer(&service::update(&state.db, id, &if_match.expected(), changes).await?))
+    Ok(answer(&service::update(&state.db, id, &if_match.expected(), changes, &ctx).await?))
 }
 
 /// Delete a group
@@ -278,7 +278,7 @@ pub async fn update_group(
 )]
 pub async fn delete_group(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(ctx): Admin,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
@@ -286,6 +286,6 @@ pub async fn delete_group(
     let if_match = IfMatch::from_headers(&headers)?;
     let current = service::get(&state.db, id).await?;
     if_match.require(current.version)?;
-    service::delete(&state.db, id, &if_match.expected()).await?;
+    service::delete(&state.db, id, &if_match.expected(), &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

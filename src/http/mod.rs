@@ -6,6 +6,7 @@ pub mod auth;
 pub mod availability;
 pub mod bookings;
 pub mod customers;
+pub mod events;
 pub mod extract;
 pub mod fields;
 pub mod groups;
@@ -120,6 +121,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(slots::router())
         .merge(groups::router())
         .merge(customers::router())
+        .merge(events::router())
         .merge(bookings::router())
 }
 

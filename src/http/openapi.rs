@@ -52,6 +52,7 @@ switch on `type` and read the extension members, never the prose.",
         (name = "groups", description = "Pools of resources: book any one member"),
         (name = "customers", description = "Who books"),
         (name = "bookings", description = "Holds and bookings, their state machine and history"),
+        (name = "events", description = "Every change, in one durable order"),
         (name = "problems", description = "The problem types berth answers with"),
         (name = "operations", description = "Health probes and metrics"),
     )

@@ -25,6 +25,7 @@ use sea_orm::DatabaseTransaction;
 use super::{
     Db, Expected, ServiceError,
     decision::{Decision, lock_in_order, pick, trial_order},
+    events::{self as outbox, EventType},
     idempotency::Seal,
     now, retrying,
 };
@@ -72,13 +73,7 @@ pub struct Reschedule {
     pub override_policy: bool,
 }
 
-/// Who asks, and the request it came with: recorded in the history.
-#[derive(Clone, Debug)]
-pub struct Context {
-    pub actor: Actor,
-    pub request_id: Option<String>,
-    pub reason: Option<String>,
-}
+pub use super::Context;
 
 /// How many expired holds one sweeper transaction marks.
 pub const SWEEP_BATCH: u64 = 200;
@@ -161,7 +156,7 @@ pub async fn create(
         };
         let mut booking = fresh(resource, &new, now);
         booking.group_id = group.as_ref().map(|g| g.id);
-        insert_fresh(&txn, &booking, ctx, new.override_policy).await?;
+        insert_fresh(&txn, db, &booking, ctx, new.override_policy).await?;
         seal.store(&txn, &booking).await?;
         txn.commit().await?;
         created(std::slice::from_ref(&booking));
@@ -196,9 +191,11 @@ pub(super) fn fresh(resource: &Resource, new: &NewBooking, now: DateTime<Utc>) -
     }
 }
 
-/// Inserts a booking just decided, with its `create` event.
+/// Inserts a booking just decided, with its `create` history event and
+/// its `booking.created` outbox event.
 pub(super) async fn insert_fresh(
     txn: &DatabaseTransaction,
+    db: &Db,
     booking: &Booking,
     ctx: &Context,
     policy_overridden: bool,
@@ -210,7 +207,7 @@ pub(super) async fn insert_fresh(
         other => other.into(),
     })?;
     events::append(txn, &event(booking, None, "create", ctx, booking.created_at, policy_overridden)).await?;
-    Ok(())
+    outbox::booking_changed(txn, db, EventType::BookingCreated, booking, None, None, ctx).await
 }
 
 /// Counts bookings made, once committed.
@@ -247,29 +244,45 @@ pub async fn history(db: &Db, id: BookingId, owner: Option<CustomerId>) -> Resul
     Ok(events::list(db.conn(), id).await?)
 }
 
-/// Marks a hold that ran out as `expired`, with its history event.
+/// Marks a hold that ran out as `expired`, with its events.
 pub(super) async fn expire(
     txn: &DatabaseTransaction,
+    db: &Db,
     booking: &mut Booking,
     now: DateTime<Utc>,
     ctx: &Context,
 ) -> Result<(), ServiceError> {
     booking.status = BookingStatus::Expired;
     let engine = Context { actor: Actor::engine(), reason: Some("hold ran out".into()), ..ctx.clone() };
-    save_change(txn, booking, BookingStatus::Held, Action::Expire, &engine, now, false).await
+    save_change(txn, db, booking, Change::new(BookingStatus::Held, Action::Expire, now), &engine).await
+}
+
+/// What a change to a booking was, for its events.
+pub(super) struct Change {
+    pub from: BookingStatus,
+    pub action: Action,
+    pub at: DateTime<Utc>,
+    pub policy_overridden: bool,
+    /// A reschedule onto another resource (a group's member): the one left.
+    pub left: Option<ResourceId>,
+}
+
+impl Change {
+    pub(super) fn new(from: BookingStatus, action: Action, at: DateTime<Utc>) -> Self {
+        Self { from, action, at, policy_overridden: false, left: None }
+    }
 }
 
 /// Writes a change made to `booking` (bumping its version) and appends its
-/// history event, in the caller's transaction.
+/// history event and its outbox event, in the caller's transaction.
 pub(super) async fn save_change(
     txn: &DatabaseTransaction,
+    db: &Db,
     booking: &mut Booking,
-    from: BookingStatus,
-    action: Action,
+    change: Change,
     ctx: &Context,
-    now: DateTime<Utc>,
-    policy_overridden: bool,
 ) -> Result<(), ServiceError> {
+    let Change { from, action, at: now, policy_overridden, left } = change;
     let expected = booking.version;
     booking.version += 1;
     booking.updated_at = now;
@@ -280,7 +293,8 @@ pub(super) async fn save_change(
         return Err(ServiceError::VersionMismatch { current_version: expected });
     }
     events::append(txn, &event(booking, Some(from), action.as_str(), ctx, now, policy_overridden)).await?;
-    Ok(())
+    let kind = if left.is_some() { EventType::BookingReassigned } else { EventType::of(action) };
+    outbox::booking_changed(txn, db, kind, booking, Some(from), left, ctx).await
 }
 
 /// Locks what a change to `id` needs, in a fixed order (resource, then
@@ -324,7 +338,7 @@ pub async fn act(
         expected.check(booking.version)?;
         if booking.hold_has_run_out(now) {
             let at = booking.hold_expires_at.unwrap_or(now);
-            expire(&txn, &mut booking, now, ctx).await?;
+            expire(&txn, db, &mut booking, now, ctx).await?;
             txn.commit().await?;
             telemetry::holds("expired", 1);
             // Confirming tells the client its hold ran out; anything else is
@@ -352,7 +366,7 @@ pub async fn act(
         if to != BookingStatus::Held {
             booking.hold_expires_at = None;
         }
-        save_change(&txn, &mut booking, from, action, ctx, now, false).await?;
+        save_change(&txn, db, &mut booking, Change::new(from, action, now), ctx).await?;
         seal.store(&txn, &booking).await?;
         txn.commit().await?;
         if from == BookingStatus::Held && to == BookingStatus::Confirmed {
@@ -414,7 +428,7 @@ pub async fn reschedule(
         decision(resource).check_values()?;
         if booking.hold_has_run_out(now) {
             let at = booking.hold_expires_at.unwrap_or(now);
-            expire(&txn, &mut booking, now, ctx).await?;
+            expire(&txn, db, &mut booking, now, ctx).await?;
             txn.commit().await?;
             telemetry::holds("expired", 1);
             return Err(ServiceError::HoldExpired { at });
@@ -435,13 +449,18 @@ pub async fn reschedule(
                 pick(&txn, group.id, order.map(decision).collect(), true).await?
             }
         };
+        let left = Some(booking.resource_id).filter(|old| *old != resource.id);
         booking.resource_id = resource.id;
         booking.range = change.range;
         booking.quantity = quantity;
         // A move is a new decision: it takes the buffers of the policy now.
         booking.buffers = resource.policy.buffers();
-        let status = booking.status;
-        save_change(&txn, &mut booking, status, Action::Reschedule, ctx, now, change.override_policy).await?;
+        let moved = Change {
+            policy_overridden: change.override_policy,
+            left,
+            ..Change::new(booking.status, Action::Reschedule, now)
+        };
+        save_change(&txn, db, &mut booking, moved, ctx).await?;
         seal.store(&txn, &booking).await?;
         txn.commit().await?;
         Ok(booking)
@@ -483,7 +502,7 @@ pub async fn expire_due_holds(db: &Db) -> Result<u64, ServiceError> {
             let now = db.decision_clock(&txn).await?;
             let mut due = bookings::lock_due_holds(&txn, now, SWEEP_BATCH).await?;
             for booking in &mut due {
-                expire(&txn, booking, now, &ctx).await?;
+                expire(&txn, db, booking, now, &ctx).await?;
             }
             txn.commit().await?;
             telemetry::holds("expired", due.len() as u64);

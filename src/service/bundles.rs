@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use super::{
     Db, Expected, ServiceError,
     bookings::{
-        Context, NewBooking, Reschedule, Target, created, expire, fresh, insert_fresh, save_change, swept_hold,
+        Change, Context, NewBooking, Reschedule, Target, created, expire, fresh, insert_fresh, save_change, swept_hold,
     },
     decision::{Decision, lock_in_order, pick, trial_order},
     idempotency::Seal,
@@ -124,7 +124,7 @@ pub async fn create(
             let mut booking = fresh(resource, &single, now);
             booking.group_id = group.as_ref().map(|g| g.id);
             booking.bundle = Some((bundle, i16::try_from(index).unwrap_or(i16::MAX)));
-            insert_fresh(&txn, &booking, ctx, new.override_policy).await?;
+            insert_fresh(&txn, db, &booking, ctx, new.override_policy).await?;
             made.push(booking);
         }
         seal.store(&txn, &made).await?;
@@ -197,7 +197,7 @@ pub(super) async fn act(
             let at = all[addressed].hold_expires_at.unwrap_or(now);
             let mut expired = 0;
             for booking in all.iter_mut().filter(|b| b.hold_has_run_out(now)) {
-                expire(&txn, booking, now, ctx).await?;
+                expire(&txn, db, booking, now, ctx).await?;
                 expired += 1;
             }
             txn.commit().await?;
@@ -226,7 +226,7 @@ pub(super) async fn act(
             if to != BookingStatus::Held {
                 booking.hold_expires_at = None;
             }
-            save_change(&txn, booking, from, action, ctx, now, false).await?;
+            save_change(&txn, db, booking, Change::new(from, action, now), ctx).await?;
         }
         let answer = all.swap_remove(addressed);
         seal.store(&txn, &answer).await?;
@@ -272,7 +272,7 @@ pub(super) async fn reschedule(
         if all[addressed].hold_has_run_out(now) {
             let at = all[addressed].hold_expires_at.unwrap_or(now);
             for booking in all.iter_mut().filter(|b| b.hold_has_run_out(now)) {
-                expire(&txn, booking, now, ctx).await?;
+                expire(&txn, db, booking, now, ctx).await?;
             }
             txn.commit().await?;
             return Err(ServiceError::HoldExpired { at });
@@ -307,11 +307,16 @@ pub(super) async fn reschedule(
                     pick(&txn, group.id, order.map(decision).collect(), false).await.map_err(at_item(index))?
                 }
             };
+            let left = Some(booking.resource_id).filter(|old| *old != resource.id);
             booking.resource_id = resource.id;
             booking.range = change.range;
             booking.buffers = resource.policy.buffers();
-            let status = booking.status;
-            save_change(&txn, booking, status, Action::Reschedule, ctx, now, change.override_policy).await?;
+            let moved = Change {
+                policy_overridden: change.override_policy,
+                left,
+                ..Change::new(booking.status, Action::Reschedule, now)
+            };
+            save_change(&txn, db, booking, moved, ctx).await?;
         }
         let answer = all.swap_remove(addressed);
         seal.store(&txn, &answer).await?;

@@ -4,7 +4,12 @@
 
 use sea_orm::DatabaseTransaction;
 
-use super::{Db, Expected, ServiceError, idempotency::Seal, now, retrying};
+use super::{
+    Context, Db, Expected, ServiceError,
+    events::{self, EventType},
+    idempotency::Seal,
+    now, retrying,
+};
 use crate::domain::{
     group::{Group, GroupChanges, NewGroup, member_problems},
     ids::{GroupId, ResourceId},
@@ -36,12 +41,13 @@ async fn check_members(txn: &DatabaseTransaction, members: &[ResourceId]) -> Res
     Ok(())
 }
 
-pub async fn create(db: &Db, new: NewGroup, seal: &Seal<'_, Group>) -> Result<Group, ServiceError> {
+pub async fn create(db: &Db, new: NewGroup, ctx: &Context, seal: &Seal<'_, Group>) -> Result<Group, ServiceError> {
     let group = new.into_group(GroupId::generate(), now());
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         check_members(&txn, &group.members).await?;
         groups::insert(&txn, &group).await.map_err(stored)?;
+        events::group_changed(&txn, db, EventType::GroupCreated, &group, group.created_at, ctx).await?;
         seal.store(&txn, &group).await?;
         txn.commit().await?;
         Ok(group.clone())
@@ -60,7 +66,13 @@ pub async fn list(db: &Db, after: Option<GroupId>, limit: u64) -> Result<Vec<Gro
 
 /// Applies `changes` if the group's version, under its lock, is one
 /// `expected` allows.
-pub async fn update(db: &Db, id: GroupId, expected: &Expected, changes: GroupChanges) -> Result<Group, ServiceError> {
+pub async fn update(
+    db: &Db,
+    id: GroupId,
+    expected: &Expected,
+    changes: GroupChanges,
+    ctx: &Context,
+) -> Result<Group, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         let mut group = groups::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
@@ -73,6 +85,7 @@ pub async fn update(db: &Db, id: GroupId, expected: &Expected, changes: GroupCha
         if !groups::update_if_version(&txn, &group, locked_version).await.map_err(stored)? {
             return Err(ServiceError::VersionMismatch { current_version: locked_version });
         }
+        events::group_changed(&txn, db, EventType::GroupUpdated, &group, group.updated_at, ctx).await?;
         txn.commit().await?;
         Ok(group)
     })
@@ -81,7 +94,7 @@ pub async fn update(db: &Db, id: GroupId, expected: &Expected, changes: GroupCha
 
 /// Deletes the group if its version, under its lock, is one `expected`
 /// allows. Its resources and bookings stay.
-pub async fn delete(db: &Db, id: GroupId, expected: &Expected) -> Result<(), ServiceError> {
+pub async fn delete(db: &Db, id: GroupId, expected: &Expected, ctx: &Context) -> Result<(), ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         let group = groups::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
@@ -89,6 +102,8 @@ pub async fn delete(db: &Db, id: GroupId, expected: &Expected) -> Result<(), Ser
         if !groups::delete_if_version(&txn, id, group.version).await? {
             return Err(ServiceError::VersionMismatch { current_version: group.version });
         }
+        let now = db.decision_clock(&txn).await?;
+        events::group_changed(&txn, db, EventType::GroupDeleted, &group, now, ctx).await?;
         txn.commit().await?;
         Ok(())
     })

@@ -7,6 +7,7 @@ pub mod bookings;
 pub mod bundles;
 pub mod customers;
 mod decision;
+pub mod events;
 pub mod groups;
 pub mod idempotency;
 pub mod resources;
@@ -34,16 +35,27 @@ use crate::store::{self, StoreError};
 pub struct Db {
     conn: DatabaseConnection,
     clock: Clock,
+    represent: std::sync::Arc<dyn events::Represent>,
 }
 
 impl Db {
     pub fn new(conn: DatabaseConnection) -> Self {
-        Self { conn, clock: Clock::Database }
+        Self::with_clock(conn, Clock::Database)
     }
 
     /// Decisions read `clock` instead of the database's.
     pub fn with_clock(conn: DatabaseConnection, clock: Clock) -> Self {
-        Self { conn, clock }
+        Self { conn, clock, represent: std::sync::Arc::new(events::IdsOnly) }
+    }
+
+    /// Events show objects as `represent` does (the API's shapes).
+    pub fn representing(mut self, represent: std::sync::Arc<dyn events::Represent>) -> Self {
+        self.represent = represent;
+        self
+    }
+
+    pub(crate) fn represent(&self) -> &dyn events::Represent {
+        self.represent.as_ref()
     }
 
     pub(crate) fn conn(&self) -> &DatabaseConnection {
@@ -68,6 +80,15 @@ impl Db {
     pub fn pool_stats(&self) -> (u32, u32) {
         store::pool_stats(&self.conn)
     }
+}
+
+/// Who asks, and the request it came with: recorded in a booking's
+/// history and in every event.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub actor: crate::domain::booking::Actor,
+    pub request_id: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// A write's precondition on the row version (an `If-Match`), checked

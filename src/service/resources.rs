@@ -4,7 +4,12 @@
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
 
-use super::{Db, Expected, ServiceError, bookings, idempotency::Seal, now, retrying};
+use super::{
+    Context, Db, Expected, ServiceError, bookings,
+    events::{self, EventType},
+    idempotency::Seal,
+    now, retrying,
+};
 use crate::domain::{
     ids::ResourceId,
     resource::{NewResource, Resource, ResourceChanges},
@@ -18,7 +23,12 @@ fn name_taken(err: StoreError) -> ServiceError {
     }
 }
 
-pub async fn create(db: &Db, new: NewResource, seal: &Seal<'_, Resource>) -> Result<Resource, ServiceError> {
+pub async fn create(
+    db: &Db,
+    new: NewResource,
+    ctx: &Context,
+    seal: &Seal<'_, Resource>,
+) -> Result<Resource, ServiceError> {
     let resource = new.into_resource(ResourceId::generate(), now());
     if let Some(invalid) = resource.inconsistency() {
         return Err(invalid.into());
@@ -26,6 +36,7 @@ pub async fn create(db: &Db, new: NewResource, seal: &Seal<'_, Resource>) -> Res
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         resources::insert(&txn, &resource).await.map_err(name_taken)?;
+        events::resource_changed(&txn, db, EventType::ResourceCreated, &resource, resource.created_at, ctx).await?;
         seal.store(&txn, &resource).await?;
         txn.commit().await?;
         Ok(resource.clone())
@@ -49,6 +60,7 @@ pub async fn update(
     id: ResourceId,
     expected: &Expected,
     changes: ResourceChanges,
+    ctx: &Context,
 ) -> Result<Resource, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
@@ -69,6 +81,7 @@ pub async fn update(
             let current = resources::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
             return Err(ServiceError::VersionMismatch { current_version: current.version });
         }
+        events::resource_changed(&txn, db, EventType::ResourceUpdated, &resource, now, ctx).await?;
         txn.commit().await?;
         Ok(resource)
     })
@@ -77,7 +90,7 @@ pub async fn update(
 
 /// Deletes the resource if its version, under its lock, is one `expected`
 /// allows.
-pub async fn delete(db: &Db, id: ResourceId, expected: &Expected) -> Result<(), ServiceError> {
+pub async fn delete(db: &Db, id: ResourceId, expected: &Expected, ctx: &Context) -> Result<(), ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         let resource = resources::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
@@ -90,6 +103,7 @@ pub async fn delete(db: &Db, id: ResourceId, expected: &Expected) -> Result<(), 
         if !resources::delete_if_version(&txn, id, resource.version).await? {
             return Err(ServiceError::VersionMismatch { current_version: resource.version });
         }
+        events::resource_changed(&txn, db, EventType::ResourceDeleted, &resource, now, ctx).await?;
         txn.commit().await?;
         Ok(())
     })

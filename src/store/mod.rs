@@ -12,6 +12,7 @@ pub mod customers;
 pub mod events;
 pub mod groups;
 pub mod idempotency;
+pub mod outbox;
 pub mod resources;
 pub mod settings_json;
 

@@ -157,7 +157,23 @@ impl TestApp {
     /// The app's database as the service layer takes it, to run a use case
     /// (the sweeper, the key cleanup) directly.
     pub fn services_db(&self) -> berth::service::Db {
-        berth::service::Db::new(self.db.clone())
+        berth::service::Db::new(self.db.clone()).representing(std::sync::Arc::new(berth::http::events::Representations))
+    }
+
+    /// Another berth on the same database, as a second instance behind a
+    /// load balancer; it stops when the returned sender is dropped.
+    pub async fn another_instance(&self) -> (String, oneshot::Sender<()>) {
+        let mut config = Config::for_database(self.database_url.clone());
+        config.jwt_secret = Some(SECRET.to_owned());
+        config.rate_limit_per_second = 0;
+        config.migrate_on_start = false;
+        let app = Application::build(&config).await.expect("second instance builds");
+        let base = format!("http://{}", app.local_addr().expect("bound"));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = rx.await;
+        }));
+        (base, tx)
     }
 
     pub async fn spawn() -> Self {

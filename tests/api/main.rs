@@ -8,6 +8,7 @@ mod bundles;
 mod cors;
 mod customers;
 mod errors;
+mod events;
 mod groups;
 mod health;
 mod helpers;

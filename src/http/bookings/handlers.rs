@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::http::{
     AppState,
-    auth::SignedIn,
+    auth::{SignedIn, request_context},
     extract::{ApiJson, ApiPath, ApiQuery, OrNull, RawBody, parse_json},
     idempotency::Keyed,
     pagination::{PageQuery, paginate},
@@ -29,11 +29,7 @@ use crate::service::bookings::{self as service, Context, NewBooking, Reschedule,
 use crate::service::{Expected, idempotency::StoredResponse};
 
 pub(super) fn context(who: &SignedIn, headers: &HeaderMap, reason: Option<String>) -> Context {
-    Context {
-        actor: who.0.actor(),
-        request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
-        reason,
-    }
+    request_context(&who.0, headers, reason)
 }
 
 /// A booking as answered (200), and as stored for Idempotency-Key replays.

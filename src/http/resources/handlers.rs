@@ -52,7 +52,7 @@ problems!(DeleteResourceErrors, api: Forbidden, MalformedRequest, NotFound, Prec
 )]
 pub async fn create_resource(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(ctx): Admin,
     keyed: Keyed,
     ApiJson(request): ApiJson<CreateResourceRequest>,
 ) -> Result<Response, Problem> {
@@ -60,7 +60,7 @@ pub async fn create_resource(
         reply::created(state.location(&format!("/v1/resources/{}", r.id)), r.version, &ResourceResponse::from(r))
     };
     let new = request.into_domain()?;
-    keyed.write(created, async |seal| service::create(&state.db, new, seal).await).await
+    keyed.write(created, async |seal| service::create(&state.db, new, &ctx, seal).await).await
 }
 
 /// List resources
@@ -115,7 +115,7 @@ pub async fn get_resource(State(state): State<AppState>, ApiPath(id): ApiPath<Uu
 )]
 pub async fn update_resource(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(ctx): Admin,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     RawBody(body): RawBody,
@@ -139,7 +139,7 @@ pub async fn update_resource(
         let merges = request.schedule.is_some() || request.policy.is_some();
         let expected = if merges { Expected::OneOf(vec![current.version]) } else { if_match.expected() };
         let changes = request.clone().into_domain(&current)?;
-        match service::update(&state.db, id, &expected, changes).await {
+        match service::update(&state.db, id, &expected, changes, &ctx).await {
             Err(ServiceError::VersionMismatch { current_version })
                 if merges && if_match.check(current_version).is_ok() => {}
             outcome => return Ok(answer(&outcome?)),
@@ -162,7 +162,7 @@ pub async fn update_resource(
 )]
 pub async fn delete_resource(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(ctx): Admin,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
@@ -170,6 +170,6 @@ pub async fn delete_resource(
     let if_match = IfMatch::from_headers(&headers)?;
     let current = service::get(&state.db, id).await?;
     if_match.require(current.version)?;
-    service::delete(&state.db, id, &if_match.expected()).await?;
+    service::delete(&state.db, id, &if_match.expected(), &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,224 @@
+//! Telling the rest of the world (docs/design.md §16): every change appends
+//! one event to the outbox in the transaction that makes it, so an event
+//! exists exactly when its change committed. The feed reads them in the
+//! order the sequencer gives after commit (`store::outbox`).
+//!
+//! An event's `data` holds the object as the API shows it (rendered by the
+//! `Represent` the HTTP layer installs on `Db`), the actor, the request id,
+//! and for bookings the status before the change.
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseTransaction;
+use serde_json::{Value, json};
+
+use super::{Db, ServiceError, bookings::Context, retrying};
+use crate::domain::{
+    booking::{Action, Booking, BookingStatus},
+    group::Group,
+    ids::ResourceId,
+    resource::Resource,
+};
+use crate::store::{self, outbox};
+
+/// How an event shows the object it is about: the API's representation.
+pub trait Represent: Send + Sync {
+    fn booking(&self, booking: &Booking) -> Value;
+    fn resource(&self, resource: &Resource) -> Value;
+    fn group(&self, group: &Group) -> Value;
+}
+
+/// Ids only: for a `Db` used without the HTTP layer (benchmarks).
+pub struct IdsOnly;
+
+impl Represent for IdsOnly {
+    fn booking(&self, booking: &Booking) -> Value {
+        json!({"id": booking.id.0})
+    }
+    fn resource(&self, resource: &Resource) -> Value {
+        json!({"id": resource.id.0})
+    }
+    fn group(&self, group: &Group) -> Value {
+        json!({"id": group.id.0})
+    }
+}
+
+macro_rules! event_types {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// What changed.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum EventType { $($variant),* }
+
+        impl EventType {
+            pub const ALL: &'static [EventType] = &[$(Self::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name),* }
+            }
+        }
+    };
+}
+
+event_types! {
+    BookingCreated => "booking.created",
+    BookingConfirmed => "booking.confirmed",
+    BookingCancelled => "booking.cancelled",
+    BookingExpired => "booking.expired",
+    BookingCheckedIn => "booking.checked_in",
+    BookingCompleted => "booking.completed",
+    BookingNoShow => "booking.no_show",
+    BookingRescheduled => "booking.rescheduled",
+    BookingReassigned => "booking.reassigned",
+    ResourceCreated => "resource.created",
+    ResourceUpdated => "resource.updated",
+    ResourceDeleted => "resource.deleted",
+    GroupCreated => "group.created",
+    GroupUpdated => "group.updated",
+    GroupDeleted => "group.deleted",
+}
+
+impl EventType {
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|t| t.as_str() == name)
+    }
+
+    /// The event of a booking's action.
+    pub fn of(action: Action) -> Self {
+        match action {
+            Action::Confirm => Self::BookingConfirmed,
+            Action::Cancel => Self::BookingCancelled,
+            Action::CheckIn => Self::BookingCheckedIn,
+            Action::Complete => Self::BookingCompleted,
+            Action::NoShow => Self::BookingNoShow,
+            Action::Reschedule => Self::BookingRescheduled,
+            Action::Expire => Self::BookingExpired,
+        }
+    }
+}
+
+fn who(ctx: &Context) -> Value {
+    json!({"actor": {"sub": ctx.actor.sub, "role": ctx.actor.role}, "request_id": ctx.request_id})
+}
+
+/// Appends a booking's change: its representation now, and its status
+/// before (`None` for a new one). A reassignment also names the resource
+/// it left.
+pub(super) async fn booking_changed(
+    txn: &DatabaseTransaction,
+    db: &Db,
+    event: EventType,
+    booking: &Booking,
+    previous: Option<BookingStatus>,
+    left: Option<ResourceId>,
+    ctx: &Context,
+) -> Result<(), ServiceError> {
+    let mut data = who(ctx);
+    data["booking"] = db.represent().booking(booking);
+    data["previous_status"] = json!(previous.map(BookingStatus::as_str));
+    if let Some(left) = left {
+        data["previous_resource_id"] = json!(left.0);
+    }
+    Ok(outbox::append(txn, event.as_str(), booking.id.0, booking.updated_at, data.to_string()).await?)
+}
+
+/// Appends a resource's change, with its representation (as it was, for a
+/// deletion).
+pub(super) async fn resource_changed(
+    txn: &DatabaseTransaction,
+    db: &Db,
+    event: EventType,
+    resource: &Resource,
+    at: DateTime<Utc>,
+    ctx: &Context,
+) -> Result<(), ServiceError> {
+    let mut data = who(ctx);
+    data["resource"] = db.represent().resource(resource);
+    Ok(outbox::append(txn, event.as_str(), resource.id.0, at, data.to_string()).await?)
+}
+
+/// Appends a group's change, like `resource_changed`.
+pub(super) async fn group_changed(
+    txn: &DatabaseTransaction,
+    db: &Db,
+    event: EventType,
+    group: &Group,
+    at: DateTime<Utc>,
+    ctx: &Context,
+) -> Result<(), ServiceError> {
+    let mut data = who(ctx);
+    data["group"] = db.represent().group(group);
+    Ok(outbox::append(txn, event.as_str(), group.id.0, at, data.to_string()).await?)
+}
+
+/// One event of the feed.
+#[derive(Clone, Debug)]
+pub struct FeedEvent {
+    pub position: i64,
+    pub event_type: String,
+    pub subject_id: uuid::Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub data: Value,
+}
+
+/// How many rows one sequencer transaction numbers.
+const SEQUENCE_BATCH: u64 = 1000;
+
+/// Numbers every committed event still without a position; returns how
+/// many. Any number of instances may run it: they take turns.
+pub async fn sequence(db: &Db) -> Result<u64, ServiceError> {
+    let mut total = 0;
+    loop {
+        let numbered = retrying(|| async {
+            let txn = store::begin_write(db.conn()).await?;
+            let numbered = outbox::sequence(&txn, SEQUENCE_BATCH).await?;
+            txn.commit().await?;
+            Ok(numbered)
+        })
+        .await?;
+        total += numbered;
+        if numbered < SEQUENCE_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// Up to `limit` events after position `after`, of `types` (all when
+/// empty). Numbers what has committed first, so a change answered before
+/// this request is in the answer.
+pub async fn feed(db: &Db, after: i64, limit: u64, types: &[EventType]) -> Result<Vec<FeedEvent>, ServiceError> {
+    sequence(db).await?;
+    let names: Vec<String> = types.iter().map(|t| t.as_str().to_owned()).collect();
+    let rows = outbox::list(db.conn(), after, limit, &names).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| FeedEvent {
+            position: row.position,
+            event_type: row.event_type,
+            subject_id: row.subject_id,
+            occurred_at: row.occurred_at,
+            data: serde_json::from_str(&row.data).unwrap_or(Value::Null),
+        })
+        .collect())
+}
+
+/// How many rows one cleanup transaction deletes.
+const FORGET_BATCH: u64 = 1000;
+
+/// Deletes the events older than `retention`, in batches; returns how
+/// many.
+pub async fn forget_old(db: &Db, retention: chrono::Duration) -> Result<u64, ServiceError> {
+    let mut total = 0;
+    loop {
+        let deleted = retrying(|| async {
+            let txn = store::begin_write(db.conn()).await?;
+            let before = db.decision_clock(&txn).await? - retention;
+            let deleted = outbox::forget(&txn, before, FORGET_BATCH).await?;
+            txn.commit().await?;
+            Ok(deleted)
+        })
+        .await?;
+        total += deleted;
+        if deleted < FORGET_BATCH {
+            return Ok(total);
+        }
+    }
+}
