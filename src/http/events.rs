@@ -52,7 +52,10 @@ pub struct EventsQuery {
     #[param(minimum = 1, maximum = 500, default = 100)]
     pub limit: Option<u32>,
     /// Only these types, comma-separated (`booking.created,booking.cancelled`).
-    #[param(pattern = "^[a-z_.]+(,[a-z_.]+)*$", max_length = 512)]
+    #[param(
+        pattern = r"^(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted))(,(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)))*$",
+        max_length = 512
+    )]
     pub types: Option<String>,
 }
 
@@ -136,4 +139,27 @@ pub async fn list_events(
         })
         .collect();
     Ok(Json(EventPage { items, next_cursor }))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::IntoParams;
+
+    use super::*;
+
+    /// The spec's pattern for `types` admits every type and nothing else.
+    #[test]
+    fn the_types_pattern_is_the_list_of_types() {
+        let params = EventsQuery::into_params(|| None);
+        let types = params.iter().find(|p| p.name == "types").unwrap();
+        let schema = serde_json::to_value(&types.schema).unwrap();
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        for event in EventType::ALL {
+            assert!(pattern.is_match(event.as_str()), "{}", event.as_str());
+        }
+        assert!(pattern.is_match("booking.created,group.deleted"));
+        for wrong in ["_", "booking.teleported", "booking.created,", ",booking.created", "booking.createdx"] {
+            assert!(!pattern.is_match(wrong), "{wrong}");
+        }
+    }
 }
