@@ -12,6 +12,11 @@ pub struct Model {
     pub occurred_at: DateTimeUtc,
     /// JSON.
     pub data: String,
+    /// Whose occupied time the change touched, and where (NULL: all).
+    pub resource_id: Option<Uuid>,
+    pub previous_resource_id: Option<Uuid>,
+    pub window_start: Option<DateTimeUtc>,
+    pub window_end: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

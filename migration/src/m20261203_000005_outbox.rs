@@ -6,7 +6,10 @@
 //!   larger id;
 //! - `position`: the feed's order, given after commit by one sequencer at a
 //!   time to the committed rows still without one, in id order. A reader
-//!   of positions never meets a gap that fills later.
+//!   of positions never meets a gap that fills later;
+//! - `resource_id`, `previous_resource_id`, `window_start`, `window_end`:
+//!   whose occupied time a change touched, and where (NULL window: all of
+//!   it, as a resource's own change may), for the live change streams.
 
 use sea_orm_migration::prelude::*;
 
@@ -22,6 +25,10 @@ enum OutboxEvent {
     SubjectId,
     OccurredAt,
     Data,
+    ResourceId,
+    PreviousResourceId,
+    WindowStart,
+    WindowEnd,
 }
 
 #[async_trait::async_trait]
@@ -41,6 +48,10 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(OutboxEvent::SubjectId).uuid().not_null())
                     .col(ColumnDef::new(OutboxEvent::OccurredAt).timestamp_with_time_zone().not_null())
                     .col(ColumnDef::new(OutboxEvent::Data).text().not_null())
+                    .col(ColumnDef::new(OutboxEvent::ResourceId).uuid().null())
+                    .col(ColumnDef::new(OutboxEvent::PreviousResourceId).uuid().null())
+                    .col(ColumnDef::new(OutboxEvent::WindowStart).timestamp_with_time_zone().null())
+                    .col(ColumnDef::new(OutboxEvent::WindowEnd).timestamp_with_time_zone().null())
                     .to_owned(),
             )
             .await?;
@@ -54,6 +65,21 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        for (name, column) in [
+            ("outbox_event_resource", OutboxEvent::ResourceId),
+            ("outbox_event_previous_resource", OutboxEvent::PreviousResourceId),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(OutboxEvent::Table)
+                        .col(column)
+                        .col(OutboxEvent::Position)
+                        .to_owned(),
+                )
+                .await?;
+        }
         manager
             .create_index(
                 Index::create()

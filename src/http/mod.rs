@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod availability;
 pub mod bookings;
+pub mod changes;
 pub mod customers;
 pub mod events;
 pub mod extract;
@@ -118,6 +119,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(resources::router())
         .merge(availability::router())
+        .merge(changes::router())
         .merge(slots::router())
         .merge(groups::router())
         .merge(customers::router())

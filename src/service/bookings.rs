@@ -25,7 +25,7 @@ use sea_orm::DatabaseTransaction;
 use super::{
     Db, Expected, ServiceError,
     decision::{Decision, lock_in_order, pick, trial_order},
-    events::{self as outbox, EventType},
+    events::{self as outbox, Before, EventType},
     idempotency::Seal,
     now, retrying,
 };
@@ -207,7 +207,7 @@ pub(super) async fn insert_fresh(
         other => other.into(),
     })?;
     events::append(txn, &event(booking, None, "create", ctx, booking.created_at, policy_overridden)).await?;
-    outbox::booking_changed(txn, db, EventType::BookingCreated, booking, None, None, ctx).await
+    outbox::booking_changed(txn, db, EventType::BookingCreated, booking, Before::default(), ctx).await
 }
 
 /// Counts bookings made, once committed.
@@ -265,11 +265,23 @@ pub(super) struct Change {
     pub policy_overridden: bool,
     /// A reschedule onto another resource (a group's member): the one left.
     pub left: Option<ResourceId>,
+    /// A reschedule: the time it occupied before.
+    pub moved_from: Option<TimeRange>,
 }
 
 impl Change {
     pub(super) fn new(from: BookingStatus, action: Action, at: DateTime<Utc>) -> Self {
-        Self { from, action, at, policy_overridden: false, left: None }
+        Self { from, action, at, policy_overridden: false, left: None, moved_from: None }
+    }
+
+    /// Moving `booking` (still as it was) onto `resource`.
+    pub(super) fn moving(booking: &Booking, resource: ResourceId, at: DateTime<Utc>, policy_overridden: bool) -> Self {
+        Self {
+            policy_overridden,
+            left: Some(booking.resource_id).filter(|old| *old != resource),
+            moved_from: Some(booking.occupied()),
+            ..Self::new(booking.status, Action::Reschedule, at)
+        }
     }
 }
 
@@ -282,7 +294,7 @@ pub(super) async fn save_change(
     change: Change,
     ctx: &Context,
 ) -> Result<(), ServiceError> {
-    let Change { from, action, at: now, policy_overridden, left } = change;
+    let Change { from, action, at: now, policy_overridden, left, moved_from } = change;
     let expected = booking.version;
     booking.version += 1;
     booking.updated_at = now;
@@ -294,7 +306,8 @@ pub(super) async fn save_change(
     }
     events::append(txn, &event(booking, Some(from), action.as_str(), ctx, now, policy_overridden)).await?;
     let kind = if left.is_some() { EventType::BookingReassigned } else { EventType::of(action) };
-    outbox::booking_changed(txn, db, kind, booking, Some(from), left, ctx).await
+    let before = Before { status: Some(from), resource: left, occupied: moved_from };
+    outbox::booking_changed(txn, db, kind, booking, before, ctx).await
 }
 
 /// Locks what a change to `id` needs, in a fixed order (resource, then
@@ -449,17 +462,12 @@ pub async fn reschedule(
                 pick(&txn, group.id, order.map(decision).collect(), true).await?
             }
         };
-        let left = Some(booking.resource_id).filter(|old| *old != resource.id);
+        let moved = Change::moving(&booking, resource.id, now, change.override_policy);
         booking.resource_id = resource.id;
         booking.range = change.range;
         booking.quantity = quantity;
         // A move is a new decision: it takes the buffers of the policy now.
         booking.buffers = resource.policy.buffers();
-        let moved = Change {
-            policy_overridden: change.override_policy,
-            left,
-            ..Change::new(booking.status, Action::Reschedule, now)
-        };
         save_change(&txn, db, &mut booking, moved, ctx).await?;
         seal.store(&txn, &booking).await?;
         txn.commit().await?;

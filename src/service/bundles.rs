@@ -307,15 +307,10 @@ pub(super) async fn reschedule(
                     pick(&txn, group.id, order.map(decision).collect(), false).await.map_err(at_item(index))?
                 }
             };
-            let left = Some(booking.resource_id).filter(|old| *old != resource.id);
+            let moved = Change::moving(booking, resource.id, now, change.override_policy);
             booking.resource_id = resource.id;
             booking.range = change.range;
             booking.buffers = resource.policy.buffers();
-            let moved = Change {
-                policy_overridden: change.override_policy,
-                left,
-                ..Change::new(booking.status, Action::Reschedule, now)
-            };
             save_change(&txn, db, booking, moved, ctx).await?;
         }
         let answer = all.swap_remove(addressed);

@@ -17,8 +17,12 @@ use crate::domain::{
     group::Group,
     ids::ResourceId,
     resource::Resource,
+    time_range::TimeRange,
 };
-use crate::store::{self, outbox};
+use crate::store::{
+    self,
+    outbox::{self, Touched},
+};
 
 /// How an event shows the object it is about: the API's representation.
 pub trait Represent: Send + Sync {
@@ -99,25 +103,45 @@ fn who(ctx: &Context) -> Value {
     json!({"actor": {"sub": ctx.actor.sub, "role": ctx.actor.role}, "request_id": ctx.request_id})
 }
 
-/// Appends a booking's change: its representation now, and its status
-/// before (`None` for a new one). A reassignment also names the resource
-/// it left.
+/// What a booking was before a change.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Before {
+    /// `None` for a new booking.
+    pub status: Option<BookingStatus>,
+    /// Moved to another resource (a group's member): the one it left.
+    pub resource: Option<ResourceId>,
+    /// Moved: the time it occupied.
+    pub occupied: Option<TimeRange>,
+}
+
+/// Appends a booking's change: its representation now, its status before,
+/// and (when it moved) the resource it left. The occupied time touched is
+/// what it occupies now, and where it was before a move.
 pub(super) async fn booking_changed(
     txn: &DatabaseTransaction,
     db: &Db,
     event: EventType,
     booking: &Booking,
-    previous: Option<BookingStatus>,
-    left: Option<ResourceId>,
+    before: Before,
     ctx: &Context,
 ) -> Result<(), ServiceError> {
     let mut data = who(ctx);
     data["booking"] = db.represent().booking(booking);
-    data["previous_status"] = json!(previous.map(BookingStatus::as_str));
-    if let Some(left) = left {
+    data["previous_status"] = json!(before.status.map(BookingStatus::as_str));
+    if let Some(left) = before.resource {
         data["previous_resource_id"] = json!(left.0);
     }
-    Ok(outbox::append(txn, event.as_str(), booking.id.0, booking.updated_at, data.to_string()).await?)
+    let now = booking.occupied();
+    let (start, end) = match before.occupied {
+        Some(was) => (now.start().min(was.start()), now.end().max(was.end())),
+        None => (now.start(), now.end()),
+    };
+    let touched = Touched {
+        resource_id: booking.resource_id.0,
+        previous_resource_id: before.resource.map(|r| r.0),
+        window: Some((start, end)),
+    };
+    Ok(outbox::append(txn, event.as_str(), booking.id.0, booking.updated_at, data.to_string(), Some(touched)).await?)
 }
 
 /// Appends a resource's change, with its representation (as it was, for a
@@ -132,7 +156,9 @@ pub(super) async fn resource_changed(
 ) -> Result<(), ServiceError> {
     let mut data = who(ctx);
     data["resource"] = db.represent().resource(resource);
-    Ok(outbox::append(txn, event.as_str(), resource.id.0, at, data.to_string()).await?)
+    // Its schedule, policy or capacity may have changed: all of its time.
+    let touched = Touched { resource_id: resource.id.0, previous_resource_id: None, window: None };
+    Ok(outbox::append(txn, event.as_str(), resource.id.0, at, data.to_string(), Some(touched)).await?)
 }
 
 /// Appends a group's change, like `resource_changed`.
@@ -146,7 +172,7 @@ pub(super) async fn group_changed(
 ) -> Result<(), ServiceError> {
     let mut data = who(ctx);
     data["group"] = db.represent().group(group);
-    Ok(outbox::append(txn, event.as_str(), group.id.0, at, data.to_string()).await?)
+    Ok(outbox::append(txn, event.as_str(), group.id.0, at, data.to_string(), None).await?)
 }
 
 /// One event of the feed.
@@ -198,6 +224,38 @@ pub async fn feed(db: &Db, after: i64, limit: u64, types: &[EventType]) -> Resul
             data: serde_json::from_str(&row.data).unwrap_or(Value::Null),
         })
         .collect())
+}
+
+/// A change to a resource's occupied time, as its live stream tells it:
+/// where (`None`: anywhere, a change to the resource itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceChange {
+    pub position: i64,
+    pub window: Option<TimeRange>,
+}
+
+/// Up to `limit` changes touching `resource` after position `after`.
+pub async fn resource_changes(
+    db: &Db,
+    resource: ResourceId,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<ResourceChange>, ServiceError> {
+    let rows = outbox::resource_changes(db.conn(), resource.0, after, limit).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ResourceChange {
+            position: row.position,
+            window: row.window.and_then(|(start, end)| TimeRange::new(start, end)),
+        })
+        .collect())
+}
+
+/// The feed's position now: after every change committed before this
+/// call (numbered first), 0 when it is empty.
+pub async fn latest_position(db: &Db) -> Result<i64, ServiceError> {
+    sequence(db).await?;
+    Ok(outbox::latest_position(db.conn()).await?)
 }
 
 /// How many rows one cleanup transaction deletes.

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use entity::outbox_event::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
 };
 
 use super::StoreResult;
@@ -22,6 +23,16 @@ pub struct OutboxRow {
     pub data: String,
 }
 
+/// Whose occupied time a change touched, and where; `window: None` is
+/// all of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Touched {
+    pub resource_id: uuid::Uuid,
+    /// A booking moved off another resource: that one.
+    pub previous_resource_id: Option<uuid::Uuid>,
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
 /// Appends a change in the caller's transaction.
 pub async fn append(
     conn: &impl ConnectionTrait,
@@ -29,6 +40,7 @@ pub async fn append(
     subject_id: uuid::Uuid,
     occurred_at: DateTime<Utc>,
     data: String,
+    touched: Option<Touched>,
 ) -> StoreResult<()> {
     let row = ActiveModel {
         id: NotSet,
@@ -37,6 +49,10 @@ pub async fn append(
         subject_id: Set(subject_id),
         occurred_at: Set(occurred_at),
         data: Set(data),
+        resource_id: Set(touched.map(|t| t.resource_id)),
+        previous_resource_id: Set(touched.and_then(|t| t.previous_resource_id)),
+        window_start: Set(touched.and_then(|t| t.window).map(|(start, _)| start)),
+        window_end: Set(touched.and_then(|t| t.window).map(|(_, end)| end)),
     };
     Entity::insert(row).exec_without_returning(conn).await?;
     Ok(())
@@ -67,6 +83,40 @@ pub async fn sequence(conn: &impl ConnectionTrait, batch: u64) -> StoreResult<u6
     );
     let result = conn.execute_raw(Statement::from_string(backend, sql)).await?;
     Ok(result.rows_affected())
+}
+
+/// A change to one resource's occupied time, as its stream tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceChange {
+    pub position: i64,
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// Up to `limit` sequenced changes touching `resource` after `after`.
+pub async fn resource_changes(
+    conn: &impl ConnectionTrait,
+    resource: uuid::Uuid,
+    after: i64,
+    limit: u64,
+) -> StoreResult<Vec<ResourceChange>> {
+    let rows = Entity::find()
+        .filter(Column::Position.gt(after))
+        .filter(Condition::any().add(Column::ResourceId.eq(resource)).add(Column::PreviousResourceId.eq(resource)))
+        .order_by_asc(Column::Position)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| ResourceChange { position: m.position.unwrap_or_default(), window: m.window_start.zip(m.window_end) })
+        .collect())
+}
+
+/// The newest position given so far (0 when none).
+pub async fn latest_position(conn: &impl ConnectionTrait) -> StoreResult<i64> {
+    let newest: Option<Option<i64>> =
+        Entity::find().select_only().column_as(Column::Position.max(), "newest").into_tuple().one(conn).await?;
+    Ok(newest.flatten().unwrap_or(0))
 }
 
 fn to_row(m: Model) -> OutboxRow {

@@ -5,6 +5,7 @@
 mod auth;
 mod bookings;
 mod bundles;
+mod changes;
 mod cors;
 mod customers;
 mod errors;

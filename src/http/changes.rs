@@ -1,0 +1,115 @@
+//! `GET /v1/resources/{id}/changes`: a live stream (Server-Sent Events) of
+//! the changes to a resource's occupied time, so a slot picker refreshes
+//! only when it has to. Each message names the changed window, never who
+//! booked; its `id` is the change's position in the event feed, so a
+//! client that reconnects with `Last-Event-ID` misses nothing the feed
+//! still keeps.
+
+use std::{collections::VecDeque, convert::Infallible, time::Duration};
+
+use axum::{
+    extract::State,
+    http::HeaderMap,
+    response::sse::{Event, KeepAlive, Sse},
+};
+use futures_util::stream::{self, Stream};
+use serde::Serialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{AppState, extract::ApiPath, problem::Problem};
+use crate::domain::ids::ResourceId;
+use crate::problems;
+use crate::service::{
+    Db,
+    events::{self, ResourceChange},
+    resources,
+};
+
+/// How often a stream looks for new changes.
+const POLL: Duration = Duration::from_millis(250);
+/// How often an idle stream sends a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(resource_changes))
+}
+
+/// The `data` of a `change` message.
+#[derive(Debug, Serialize)]
+pub struct ChangeMessage {
+    pub resource_id: Uuid,
+    /// The changed window (what bookings occupy, buffers included); both
+    /// null when all of the resource's time may have changed (its schedule,
+    /// policy or capacity changed, or it was deleted).
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub end_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+problems!(ResourceChangesErrors, api: MalformedRequest, NotFound);
+
+/// Live changes of a resource
+///
+/// Server-Sent Events: `event: change`, `id: <position>`, `data:
+/// {"resource_id", "start_at", "end_at"}` whenever what the resource's
+/// bookings occupy changes (a booking made, confirmed, cancelled, expired,
+/// moved onto or off it) or the resource itself changes (window null).
+/// No customer data. A comment every 15 s keeps idle connections open.
+/// Without `Last-Event-ID` the stream starts now; with it, right after
+/// that change. Public.
+#[utoipa::path(
+    get, path = "/v1/resources/{id}/changes", tag = "resources", security((), ("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Resource id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received", pattern = "^[0-9]{1,19}$", max_length = 19),
+    ),
+    responses(
+        (status = 200, description = "The stream (`text/event-stream`); each `data` is a ChangeMessage",
+            content_type = "text/event-stream", body = String),
+        ResourceChangesErrors,
+    )
+)]
+pub async fn resource_changes(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
+    let resource = ResourceId(id);
+    resources::get(&state.db, resource).await?;
+    let start = match headers.get("last-event-id") {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok())
+            .ok_or_else(|| Problem::malformed("Last-Event-ID must be the id of a message of this stream."))?,
+        None => events::latest_position(&state.db).await?,
+    };
+    let changes = stream::unfold(
+        (state.db.clone(), start, VecDeque::new()),
+        move |(db, cursor, mut pending): (Db, i64, VecDeque<ResourceChange>)| async move {
+            let mut cursor = cursor;
+            loop {
+                if let Some(change) = pending.pop_front() {
+                    cursor = change.position;
+                    return Some((Ok(message(id, &change)), (db, cursor, pending)));
+                }
+                tokio::time::sleep(POLL).await;
+                match events::resource_changes(&db, resource, cursor, 100).await {
+                    Ok(found) => pending.extend(found),
+                    Err(err) => tracing::warn!(error = %err, "change stream could not read; will retry"),
+                }
+            }
+        },
+    );
+    Ok(Sse::new(changes).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+fn message(resource: Uuid, change: &ResourceChange) -> Event {
+    let data = ChangeMessage {
+        resource_id: resource,
+        start_at: change.window.map(|w| w.start()),
+        end_at: change.window.map(|w| w.end()),
+    };
+    let event = Event::default().id(change.position.to_string()).event("change");
+    event.json_data(&data).unwrap_or_else(|_| Event::default().id(change.position.to_string()).event("change"))
+}
