@@ -64,6 +64,7 @@ pub const DB_POOL_CONNECTIONS: &str = "berth_db_pool_connections";
 pub const API_REQUESTS_RUNNING: &str = "berth_api_requests_running";
 pub const BACKGROUND_RUNS: &str = "berth_background_runs_total";
 pub const BACKGROUND_ROWS: &str = "berth_background_rows_total";
+pub const EVENTS: &str = "berth_events_total";
 
 /// One finished HTTP request.
 pub fn http_request(route: &str, method: &str, status: u16, latency: Duration) {
@@ -110,6 +111,11 @@ pub fn api_requests_running(running: usize) {
 }
 
 /// One run of a background task and the rows it touched.
+/// Events that committed and got their feed position.
+pub fn events_numbered(count: u64) {
+    metrics::counter!(EVENTS).increment(count);
+}
+
 pub fn background_run(task: &'static str, rows: u64) {
     metrics::counter!(BACKGROUND_RUNS, "task" => task).increment(1);
     metrics::counter!(BACKGROUND_ROWS, "task" => task).increment(rows);

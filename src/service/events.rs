@@ -200,6 +200,7 @@ pub async fn sequence(db: &Db) -> Result<u64, ServiceError> {
             Ok(numbered)
         })
         .await?;
+        crate::telemetry::events_numbered(numbered);
         total += numbered;
         if numbered < SEQUENCE_BATCH {
             return Ok(total);

@@ -24,6 +24,7 @@ async fn metrics_need_a_token_and_count_requests_and_conflicts() {
     app.booked(&resource, &a, &slot(3, 9, 10), 1).await;
     app.book(&resource, &b, &slot(3, 9, 10), 1).await.assert_problem(409, "capacity-exceeded");
 
+    app.get("/v1/events").await.assert_status(200); // numbers what committed
     app.send_as(app.client.get(app.url("/metrics")), None).await.assert_problem(401, "unauthenticated");
     let customer = token(Role::Customer, a["id"].as_str().unwrap());
     app.send_as(app.client.get(app.url("/metrics")), Some(&customer)).await.assert_problem(403, "forbidden");
@@ -38,6 +39,7 @@ async fn metrics_need_a_token_and_count_requests_and_conflicts() {
         "berth_http_request_duration_seconds_bucket",
         "berth_db_pool_connections{state=\"idle\"}",
         "berth_api_requests_running 0",
+        "berth_events_total",
     ] {
         assert!(text.contains(needle), "{needle} missing from /metrics");
     }
