@@ -188,6 +188,8 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 axum::http::header::CONTENT_TYPE,
                 axum::http::header::IF_MATCH,
                 header("idempotency-key"),
+                // An `EventSource` reconnecting to a change stream sends it.
+                header("last-event-id"),
                 REQUEST_ID,
             ])
             .expose_headers([

@@ -18,12 +18,13 @@ async fn cors_preflight_is_answered_for_allowed_origins_only() {
     assert_eq!(allowed.header("access-control-allow-origin"), Some("https://app.example"));
     let allowed_headers = allowed.header("access-control-allow-headers").unwrap().to_lowercase();
     assert!(allowed_headers.contains("idempotency-key") && allowed_headers.contains("if-match"));
+    assert!(allowed_headers.contains("last-event-id"), "an EventSource resuming a change stream sends it");
     let refused = app.send_as(preflight("https://evil.example"), None).await;
     assert_eq!(refused.header("access-control-allow-origin"), None);
 
     let simple = app.send(app.client.get(app.url("/v1/resources")).header("origin", "https://app.example")).await;
     let exposed = simple.header("access-control-expose-headers").unwrap().to_lowercase();
-    for header in ["allow", "etag", "location", "retry-after", "idempotent-replayed"] {
+    for header in ["allow", "etag", "location", "retry-after", "idempotent-replayed", "ratelimit", "ratelimit-policy"] {
         assert!(exposed.contains(header), "{header} not exposed: {exposed}");
     }
 }
