@@ -12,7 +12,7 @@ use axum::{
     http::HeaderMap,
     response::sse::{Event, KeepAlive, Sse},
 };
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -54,7 +54,9 @@ problems!(ResourceChangesErrors, api: MalformedRequest, NotFound);
 /// {"resource_id", "start_at", "end_at"}` whenever what the resource's
 /// bookings occupy changes (a booking made, confirmed, cancelled, expired,
 /// moved onto or off it) or the resource itself changes (window null).
-/// No customer data. A comment every 15 s keeps idle connections open.
+/// No customer data. The first message carries only an `id` (where the
+/// stream starts), so a client that drops early resumes from there. A
+/// comment every 15 s keeps idle connections open.
 /// Without `Last-Event-ID` the stream starts now; with it, right after
 /// that change. Public.
 #[utoipa::path(
@@ -101,7 +103,10 @@ pub async fn resource_changes(
             }
         },
     );
-    Ok(Sse::new(changes).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    // The stream's first message only carries its starting `id`: a client
+    // that drops before any change still resumes from where it began.
+    let start_id = stream::once(async move { Ok(Event::default().id(start.to_string())) });
+    Ok(Sse::new(start_id.chain(changes)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
 fn message(resource: Uuid, change: &ResourceChange) -> Event {

@@ -325,6 +325,11 @@ async fn lock_for_change(
         None
     };
     let booking = bookings::lock(txn, id).await?.ok_or(ServiceError::NotFound)?;
+    // A group reschedule may have moved it to another member since we
+    // looked: the lock we hold is then the wrong one. Decide again.
+    if resource.as_ref().is_some_and(|r| r.id != booking.resource_id) {
+        return Err(ServiceError::lost_race());
+    }
     Ok((resource, booking))
 }
 
@@ -438,7 +443,10 @@ pub async fn reschedule(
             rescheduled_from: ctx.actor.is_customer().then(|| booking.range.start()),
             exclude: Some(booking.id),
         };
-        decision(resource).check_values()?;
+        if group.is_none() {
+            // A group booking's values are judged per member by `pick`.
+            decision(resource).check_values()?;
+        }
         if booking.hold_has_run_out(now) {
             let at = booking.hold_expires_at.unwrap_or(now);
             expire(&txn, db, &mut booking, now, ctx).await?;

@@ -84,6 +84,9 @@ pub async fn create(
             return Err(ServiceError::invalid("customer_id", "no customer with this id"));
         }
         let now = db.decision_clock(&txn).await?;
+        // One hold for the whole bundle: the shortest of the resources it
+        // may use, so no item is held past another.
+        let hold_ttl = wanted.iter().filter_map(|id| locked.get(id)).map(|r| r.hold_ttl_seconds).min().unwrap_or(0);
         let bundle = BundleId::generate();
         let mut made = Vec::new();
         for (index, (item, group)) in new.items.iter().zip(&item_groups).enumerate() {
@@ -122,6 +125,9 @@ pub async fn create(
                 override_policy: new.override_policy,
             };
             let mut booking = fresh(resource, &single, now);
+            if booking.hold_expires_at.is_some() {
+                booking.hold_expires_at = Some(now + chrono::Duration::seconds(i64::from(hold_ttl)));
+            }
             booking.group_id = group.as_ref().map(|g| g.id);
             booking.bundle = Some((bundle, i16::try_from(index).unwrap_or(i16::MAX)));
             insert_fresh(&txn, db, &booking, ctx, new.override_policy).await?;
@@ -155,6 +161,31 @@ async fn admit(txn: &sea_orm::DatabaseTransaction, decision: &Decision<'_>) -> R
     }
 }
 
+/// When the bundle's hold ended, if it has: a hold of it that ran out, or
+/// that the sweeper already marked expired while others are still held
+/// (the sweeper works in batches). One item's hold ending ends them all.
+fn lapsed(all: &[Booking], now: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let run_out = all.iter().filter(|b| b.hold_has_run_out(now)).filter_map(|b| b.hold_expires_at).min();
+    let held = all.iter().any(|b| b.status == BookingStatus::Held);
+    run_out.or_else(|| all.iter().filter_map(swept_hold).min().filter(|_| held))
+}
+
+/// Expires every booking of the bundle still held; returns how many.
+async fn expire_held(
+    txn: &sea_orm::DatabaseTransaction,
+    db: &Db,
+    all: &mut [Booking],
+    now: chrono::DateTime<chrono::Utc>,
+    ctx: &Context,
+) -> Result<u64, ServiceError> {
+    let mut expired = 0;
+    for booking in all.iter_mut().filter(|b| b.status == BookingStatus::Held) {
+        expire(txn, db, booking, now, ctx).await?;
+        expired += 1;
+    }
+    Ok(expired)
+}
+
 /// The bundle's bookings locked (after `resources`, in the global order),
 /// in item order, and the index of `id` among them.
 async fn lock_bundle(
@@ -186,20 +217,21 @@ pub(super) async fn act(
 ) -> Result<Booking, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
-        if action == Action::Confirm {
+        let locked = if action == Action::Confirm {
             let members = bookings::in_bundle(&txn, bundle).await?;
-            lock_in_order(&txn, &members.iter().map(|b| b.resource_id).collect::<Vec<_>>()).await?;
-        }
+            lock_in_order(&txn, &members.iter().map(|b| b.resource_id).collect::<Vec<_>>()).await?
+        } else {
+            HashMap::new()
+        };
         let (mut all, addressed) = lock_bundle(&txn, bundle, id).await?;
+        // Moved by a group reschedule since we looked: decide again.
+        if action == Action::Confirm && all.iter().any(|b| !locked.contains_key(&b.resource_id)) {
+            return Err(ServiceError::lost_race());
+        }
         let now = db.decision_clock(&txn).await?;
         expected.check(all[addressed].version)?;
-        if all[addressed].hold_has_run_out(now) {
-            let at = all[addressed].hold_expires_at.unwrap_or(now);
-            let mut expired = 0;
-            for booking in all.iter_mut().filter(|b| b.hold_has_run_out(now)) {
-                expire(&txn, db, booking, now, ctx).await?;
-                expired += 1;
-            }
+        if let Some(at) = lapsed(&all, now) {
+            let expired = expire_held(&txn, db, &mut all, now, ctx).await?;
             txn.commit().await?;
             telemetry::holds("expired", expired);
             return Err(match (action, transition(BookingStatus::Expired, action)) {
@@ -269,18 +301,17 @@ pub(super) async fn reschedule(
         let (mut all, addressed) = lock_bundle(&txn, bundle, id).await?;
         let now = db.decision_clock(&txn).await?;
         expected.check(all[addressed].version)?;
-        if all[addressed].hold_has_run_out(now) {
-            let at = all[addressed].hold_expires_at.unwrap_or(now);
-            for booking in all.iter_mut().filter(|b| b.hold_has_run_out(now)) {
-                expire(&txn, db, booking, now, ctx).await?;
-            }
+        if let Some(at) = lapsed(&all, now) {
+            expire_held(&txn, db, &mut all, now, ctx).await?;
             txn.commit().await?;
             return Err(ServiceError::HoldExpired { at });
         }
         if let Some(at) = swept_hold(&all[addressed]) {
             return Err(ServiceError::HoldExpired { at });
         }
-        transition(all[addressed].status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
+        for booking in &all {
+            transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
+        }
         for booking in &mut all {
             let index = booking.bundle.map_or(0, |(_, item)| usize::try_from(item).unwrap_or(0));
             // Moved outside what we locked since we looked: start again.

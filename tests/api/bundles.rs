@@ -197,3 +197,37 @@ async fn crossing_bundles_raced_never_deadlock_a_client_or_oversell() {
     assert_eq!(bookings_of(app, &a).await.len(), 5);
     assert_eq!(bookings_of(app, &b).await.len(), 5);
 }
+
+/// A bundle is held as one: every item until the shortest hold of its
+/// resources ends, and one item's hold running out ends them all.
+#[tokio::test]
+async fn a_bundles_hold_ends_for_all_of_it_at_once() {
+    let app = TestApp::spawn().await;
+    let room = app
+        .post_json("/v1/resources", &json!({"name": "Room", "capacity": 1, "hold_ttl_seconds": 600}))
+        .await
+        .body
+        .clone();
+    let coach = app
+        .post_json("/v1/resources", &json!({"name": "Coach", "capacity": 1, "hold_ttl_seconds": 300}))
+        .await
+        .body
+        .clone();
+    let ada = app.create_customer("ada@example.com").await;
+    let mut held = bundle(&[item(&room), item(&coach)], &ada, &slot(2, 9, 10));
+    held["hold"] = json!(true);
+    let made = app.post_json("/v1/bundles", &held).await.assert_status(201).body.clone();
+    let [first, second] = <[Value; 2]>::try_from(made["bookings"].as_array().unwrap().clone()).unwrap();
+    assert_eq!(first["hold_expires_at"], second["hold_expires_at"], "one hold for the bundle");
+    let expires = chrono::DateTime::parse_from_rfc3339(first["hold_expires_at"].as_str().unwrap()).unwrap();
+    let created = chrono::DateTime::parse_from_rfc3339(first["created_at"].as_str().unwrap()).unwrap();
+    assert_eq!((expires - created).num_seconds(), 300, "the shorter hold");
+    // The coach's hold runs out: confirming through the room confirms nothing.
+    app.run_out_hold(&second).await;
+    let refused = app.act(&first, "confirm").await;
+    refused.assert_problem(409, "hold-expired");
+    for booking in [&first, &second] {
+        let now = app.get(&format!("/v1/bookings/{}", booking["id"].as_str().unwrap())).await;
+        assert_eq!(now.body["status"], "expired");
+    }
+}

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, slot};
 
-/// Reads `count` `change` messages (id, data) from an event stream.
+/// Reads `count` `change` messages (id, data) from an event stream, after
+/// its first message, which carries only the id it starts at.
 async fn read_changes(response: reqwest::Response, count: usize) -> Vec<(String, Value)> {
     let mut body = response.bytes_stream();
     let mut text = String::new();
@@ -18,6 +19,9 @@ async fn read_changes(response: reqwest::Response, count: usize) -> Vec<(String,
         while let Some(end) = text.find("\n\n") {
             let block: String = text.drain(..end + 2).collect();
             let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).map(str::to_owned);
+            if changes.is_empty() && field("event:").is_none() && field("data:").is_none() {
+                assert!(field("id:").is_some_and(|id| id.parse::<i64>().is_ok()), "{block}");
+            }
             if field("event:").as_deref() == Some("change") {
                 changes.push((field("id:").unwrap(), serde_json::from_str(&field("data:").unwrap()).unwrap()));
             }
