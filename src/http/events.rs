@@ -126,9 +126,10 @@ pub async fn list_events(
             .collect::<Result<Vec<_>, _>>()?,
     };
     let limit = u64::from(query.limit.unwrap_or(100));
-    let events = service::feed(&state.db, after, limit, &types).await?;
-    let next_cursor = events.last().map_or(after, |e| e.position).to_string();
-    let items = events
+    let page = service::feed(&state.db, after, limit, &types).await?;
+    let next_cursor = page.next_after.to_string();
+    let items = page
+        .events
         .into_iter()
         .map(|e| EventResponse {
             position: e.position,

@@ -208,14 +208,25 @@ pub async fn sequence(db: &Db) -> Result<u64, ServiceError> {
     }
 }
 
+/// A page of the feed, and where the next one starts.
+pub struct FeedPage {
+    pub events: Vec<FeedEvent>,
+    pub next_after: i64,
+}
+
 /// Up to `limit` events after position `after`, of `types` (all when
 /// empty). Numbers what has committed first, so a change answered before
-/// this request is in the answer.
-pub async fn feed(db: &Db, after: i64, limit: u64, types: &[EventType]) -> Result<Vec<FeedEvent>, ServiceError> {
+/// this request is in the answer. A page that is not full was read up to
+/// the newest position: the next one starts there, so a filter that
+/// matches rarely does not read the same rows again.
+pub async fn feed(db: &Db, after: i64, limit: u64, types: &[EventType]) -> Result<FeedPage, ServiceError> {
     sequence(db).await?;
+    let newest = outbox::latest_position(db.conn()).await?;
     let names: Vec<String> = types.iter().map(|t| t.as_str().to_owned()).collect();
     let rows = outbox::list(db.conn(), after, limit, &names).await?;
-    Ok(rows
+    let last = rows.last().map_or(after, |row| row.position);
+    let next_after = if (rows.len() as u64) < limit { last.max(newest) } else { last };
+    let events = rows
         .into_iter()
         .map(|row| FeedEvent {
             position: row.position,
@@ -224,7 +235,8 @@ pub async fn feed(db: &Db, after: i64, limit: u64, types: &[EventType]) -> Resul
             occurred_at: row.occurred_at,
             data: serde_json::from_str(&row.data).unwrap_or(Value::Null),
         })
-        .collect())
+        .collect();
+    Ok(FeedPage { events, next_after })
 }
 
 /// A change to a resource's occupied time, as its live stream tells it:

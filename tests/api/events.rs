@@ -125,6 +125,10 @@ async fn every_change_appends_exactly_one_event_and_a_refusal_none() {
     // Filtered by type; customers see nothing.
     let only = app.get("/v1/events?types=booking.cancelled,booking.expired").await;
     assert_eq!(types(only.body["items"].as_array().unwrap()), ["booking.cancelled", "booking.expired"]);
+    // A filter that matches nothing still moves the cursor past what it read.
+    let none = app.get("/v1/events?types=booking.reassigned&after=9").await;
+    assert!(none.body["items"].as_array().unwrap().is_empty());
+    assert_eq!(none.body["next_cursor"], seen.last().unwrap()["position"].to_string());
     let unknown = app.get("/v1/events?types=booking.teleported").await;
     assert_eq!(unknown.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/types");
     let customer = crate::helpers::customer_token(&ada);
