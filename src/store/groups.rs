@@ -44,9 +44,13 @@ fn to_active(g: &Group) -> group::ActiveModel {
 }
 
 /// Writes the member rows of `g`. A member that names no resource is
-/// `StoreError::ForeignKey`.
+/// `StoreError::ForeignKey`. Rows go in by resource id: each one's foreign
+/// key check share-locks its resource, and resources are locked in id
+/// order everywhere (docs/design.md §5).
 async fn insert_members(conn: &impl ConnectionTrait, g: &Group) -> StoreResult<()> {
-    let rows = g.members.iter().enumerate().map(|(position, resource)| member::ActiveModel {
+    let mut members: Vec<_> = g.members.iter().enumerate().collect();
+    members.sort_by_key(|(_, resource)| **resource);
+    let rows = members.into_iter().map(|(position, resource)| member::ActiveModel {
         group_id: Set(g.id.0),
         resource_id: Set(resource.0),
         position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
