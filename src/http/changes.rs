@@ -116,5 +116,7 @@ fn message(resource: Uuid, change: &ResourceChange) -> Event {
         end_at: change.window.map(|w| w.end()),
     };
     let event = Event::default().id(change.position.to_string()).event("change");
-    event.json_data(&data).unwrap_or_else(|_| Event::default().id(change.position.to_string()).event("change"))
+    // Serialising three plain fields cannot fail; were it to, the message
+    // still says that something changed.
+    event.clone().json_data(&data).unwrap_or(event)
 }

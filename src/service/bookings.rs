@@ -32,7 +32,7 @@ use super::{
 use crate::domain::{
     booking::{Action, Actor, Booking, BookingEvent, BookingFilter, BookingStatus, transition},
     capacity::{self, OpenSegment, Usage},
-    ids::{BookingId, CustomerId, GroupId, ResourceId},
+    ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId},
     resource::Resource,
     rules::{self, Request},
     time_range::TimeRange,
@@ -342,16 +342,15 @@ pub async fn act(
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
-    // A booking never leaves its bundle: this read needs no lock.
-    if let Some((bundle, _)) = bookings::find(db.conn(), id).await?.and_then(|b| b.bundle) {
-        return super::bundles::act(db, id, bundle, action, expected, ctx, seal).await;
-    }
-    retrying(|| async {
+    let routed = retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         // Confirming keeps a hold's units: it must be ordered against the
         // capacity deciders of the resource. The other actions only free or
         // keep units and need just the booking's row.
         let (_, mut booking) = lock_for_change(&txn, id, action == Action::Confirm).await?;
+        if let Some((bundle, _)) = booking.bundle {
+            return Ok(Routed::Bundle(bundle));
+        }
         let now = db.decision_clock(&txn).await?;
         expected.check(booking.version)?;
         if booking.hold_has_run_out(now) {
@@ -390,9 +389,20 @@ pub async fn act(
         if from == BookingStatus::Held && to == BookingStatus::Confirmed {
             telemetry::holds("confirmed", 1);
         }
-        Ok(booking)
+        Ok(Routed::Done(booking))
     })
-    .await
+    .await?;
+    match routed {
+        Routed::Done(booking) => Ok(booking),
+        Routed::Bundle(bundle) => super::bundles::act(db, id, bundle, action, expected, ctx, seal).await,
+    }
+}
+
+/// A change decided here, or a booking of a bundle, which `bundles`
+/// decides (found under the booking's lock, so no extra read routes it).
+enum Routed {
+    Done(Booking),
+    Bundle(BundleId),
 }
 
 /// When the sweeper marked this hold expired before the client came back:
@@ -412,14 +422,14 @@ pub async fn reschedule(
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
-    if let Some((bundle, _)) = bookings::find(db.conn(), id).await?.and_then(|b| b.bundle) {
-        return super::bundles::reschedule(db, id, bundle, change, expected, ctx, seal).await;
-    }
-    retrying(|| async {
+    let routed = retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         // Resources first (its own and, for a group booking, the group's
         // members, in the global order), then the booking.
         let unlocked = bookings::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        if let Some((bundle, _)) = unlocked.bundle {
+            return Ok(Routed::Bundle(bundle));
+        }
         let group = match unlocked.group_id {
             Some(group_id) => groups::find(&txn, group_id).await?,
             None => None,
@@ -479,9 +489,13 @@ pub async fn reschedule(
         save_change(&txn, db, &mut booking, moved, ctx).await?;
         seal.store(&txn, &booking).await?;
         txn.commit().await?;
-        Ok(booking)
+        Ok(Routed::Done(booking))
     })
-    .await
+    .await?;
+    match routed {
+        Routed::Done(booking) => Ok(booking),
+        Routed::Bundle(bundle) => super::bundles::reschedule(db, id, bundle, change, expected, ctx, seal).await,
+    }
 }
 
 /// The resource's usage over `window` (what bookings occupy, buffers
