@@ -21,6 +21,8 @@ pub struct Application {
     db: DatabaseConnection,
     hold_sweep_interval: Option<Duration>,
     event_retention: chrono::Duration,
+    /// `None`: this instance does not deliver webhooks.
+    webhooks: Option<service::deliveries::Settings>,
     authenticator: Arc<Authenticator>,
     clock: service::Clock,
 }
@@ -51,6 +53,7 @@ impl Application {
             authenticator: authenticator.clone(),
             metrics_token: config.metrics_token.as_deref().filter(|t| !t.is_empty()).map(Into::into),
             admission: Admission::new(config.max_in_flight()),
+            webhook_targets: config.webhook_settings().targets,
         };
         let edge = Edge {
             limits: Limits { body_bytes: config.body_limit_bytes, request_timeout: config.request_timeout() },
@@ -70,6 +73,7 @@ impl Application {
             db,
             hold_sweep_interval,
             event_retention,
+            webhooks: config.webhook_delivery.then(|| config.webhook_settings()),
             authenticator,
             clock,
         })
@@ -126,6 +130,7 @@ impl Application {
             tokio::spawn(sequence_events(db.clone())),
             tokio::spawn(forget_old_events(db.clone(), self.event_retention)),
         ];
+        background.extend(self.webhooks.map(|settings| tokio::spawn(service::deliveries::work(db.clone(), settings))));
         background.extend(self.hold_sweep_interval.map(|every| tokio::spawn(sweep_holds(db.clone(), every))));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
@@ -190,7 +195,8 @@ async fn sequence_events(db: service::Db) {
     }
 }
 
-/// Deletes events older than the retention, every minute.
+/// Deletes events, and finished webhook deliveries, older than the
+/// retention, every minute.
 async fn forget_old_events(db: service::Db, retention: chrono::Duration) {
     let mut ticks = tokio::time::interval(Duration::from_secs(60));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -202,6 +208,13 @@ async fn forget_old_events(db: service::Db, retention: chrono::Duration) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "forgot old events"),
             Err(err) => tracing::warn!(error = %err, "event cleanup failed; will retry"),
+        }
+        let result = service::deliveries::forget_old(&db, service::now() - retention).await;
+        telemetry::background_run("webhook_delivery_cleanup", *result.as_ref().unwrap_or(&0));
+        match result {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "forgot finished webhook deliveries"),
+            Err(err) => tracing::warn!(error = %err, "webhook delivery cleanup failed; will retry"),
         }
     }
 }

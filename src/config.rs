@@ -114,6 +114,42 @@ pub struct Config {
     #[arg(long, env = "BERTH_EVENT_RETENTION_HOURS", default_value_t = 168, global = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub event_retention_hours: u32,
+    /// Let webhook endpoints use plain `http` URLs (for development; the
+    /// signature still authenticates berth, but the payload travels in clear).
+    #[arg(long, env = "BERTH_WEBHOOK_ALLOW_HTTP", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub webhook_allow_http: bool,
+    /// Let webhook endpoints point at loopback, private and link-local
+    /// addresses (a receiver on the same host or network). Off, berth
+    /// refuses them at registration and at every connection (SSRF guard).
+    #[arg(long, env = "BERTH_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub webhook_allow_private: bool,
+    /// Run the webhook delivery worker in this instance. Instances that
+    /// only serve the API may leave it to others (at least one must run it).
+    #[arg(long, env = "BERTH_WEBHOOK_DELIVERY", default_value_t = true, action = ArgAction::Set, global = true)]
+    pub webhook_delivery: bool,
+    /// Milliseconds one webhook attempt may take, connecting included.
+    #[arg(long, env = "BERTH_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, global = true,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub webhook_timeout_ms: u64,
+    /// Milliseconds before a failed webhook delivery is tried again the
+    /// first time; the wait doubles after each failure (with jitter).
+    #[arg(long, env = "BERTH_WEBHOOK_RETRY_FIRST_MS", default_value_t = 5_000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub webhook_retry_first_ms: u64,
+    /// The longest wait between two attempts of a delivery, in seconds.
+    #[arg(long, env = "BERTH_WEBHOOK_RETRY_MAX_SECONDS", default_value_t = 3_600, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub webhook_retry_max_seconds: u64,
+    /// Seconds an endpoint may keep failing (from its first failure since
+    /// the last success) before it is switched off.
+    #[arg(long, env = "BERTH_WEBHOOK_DISABLE_AFTER_SECONDS", default_value_t = 86_400, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    pub webhook_disable_after_seconds: u64,
+    /// Milliseconds between two looks of the webhook worker for new events
+    /// and due retries.
+    #[arg(long, env = "BERTH_WEBHOOK_POLL_MS", default_value_t = 250, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhook_poll_ms: u64,
     /// Bearer token that may read `/metrics` (admin tokens may too).
     #[arg(long, env = "BERTH_METRICS_TOKEN", hide_env_values = true, global = true)]
     pub metrics_token: Option<String>,
@@ -154,6 +190,14 @@ impl Config {
             cors_origins: Vec::new(),
             idempotency_ttl_hours: 24,
             event_retention_hours: 168,
+            webhook_allow_http: false,
+            webhook_allow_private: false,
+            webhook_delivery: true,
+            webhook_timeout_ms: 10_000,
+            webhook_retry_first_ms: 5_000,
+            webhook_retry_max_seconds: 3_600,
+            webhook_disable_after_seconds: 86_400,
+            webhook_poll_ms: 250,
             metrics_token: None,
             log_format: "text".into(),
             shutdown_grace_seconds: 30,
@@ -194,6 +238,23 @@ impl Config {
         crate::service::idempotency::Policy {
             ttl: chrono::Duration::hours(i64::from(self.idempotency_ttl_hours)),
             lease: chrono::Duration::milliseconds(2 * self.request_timeout_ms.min(i64::MAX as u64 / 4) as i64),
+        }
+    }
+
+    /// How webhooks are sent, retried and guarded.
+    pub fn webhook_settings(&self) -> crate::service::deliveries::Settings {
+        use crate::domain::webhook::{RetryPolicy, TargetPolicy};
+        let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        crate::service::deliveries::Settings {
+            targets: TargetPolicy { allow_http: self.webhook_allow_http, allow_private: self.webhook_allow_private },
+            retry: RetryPolicy {
+                first_delay: chrono::Duration::milliseconds(i64::try_from(self.webhook_retry_first_ms).unwrap_or(5_000)),
+                max_delay: seconds(self.webhook_retry_max_seconds),
+                disable_after: seconds(self.webhook_disable_after_seconds),
+            },
+            timeout: Duration::from_millis(self.webhook_timeout_ms),
+            poll: Duration::from_millis(self.webhook_poll_ms),
+            concurrency: 32,
         }
     }
 

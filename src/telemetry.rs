@@ -31,6 +31,8 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
             let latency_buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &latency_buckets)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(WEBHOOK_LAG.into()), &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0])
                 .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => {
@@ -65,6 +67,8 @@ pub const API_REQUESTS_RUNNING: &str = "berth_api_requests_running";
 pub const BACKGROUND_RUNS: &str = "berth_background_runs_total";
 pub const BACKGROUND_ROWS: &str = "berth_background_rows_total";
 pub const EVENTS: &str = "berth_events_total";
+pub const WEBHOOK_ATTEMPTS: &str = "berth_webhook_attempts_total";
+pub const WEBHOOK_LAG: &str = "berth_webhook_delivery_lag_seconds";
 
 /// One finished HTTP request.
 pub fn http_request(route: &str, method: &str, status: u16, latency: Duration) {
@@ -114,6 +118,15 @@ pub fn api_requests_running(running: usize) {
 /// Events that committed and got their feed position.
 pub fn events_numbered(count: u64) {
     metrics::counter!(EVENTS).increment(count);
+}
+
+/// One webhook attempt, by outcome (`delivered`, `error_status`,
+/// `no_answer`); a delivered one with the time from its event to now.
+pub fn webhook_attempt(outcome: &'static str, lag: Option<Duration>) {
+    metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
+    if let Some(lag) = lag {
+        metrics::histogram!(WEBHOOK_LAG).record(lag.as_secs_f64());
+    }
 }
 
 pub fn background_run(task: &'static str, rows: u64) {

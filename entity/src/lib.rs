@@ -9,3 +9,5 @@ pub mod outbox_event;
 pub mod resource;
 pub mod resource_group;
 pub mod resource_group_member;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

@@ -8,6 +8,7 @@ mod m20261122_000002_unbounded_keys;
 mod m20261201_000003_schedules_and_policies;
 mod m20261202_000004_pools_and_bundles;
 mod m20261203_000005_outbox;
+mod m20261204_000006_webhooks;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_schedules_and_policies::Migration),
             Box::new(m20261202_000004_pools_and_bundles::Migration),
             Box::new(m20261203_000005_outbox::Migration),
+            Box::new(m20261204_000006_webhooks::Migration),
         ]
     }
 }

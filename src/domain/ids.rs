@@ -53,3 +53,7 @@ typed_id!(
     /// Identifies a bundle: bookings made, moved and cancelled together.
     BundleId
 );
+typed_id!(
+    /// Identifies a webhook endpoint.
+    WebhookId
+);

@@ -3,6 +3,7 @@
 pub mod booking;
 pub mod capacity;
 pub mod customer;
+pub mod event;
 pub mod field;
 pub mod group;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod rules;
 pub mod schedule;
 pub mod slots;
 pub mod time_range;
+pub mod webhook;
 
 /// Folds a name or e-mail address to the key under which it must be unique
 /// (case-insensitive, Unicode-aware, surrounding whitespace ignored).

@@ -14,9 +14,9 @@ use validator::Validate;
 
 use super::{
     AppState, auth::Admin, bookings::dto::BookingResponse, extract::ApiQuery, groups::GroupResponse, problem::Problem,
-    resources::dto::ResourceResponse,
+    resources::dto::ResourceResponse, webhooks::WebhookResponse,
 };
-use crate::domain::{booking::Booking, group::Group, resource::Resource};
+use crate::domain::{booking::Booking, group::Group, resource::Resource, webhook::Endpoint};
 use crate::problems;
 use crate::service::events::{self as service, EventType, Represent};
 
@@ -37,6 +37,9 @@ impl Represent for Representations {
     fn group(&self, group: &Group) -> Value {
         serde_json::to_value(GroupResponse::from(group)).unwrap_or(Value::Null)
     }
+    fn webhook(&self, endpoint: &Endpoint) -> Value {
+        serde_json::to_value(WebhookResponse::from(endpoint)).unwrap_or(Value::Null)
+    }
 }
 
 /// Where to read from, how much, and what.
@@ -53,7 +56,7 @@ pub struct EventsQuery {
     pub limit: Option<u32>,
     /// Only these types, comma-separated (`booking.created,booking.cancelled`).
     #[param(
-        pattern = r"^(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted))(,(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)))*$",
+        pattern = r"^(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled)(,(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled))*$",
         max_length = 512
     )]
     pub types: Option<String>,
@@ -68,7 +71,8 @@ pub struct EventResponse {
     /// `booking.created`, `booking.confirmed`, `booking.cancelled`,
     /// `booking.expired`, `booking.checked_in`, `booking.completed`,
     /// `booking.no_show`, `booking.rescheduled`, `booking.reassigned`,
-    /// `resource.created|updated|deleted`, `group.created|updated|deleted`.
+    /// `resource.created|updated|deleted`, `group.created|updated|deleted`,
+    /// `webhook.disabled`.
     #[schema(pattern = "^[a-z_]+\\.[a-z_]+$", max_length = 32, example = "booking.confirmed")]
     pub r#type: String,
     /// The booking, resource or group it is about.

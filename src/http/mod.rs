@@ -27,6 +27,7 @@ pub mod service_error;
 pub mod slots;
 pub mod strict_json;
 pub mod time;
+pub mod webhooks;
 
 use std::{sync::Arc, time::Duration};
 
@@ -67,6 +68,8 @@ pub struct AppState {
     pub metrics_token: Option<Arc<str>>,
     /// The gate in front of `/v1` (see `app`).
     pub admission: Admission,
+    /// Where webhook endpoints may point (`BERTH_WEBHOOK_ALLOW_*`).
+    pub webhook_targets: crate::domain::webhook::TargetPolicy,
 }
 
 /// Admission control: `size` slots for `/v1` requests; a request runs only
@@ -124,6 +127,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(groups::router())
         .merge(customers::router())
         .merge(events::router())
+        .merge(webhooks::router())
         .merge(bookings::router())
 }
 

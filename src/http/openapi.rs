@@ -53,6 +53,7 @@ switch on `type` and read the extension members, never the prose.",
         (name = "customers", description = "Who books"),
         (name = "bookings", description = "Holds and bookings, their state machine and history"),
         (name = "events", description = "Every change, in one durable order"),
+        (name = "webhooks", description = "Endpoints that receive events, signed, in order, retried"),
         (name = "problems", description = "The problem types berth answers with"),
         (name = "operations", description = "Health probes and metrics"),
     )
@@ -68,6 +69,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .into_openapi();
     idempotency::IdempotencyDocs.modify(&mut doc);
     precondition::PreconditionDocs.modify(&mut doc);
+    super::webhooks::WebhookDocs.modify(&mut doc);
     ResponseHeaders.modify(&mut doc);
     FormatLengths.modify(&mut doc);
     doc

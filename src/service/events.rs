@@ -12,12 +12,14 @@ use sea_orm::DatabaseTransaction;
 use serde_json::{Value, json};
 
 use super::{Db, ServiceError, bookings::Context, retrying};
+pub use crate::domain::event::EventType;
 use crate::domain::{
-    booking::{Action, Booking, BookingStatus},
+    booking::{Booking, BookingStatus},
     group::Group,
     ids::ResourceId,
     resource::Resource,
     time_range::TimeRange,
+    webhook::Endpoint,
 };
 use crate::store::{
     self,
@@ -29,6 +31,8 @@ pub trait Represent: Send + Sync {
     fn booking(&self, booking: &Booking) -> Value;
     fn resource(&self, resource: &Resource) -> Value;
     fn group(&self, group: &Group) -> Value;
+    /// Never with its secret.
+    fn webhook(&self, endpoint: &Endpoint) -> Value;
 }
 
 /// Ids only: for a `Db` used without the HTTP layer (benchmarks).
@@ -44,58 +48,8 @@ impl Represent for IdsOnly {
     fn group(&self, group: &Group) -> Value {
         json!({"id": group.id.0})
     }
-}
-
-macro_rules! event_types {
-    ($($variant:ident => $name:literal),* $(,)?) => {
-        /// What changed.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum EventType { $($variant),* }
-
-        impl EventType {
-            pub const ALL: &'static [EventType] = &[$(Self::$variant),*];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $name),* }
-            }
-        }
-    };
-}
-
-event_types! {
-    BookingCreated => "booking.created",
-    BookingConfirmed => "booking.confirmed",
-    BookingCancelled => "booking.cancelled",
-    BookingExpired => "booking.expired",
-    BookingCheckedIn => "booking.checked_in",
-    BookingCompleted => "booking.completed",
-    BookingNoShow => "booking.no_show",
-    BookingRescheduled => "booking.rescheduled",
-    BookingReassigned => "booking.reassigned",
-    ResourceCreated => "resource.created",
-    ResourceUpdated => "resource.updated",
-    ResourceDeleted => "resource.deleted",
-    GroupCreated => "group.created",
-    GroupUpdated => "group.updated",
-    GroupDeleted => "group.deleted",
-}
-
-impl EventType {
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| t.as_str() == name)
-    }
-
-    /// The event of a booking's action.
-    pub fn of(action: Action) -> Self {
-        match action {
-            Action::Confirm => Self::BookingConfirmed,
-            Action::Cancel => Self::BookingCancelled,
-            Action::CheckIn => Self::BookingCheckedIn,
-            Action::Complete => Self::BookingCompleted,
-            Action::NoShow => Self::BookingNoShow,
-            Action::Reschedule => Self::BookingRescheduled,
-            Action::Expire => Self::BookingExpired,
-        }
+    fn webhook(&self, endpoint: &Endpoint) -> Value {
+        json!({"id": endpoint.id.0})
     }
 }
 
@@ -173,6 +127,21 @@ pub(super) async fn group_changed(
     let mut data = who(ctx);
     data["group"] = db.represent().group(group);
     Ok(outbox::append(txn, event.as_str(), group.id.0, at, data.to_string(), None).await?)
+}
+
+/// Appends a webhook endpoint's change (it was switched off for failing),
+/// like `resource_changed`.
+pub(super) async fn webhook_changed(
+    txn: &DatabaseTransaction,
+    db: &Db,
+    event: EventType,
+    endpoint: &Endpoint,
+    at: DateTime<Utc>,
+    ctx: &Context,
+) -> Result<(), ServiceError> {
+    let mut data = who(ctx);
+    data["webhook"] = db.represent().webhook(endpoint);
+    Ok(outbox::append(txn, event.as_str(), endpoint.id.0, at, data.to_string(), None).await?)
 }
 
 /// One event of the feed.

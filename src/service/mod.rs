@@ -7,11 +7,14 @@ pub mod bookings;
 pub mod bundles;
 pub mod customers;
 mod decision;
+pub mod deliveries;
 pub mod events;
 pub mod groups;
 pub mod idempotency;
 pub mod resources;
+pub mod sender;
 pub mod slots;
+pub mod webhooks;
 
 use std::time::Duration;
 

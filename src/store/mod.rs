@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod outbox;
 pub mod resources;
 pub mod settings_json;
+pub mod webhooks;
 
 use std::time::Duration;
 

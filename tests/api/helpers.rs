@@ -163,10 +163,16 @@ impl TestApp {
     /// Another berth on the same database, as a second instance behind a
     /// load balancer; it stops when the returned sender is dropped.
     pub async fn another_instance(&self) -> (String, oneshot::Sender<()>) {
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// Another instance, with a tweaked configuration.
+    pub async fn another_instance_with(&self, tweak: impl FnOnce(&mut Config)) -> (String, oneshot::Sender<()>) {
         let mut config = Config::for_database(self.database_url.clone());
         config.jwt_secret = Some(SECRET.to_owned());
         config.rate_limit_per_second = 0;
         config.migrate_on_start = false;
+        tweak(&mut config);
         let app = Application::build(&config).await.expect("second instance builds");
         let base = format!("http://{}", app.local_addr().expect("bound"));
         let (tx, rx) = oneshot::channel::<()>();

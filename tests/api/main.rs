@@ -24,3 +24,4 @@ mod races;
 mod resources;
 mod schedules;
 mod slots;
+mod webhooks;
