@@ -209,7 +209,7 @@ async fn forget_old_events(db: service::Db, retention: chrono::Duration) {
             Ok(deleted) => tracing::info!(deleted, "forgot old events"),
             Err(err) => tracing::warn!(error = %err, "event cleanup failed; will retry"),
         }
-        let result = service::deliveries::forget_old(&db, service::now() - retention).await;
+        let result = service::deliveries::forget_old(&db, retention).await;
         telemetry::background_run("webhook_delivery_cleanup", *result.as_ref().unwrap_or(&0));
         match result {
             Ok(0) => {}

@@ -550,6 +550,9 @@ impl Modify for WebhookDocs {
                 )))
                 .operation_id(Some(format!("webhook_{}", event.as_str().replace('.', "_"))))
                 .tag("webhooks")
+                // No bearer token: the receiver authenticates berth by the
+                // signature.
+                .securities(Some([utoipa::openapi::security::SecurityRequirement::default()]))
                 .parameter(header(
                     "webhook-id",
                     "The message id, `msg_` and the event's feed position: the same on every attempt.",

@@ -296,13 +296,14 @@ pub async fn work(db: Db, settings: Settings) {
     }
 }
 
-/// Deletes finished deliveries made before `before`, in batches; returns
-/// how many.
-pub async fn forget_old(db: &Db, before: DateTime<Utc>) -> Result<u64, ServiceError> {
+/// Deletes finished deliveries older than `retention`, in batches;
+/// returns how many.
+pub async fn forget_old(db: &Db, retention: chrono::Duration) -> Result<u64, ServiceError> {
     let mut total = 0;
     loop {
         let deleted = retrying(|| async {
             let txn = store::begin_write(db.conn()).await?;
+            let before = db.decision_clock(&txn).await? - retention;
             let deleted = webhooks::forget_deliveries(&txn, before, 1000).await?;
             txn.commit().await?;
             Ok(deleted)
