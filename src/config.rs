@@ -248,7 +248,9 @@ impl Config {
         crate::service::deliveries::Settings {
             targets: TargetPolicy { allow_http: self.webhook_allow_http, allow_private: self.webhook_allow_private },
             retry: RetryPolicy {
-                first_delay: chrono::Duration::milliseconds(i64::try_from(self.webhook_retry_first_ms).unwrap_or(5_000)),
+                first_delay: chrono::Duration::milliseconds(
+                    i64::try_from(self.webhook_retry_first_ms).unwrap_or(5_000),
+                ),
                 max_delay: seconds(self.webhook_retry_max_seconds),
                 disable_after: seconds(self.webhook_disable_after_seconds),
             },

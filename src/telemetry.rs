@@ -32,7 +32,10 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &latency_buckets)
                 .ok()?
-                .set_buckets_for_metric(Matcher::Full(WEBHOOK_LAG.into()), &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0])
+                .set_buckets_for_metric(
+                    Matcher::Full(WEBHOOK_LAG.into()),
+                    &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0],
+                )
                 .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => {

@@ -255,7 +255,9 @@ impl RetryPolicy {
         let doubled = self.first_delay.checked_mul(1 << attempt.saturating_sub(1).min(30)).unwrap_or(self.max_delay);
         let full = doubled.min(self.max_delay);
         let half = full / 2;
-        half + Duration::microseconds((half.num_microseconds().unwrap_or(i64::MAX) as f64 * jitter.clamp(0.0, 1.0)) as i64)
+        half + Duration::microseconds(
+            (half.num_microseconds().unwrap_or(i64::MAX) as f64 * jitter.clamp(0.0, 1.0)) as i64,
+        )
     }
 
     /// Whether an endpoint failing since `since` is to be switched off

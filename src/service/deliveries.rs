@@ -175,10 +175,22 @@ pub async fn settle(db: &Db, attempt: &Attempt, outcome: &Outcome, retry: &Retry
             Outcome::NoAnswer(why) => (None, Some(why.clone())),
         };
         let settled = if outcome.accepted() {
-            Settled { status: DeliveryStatus::Delivered, next_attempt_at: now, http_status, error, delivered_at: Some(now) }
+            Settled {
+                status: DeliveryStatus::Delivered,
+                next_attempt_at: now,
+                http_status,
+                error,
+                delivered_at: Some(now),
+            }
         } else {
             let wait = retry.delay(u32::try_from(attempt.attempt).unwrap_or(1), rand::rng().random());
-            Settled { status: DeliveryStatus::Pending, next_attempt_at: now + wait, http_status, error, delivered_at: None }
+            Settled {
+                status: DeliveryStatus::Pending,
+                next_attempt_at: now + wait,
+                http_status,
+                error,
+                delivered_at: None,
+            }
         };
         if !webhooks::settle(&txn, attempt.delivery_id, attempt.attempt, settled).await? {
             // Given up or taken over meanwhile: nothing to record.

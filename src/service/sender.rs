@@ -151,9 +151,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_literal_private_address_is_never_sent_to() {
-        let sender = Sender::new(TargetPolicy { allow_http: true, allow_private: false }, Duration::from_secs(1)).unwrap();
+        let sender =
+            Sender::new(TargetPolicy { allow_http: true, allow_private: false }, Duration::from_secs(1)).unwrap();
         let outcome = sender
-            .send(Request { url: "http://127.0.0.1:9/", message_id: "msg_1", timestamp: 0, signature: "v1,x", body: "{}" })
+            .send(Request {
+                url: "http://127.0.0.1:9/",
+                message_id: "msg_1",
+                timestamp: 0,
+                signature: "v1,x",
+                body: "{}",
+            })
             .await;
         assert!(matches!(&outcome, Outcome::NoAnswer(why) if why.starts_with("target refused")), "{outcome:?}");
     }

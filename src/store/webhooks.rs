@@ -242,7 +242,9 @@ pub async fn claim_due(
     let rows = delivery::Entity::find()
         .filter(delivery::Column::Status.eq(pending))
         .filter(delivery::Column::NextAttemptAt.lte(now))
-        .filter(Condition::any().add(delivery::Column::LeasedUntil.is_null()).add(delivery::Column::LeasedUntil.lte(now)))
+        .filter(
+            Condition::any().add(delivery::Column::LeasedUntil.is_null()).add(delivery::Column::LeasedUntil.lte(now)),
+        )
         .filter(Expr::cust(
             "NOT EXISTS (SELECT 1 FROM webhook_delivery AS earlier \
              WHERE earlier.endpoint_id = webhook_delivery.endpoint_id \

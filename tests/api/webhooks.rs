@@ -190,9 +190,13 @@ async fn an_endpoint_gets_each_wanted_event_signed_in_feed_order_once() {
     let held = app.held(&court, &ada, &slot(2, 9, 10)).await;
     app.act(&held, "confirm").await.assert_status(200);
     app.act(&held, "cancel").await.assert_status(200);
-    app.patch_json(&format!("/v1/resources/{}", before["id"].as_str().unwrap()), &json!({"capacity": 2}), Some("\"1\""))
-        .await
-        .assert_status(200);
+    app.patch_json(
+        &format!("/v1/resources/{}", before["id"].as_str().unwrap()),
+        &json!({"capacity": 2}),
+        Some("\"1\""),
+    )
+    .await
+    .assert_status(200);
 
     let got = everything.wait_for_accepted(5).await;
     let types: Vec<String> =
@@ -384,7 +388,8 @@ async fn the_log_shows_what_went_wrong_while_an_endpoint_fails() {
         assert!(state["failing_since"].is_string(), "{state}");
         assert_eq!(state["enabled"], true);
     }
-    let delivered = app.get(&format!("/v1/webhooks/{}/deliveries?status=delivered", broken_endpoint["id"].as_str().unwrap())).await;
+    let delivered =
+        app.get(&format!("/v1/webhooks/{}/deliveries?status=delivered", broken_endpoint["id"].as_str().unwrap())).await;
     assert_eq!(delivered.assert_status(200).body["items"], json!([]));
 }
 
@@ -442,7 +447,10 @@ async fn an_endpoint_failing_past_the_window_is_switched_off_and_that_is_an_even
     // Switched on again: a fresh start, with what happens from then on.
     let etag = app.get(&path).await.header("etag").unwrap().to_owned();
     let on = app.patch_json(&path, &json!({"enabled": true}), Some(&etag)).await.assert_status(200).body.clone();
-    assert_eq!((on["enabled"].clone(), on["failing_since"].clone(), on["disabled_at"].clone()), (json!(true), Value::Null, Value::Null));
+    assert_eq!(
+        (on["enabled"].clone(), on["failing_since"].clone(), on["disabled_at"].clone()),
+        (json!(true), Value::Null, Value::Null)
+    );
     let fixed = Receiver::start(|_, _| Answer::Status(200)).await;
     let etag = app.get(&path).await.header("etag").unwrap().to_owned();
     app.patch_json(&path, &json!({"url": fixed.url}), Some(&etag)).await.assert_status(200);
@@ -462,7 +470,11 @@ async fn two_instances_never_send_one_attempt_twice_and_keep_the_order() {
     // two workers' attempts overlap in time.
     let receiver = Receiver::start(|id, nth| {
         let number: u64 = id.trim_start_matches("msg_").parse().unwrap_or(0);
-        if number % 5 == 0 && nth == 1 { Answer::Status(500) } else { Answer::Slow(Duration::from_millis(number % 25)) }
+        if number.is_multiple_of(5) && nth == 1 {
+            Answer::Status(500)
+        } else {
+            Answer::Slow(Duration::from_millis(number % 25))
+        }
     })
     .await;
     register(&app, &receiver.url, &[]).await;
@@ -479,7 +491,8 @@ async fn two_instances_never_send_one_attempt_twice_and_keep_the_order() {
         let app = &app;
         let court = &court;
         async move {
-            let body = json!({"resource_id": court["id"], "customer_id": customer["id"], "start_at": start, "end_at": end});
+            let body =
+                json!({"resource_id": court["id"], "customer_id": customer["id"], "start_at": start, "end_at": end});
             app.send(app.client.post(format!("{base}/v1/bookings")).json(&body)).await.status.as_u16()
         }
     }))
@@ -497,7 +510,7 @@ async fn two_instances_never_send_one_attempt_twice_and_keep_the_order() {
     assert_eq!(by_id.len(), 41);
     for (id, tries) in &by_id {
         let number: u64 = id.trim_start_matches("msg_").parse().unwrap();
-        let expected = if number % 5 == 0 { 2 } else { 1 };
+        let expected = if number.is_multiple_of(5) { 2 } else { 1 };
         assert_eq!(tries.len(), expected, "{id} was sent {} times", tries.len());
         let accepted_tries = tries.iter().filter(|r| r.status == 200).count();
         assert_eq!(accepted_tries, 1, "{id}");
