@@ -62,6 +62,7 @@ impl Application {
             rate_limit_burst: config.rate_limit_burst,
             cors_origins: config.cors_origins.clone(),
             idempotency: config.idempotency_policy(),
+            demo_dir: config.demo_dir.clone(),
         };
         let hold_sweep_interval =
             (config.hold_sweep_interval_ms > 0).then(|| Duration::from_millis(config.hold_sweep_interval_ms));

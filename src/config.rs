@@ -150,6 +150,10 @@ pub struct Config {
     #[arg(long, env = "BERTH_WEBHOOK_POLL_MS", default_value_t = 250, global = true,
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub webhook_poll_ms: u64,
+    /// A directory of static files to serve at `/demo` (the example booking
+    /// page's build: `examples/booking-page/dist`). Unset: no `/demo`.
+    #[arg(long, env = "BERTH_DEMO_DIR", global = true)]
+    pub demo_dir: Option<std::path::PathBuf>,
     /// Bearer token that may read `/metrics` (admin tokens may too).
     #[arg(long, env = "BERTH_METRICS_TOKEN", hide_env_values = true, global = true)]
     pub metrics_token: Option<String>,
@@ -198,6 +202,7 @@ impl Config {
             webhook_retry_max_seconds: 3_600,
             webhook_disable_after_seconds: 86_400,
             webhook_poll_ms: 250,
+            demo_dir: None,
             metrics_token: None,
             log_format: "text".into(),
             shutdown_grace_seconds: 30,

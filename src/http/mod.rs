@@ -43,6 +43,7 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    services::ServeDir,
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
 };
@@ -115,6 +116,8 @@ pub struct Edge {
     pub rate_limit_burst: u32,
     pub cors_origins: Vec<String>,
     pub idempotency: crate::service::idempotency::Policy,
+    /// Static files served at `/demo` (the example booking page), if any.
+    pub demo_dir: Option<std::path::PathBuf>,
 }
 
 /// The `/v1` API: authenticated (when a token is sent) and rate limited.
@@ -158,9 +161,14 @@ pub fn app(state: AppState, edge: Edge) -> Router {
     let api = rate_limit::with_rate_limit(api, edge.rate_limit_per_second, edge.rate_limit_burst)
         .route_layer(middleware::from_fn_with_state(edge.authenticator.clone(), auth::authenticate))
         .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(state.admission.slots.clone()));
-    let router = api
+    let mut router = api
         .merge(Router::<AppState>::from(ops_routes()))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()));
+    if let Some(dir) = &edge.demo_dir {
+        // The example booking page, on the API's own origin (no CORS).
+        router = router.nest_service("/demo", ServeDir::new(dir).append_index_html_on_directories(true));
+    }
+    let router = router
         .route_layer(middleware::from_fn(observe::stash_route))
         .fallback(unknown_route)
         .with_state(state);

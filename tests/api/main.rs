@@ -8,6 +8,7 @@ mod bundles;
 mod changes;
 mod cors;
 mod customers;
+mod demo;
 mod errors;
 mod events;
 mod groups;

@@ -1,0 +1,30 @@
+//! `/demo`: the example booking page's build, served on the API's origin
+//! when `BERTH_DEMO_DIR` names it, and nothing when it does not.
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn the_demo_directory_is_served_at_demo_only_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<title>booking page</title>").unwrap();
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    std::fs::write(dir.path().join("assets/app.js"), "console.log(1)").unwrap();
+    let path = dir.path().to_owned();
+    let app = TestApp::spawn_with(move |config| config.demo_dir = Some(path)).await;
+    for page in ["/demo/", "/demo"] {
+        let reply = app.send_as(app.client.get(app.url(page)), None).await;
+        assert_eq!(reply.status, 200, "{page}");
+        assert!(reply.text.contains("booking page"));
+        assert!(reply.header("content-type").unwrap().starts_with("text/html"));
+    }
+    let script = app.send_as(app.client.get(app.url("/demo/assets/app.js")), None).await;
+    assert_eq!(script.status, 200);
+    assert!(script.header("content-type").unwrap().contains("javascript"));
+    let missing = app.send_as(app.client.get(app.url("/demo/nothing.js")), None).await;
+    assert_eq!(missing.status, 404);
+    let outside = app.send_as(app.client.get(app.url("/demo/../Cargo.toml")), None).await;
+    assert_ne!(outside.status, 200);
+
+    let plain = TestApp::spawn().await;
+    plain.send_as(plain.client.get(plain.url("/demo/")), None).await.assert_problem(404, "not-found");
+}
