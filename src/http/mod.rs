@@ -168,10 +168,8 @@ pub fn app(state: AppState, edge: Edge) -> Router {
         // The example booking page, on the API's own origin (no CORS).
         router = router.nest_service("/demo", ServeDir::new(dir).append_index_html_on_directories(true));
     }
-    let router = router
-        .route_layer(middleware::from_fn(observe::stash_route))
-        .fallback(unknown_route)
-        .with_state(state);
+    let router =
+        router.route_layer(middleware::from_fn(observe::stash_route)).fallback(unknown_route).with_state(state);
     let router = with_middleware(router, problem_context, edge.limits);
     match cors(&edge.cors_origins) {
         Some(cors) => router.layer(cors),
