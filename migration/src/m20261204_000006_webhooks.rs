@@ -114,6 +114,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Each endpoint's queue: the oldest pending delivery is the one that
+        // may be sent (partial, so a long delivered history costs nothing;
+        // both databases take this syntax).
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX webhook_delivery_pending ON webhook_delivery (endpoint_id, position) \
+                 WHERE status = 'pending'",
+            )
+            .await?;
         // The worker's scan for what is due.
         manager
             .create_index(

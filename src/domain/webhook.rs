@@ -169,9 +169,9 @@ impl TargetPolicy {
 
 /// Whether `ip` is a public unicast address: not loopback, private,
 /// link-local, shared (carrier NAT), unspecified, broadcast, multicast,
-/// documentation, benchmarking or reserved, and for IPv6 not unique-local
-/// and not an IPv4 address in disguise (mapped or compatible) that is
-/// one of those.
+/// documentation, benchmarking or reserved, and for IPv6 not unique-local,
+/// discard-only, or a form that carries an IPv4 address (mapped: judged as
+/// that address; compatible, NAT64, 6to4, Teredo: refused).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -199,15 +199,18 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let [first, second, third, fourth, ..] = ip.segments();
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
         || ip.is_unique_local()
         || ip.is_unicast_link_local()
         || (first & 0xffc0) == 0xfec0 // site-local, deprecated but routed by some
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64: an IPv4 address behind it
+        || (first == 0x2001 && second == 0x0db8) // documentation
+        || (first == 0x2001 && second == 0) // Teredo: an IPv4 address inside
+        || first == 0x2002 // 6to4: an IPv4 address inside
+        || (first == 0x0064 && second == 0xff9b) // NAT64, well-known and local-use (64:ff9b:1::/48)
+        || (first == 0x0100 && second == 0 && third == 0 && fourth == 0) // discard-only, RFC 6666
         || ip.segments()[..6].iter().all(|s| *s == 0)) // IPv4-compatible (deprecated)
 }
 
@@ -361,6 +364,10 @@ mod tests {
             "https://[fe80::1]/",
             "https://[::ffff:10.0.0.1]/",
             "https://[64:ff9b::a00:1]/",
+            "https://[64:ff9b:1::a00:1]/",
+            "https://[2002:a00:1::1]/",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "https://[100::1]/",
             "https://localhost/",
             "https://api.localhost./",
             "https://LOCALHOST/",

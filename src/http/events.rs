@@ -37,8 +37,14 @@ impl Represent for Representations {
     fn group(&self, group: &Group) -> Value {
         serde_json::to_value(GroupResponse::from(group)).unwrap_or(Value::Null)
     }
+    /// Without its URL (which may carry a token of its own) and secret:
+    /// other endpoints receive this.
     fn webhook(&self, endpoint: &Endpoint) -> Value {
-        serde_json::to_value(WebhookResponse::from(endpoint)).unwrap_or(Value::Null)
+        let mut shown = serde_json::to_value(WebhookResponse::from(endpoint)).unwrap_or(Value::Null);
+        if let Some(fields) = shown.as_object_mut() {
+            fields.remove("url");
+        }
+        shown
     }
 }
 
@@ -75,11 +81,12 @@ pub struct EventResponse {
     /// `webhook.disabled`.
     #[schema(pattern = "^[a-z_]+\\.[a-z_]+$", max_length = 32, example = "booking.confirmed")]
     pub r#type: String,
-    /// The booking, resource or group it is about.
+    /// The booking, resource, group or webhook endpoint it is about.
     pub subject_id: Uuid,
     pub occurred_at: DateTime<Utc>,
     /// `booking` / `resource` / `group` as `GET` would show it then (for a
-    /// deletion: as it was), `actor` (`sub`, `role`), `request_id`; for
+    /// deletion: as it was; `webhook` without its `url`), `actor` (`sub`,
+    /// `role`), `request_id`; for
     /// bookings `previous_status` (null when created), and for
     /// `booking.reassigned` the `previous_resource_id` it moved from.
     #[schema(value_type = Object)]

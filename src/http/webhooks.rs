@@ -109,7 +109,7 @@ pub struct CreateWebhookRequest {
     /// Where to POST events: `https`, a public address (unless berth is
     /// configured with `BERTH_WEBHOOK_ALLOW_HTTP` / `..._ALLOW_PRIVATE`),
     /// no user name or password.
-    #[validate(length(min = 1, max = 2048, message = "must be 1 to 2048 characters"))]
+    #[validate(length(min = 1, max = 2048, message = "must be 1 to 2048 characters"), custom(function = no_nul))]
     #[schema(pattern = "^https?://\\S+$", max_length = 2048, example = "https://hooks.example.com/berth")]
     pub url: String,
     /// What it is for.
@@ -136,7 +136,7 @@ fn switched_on() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhookRequest {
     #[serde(default, deserialize_with = "non_null")]
-    #[validate(length(min = 1, max = 2048, message = "must be 1 to 2048 characters"))]
+    #[validate(length(min = 1, max = 2048, message = "must be 1 to 2048 characters"), custom(function = no_nul))]
     #[schema(value_type = String, pattern = "^https?://\\S+$", required = false, max_length = 2048)]
     pub url: Option<String>,
     /// `null` removes it.
@@ -272,7 +272,7 @@ pub struct DeliveryResponse {
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_attempt_at: Option<DateTime<Utc>>,
     /// The HTTP status the endpoint last answered with.
-    #[schema(minimum = 100, maximum = 599)]
+    #[schema(minimum = 100, maximum = 999)]
     pub last_status: Option<u16>,
     /// Why the last attempt got no answer (timeout, connection, a target
     /// the guard refused).
@@ -346,8 +346,10 @@ problems!(ListDeliveriesErrors, api: Forbidden, NotFound, ValidationError);
 /// describes (headers `webhook-id`, `webhook-timestamp`,
 /// `webhook-signature`; see the spec's `webhooks` section), at least once,
 /// in feed order, retried with exponential backoff while it fails; an
-/// endpoint failing for a day is switched off (a `webhook.disabled`
-/// event). The answer carries the signing secret, shown only here. A URL
+/// endpoint failing for `BERTH_WEBHOOK_DISABLE_AFTER_SECONDS` (a day by
+/// default) is switched off (a `webhook.disabled` event). The URL is kept
+/// as parsed (scheme and host lower-cased, unsafe characters
+/// percent-encoded). The answer carries the signing secret, shown only here. A URL
 /// berth may not send to (not `https`, a loopback, private or link-local
 /// address) is a 422 at `/url`. Admins only.
 #[utoipa::path(

@@ -81,6 +81,7 @@ async fn fan_out_batch(db: &Db, newest: i64) -> Result<Option<u64>, ServiceError
     let txn = store::begin_write(db.conn()).await?;
     let endpoints = webhooks::lock_behind(&txn, newest, FAN_OUT_ENDPOINTS).await?;
     if endpoints.is_empty() {
+        txn.rollback().await?;
         return Ok(None);
     }
     let now = db.decision_clock(&txn).await?;
@@ -93,6 +94,8 @@ async fn fan_out_batch(db: &Db, newest: i64) -> Result<Option<u64>, ServiceError
         // after `newest` was read): nothing below it is left.
         let reached = if (rows.len() as u64) < FAN_OUT_EVENTS { last.max(newest) } else { last };
         made += rows.len() as u64;
+        // Behind a delivery waiting for its retry, new ones wait as long.
+        let due_at = webhooks::held_back_until(&txn, endpoint.id).await?.map_or(now, |until| until.max(now));
         let deliveries = rows
             .iter()
             .map(|row| NewDelivery {
@@ -101,7 +104,7 @@ async fn fan_out_batch(db: &Db, newest: i64) -> Result<Option<u64>, ServiceError
                 event_type: row.event_type.clone(),
                 occurred_at: row.occurred_at,
                 payload: body(row),
-                due_at: now,
+                due_at,
             })
             .collect();
         webhooks::insert_deliveries(&txn, deliveries).await?;
@@ -269,10 +272,16 @@ pub async fn work(db: Db, settings: Settings) {
         }
     };
     let mut in_flight = tokio::task::JoinSet::new();
+    // A settled attempt may have freed its endpoint's next delivery: look
+    // again at once rather than at the next tick.
+    let settled = std::sync::Arc::new(tokio::sync::Notify::new());
     let mut ticks = tokio::time::interval(settings.poll);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = settled.notified() => {}
+        }
         while in_flight.try_join_next().is_some() {}
         if let Err(err) = fan_out(&db).await {
             tracing::warn!(error = %err, "webhook fan-out failed; will retry");
@@ -289,7 +298,7 @@ pub async fn work(db: Db, settings: Settings) {
             }
         };
         for attempt in attempts {
-            let (db, sender, retry) = (db.clone(), sender.clone(), settings.retry);
+            let (db, sender, retry, settled) = (db.clone(), sender.clone(), settings.retry, settled.clone());
             in_flight.spawn(async move {
                 let outcome = sender
                     .send(Request {
@@ -303,6 +312,7 @@ pub async fn work(db: Db, settings: Settings) {
                 if let Err(err) = settle(&db, &attempt, &outcome, &retry).await {
                     tracing::warn!(error = %err, delivery = attempt.delivery_id, "recording a webhook attempt failed; it will be retried after its lease");
                 }
+                settled.notify_one();
             });
         }
     }

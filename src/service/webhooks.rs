@@ -12,9 +12,14 @@ use crate::domain::{
 };
 use crate::store::{self, webhooks};
 
-/// 422 at `url` unless `policy` lets berth send there.
-fn check_target(policy: &TargetPolicy, url: &str) -> Result<(), ServiceError> {
-    policy.check(url).map(drop).map_err(|refused| ServiceError::invalid("url", refused.to_string()))
+/// The URL as parsed (what is stored and sent to), or 422 at `url` unless
+/// `policy` lets berth send there.
+fn check_target(policy: &TargetPolicy, url: &str) -> Result<String, ServiceError> {
+    match policy.check(url) {
+        Ok(parsed) if parsed.as_str().len() <= 2048 => Ok(parsed.into()),
+        Ok(_) => Err(ServiceError::invalid("url", "is longer than 2048 characters once percent-encoded")),
+        Err(refused) => Err(ServiceError::invalid("url", refused.to_string())),
+    }
 }
 
 /// Registers an endpoint. It receives the events that happen after it
@@ -25,7 +30,7 @@ pub async fn create(
     new: NewEndpoint,
     seal: &Seal<'_, Endpoint>,
 ) -> Result<Endpoint, ServiceError> {
-    check_target(policy, &new.url)?;
+    let new = NewEndpoint { url: check_target(policy, &new.url)?, ..new };
     let id = WebhookId::generate();
     let secret = secret_from(rand::rng().random());
     // Every event committed before now is at or below this position.
@@ -58,10 +63,10 @@ pub async fn update(
     policy: &TargetPolicy,
     id: WebhookId,
     expected: &Expected,
-    changes: EndpointChanges,
+    mut changes: EndpointChanges,
 ) -> Result<Endpoint, ServiceError> {
     if let Some(url) = &changes.url {
-        check_target(policy, url)?;
+        changes.url = Some(check_target(policy, url)?);
     }
     let newest = events::latest_position(db).await?;
     retrying(|| async {

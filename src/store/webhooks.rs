@@ -309,6 +309,36 @@ pub async fn settle(conn: &impl ConnectionTrait, id: i64, attempt: i32, settled:
     Ok(result.rows_affected == 1)
 }
 
+/// Makes the endpoint's pending deliveries wait at least until `until`
+/// (its oldest is retried then; the others could not go before it anyway,
+/// and a worker then does not look at them every time it polls).
+pub async fn hold_back(conn: &impl ConnectionTrait, endpoint_id: WebhookId, until: DateTime<Utc>) -> StoreResult<()> {
+    delivery::Entity::update_many()
+        .col_expr(delivery::Column::NextAttemptAt, Expr::value(until))
+        .filter(delivery::Column::EndpointId.eq(endpoint_id.0))
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(delivery::Column::NextAttemptAt.lt(until))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The latest time a pending delivery of the endpoint waits for, if any.
+pub async fn held_back_until(
+    conn: &impl ConnectionTrait,
+    endpoint_id: WebhookId,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    let latest: Option<Option<DateTime<Utc>>> = delivery::Entity::find()
+        .select_only()
+        .column_as(delivery::Column::NextAttemptAt.max(), "latest")
+        .filter(delivery::Column::EndpointId.eq(endpoint_id.0))
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(latest.flatten())
+}
+
 /// Gives up every pending delivery of an endpoint (it was switched off).
 pub async fn give_up_pending(conn: &impl ConnectionTrait, endpoint_id: WebhookId) -> StoreResult<u64> {
     let result = delivery::Entity::update_many()
