@@ -13,8 +13,11 @@
 //   Events) says the resource's time changed, e.g. someone else booked.
 //
 // Query parameters: `token` (kept in sessionStorage, then removed from the
-// address bar), `api` (berth's base URL when the page is served elsewhere:
-// then berth needs BERTH_CORS_ORIGINS), `resource` and `customer` (preselect).
+// address bar), `resource` and `customer` (preselect). berth's address is
+// the page's own origin, or VITE_BERTH_URL at build time when the page is
+// served elsewhere (then berth needs BERTH_CORS_ORIGINS); never taken from
+// the address bar, which anyone can put in a link.
+/// <reference types="vite/client" />
 import createClient from "openapi-fetch";
 import type { components, paths } from "./berth";
 
@@ -27,7 +30,7 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const query = new URLSearchParams(location.search);
-const api = query.get("api") ?? location.origin;
+const api: string = import.meta.env.VITE_BERTH_URL ?? location.origin;
 if (query.has("token")) {
   sessionStorage.setItem("berth-token", query.get("token") ?? "");
   query.delete("token");
@@ -64,14 +67,42 @@ async function patientFetch(request: Request): Promise<Response> {
       await sleep(400 * 2 ** attempt);
       continue;
     }
-    if (response.status === 429 && attempt < 4) {
+    // 429, or this very request still running under its key (a retry after
+    // the network lost the first answer): wait as berth asks, send again.
+    const busy = response.status === 429 || (response.status === 409 && (await slugOf(response)) === "idempotency-key-in-use");
+    if (busy && attempt < 4) {
       const wait = Number(response.headers.get("retry-after") ?? "1");
-      say(`berth asks us to slow down; waiting ${wait} s…`);
+      say(`berth asks us to wait ${wait} s…`);
       await sleep(wait * 1000);
       continue;
     }
+    if (response.status === 401) signOut();
     return response;
   }
+}
+
+async function slugOf(response: Response): Promise<string> {
+  try {
+    const body = await response.clone().json();
+    return typeof body?.type === "string" ? body.type.split("/").pop() : "";
+  } catch {
+    return "";
+  }
+}
+
+/** The token was refused (expired, revoked): ask for another. */
+function signOut() {
+  sessionStorage.removeItem("berth-token");
+  $("app").hidden = true;
+  $("sign-in").hidden = false;
+}
+
+/** An Idempotency-Key: one per intent, the same for each retry of it. */
+function newKey(): string {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // Outside a secure context (plain http on a LAN address) there is no
+  // randomUUID; 16 random bytes in hex do as well.
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 const berth = createClient<paths>({
@@ -81,7 +112,7 @@ const berth = createClient<paths>({
 });
 
 /** The problem type's slug: switch on it, never on the prose. */
-const slug = (problem: Problem) => problem.type.split("/").pop() ?? "";
+const slug = (problem: Problem) => (typeof problem?.type === "string" ? problem.type.split("/").pop() ?? "" : "");
 
 /** Who the token says we are. */
 function claims(): { sub?: string; role?: string } {
@@ -96,31 +127,59 @@ const state = {
   resources: [] as Resource[],
   resource: null as Resource | null,
   customerId: "",
-  weekStart: startOfToday(),
+  /** The first day of the week shown, a date in the resource's zone. */
+  weekStart: "",
+  /** Which week load is the latest: older answers are dropped. */
+  loads: 0,
   hold: null as { booking: Booking; etag: string } | null,
   changes: null as EventSource | null,
   countdown: 0,
 };
-
-function startOfToday(): Date {
-  const today = new Date();
-  today.setHours(0, 0, 0, 0);
-  return today;
-}
-
-const days = (date: Date, n: number) => new Date(date.getTime() + n * 86_400_000);
 
 /** `2027-03-29` for an instant, in a time zone. */
 function localDate(at: Date, timeZone: string): string {
   return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(at);
 }
 
-function viewerTime(at: string): string {
-  return new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+/** A date `n` days after `date` (both `YYYY-MM-DD`; calendar days). */
+function addDays(date: string, n: number): string {
+  const [y, m, d] = date.split("-").map(Number);
+  return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
 }
 
-function whenText(startAt: string, endAt: string): string {
-  const tz = state.resource?.time_zone ?? "UTC";
+/** How far `timeZone`'s wall clock is ahead of UTC at `at` (ms). */
+function offsetAt(at: number, timeZone: string): number {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  }).formatToParts(at);
+  const part = (type: string) => Number(parts.find((p) => p.type === type)?.value);
+  const wall = Date.UTC(part("year"), part("month") - 1, part("day"), part("hour"), part("minute"), part("second"));
+  return wall - Math.floor(at / 1000) * 1000;
+}
+
+/** The instant a date begins in a time zone (its local midnight; DST-aware). */
+function startOfDay(date: string, timeZone: string): Date {
+  const [y, m, d] = date.split("-").map(Number);
+  const wall = Date.UTC(y, m - 1, d);
+  const first = wall - offsetAt(wall, timeZone);
+  return new Date(wall - offsetAt(first, timeZone));
+}
+
+const clock = (timeZone: string) => new Intl.DateTimeFormat([], { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+function zoneOf(resourceId: string): string {
+  return state.resources.find((r) => r.id === resourceId)?.time_zone ?? "UTC";
+}
+
+function whenText(startAt: string, endAt: string, tz: string): string {
   const fmt = new Intl.DateTimeFormat([], { timeZone: tz, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
   const end = new Intl.DateTimeFormat([], { timeZone: tz, hour: "2-digit", minute: "2-digit" });
   return `${fmt.format(new Date(startAt))}–${end.format(new Date(endAt))} (${tz})`;
@@ -165,11 +224,11 @@ async function start() {
   }
   $("duration").onchange = () => void loadWeek();
   $("previous-week").onclick = () => {
-    state.weekStart = days(state.weekStart, -7);
+    state.weekStart = addDays(state.weekStart, -7);
     void loadWeek();
   };
   $("next-week").onclick = () => {
-    state.weekStart = days(state.weekStart, 7);
+    state.weekStart = addDays(state.weekStart, 7);
     void loadWeek();
   };
   $("confirm").onclick = () => void act("confirm");
@@ -179,12 +238,17 @@ async function start() {
 
 async function selectResource(id: string) {
   state.resource = state.resources.find((r) => r.id === id) ?? null;
-  watchChanges(id);
+  state.weekStart = localDate(new Date(), state.resource?.time_zone ?? "UTC");
+  watchChanges(id, 1000);
   await loadWeek();
 }
 
-/** Reloads the week whenever berth says the resource's time changed. */
-function watchChanges(id: string) {
+/**
+ * Reloads the week whenever berth says the resource's time changed. The
+ * browser reconnects by itself (resuming with Last-Event-ID); when it gives
+ * up (an error answer), start again after a growing wait, and reload then.
+ */
+function watchChanges(id: string, retryIn: number) {
   state.changes?.close();
   const live = $("live");
   const changes = new EventSource(`${api}/v1/resources/${id}/changes`);
@@ -195,6 +259,13 @@ function watchChanges(id: string) {
   changes.onerror = () => {
     live.dataset.state = "off";
     live.textContent = "live: reconnecting…";
+    if (changes.readyState === EventSource.CLOSED && state.resource?.id === id) {
+      setTimeout(() => {
+        if (state.resource?.id !== id) return;
+        watchChanges(id, Math.min(retryIn * 2, 30_000));
+        void loadWeek();
+      }, retryIn);
+    }
   };
   let pending: number | undefined;
   changes.addEventListener("change", () => {
@@ -207,11 +278,12 @@ function watchChanges(id: string) {
 async function loadWeek() {
   const resource = state.resource;
   if (!resource) return;
+  const load = ++state.loads;
   const tz = resource.time_zone;
-  const from = state.weekStart;
-  const to = days(from, 7);
-  $("week-label").textContent = `${from.toLocaleDateString()} – ${days(to, -1).toLocaleDateString()}`;
-  const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const dates = Array.from({ length: 7 }, (_, n) => addDays(state.weekStart, n));
+  const dayName = (date: string) =>
+    new Date(`${date}T12:00:00Z`).toLocaleDateString([], { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+  $("week-label").textContent = `${dayName(dates[0])} – ${dayName(dates[6])}`;
   $("zones").textContent =
     tz === viewerZone ? `Times in ${tz}.` : `Times in the resource's zone, ${tz}; yours (${viewerZone}) in grey.`;
   const isAdmin = claims().role === "admin";
@@ -219,8 +291,9 @@ async function loadWeek() {
     params: {
       path: { id: resource.id },
       query: {
-        from: from.toISOString(),
-        to: to.toISOString(),
+        // The resource's own days, from local midnight to local midnight.
+        from: startOfDay(dates[0], tz).toISOString(),
+        to: startOfDay(addDays(state.weekStart, 7), tz).toISOString(),
         duration_seconds: Number($<HTMLSelectElement>("duration").value),
         quantity: 1,
         // With an admin token, name the customer so their own limits count.
@@ -228,22 +301,22 @@ async function loadWeek() {
       },
     },
   });
+  if (load !== state.loads) return; // a newer load is on its way
   if (!data) return showProblem(error);
   const byDay = new Map<string, Slot[]>();
   for (const slot of data.slots) {
     const day = slot.local_start.slice(0, 10);
     byDay.set(day, [...(byDay.get(day) ?? []), slot]);
   }
-  const columns = [];
-  for (let n = 0; n < 7; n++) {
-    const date = days(from, n);
-    const day = localDate(new Date(date.getTime() + 12 * 3_600_000), tz);
+  const theirs = clock(tz);
+  const yours = clock(viewerZone);
+  const columns = dates.map((date) => {
     const column = document.createElement("div");
     column.className = "day";
     const heading = document.createElement("h3");
-    heading.textContent = new Date(`${day}T12:00:00Z`).toLocaleDateString([], { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+    heading.textContent = dayName(date);
     column.append(heading);
-    const slots = byDay.get(day) ?? [];
+    const slots = byDay.get(date) ?? [];
     if (slots.length === 0) {
       const none = document.createElement("p");
       none.className = "none";
@@ -251,46 +324,79 @@ async function loadWeek() {
       column.append(none);
     }
     for (const slot of slots) {
+      const at = new Date(slot.start_at);
       const button = document.createElement("button");
       button.type = "button";
       button.className = "slot";
       button.dataset.start = slot.start_at;
       button.dataset.end = slot.end_at;
-      const own = slot.local_start.slice(11, 16);
-      const yours = viewerTime(slot.start_at);
-      button.innerHTML = `${own}${yours !== own ? ` <small>(${yours})</small>` : ""} <span class="left">${slot.available} left</span>`;
+      button.append(theirs.format(at));
+      if (tz !== viewerZone) {
+        const own = document.createElement("small");
+        const otherDay = localDate(at, viewerZone) !== date ? ` ${localDate(at, viewerZone).slice(5)}` : "";
+        own.textContent = ` (${yours.format(at)}${otherDay})`;
+        button.append(own);
+      }
+      const left = document.createElement("span");
+      left.className = "left";
+      left.textContent = `${slot.available} left`;
+      button.append(" ", left);
       button.onclick = () => void hold(slot.start_at, slot.end_at);
       column.append(button);
     }
-    columns.push(column);
-  }
+    return column;
+  });
   $("week").replaceChildren(...columns);
 }
 
-async function hold(startAt: string, endAt: string) {
+/** Holds a slot. `key` is the intent's Idempotency-Key: a retry of the same intent sends the same one. */
+async function hold(startAt: string, endAt: string, key = newKey()): Promise<void> {
   if (!state.resource) return;
   quiet();
-  const { data, error, response } = await berth.POST("/v1/bookings", {
-    params: { header: { "Idempotency-Key": crypto.randomUUID() } },
-    body: { resource_id: state.resource.id, customer_id: state.customerId, start_at: startAt, end_at: endAt, quantity: 1, hold: true },
-  });
+  let answer;
+  try {
+    answer = await berth.POST("/v1/bookings", {
+      params: { header: { "Idempotency-Key": key } },
+      body: { resource_id: state.resource.id, customer_id: state.customerId, start_at: startAt, end_at: endAt, quantity: 1, hold: true },
+    });
+  } catch {
+    return offerRetry("berth could not be reached, so we do not know whether the hold was made.", () => hold(startAt, endAt, key));
+  }
+  const { data, error, response } = answer;
   if (!data) return showProblem(error);
+  quiet();
   state.hold = { booking: data, etag: response.headers.get("etag") ?? `"${data.version}"` };
   showHold();
   void loadWeek();
 }
 
-async function act(action: "confirm" | "cancel") {
+/** Says what failed and offers to try the same intent again (same key: never twice). */
+function offerRetry(text: string, again: () => Promise<void>) {
+  say(text, "problem");
+  const retry = document.createElement("button");
+  retry.type = "button";
+  retry.textContent = "Try again";
+  retry.onclick = () => void again();
+  $("message").append(" ", retry);
+}
+
+async function act(action: "confirm" | "cancel", key = newKey()): Promise<void> {
   const current = state.hold;
   if (!current) return;
   quiet();
   const path = action === "confirm" ? "/v1/bookings/{id}/confirm" : "/v1/bookings/{id}/cancel";
-  const { data, error, response } = await berth.POST(path, {
-    params: {
-      path: { id: current.booking.id },
-      header: { "If-Match": current.etag, "Idempotency-Key": crypto.randomUUID() },
-    },
-  });
+  let answer;
+  try {
+    answer = await berth.POST(path, {
+      params: {
+        path: { id: current.booking.id },
+        header: { "If-Match": current.etag, "Idempotency-Key": key },
+      },
+    });
+  } catch {
+    return offerRetry(`berth could not be reached to ${action}.`, () => act(action, key));
+  }
+  const { data, error, response } = answer;
   if (!data) {
     if (response.status === 412) {
       // Changed elsewhere (another tab, an admin, the hold ran out): show
@@ -299,8 +405,11 @@ async function act(action: "confirm" | "cancel") {
       say("This booking changed since this page last saw it; here is how it is now. Try again if you still want to.");
       return;
     }
+    // e.g. 409 hold-expired: show the booking as it is now, then why.
+    if (response.status === 409) await reloadHold();
     return showProblem(error);
   }
+  quiet();
   state.hold = { booking: data, etag: response.headers.get("etag") ?? `"${data.version}"` };
   showHold();
   void loadWeek();
@@ -332,7 +441,7 @@ function showHold() {
     expired: "The hold ran out",
   };
   $("hold-title").textContent = titles[booking.status] ?? booking.status;
-  $("hold-when").textContent = whenText(booking.start_at, booking.end_at);
+  $("hold-when").textContent = whenText(booking.start_at, booking.end_at, zoneOf(booking.resource_id));
   $<HTMLButtonElement>("confirm").hidden = booking.status !== "held";
   $<HTMLButtonElement>("cancel").hidden = !["held", "confirmed"].includes(booking.status);
   const countdown = $("hold-countdown");
@@ -340,12 +449,19 @@ function showHold() {
   if (booking.status === "held" && booking.hold_expires_at) {
     const ends = new Date(booking.hold_expires_at).getTime();
     const tick = () => {
-      const left = Math.max(0, Math.round((ends - Date.now()) / 1000));
-      countdown.textContent = `Confirm within ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
-      if (left === 0) {
-        window.clearInterval(state.countdown);
-        void reloadHold();
+      const left = Math.max(0, Math.ceil((ends - Date.now()) / 1000));
+      if (left > 0) {
+        countdown.textContent = `Confirm within ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+        return;
       }
+      // Ran out: berth freed the unit at that instant (its sweeper marks
+      // the booking expired a little later). Say so here; no polling.
+      window.clearInterval(state.countdown);
+      panel.dataset.status = "expired";
+      $("hold-title").textContent = titles.expired;
+      countdown.textContent = "";
+      $<HTMLButtonElement>("confirm").hidden = true;
+      $<HTMLButtonElement>("cancel").hidden = true;
     };
     tick();
     state.countdown = window.setInterval(tick, 1000);
@@ -354,13 +470,13 @@ function showHold() {
 
 /** Any refusal: its title and detail; a 409's alternatives as buttons. */
 function showProblem(problem: Problem | undefined) {
-  if (!problem) return say("berth did not answer.", "problem");
+  if (!problem || typeof problem !== "object") return say("berth answered with something that is not a problem.", "problem");
   const box = $("message");
   box.hidden = false;
   box.dataset.kind = "problem";
   box.dataset.type = slug(problem);
   const title = document.createElement("h2");
-  title.textContent = problem.title;
+  title.textContent = problem.title ?? "Refused";
   const detail = document.createElement("p");
   detail.textContent = problem.detail ?? "";
   box.replaceChildren(title, detail);
@@ -373,7 +489,7 @@ function showProblem(problem: Problem | undefined) {
       button.type = "button";
       button.className = "alternative";
       button.dataset.start = alternative.start_at;
-      button.textContent = `Hold ${whenText(alternative.start_at, alternative.end_at)}`;
+      button.textContent = `Hold ${whenText(alternative.start_at, alternative.end_at, state.resource?.time_zone ?? "UTC")}`;
       button.onclick = () => void hold(alternative.start_at, alternative.end_at);
       offer.append(button);
     }

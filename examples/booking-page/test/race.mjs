@@ -1,15 +1,18 @@
 // The booking page in a real browser (Debian's Chromium driven by
 // playwright-core) against a real berth serving it at /demo/:
 //
-// 1. Two browser contexts (two people) open the page on a capacity-1 room
-//    and see the same week of slots in the room's time zone.
+// 1. Two browser contexts (two people, viewing from New York) open the page
+//    on a room in Berlin with capacity 2, of which tomorrow 09:00 has one
+//    unit left; both see it in Berlin time with their own beside it.
 // 2. Both hold the same slot at once: exactly one gets the hold (with a
 //    countdown); the other sees the 409 problem's title and detail and
 //    the alternatives berth offered, and its week has dropped the slot
 //    (the live change stream reloaded it).
 // 3. The loser holds an offered alternative; both confirm. berth then
-//    holds two confirmed bookings at different times and never two on
-//    the contested slot.
+//    holds the winner's booking on the contested slot and the loser's on
+//    the alternative.
+// 4. A booking made elsewhere (the API, no page action) shows up in both
+//    pages' weeks through the live change stream.
 // Screenshots of each step go to OUTDIR.
 //
 //   node test/race.mjs BASE ADMIN_TOKEN OUTDIR
@@ -39,12 +42,26 @@ async function call(method, path, body) {
 const run = Date.now().toString(36);
 const room = await call("POST", "/v1/resources", {
   name: `Studio ${run}`,
-  capacity: 1,
+  capacity: 2,
   time_zone: "Europe/Berlin",
   schedule: { weekly: [{ days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], from: "09:00", to: "18:00" }] },
 });
 const ada = await call("POST", "/v1/customers", { email: `ada-${run}@example.com`, name: "Ada" });
 const bob = await call("POST", "/v1/customers", { email: `bob-${run}@example.com`, name: "Bob" });
+const carol = await call("POST", "/v1/customers", { email: `carol-${run}@example.com`, name: "Carol" });
+const same = (a, b) => new Date(a).getTime() === new Date(b).getTime();
+
+// Tomorrow 09:00 in Berlin: Carol already holds one of its two units.
+const { slots: week } = await call(
+  "GET",
+  `/v1/resources/${room.id}/slots?from=${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)}T00:00:00Z` +
+    `&to=${new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10)}T00:00:00Z&duration_seconds=3600`,
+);
+const tomorrow = week.find((slot) => slot.local_start.endsWith("T09:00:00+01:00") || slot.local_start.endsWith("T09:00:00+02:00"));
+if (!tomorrow) throw new Error("no 09:00 slot tomorrow");
+const contestedStart = tomorrow.start_at;
+await call("POST", "/v1/bookings", { resource_id: room.id, customer_id: carol.id, start_at: contestedStart, end_at: tomorrow.end_at });
+const pageErrors = [];
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -54,7 +71,7 @@ try {
   const open = async (customer) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "America/New_York" });
     const page = await context.newPage();
-    page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+    page.on("pageerror", (err) => pageErrors.push(err.message));
     await page.goto(`${base}/demo/?token=${encodeURIComponent(token)}&resource=${room.id}&customer=${customer.id}`);
     await page.waitForSelector(".slot", { timeout: 20_000 });
     await page.waitForSelector("#live[data-state=on]", { timeout: 10_000 });
@@ -65,16 +82,18 @@ try {
   check(!(adaPage.url().includes("token=")), "the token is taken out of the address bar");
   check((await adaPage.locator("#zones").innerText()).includes("Europe/Berlin"), "times are shown in the room's time zone");
 
-  // Tomorrow's first slot (09:00 Berlin), the same button on both pages.
-  const slots = await adaPage.locator(".slot").evaluateAll((buttons) => buttons.map((b) => b.dataset.start));
-  const tomorrow = slots.find((start) => new Date(start).getTime() > Date.now() + 12 * 3_600_000);
-  check(Boolean(tomorrow), `a slot to race for (${tomorrow})`);
-  const contested = `.slot[data-start="${tomorrow}"]`;
+  const contested = `.slot[data-start="${contestedStart}"]`;
+  await adaPage.waitForSelector(contested);
   await bobPage.waitForSelector(contested);
-  check((await adaPage.locator(contested).innerText()).includes("1 left"), "the slot shows its remaining unit");
+  const label = await adaPage.locator(contested).innerText();
+  check(label.includes("1 left"), `the last unit shows as such (${label.replace(/\s+/g, " ")})`);
+  check(/^09:00/.test(label) && /\((02|03|04):00/.test(label), "Berlin's 09:00 with the New York viewer's own time beside it");
   await adaPage.screenshot({ path: `${outDir}/1-week.png` });
 
-  await Promise.all([adaPage.click(contested), bobPage.click(contested)]);
+  // Both click at once (in the pages, so neither waits for the other's
+  // outcome to redraw its week).
+  const press = (page) => page.evaluate((selector) => document.querySelector(selector).click(), contested);
+  await Promise.all([press(adaPage), press(bobPage)]);
   const outcome = async (page) => {
     const held = page.locator("#hold-panel[data-status=held]");
     const refused = page.locator("#message[data-type=capacity-exceeded]");
@@ -84,6 +103,7 @@ try {
   const [adaOutcome, bobOutcome] = await Promise.all([outcome(adaPage), outcome(bobPage)]);
   check([adaOutcome, bobOutcome].sort().join() === "held,refused", `one hold, one refusal (ada ${adaOutcome}, bob ${bobOutcome})`);
   const [winner, loser] = adaOutcome === "held" ? [adaPage, bobPage] : [bobPage, adaPage];
+  const [winnerId, loserId] = adaOutcome === "held" ? [ada.id, bob.id] : [bob.id, ada.id];
 
   check(/Confirm within \d+:\d\d/.test(await winner.locator("#hold-countdown").innerText()), "the hold counts down");
   await winner.screenshot({ path: `${outDir}/2-winner-holds.png` });
@@ -98,7 +118,7 @@ try {
   const alternativeStart = await alternatives.first().getAttribute("data-start");
   await alternatives.first().click();
   await loser.waitForSelector("#hold-panel[data-status=held]", { timeout: 15_000 });
-  check(alternativeStart !== tomorrow, "the loser holds the alternative instead");
+  check(!same(alternativeStart, contestedStart), "the loser holds the alternative instead");
 
   for (const page of [winner, loser]) {
     await page.click("#confirm");
@@ -109,10 +129,25 @@ try {
 
   const bookings = await call("GET", `/v1/bookings?resource_id=${room.id}&limit=200`);
   const confirmed = bookings.items.filter((b) => b.status === "confirmed");
-  check(confirmed.length === 2, `berth holds ${confirmed.length} confirmed bookings`);
-  const onContested = confirmed.filter((b) => new Date(b.start_at).getTime() === new Date(tomorrow).getTime());
-  check(onContested.length === 1, "exactly one on the contested slot");
-  check(confirmed.some((b) => new Date(b.start_at).getTime() === new Date(alternativeStart).getTime()), "the other on the alternative");
+  check(confirmed.length === 3, `berth holds ${confirmed.length} confirmed bookings (Carol's and the two made here)`);
+  const onContested = confirmed.filter((b) => same(b.start_at, contestedStart)).map((b) => b.customer_id).sort();
+  check(JSON.stringify(onContested) === JSON.stringify([carol.id, winnerId].sort()), "the contested slot: Carol's and the winner's, no more");
+  check(confirmed.some((b) => b.customer_id === loserId && same(b.start_at, alternativeStart)), "the loser's on the alternative");
+
+  // Booked elsewhere: both weeks follow through the change stream alone.
+  const later = week.filter((slot) => !same(slot.start_at, contestedStart) && !same(slot.start_at, alternativeStart)).at(-1);
+  const laterButton = `.slot[data-start="${later.start_at}"]`;
+  check((await loser.locator(laterButton).innerText()).includes("2 left"), "a later slot shows 2 left");
+  await call("POST", "/v1/bookings", { resource_id: room.id, customer_id: carol.id, start_at: later.start_at, end_at: later.end_at });
+  for (const page of [winner, loser]) {
+    await page.waitForFunction(
+      (selector) => document.querySelector(selector)?.textContent.includes("1 left"),
+      laterButton,
+      { timeout: 10_000 },
+    );
+  }
+  check(true, "a booking made elsewhere reaches both weeks live");
+  check(pageErrors.length === 0, `no script errors in the pages (${pageErrors.join("; ")})`);
   console.log(`screenshots: ${outDir}`);
 } finally {
   await browser.close();
