@@ -180,9 +180,9 @@ function zoneOf(resourceId: string): string {
 }
 
 function whenText(startAt: string, endAt: string, tz: string): string {
-  const fmt = new Intl.DateTimeFormat([], { timeZone: tz, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
-  const end = new Intl.DateTimeFormat([], { timeZone: tz, hour: "2-digit", minute: "2-digit" });
-  return `${fmt.format(new Date(startAt))}–${end.format(new Date(endAt))} (${tz})`;
+  const day = new Intl.DateTimeFormat([], { timeZone: tz, weekday: "short", day: "numeric", month: "short" });
+  const at = new Date(startAt);
+  return `${day.format(at)}, ${clock(tz).format(at)}–${clock(tz).format(new Date(endAt))} (${tz})`;
 }
 
 async function start() {
