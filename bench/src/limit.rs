@@ -134,13 +134,25 @@ pub async fn pgbench(
     duration: Duration,
 ) -> anyhow::Result<f64> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/booking.sql");
+    let defines = [format!("nres={resources}"), format!("ncust={customers}")];
+    run_pgbench(database_url, script, concurrency, duration, &defines).await
+}
+
+/// `pgbench -n -M prepared -j 2` running `script` with `-D` `defines`;
+/// returns its transactions per second.
+pub async fn run_pgbench(
+    database_url: &str,
+    script: &str,
+    concurrency: usize,
+    duration: Duration,
+    defines: &[String],
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     let output = tokio::process::Command::new("pgbench")
         .args(["-n", "-M", "prepared", "-j", "2"])
         .arg(format!("-c{concurrency}"))
         .arg(format!("-T{}", duration.as_secs().max(1)))
-        .arg(format!("-Dnres={resources}"))
-        .arg(format!("-Dncust={customers}"))
+        .args(defines.iter().map(|d| format!("-D{d}")))
         .arg(format!("-f{script}"))
         .arg(database_url)
         .output()

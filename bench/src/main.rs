@@ -15,6 +15,7 @@
 mod check;
 mod client;
 mod limit;
+mod peer;
 mod report;
 mod scenarios;
 mod server;
@@ -55,6 +56,7 @@ pub enum Scenario {
     Fill,
     Policy,
     Slots,
+    Peer,
 }
 
 #[derive(Clone, Debug, clap::Args)]

@@ -109,11 +109,15 @@ async fn run_on(args: &RunArgs, database: &BenchDatabase) -> anyhow::Result<()> 
     if wants(args, Scenario::Slots) {
         rows.extend(slots(args, &server, &api, &db).await?);
     }
+    if wants(args, Scenario::Peer) {
+        let own_sql = rows.iter().find(|r| r.scenario == "pgbench booking.sql").map(|r| r.throughput);
+        rows.extend(crate::peer::peer(args, &server, &api, &database.url, own_sql).await?);
+    }
     report::summary(engine, &rows);
     Ok(())
 }
 
-async fn customers(api: &Api, prefix: &str, count: usize) -> anyhow::Result<Vec<Uuid>> {
+pub(crate) async fn customers(api: &Api, prefix: &str, count: usize) -> anyhow::Result<Vec<Uuid>> {
     let mut ids = Vec::with_capacity(count);
     for i in 0..count {
         let body = json!({"email": format!("{prefix}-{i}@bench.example"), "name": format!("Bench {i}")});
@@ -122,7 +126,12 @@ async fn customers(api: &Api, prefix: &str, count: usize) -> anyhow::Result<Vec<
     Ok(ids)
 }
 
-async fn resource(api: &Api, name: &str, capacity: usize, max_duration: Option<i64>) -> anyhow::Result<Uuid> {
+pub(crate) async fn resource(
+    api: &Api,
+    name: &str,
+    capacity: usize,
+    max_duration: Option<i64>,
+) -> anyhow::Result<Uuid> {
     let mut body = json!({"name": name, "capacity": capacity});
     if let Some(max) = max_duration {
         body["max_booking_duration_seconds"] = json!(max);
@@ -130,7 +139,7 @@ async fn resource(api: &Api, name: &str, capacity: usize, max_duration: Option<i
     id_of(&api.create("/v1/resources", &body).await?)
 }
 
-fn id_of(body: &Value) -> anyhow::Result<Uuid> {
+pub(crate) fn id_of(body: &Value) -> anyhow::Result<Uuid> {
     Ok(body["id"].as_str().ok_or_else(|| anyhow::anyhow!("no id in {body}"))?.parse()?)
 }
 

@@ -239,6 +239,11 @@ async fn an_endpoint_gets_each_wanted_event_signed_in_feed_order_once() {
         assert!(item["delivered_at"].is_string());
         assert_eq!(item["message_id"], format!("msg_{}", item["position"]));
     }
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.text.contains("berth_webhook_attempts_total{outcome=\"delivered\"}"), "attempts by outcome");
+    assert!(metrics.text.contains("berth_webhook_delivery_lag_seconds_bucket"), "delivery lag");
+    assert!(metrics.text.contains("berth_events_total"), "events written");
 }
 
 #[tokio::test]

@@ -1,0 +1,166 @@
+//! Scenario `peer`: the workload the Rust peer tyrchen/reservation is
+//! measured on, side by side with that peer's own SQL in the same run.
+//! Capacity-1 resources, one customer, windows that never overlap (slot n
+//! is the n-th hour after a base, 30 minutes long, on a random resource or
+//! on one), closed loop at `--concurrency`:
+//!
+//! - berth over HTTP, unkeyed, 1,000 resources;
+//! - berth over HTTP, every booking with an Idempotency-Key, 1,000 resources;
+//! - berth over HTTP, unkeyed, all on one resource (the hot calendar);
+//! - PostgreSQL only, the yardsticks (`bench/pgbench/`): the peer's whole
+//!   reserve path as plain SQL (`peer-reserve.sql` on its schema: one
+//!   INSERT checked by a GiST exclusion constraint, a change-log trigger
+//!   with NOTIFY), and berth's own statements for a keyed booking
+//!   (`booking.sql`, the plain-SQL limit of the `spread` scenario).
+//!
+//! Each berth figure is printed as a share of the peer's SQL.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{Duration as Span, DurationRound, Utc};
+use rand::Rng;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    Engine, RunArgs,
+    client::{Api, Recorded, for_duration},
+    limit,
+    report::{self, Row},
+    server::Server,
+};
+
+/// One phase: bookings on `resources` (a random one each time), each in
+/// the next hour after `base` counted by `slots`, keyed or not.
+async fn phase(
+    args: &RunArgs,
+    api: &Api,
+    resources: &[Uuid],
+    customer: Uuid,
+    slots: &AtomicU64,
+    keyed: bool,
+) -> Recorded {
+    let base = Utc::now().duration_trunc(Span::hours(1)).unwrap_or_else(|_| Utc::now()) + Span::days(1);
+    for_duration(args.concurrency, args.phase(), |_| {
+        let n = slots.fetch_add(1, Ordering::Relaxed);
+        let resource = resources[rand::rng().random_range(0..resources.len())];
+        let start = base + Span::hours(i64::try_from(n).unwrap_or(i64::MAX / 7200));
+        let body = json!({
+            "resource_id": resource,
+            "customer_id": customer,
+            "start_at": start.to_rfc3339(),
+            "end_at": (start + Span::minutes(30)).to_rfc3339(),
+        });
+        async move {
+            let key = keyed.then(|| Uuid::new_v4().to_string());
+            api.post("/v1/bookings", &body, key.as_deref()).await
+        }
+    })
+    .await
+}
+
+/// `booking.sql` under pgbench, on `limit-N` resources and `bench-N`
+/// customers made for it (what the spread scenario makes).
+async fn own_statements(args: &RunArgs, api: &Api, url: &str) -> anyhow::Result<f64> {
+    let n = args.size(1000, 10);
+    for i in 0..n {
+        crate::scenarios::resource(api, &format!("limit-{i}"), 1_000_000, Some(86_400)).await?;
+    }
+    crate::scenarios::customers(api, "bench", n).await?;
+    limit::pgbench(url, n, n, args.concurrency, args.phase()).await
+}
+
+/// Loads the peer's schema (`psql -f`) and runs its reserve path under
+/// pgbench. Returns reservations per second.
+async fn peer_sql(url: &str, args: &RunArgs) -> anyhow::Result<f64> {
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/peer-reserve-schema.sql");
+    let loaded =
+        tokio::process::Command::new("psql").args(["-q", "-v", "ON_ERROR_STOP=1", "-f", schema, url]).output().await?;
+    anyhow::ensure!(loaded.status.success(), "psql: {}", String::from_utf8_lossy(&loaded.stderr));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/peer-reserve.sql");
+    limit::run_pgbench(url, script, args.concurrency, args.phase(), &[]).await
+}
+
+/// `own_sql`: berth's statements as plain SQL (`booking.sql`), when the
+/// spread scenario measured it already; measured here otherwise.
+pub async fn peer(
+    args: &RunArgs,
+    server: &Server,
+    api: &Api,
+    url: &str,
+    own_sql: Option<f64>,
+) -> anyhow::Result<Vec<Row>> {
+    let n_resources = args.size(1000, 10);
+    let mut resources = Vec::with_capacity(n_resources);
+    for i in 0..n_resources {
+        let body = json!({"name": format!("peer-{i}"), "capacity": 1});
+        resources.push(crate::scenarios::id_of(&api.create("/v1/resources", &body).await?)?);
+    }
+    let hot =
+        crate::scenarios::id_of(&api.create("/v1/resources", &json!({"name": "peer-hot", "capacity": 1})).await?)?;
+    let customer = crate::scenarios::id_of(
+        &api.create("/v1/customers", &json!({"email": "peer@bench.example", "name": "Peer"})).await?,
+    )?;
+    let slots = AtomicU64::new(0);
+    let mut measured = Vec::new();
+    for (name, on, keyed) in [
+        ("peer: berth unkeyed, 1,000 resources", &resources[..], false),
+        ("peer: berth keyed, 1,000 resources", &resources[..], true),
+        ("peer: berth unkeyed, one resource", std::slice::from_ref(&hot), false),
+    ] {
+        server.reset_peak_rss();
+        let recorded = phase(args, api, on, customer, &slots, keyed).await;
+        let refused = recorded.requests - recorded.count("201");
+        measured.push((name, recorded, server.peak_rss_mib(), refused));
+    }
+    let (yardstick, own_sql) = match args.database {
+        Engine::Postgres => {
+            let peer = peer_sql(url, args).await.map_err(|err| println!("\n== peer's SQL: not measured ({err})")).ok();
+            let own = match own_sql {
+                Some(tps) => Some(tps),
+                None => own_statements(args, api, url)
+                    .await
+                    .map_err(|err| println!("\n== booking.sql: not measured ({err})"))
+                    .ok(),
+            };
+            (peer, own)
+        }
+        Engine::Sqlite => (None, None),
+    };
+    let mut rows = Vec::new();
+    for (name, recorded, rss, refused) in measured {
+        let share = yardstick.map_or_else(
+            || "the peer's SQL runs on PostgreSQL only".to_owned(),
+            |tps| format!("{:.0}% of the peer's SQL", recorded.throughput() / tps * 100.0),
+        );
+        let note = format!("{share}; not 201: {refused} (windows never overlap, so any is a defect)");
+        rows.push(report::print(name, &recorded, rss, note));
+    }
+    if let Some(tps) = yardstick {
+        println!(
+            "\n== peer's SQL (pgbench, peer-reserve.sql): {tps:.0} reservations/s at concurrency {}",
+            args.concurrency
+        );
+        rows.push(Row {
+            scenario: "peer's reserve as plain SQL (pgbench)".into(),
+            throughput: tps,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            note: "100%: the yardstick".into(),
+        });
+        if let Some(own) = own_sql {
+            println!(
+                "   berth's statements for a keyed booking as plain SQL (booking.sql): {own:.0}/s, {:.0}% of it",
+                own / tps * 100.0
+            );
+            rows.push(Row {
+                scenario: "berth's keyed booking as plain SQL (pgbench booking.sql)".into(),
+                throughput: own,
+                p50_ms: 0.0,
+                p99_ms: 0.0,
+                note: format!("{:.0}% of the peer's SQL", own / tps * 100.0),
+            });
+        }
+    }
+    Ok(rows)
+}
