@@ -12,7 +12,8 @@
 //    holds the winner's booking on the contested slot and the loser's on
 //    the alternative.
 // 4. A booking made elsewhere (the API, no page action) shows up in both
-//    pages' weeks through the live change stream.
+//    pages' weeks through the live change stream; the winner cancels and
+//    the unit reappears on the loser's page.
 // Screenshots of each step go to OUTDIR.
 //
 //   node test/race.mjs BASE ADMIN_TOKEN OUTDIR
@@ -147,6 +148,16 @@ try {
     );
   }
   check(true, "a booking made elsewhere reaches both weeks live");
+
+  // The winner cancels: the unit comes back, on the loser's page too.
+  await winner.click("#cancel");
+  await winner.waitForSelector("#hold-panel[data-status=cancelled]", { timeout: 15_000 });
+  await loser.waitForFunction(
+    (selector) => document.querySelector(selector)?.textContent.includes("1 left"),
+    contested,
+    { timeout: 10_000 },
+  );
+  check(true, "a cancellation gives the unit back, live on the other page");
   check(pageErrors.length === 0, `no script errors in the pages (${pageErrors.join("; ")})`);
   console.log(`screenshots: ${outDir}`);
 } finally {
