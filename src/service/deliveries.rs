@@ -104,6 +104,7 @@ async fn fan_out_batch(db: &Db, newest: i64) -> Result<Option<u64>, ServiceError
                 event_type: row.event_type.clone(),
                 occurred_at: row.occurred_at,
                 payload: body(row),
+                made_at: now,
                 due_at,
             })
             .collect();
@@ -177,6 +178,7 @@ pub async fn settle(db: &Db, attempt: &Attempt, outcome: &Outcome, retry: &Retry
             Outcome::Answered(status) => (Some(*status), None),
             Outcome::NoAnswer(why) => (None, Some(why.clone())),
         };
+        let retry_at = now + retry.delay(u32::try_from(attempt.attempt).unwrap_or(1), rand::rng().random());
         let settled = if outcome.accepted() {
             Settled {
                 status: DeliveryStatus::Delivered,
@@ -186,10 +188,9 @@ pub async fn settle(db: &Db, attempt: &Attempt, outcome: &Outcome, retry: &Retry
                 delivered_at: Some(now),
             }
         } else {
-            let wait = retry.delay(u32::try_from(attempt.attempt).unwrap_or(1), rand::rng().random());
             Settled {
                 status: DeliveryStatus::Pending,
-                next_attempt_at: now + wait,
+                next_attempt_at: retry_at,
                 http_status,
                 error,
                 delivered_at: None,
@@ -198,6 +199,10 @@ pub async fn settle(db: &Db, attempt: &Attempt, outcome: &Outcome, retry: &Retry
         if !webhooks::settle(&txn, attempt.delivery_id, attempt.attempt, settled).await? {
             // Given up or taken over meanwhile: nothing to record.
             return Ok(());
+        }
+        if !outcome.accepted() {
+            // The endpoint's later deliveries cannot go before this one.
+            webhooks::hold_back(&txn, endpoint.id, retry_at).await?;
         }
         let before = endpoint.clone();
         let mut switched_off = false;

@@ -168,6 +168,8 @@ pub struct NewDelivery {
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
     pub payload: String,
+    pub made_at: DateTime<Utc>,
+    /// When it may first be sent (later than `made_at` behind a retry).
     pub due_at: DateTime<Utc>,
 }
 
@@ -192,7 +194,7 @@ pub async fn insert_deliveries(conn: &impl ConnectionTrait, rows: Vec<NewDeliver
         last_status: Set(None),
         last_error: Set(None),
         delivered_at: Set(None),
-        created_at: Set(d.due_at),
+        created_at: Set(d.made_at),
     });
     delivery::Entity::insert_many(rows)
         .on_conflict(

@@ -372,18 +372,26 @@ async fn the_log_shows_what_went_wrong_while_an_endpoint_fails() {
     let slow_endpoint = register(&app, &slow.url, &[]).await;
     let broken_endpoint = register(&app, &broken.url, &[]).await;
     app.create_resource("Court", 1).await;
+    app.create_resource("Hall", 1).await;
 
     for (endpoint, expect) in [(&slow_endpoint, "timeout"), (&broken_endpoint, "503")] {
         let log_path = format!("/v1/webhooks/{}/deliveries?status=pending", endpoint["id"].as_str().unwrap());
-        let item = wait_until(
+        let (item, later) = wait_until(
             || async {
                 let log = app.get(&log_path).await.assert_status(200).body.clone();
-                let item = log["items"][0].clone();
-                (item["attempts"].as_i64().unwrap_or(0) >= 2).then_some(item)
+                // Newest first: the oldest (the one being retried) is last.
+                let (item, later) = (log["items"][1].clone(), log["items"][0].clone());
+                (item["attempts"].as_i64().unwrap_or(0) >= 2).then_some((item, later))
             },
             "two failed attempts",
         )
         .await;
+        // The later event is never tried before the first is accepted, and
+        // waits (at least) as long as the first's retry.
+        assert_eq!(later["attempts"], 0, "{later}");
+        let when =
+            |item: &Value| chrono::DateTime::parse_from_rfc3339(item["next_attempt_at"].as_str().unwrap()).unwrap();
+        assert!(when(&later) >= when(&item), "held back behind the retry: {later} / {item}");
         assert_eq!(item["status"], "pending");
         assert!(item["next_attempt_at"].is_string());
         if expect == "timeout" {
