@@ -70,6 +70,7 @@ pub const API_REQUESTS_RUNNING: &str = "berth_api_requests_running";
 pub const BACKGROUND_RUNS: &str = "berth_background_runs_total";
 pub const BACKGROUND_ROWS: &str = "berth_background_rows_total";
 pub const EVENTS: &str = "berth_events_total";
+pub const REFUSED_WITHOUT_LOCK: &str = "berth_refused_without_lock_total";
 pub const WEBHOOK_ATTEMPTS: &str = "berth_webhook_attempts_total";
 pub const WEBHOOK_LAG: &str = "berth_webhook_delivery_lag_seconds";
 
@@ -121,6 +122,11 @@ pub fn api_requests_running(running: usize) {
 /// Events that committed and got their feed position.
 pub fn events_numbered(count: u64) {
     metrics::counter!(EVENTS).increment(count);
+}
+
+/// A booking refused from a snapshot, without queueing on the resource.
+pub fn refused_without_lock() {
+    metrics::counter!(REFUSED_WITHOUT_LOCK).increment(1);
 }
 
 /// One webhook attempt, by outcome (`delivered`, `error_status`,

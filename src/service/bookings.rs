@@ -114,7 +114,16 @@ pub async fn create(
         let txn = store::begin_write(db.conn()).await?;
         let (group, locked) = match new.target {
             Target::Resource(id) => {
-                let locked = lock_in_order(&txn, &[id]).await?;
+                let locked = match resources::lock_if_free(&txn, id).await? {
+                    Some(resource) => std::collections::HashMap::from([(id, resource)]),
+                    None => {
+                        // Another decision holds the lock (or there is no
+                        // such resource): a refusal a snapshot already shows
+                        // is answered without queueing (docs/design.md §18).
+                        refuse_from_snapshot(&txn, db, &new).await?;
+                        lock_in_order(&txn, &[id]).await?
+                    }
+                };
                 if locked.is_empty() {
                     return Err(ServiceError::invalid("resource_id", "no resource with this id"));
                 }
@@ -163,6 +172,42 @@ pub async fn create(
         Ok(booking)
     })
     .await
+}
+
+/// Judges `new` on what is committed now, without the resource's lock:
+/// `Err(Refused)` (with alternatives) when the rules already refuse it.
+/// Only a request that does not fit by the sum of what occupies its window
+/// is judged whole; one that fits by it goes to the lock at once.
+/// The snapshot is read after the request arrived, so the refusal is what
+/// a decision at that instant would have said: linearizable. Anything
+/// else (admitted, a 422, a resource or customer that is missing) decides
+/// nothing here: the caller takes the lock and decides as always, so
+/// the order of refusals (docs/design.md §4) is unchanged.
+async fn refuse_from_snapshot(txn: &DatabaseTransaction, db: &Db, new: &NewBooking) -> Result<(), ServiceError> {
+    let Target::Resource(id) = new.target else { return Ok(()) };
+    let Some(resource) = resources::find(txn, id).await? else { return Ok(()) };
+    let decision = Decision {
+        resource: &resource,
+        customer: new.customer_id,
+        request: Request { range: new.range, quantity: i64::from(new.quantity) },
+        now: db.decision_clock(txn).await?,
+        apply_policy: !new.override_policy,
+        rescheduled_from: None,
+        exclude: None,
+    };
+    // Room by the upper bound (the common case on a busy calendar that is
+    // not sold out): only the lock can say more; one read spent.
+    if decision.check_values().is_err() || decision.fits_by_sum(txn).await? {
+        return Ok(());
+    }
+    if customers::find(txn, new.customer_id).await?.is_none() {
+        return Ok(());
+    }
+    let refused = decision.decide(txn).await;
+    if refused.is_err() {
+        telemetry::refused_without_lock();
+    }
+    refused
 }
 
 /// A new booking of `new` on `resource`, decided at `now`: held for the

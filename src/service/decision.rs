@@ -56,6 +56,15 @@ impl Decision<'_> {
         }
     }
 
+    /// Whether the request fits by the sum of everything occupying its
+    /// window (an upper bound of the peak): one aggregate read. `false`
+    /// says nothing yet (a close call, or full).
+    pub(super) async fn fits_by_sum(&self, txn: &DatabaseTransaction) -> Result<bool, ServiceError> {
+        let window = rules::occupied(&self.request.range, self.resource.policy.buffers());
+        let total = bookings::blocking_total(txn, &self.overlap(&window)).await?;
+        Ok(total + self.request.quantity <= i64::from(self.resource.capacity))
+    }
+
     /// `domain::rules::admit` over the customer's active bookings of the
     /// resource and what the others occupy.
     pub(super) async fn judge(&self, txn: &DatabaseTransaction) -> Result<Judged, ServiceError> {

@@ -122,3 +122,17 @@ pub async fn delete_if_version(
 pub async fn lock(conn: &impl ConnectionTrait, id: ResourceId) -> StoreResult<Option<Resource>> {
     Entity::find_by_id(id.0).lock_exclusive().one(conn).await?.map(to_domain).transpose()
 }
+
+/// Like `lock`, but only if no other transaction holds the row's lock
+/// (`FOR UPDATE SKIP LOCKED`): `None` when it is taken (or there is no
+/// such resource). Never waits. SQLite has no row locks: there it is
+/// `lock`.
+pub async fn lock_if_free(conn: &impl ConnectionTrait, id: ResourceId) -> StoreResult<Option<Resource>> {
+    use sea_orm::sea_query::{LockBehavior, LockType};
+    Entity::find_by_id(id.0)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .one(conn)
+        .await?
+        .map(to_domain)
+        .transpose()
+}

@@ -178,3 +178,48 @@ async fn the_decision_clock_is_read_at_the_moment_not_at_the_transaction_start()
     let skew = (chrono::Utc::now() - second).num_milliseconds().abs();
     assert!(skew < 5_000, "the database clock is {skew} ms off this host's");
 }
+
+/// A request the committed state already refuses is answered while
+/// another decision holds the resource's lock; one that could fit waits
+/// for the lock and is decided under it (docs/design.md §18). PostgreSQL
+/// only: SQLite has no row locks (its writers run one at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refusal_the_snapshot_shows_does_not_wait_for_the_lock() {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+    let app = racing_app().await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let resource = app.create_resource("Court", 1).await;
+    let people = customers(&app, 3).await;
+    let full = slot(5, 9, 10);
+    app.book(&resource, &people[0], &full, 1).await.assert_status(201);
+
+    // Another decision holds the resource's lock.
+    let holder = app.db.begin().await.unwrap();
+    let lock = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT id FROM resource WHERE id = $1 FOR UPDATE",
+        [resource["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap().into()],
+    );
+    holder.execute_raw(lock).await.unwrap();
+
+    let free = slot(5, 11, 12);
+    let waiting = {
+        let (app_base, client, admin) = (app.base.clone(), app.client.clone(), app.admin.clone());
+        let body = json!({"resource_id": resource["id"], "customer_id": people[2]["id"], "start_at": free.0, "end_at": free.1});
+        tokio::spawn(async move {
+            client.post(format!("{app_base}/v1/bookings")).bearer_auth(admin).json(&body).send().await.unwrap().status()
+        })
+    };
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), app.book(&resource, &people[1], &full, 1))
+        .await
+        .expect("answered while the lock is held");
+    let problem = refused.assert_problem(409, "capacity-exceeded");
+    assert!(!problem["alternatives"].as_array().unwrap().is_empty(), "{problem}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a request that could fit waits for the lock");
+    holder.rollback().await.unwrap();
+    assert_eq!(waiting.await.unwrap().as_u16(), 201);
+    app.assert_within_capacity(&resource).await;
+}
