@@ -158,8 +158,13 @@ pub struct FeedEvent {
 const SEQUENCE_BATCH: u64 = 1000;
 
 /// Numbers every committed event still without a position; returns how
-/// many. Any number of instances may run it: they take turns.
+/// many. Any number of instances may run it: they take turns. With nothing
+/// to number it only reads (no write transaction, no lock: on SQLite the
+/// write lock is the whole database's).
 pub async fn sequence(db: &Db) -> Result<u64, ServiceError> {
+    if !outbox::any_unnumbered(db.conn()).await? {
+        return Ok(0);
+    }
     let mut total = 0;
     loop {
         let numbered = retrying(|| async {

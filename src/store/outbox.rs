@@ -85,6 +85,18 @@ pub async fn sequence(conn: &impl ConnectionTrait, batch: u64) -> StoreResult<u6
     Ok(result.rows_affected())
 }
 
+/// Whether a committed row still waits for its position.
+pub async fn any_unnumbered(conn: &impl ConnectionTrait) -> StoreResult<bool> {
+    let found: Option<i64> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Position.is_null())
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
 /// A change to one resource's occupied time, as its stream tells it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceChange {
