@@ -50,11 +50,17 @@ pub fn encode_cursor(id: Uuid) -> String {
 }
 
 /// Cuts a fetch of `limit + 1` rows into a page and the next cursor.
-pub fn paginate<T>(mut rows: Vec<T>, limit: u32, id_of: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
+pub fn paginate<T>(rows: Vec<T>, limit: u32, id_of: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
+    cut(rows, limit, |row| encode_cursor(id_of(row)))
+}
+
+/// Cuts a fetch of `limit + 1` rows into a page and the cursor `cursor_of`
+/// makes of its last row, when there is more.
+pub fn cut<T>(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
     let limit = limit as usize;
     if rows.len() > limit {
         rows.truncate(limit);
-        let next = rows.last().map(|row| encode_cursor(id_of(row)));
+        let next = rows.last().map(cursor_of);
         (rows, next)
     } else {
         (rows, None)

@@ -13,51 +13,42 @@ use crate::domain::{
 };
 use crate::http::fields::{no_nul, non_null, nullable};
 
-macro_rules! event_type_names {
-    ($($variant:ident => $name:literal),* $(,)?) => {
-        /// An event type.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-        pub enum EventTypeName {
-            $(#[serde(rename = $name)] $variant),*
-        }
+/// An event type as the API spells it (`booking.created`). Its spec enum
+/// is the domain's list itself, so the spec and the wire cannot disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventTypeName(pub EventType);
 
-        impl From<EventTypeName> for EventType {
-            fn from(name: EventTypeName) -> Self {
-                match name { $(EventTypeName::$variant => EventType::$variant),* }
-            }
-        }
-
-        impl From<EventType> for EventTypeName {
-            fn from(event: EventType) -> Self {
-                match event { $(EventType::$variant => EventTypeName::$variant),* }
-            }
-        }
-    };
+impl Serialize for EventTypeName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_str())
+    }
 }
 
-event_type_names! {
-    BookingCreated => "booking.created",
-    BookingConfirmed => "booking.confirmed",
-    BookingCancelled => "booking.cancelled",
-    BookingExpired => "booking.expired",
-    BookingCheckedIn => "booking.checked_in",
-    BookingCompleted => "booking.completed",
-    BookingNoShow => "booking.no_show",
-    BookingRescheduled => "booking.rescheduled",
-    BookingReassigned => "booking.reassigned",
-    ResourceCreated => "resource.created",
-    ResourceUpdated => "resource.updated",
-    ResourceDeleted => "resource.deleted",
-    GroupCreated => "group.created",
-    GroupUpdated => "group.updated",
-    GroupDeleted => "group.deleted",
-    WebhookDisabled => "webhook.disabled",
+impl<'de> Deserialize<'de> for EventTypeName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        EventType::parse(&name)
+            .map(EventTypeName)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event type `{name}`")))
+    }
 }
+
+impl utoipa::PartialSchema for EventTypeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some("An event type."))
+            .enum_values(Some(EventType::ALL.iter().map(|event| event.as_str())))
+            .into()
+    }
+}
+
+impl ToSchema for EventTypeName {}
 
 pub fn event_types(names: Vec<EventTypeName>) -> Vec<EventType> {
     let mut types: Vec<EventType> = Vec::new();
     for name in names {
-        let event = EventType::from(name);
+        let event = name.0;
         if !types.contains(&event) {
             types.push(event);
         }
@@ -148,7 +139,7 @@ impl From<&Endpoint> for WebhookResponse {
             id: e.id.0,
             url: e.url.clone(),
             description: e.description.clone(),
-            types: e.types.iter().copied().map(Into::into).collect(),
+            types: e.types.iter().copied().map(EventTypeName).collect(),
             enabled: e.enabled,
             disabled_at: e.disabled_at,
             failing_since: e.failing_since,
@@ -298,9 +289,14 @@ mod tests {
     #[test]
     fn every_event_type_has_a_name_in_the_spec() {
         for event in EventType::ALL {
-            let name = EventTypeName::from(*event);
-            assert_eq!(EventType::from(name), *event);
-            assert_eq!(serde_json::to_value(name).unwrap(), event.as_str());
+            let name = EventTypeName(*event);
+            let json = serde_json::to_value(name).unwrap();
+            assert_eq!(json, event.as_str());
+            assert_eq!(serde_json::from_value::<EventTypeName>(json).unwrap(), name);
         }
+        let schema = serde_json::to_value(<EventTypeName as utoipa::PartialSchema>::schema()).unwrap();
+        let names: Vec<&str> = EventType::ALL.iter().map(|event| event.as_str()).collect();
+        assert_eq!(schema["enum"], serde_json::json!(names), "the spec lists the names sent on the wire");
+        assert!(serde_json::from_value::<EventTypeName>(serde_json::json!("BookingCreated")).is_err());
     }
 }

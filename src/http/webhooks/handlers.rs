@@ -18,7 +18,7 @@ use crate::http::{
     auth::Admin,
     extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
     idempotency::Keyed,
-    pagination::{PageQuery, paginate},
+    pagination::{PageQuery, cut, paginate},
     precondition::IfMatch,
     problem::Problem,
     reply,
@@ -208,14 +208,9 @@ pub async fn list_deliveries(
         ),
     };
     let limit = query.limit.unwrap_or(50);
-    let mut rows =
+    let rows =
         service::deliveries(&state.db, WebhookId(id), before, query.status.map(Into::into), u64::from(limit) + 1)
             .await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|d| d.id.to_string())
-    } else {
-        None
-    };
+    let (rows, next_cursor) = cut(rows, limit, |d| d.id.to_string());
     Ok(Json(DeliveryPage { items: rows.iter().map(Into::into).collect(), next_cursor }))
 }
