@@ -1,6 +1,6 @@
 //! The limit: the database work of a booking without HTTP.
 //!
-//! `direct` calls berth's own service layer (claim the Idempotency-Key,
+//! `direct` calls berth's own service layer (look the Idempotency-Key up,
 //! then the booking transaction that stores its response) at the same
 //! concurrency as the HTTP run: what berth would do with HTTP, JSON and
 //! auth taken away. On PostgreSQL, `pgbench` runs `pgbench/booking.sql`,
@@ -14,7 +14,7 @@ use berth::{
     service::{
         Db, ServiceError,
         bookings::{self, Context, NewBooking, Target},
-        idempotency::{self, Claimed, Policy, Scope, Seal, StoredResponse},
+        idempotency::{self, Found, Key, Policy, Scope, Seal, StoredResponse},
     },
 };
 use chrono::{Duration as Span, DurationRound, Utc};
@@ -98,11 +98,12 @@ pub async fn direct(
                 method: "POST".into(),
                 route: "/v1/bookings".into(),
             };
-            let claim = match idempotency::claim(db, &scope, &Uuid::new_v4().to_string(), policy).await {
-                Ok(Claimed::Fresh(id)) => Some(id),
+            let key = Key { scope, fingerprint: Uuid::new_v4().to_string(), policy };
+            match idempotency::look_up(db, &key).await {
+                Ok(Found::Nothing) => {}
                 _ => return Outcome { status: 500, problem: None, body: serde_json::Value::Null, replayed: false },
-            };
-            let seal = Seal::new(claim, render);
+            }
+            let seal = Seal::new(Some(&key), render);
             let new = NewBooking {
                 target: Target::Resource(ResourceId(resource)),
                 customer_id: CustomerId(customer),
@@ -113,11 +114,6 @@ pub async fn direct(
                 override_policy: false,
             };
             let result = bookings::create(db, new, ctx, &seal).await;
-            if result.is_err()
-                && let Some(id) = claim
-            {
-                let _ = idempotency::release(db, id).await;
-            }
             outcome(result)
         }
     })

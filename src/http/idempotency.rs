@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on every `POST` (IETF httpapi draft): the middleware
-//! that claims keys, replays stored responses and releases keys of requests
-//! that were refused before they ran, plus the pieces handlers use to store
-//! their response together with their effect.
+//! that looks keys up, replays stored responses and records refusals, plus
+//! the extractor with which handlers store their response together with
+//! their effect, in the effect's own transaction (docs/design.md §6).
 //!
 //! Scope of a key: the caller (token subject; anonymous callers cannot use
 //! keys), the method and the request path. Fingerprint: SHA-256 of the
@@ -9,7 +9,7 @@
 //! keys so that key order and whitespace do not matter.
 //!
 //! Stored and replayed: 2xx and 409 outcomes (the request ran and the answer
-//! is final). Released: everything refused before it ran (400, 401, 403,
+//! is final). Not stored: everything refused before it ran (400, 401, 403,
 //! 404, 412, 413, 415, 422, 428) and 5xx, so the client may fix and retry
 //! with the same key.
 
@@ -31,13 +31,13 @@ use super::{
 use crate::auth::Principal;
 use crate::service::{
     Db, ServiceError,
-    idempotency::{self as service, Claim, Claimed, Policy, Scope, Seal, StoredResponse},
+    idempotency::{self as service, Found, Key, Policy, Scope, Seal, StoredResponse},
 };
 
 /// What `parse_key` accepts, for the spec.
 const KEY_PATTERN: &str = r#"^("[!#-~]{1,255}"|[!#-~]{1,255})$"#;
 
-/// The longest request path a key is claimed for.
+/// The longest request path a key is kept for.
 const MAX_KEYED_PATH_BYTES: usize = 512;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -51,41 +51,77 @@ pub struct IdempotencyState {
     pub policy: Policy,
 }
 
-/// The claim of this request's key, for the handler to seal.
-#[derive(Clone, Copy, Debug)]
-struct ClaimId(Claim);
-
-/// Marks a response whose record was stored with the effect.
+/// Marks a response that needs no recording by the middleware: stored with
+/// the effect, or already what the key holds.
 #[derive(Clone, Copy, Debug)]
 struct Sealed;
 
 /// The handler's side of the key: run a write with `Keyed::write`, and its
 /// response is stored with its effect when the request carried a key.
-pub struct Keyed(Option<Claim>);
+pub struct Keyed(Option<Key>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Keyed {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Keyed(parts.extensions.get::<ClaimId>().map(|c| c.0)))
+        Ok(Keyed(parts.extensions.get::<Key>().cloned()))
     }
 }
 
 impl Keyed {
     /// Runs a write: `run` calls one service use case with the `Seal`, which
     /// stores `render`'s response inside the use case's transaction. The
-    /// response is rendered once and sent as stored.
+    /// response is rendered once and sent as stored. When a request with
+    /// the same key committed first, this one's effect rolled back and the
+    /// answer is what the key holds.
     pub async fn write<T>(
         self,
         render: impl Fn(&T) -> StoredResponse + Send + Sync,
         run: impl AsyncFnOnce(&Seal<'_, T>) -> Result<T, ServiceError>,
     ) -> Result<Response, Problem> {
-        let seal = Seal::new(self.0, &render);
-        let value = run(&seal).await?;
+        let seal = Seal::new(self.0.as_ref(), &render);
+        let value = match run(&seal).await {
+            Ok(value) => value,
+            Err(ServiceError::IdempotencyKeyTaken) => {
+                let found = seal.taken().unwrap_or(Found::InFlight);
+                return Ok((Extension(Sealed), answer(found).unwrap_or_else(in_use)).into_response());
+            }
+            Err(err) => return Err(err.into()),
+        };
         let keyed = seal.is_keyed();
         let response = reply::send(&seal.into_response(&value));
         Ok(if keyed { (Extension(Sealed), response).into_response() } else { response })
     }
+}
+
+/// The answer a key gives instead of running the request; `None` when it
+/// gives none (the request runs).
+fn answer(found: Found) -> Option<Response> {
+    match found {
+        Found::Nothing => None,
+        Found::Replay(stored) => {
+            let mut response = reply::send(&stored);
+            response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            crate::telemetry::idempotent_replay();
+            Some(response)
+        }
+        Found::InFlight => Some(in_use()),
+        Found::Reused => Some(
+            Problem::new(
+                ProblemType::IdempotencyKeyReused,
+                "This Idempotency-Key was used for a different request; use a new key.",
+            )
+            .into_response(),
+        ),
+    }
+}
+
+fn in_use() -> Response {
+    Problem::new(
+        ProblemType::IdempotencyKeyInUse,
+        "A request with this Idempotency-Key is still running; retry after Retry-After seconds.",
+    )
+    .into_response()
 }
 
 /// A caller's name as a key's scope keeps it: a `sub` of 255 characters
@@ -168,7 +204,8 @@ fn is_final_outcome(status: StatusCode) -> bool {
     status.is_success() || status == StatusCode::CONFLICT
 }
 
-/// Middleware (on `/v1`, inside authentication): claims, replays, releases.
+/// Middleware (on `/v1`, inside authentication): looks up, replays,
+/// records refusals.
 pub async fn idempotency(State(state): State<IdempotencyState>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
@@ -184,8 +221,8 @@ pub async fn idempotency(State(state): State<IdempotencyState>, request: Request
         Some(Ok(key)) => key,
     };
     // No path of berth's is this long (ids are UUIDs): the request names
-    // nothing and its handler answers 404. Claiming would only store an
-    // oversized scope (PostgreSQL refuses index entries over 2,704 bytes).
+    // nothing and its handler answers 404. Keeping the key would only store
+    // an oversized scope (PostgreSQL refuses index entries over 2,704 bytes).
     if request.uri().path().len() > MAX_KEYED_PATH_BYTES {
         return next.run(request).await;
     }
@@ -199,41 +236,19 @@ pub async fn idempotency(State(state): State<IdempotencyState>, request: Request
     };
     let path = parts.uri.path().to_owned();
     let scope = Scope { principal, key, method: parts.method.to_string(), route: path.clone() };
-    let fingerprint = fingerprint(&parts.method, &path, &body);
-    let claim = match service::claim(&state.db, &scope, &fingerprint, state.policy).await {
+    let key = Key { fingerprint: fingerprint(&parts.method, &path, &body), scope, policy: state.policy };
+    match service::look_up(&state.db, &key).await {
         Err(err) => return Problem::from(err).into_response(),
-        Ok(Claimed::Replay(stored)) => {
-            let mut response = reply::send(&stored);
-            response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-            crate::telemetry::idempotent_replay();
-            return response;
+        Ok(found) => {
+            if let Some(response) = answer(found) {
+                return response;
+            }
         }
-        Ok(Claimed::InFlight) => {
-            return Problem::new(
-                ProblemType::IdempotencyKeyInUse,
-                "A request with this Idempotency-Key is still running; retry after Retry-After seconds.",
-            )
-            .into_response();
-        }
-        Ok(Claimed::Reused) => {
-            return Problem::new(
-                ProblemType::IdempotencyKeyReused,
-                "This Idempotency-Key was used for a different request; use a new key.",
-            )
-            .into_response();
-        }
-        Ok(Claimed::Fresh(id)) => id,
-    };
-    parts.extensions.insert(ClaimId(claim));
+    }
+    parts.extensions.insert(key.clone());
     let instance = problem::instance_of(&parts.headers);
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    if response.extensions().get::<Sealed>().is_some() {
-        return response;
-    }
-    if !is_final_outcome(response.status()) {
-        if let Err(err) = service::release(&state.db, claim).await {
-            tracing::warn!(error = %err, "could not release an idempotency key; it expires by itself");
-        }
+    if response.extensions().get::<Sealed>().is_some() || !is_final_outcome(response.status()) {
         return response;
     }
     if response.status().is_success() {
@@ -245,14 +260,13 @@ pub async fn idempotency(State(state): State<IdempotencyState>, request: Request
     let bytes: Bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
     let stored =
         StoredResponse { status: parts.status.as_u16(), headers: keep_headers(&parts.headers), body: bytes.to_vec() };
-    match service::complete(&state.db, claim, &stored).await {
-        Ok(None) => {}
-        // Taken over as abandoned while we ran: the key's answer is the
-        // other run's, and every retry will get that one, so this one too.
-        Ok(Some(theirs)) => {
-            let mut response = reply::send(&theirs);
-            response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-            return response;
+    match service::record_refusal(&state.db, &key, &stored).await {
+        // The key holds another answer by now (a request with the same key
+        // committed first): every retry will get that one, so this one too.
+        Ok(found) => {
+            if let Some(response) = answer(found) {
+                return response;
+            }
         }
         Err(err) => tracing::warn!(error = %err, "could not store a refusal under its idempotency key"),
     }

@@ -78,9 +78,9 @@ impl From<crate::service::ServiceError> for Problem {
                 format!("It has {blocking_bookings} future blocking bookings; cancel them or deactivate instead."),
             )
             .with("blocking_bookings", blocking_bookings),
-            ServiceError::IdempotencyClaimLost => Problem::new(
+            ServiceError::IdempotencyKeyTaken => Problem::new(
                 ProblemType::IdempotencyKeyInUse,
-                "Another request with this Idempotency-Key took over; nothing was changed by this one.",
+                "Another request with this Idempotency-Key finished first; nothing was changed by this one.",
             ),
             ServiceError::Unavailable(source) => {
                 tracing::warn!(error = %source, "answering 503: database unavailable or contended");

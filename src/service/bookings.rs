@@ -166,7 +166,7 @@ pub async fn create(
         let mut booking = fresh(resource, &new, now);
         booking.group_id = group.as_ref().map(|g| g.id);
         insert_fresh(&txn, db, &booking, ctx, new.override_policy).await?;
-        seal.store(&txn, &booking).await?;
+        seal.store(&txn, now, &booking).await?;
         txn.commit().await?;
         created(std::slice::from_ref(&booking));
         Ok(booking)
@@ -429,7 +429,7 @@ pub async fn act(
             booking.hold_expires_at = None;
         }
         save_change(&txn, db, &mut booking, Change::new(from, action, now), ctx).await?;
-        seal.store(&txn, &booking).await?;
+        seal.store(&txn, now, &booking).await?;
         txn.commit().await?;
         if from == BookingStatus::Held && to == BookingStatus::Confirmed {
             telemetry::holds("confirmed", 1);
@@ -532,7 +532,7 @@ pub async fn reschedule(
         // A move is a new decision: it takes the buffers of the policy now.
         booking.buffers = resource.policy.buffers();
         save_change(&txn, db, &mut booking, moved, ctx).await?;
-        seal.store(&txn, &booking).await?;
+        seal.store(&txn, now, &booking).await?;
         txn.commit().await?;
         Ok(Routed::Done(booking))
     })

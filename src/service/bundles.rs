@@ -133,7 +133,7 @@ pub async fn create(
             insert_fresh(&txn, db, &booking, ctx, new.override_policy).await?;
             made.push(booking);
         }
-        seal.store(&txn, &made).await?;
+        seal.store(&txn, now, &made).await?;
         txn.commit().await?;
         created(&made);
         Ok(made)
@@ -261,7 +261,7 @@ pub(super) async fn act(
             save_change(&txn, db, booking, Change::new(from, action, now), ctx).await?;
         }
         let answer = all.swap_remove(addressed);
-        seal.store(&txn, &answer).await?;
+        seal.store(&txn, now, &answer).await?;
         txn.commit().await?;
         if from == BookingStatus::Held && to == BookingStatus::Confirmed {
             telemetry::holds("confirmed", 1 + all.len() as u64);
@@ -345,7 +345,7 @@ pub(super) async fn reschedule(
             save_change(&txn, db, booking, moved, ctx).await?;
         }
         let answer = all.swap_remove(addressed);
-        seal.store(&txn, &answer).await?;
+        seal.store(&txn, now, &answer).await?;
         txn.commit().await?;
         Ok(answer)
     })

@@ -20,7 +20,7 @@ pub async fn create(db: &Db, new: NewCustomer, seal: &Seal<'_, Customer>) -> Res
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         customers::insert(&txn, &customer).await.map_err(email_taken)?;
-        seal.store(&txn, &customer).await?;
+        seal.store(&txn, customer.created_at, &customer).await?;
         txn.commit().await?;
         Ok(customer.clone())
     })

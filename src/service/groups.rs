@@ -48,7 +48,7 @@ pub async fn create(db: &Db, new: NewGroup, ctx: &Context, seal: &Seal<'_, Group
         check_members(&txn, &group.members).await?;
         groups::insert(&txn, &group).await.map_err(stored)?;
         events::group_changed(&txn, db, EventType::GroupCreated, &group, group.created_at, ctx).await?;
-        seal.store(&txn, &group).await?;
+        seal.store(&txn, group.created_at, &group).await?;
         txn.commit().await?;
         Ok(group.clone())
     })

@@ -1,23 +1,24 @@
-//! Idempotency-Key use cases: claim a key, replay what it stored, release
-//! it, and store a response with (or, for refusals that changed nothing,
-//! after) the request's effect.
+//! Idempotency-Key use cases: look a key up before a request runs, and
+//! record the response a keyed request got, with its effect, in one
+//! transaction and one commit.
 //!
-//! A claim is its own short transaction, committed before the request runs,
-//! so that a second request with the key, on any instance, sees it in
-//! flight. The final response is written by `Seal::store` inside the
-//! transaction of the effect: a crash leaves either both or neither. A claim
-//! whose request died (older than the lease) may be taken over.
+//! No claim is written before the request runs. Two requests with one key
+//! may both run; the first to commit its record wins, and the other finds
+//! the key taken when it records, inside its own transaction: its effect
+//! rolls back and it answers with what the key holds (docs/design.md §6).
+//! A crash leaves the effect and its record both committed or both not.
+//! Records `in_flight` are no longer written; one left by an earlier
+//! version is honoured (409 while younger than the lease, taken over after).
 
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::DatabaseTransaction;
-use uuid::Uuid;
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use super::{Db, ServiceError, retrying};
 use crate::store::{
     self,
-    idempotency::{self, KeyScope, ResponseRow},
+    idempotency::{self, KeyScope, Record, ResponseRow},
 };
 
 /// The response a keyed request got, stored to be replayed byte for byte.
@@ -32,13 +33,6 @@ pub struct StoredResponse {
 impl From<ResponseRow> for StoredResponse {
     fn from(row: ResponseRow) -> Self {
         Self { status: row.status, headers: row.headers, body: row.body }
-    }
-}
-
-impl StoredResponse {
-    /// Writes this response into `claim` if it is still ours and in flight.
-    async fn save(&self, txn: &DatabaseTransaction, claim: Claim) -> Result<bool, ServiceError> {
-        Ok(idempotency::complete(txn, claim.id, claim.fence, self.status, &self.headers, &self.body).await?)
     }
 }
 
@@ -57,100 +51,111 @@ impl Scope {
     }
 }
 
-/// How long keys live and when an in-flight claim counts as abandoned.
+/// How long keys live and when an in-flight record counts as abandoned.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
     pub ttl: Duration,
     pub lease: Duration,
 }
 
-/// A claim on a key: the record, and the fence it was claimed with (its
-/// `created_at`). A takeover sets a new fence, so the completion of an
-/// earlier holder no longer matches and its whole effect rolls back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Claim {
-    pub id: Uuid,
-    pub fence: DateTime<Utc>,
+/// A keyed request: where its key lives, what the request was, the policy.
+#[derive(Clone, Debug)]
+pub struct Key {
+    pub scope: Scope,
+    pub fingerprint: String,
+    pub policy: Policy,
 }
 
-/// What the key says about this request.
+/// What a key says about a request.
 #[derive(Debug)]
-pub enum Claimed {
-    /// Ours: run the request, then store its response under this claim.
-    Fresh(Claim),
+pub enum Found {
+    /// Nothing that counts: run the request.
+    Nothing,
     /// Done before: send this again.
     Replay(StoredResponse),
-    /// The first request with this key is still running.
+    /// A request with this key is still running (an in-flight record).
     InFlight,
     /// The key was used for a different request.
     Reused,
 }
 
-/// Claims the key for this request, by the database's clock: instances
-/// whose own clocks run ahead still agree on when a claim was abandoned.
-pub async fn claim(db: &Db, scope: &Scope, fingerprint: &str, policy: Policy) -> Result<Claimed, ServiceError> {
+/// What `record` did.
+#[derive(Debug)]
+enum Recorded {
+    Stored,
+    /// The key holds something else: this request's effect must not stand.
+    Taken(Found),
+}
+
+/// How a record found at `now` answers a request with `fingerprint`.
+fn judge(record: &Record, key: &Key, now: DateTime<Utc>) -> Found {
+    if record.expires_at <= now {
+        Found::Nothing
+    } else if record.fingerprint != key.fingerprint {
+        Found::Reused
+    } else if let Some(response) = &record.response {
+        Found::Replay(response.clone().into())
+    } else if now - record.created_at > key.policy.lease {
+        Found::Nothing
+    } else {
+        Found::InFlight
+    }
+}
+
+/// Looks the key up before the request runs, without a transaction: a
+/// replay, a reuse or a request in flight is answered without running.
+/// The clock here is the instance's: a wrong guess either way is caught
+/// by `record`, which judges again by the decision clock, in the write.
+pub async fn look_up(db: &Db, key: &Key) -> Result<Found, ServiceError> {
+    let record = idempotency::find(db.conn(), key.scope.key()).await?;
+    Ok(record.map_or(Found::Nothing, |record| judge(&record, key, db.approximate_now())))
+}
+
+/// Records `response` under the key, in `txn` (the request's effect is in
+/// it too). `Taken` when the key holds another answer by now: a request
+/// with the same key committed first, or a different request used it.
+async fn record(
+    txn: &impl ConnectionTrait,
+    key: &Key,
+    now: DateTime<Utc>,
+    response: &StoredResponse,
+) -> Result<Recorded, ServiceError> {
+    let row = ResponseRow { status: response.status, headers: response.headers.clone(), body: response.body.clone() };
+    let expires_at = now + key.policy.ttl;
+    if idempotency::insert_completed(txn, key.scope.key(), &key.fingerprint, now, expires_at, &row).await? {
+        return Ok(Recorded::Stored);
+    }
+    // Present, or deleted in between (then a retry finds the way free).
+    let record = idempotency::find(txn, key.scope.key()).await?.ok_or_else(ServiceError::lost_race)?;
+    match judge(&record, key, now) {
+        Found::Nothing => {
+            // Expired, or an in-flight record older than the lease: ours
+            // replaces it, if it is still what we saw.
+            if idempotency::replace(txn, record.id, record.created_at, &key.fingerprint, now, expires_at, &row).await? {
+                Ok(Recorded::Stored)
+            } else {
+                Err(ServiceError::lost_race())
+            }
+        }
+        found => Ok(Recorded::Taken(found)),
+    }
+}
+
+/// Records the response of a request that changed nothing (a 409 refusal)
+/// in a transaction of its own. `Found` other than `Nothing` when the key
+/// holds another answer by now, to be sent instead.
+pub async fn record_refusal(db: &Db, key: &Key, response: &StoredResponse) -> Result<Found, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         let now = db.decision_clock(&txn).await?;
-        let fresh = |id| Claimed::Fresh(Claim { id, fence: now });
-        let existing =
-            match idempotency::insert_in_flight(&txn, scope.key(), fingerprint, now, now + policy.ttl).await? {
-                Some(id) => {
-                    txn.commit().await?;
-                    return Ok(fresh(id));
-                }
-                None => idempotency::find(&txn, scope.key()).await?,
-            };
-        // Inserted by nobody and found by nobody: it was deleted in between.
-        let Some(record) = existing else { return Err(ServiceError::lost_race()) };
-        let claimed = if record.expires_at <= now {
-            idempotency::delete(&txn, record.id).await?;
-            match idempotency::insert_in_flight(&txn, scope.key(), fingerprint, now, now + policy.ttl).await? {
-                Some(id) => fresh(id),
-                None => return Err(ServiceError::lost_race()),
-            }
-        } else if record.fingerprint != fingerprint {
-            Claimed::Reused
-        } else if let Some(response) = record.response {
-            Claimed::Replay(response.into())
-        } else if now - record.created_at > policy.lease
-            && idempotency::take_over(&txn, record.id, record.created_at, now).await?
-        {
-            fresh(record.id)
-        } else {
-            Claimed::InFlight
-        };
+        let recorded = record(&txn, key, now, response).await?;
         txn.commit().await?;
-        Ok(claimed)
+        Ok(match recorded {
+            Recorded::Stored => Found::Nothing,
+            Recorded::Taken(found) => found,
+        })
     })
     .await
-}
-
-/// Stores the response of a request that changed nothing (a 409 refusal).
-/// When the claim was taken over meanwhile, nothing of ours is stored and
-/// the answer the key now holds, if any, is returned to be sent instead.
-pub async fn complete(
-    db: &Db,
-    claim: Claim,
-    response: &StoredResponse,
-) -> Result<Option<StoredResponse>, ServiceError> {
-    retrying(|| async {
-        let txn = store::begin_write(db.conn()).await?;
-        let stored = if response.save(&txn, claim).await? {
-            None
-        } else {
-            idempotency::find_by_id(&txn, claim.id).await?.and_then(|record| record.response).map(Into::into)
-        };
-        txn.commit().await?;
-        Ok(stored)
-    })
-    .await
-}
-
-/// Forgets a claim whose request was refused before it ran, so the client
-/// can fix the request and retry with the same key.
-pub async fn release(db: &Db, claim: Claim) -> Result<(), ServiceError> {
-    Ok(idempotency::release(db.conn(), claim.id, claim.fence).await?)
 }
 
 /// Deletes expired records in batches; returns how many.
@@ -170,19 +175,20 @@ pub async fn delete_expired(db: &Db) -> Result<u64, ServiceError> {
 /// Idempotency-Key. `render` produces exactly the response the client gets;
 /// what `store` rendered is kept, so the response is serialised once.
 pub struct Seal<'a, T> {
-    claim: Option<Claim>,
+    key: Option<&'a Key>,
     render: &'a (dyn Fn(&T) -> StoredResponse + Send + Sync),
     rendered: Mutex<Option<StoredResponse>>,
+    taken: Mutex<Option<Found>>,
 }
 
 impl<'a, T> Seal<'a, T> {
-    pub fn new(claim: Option<Claim>, render: &'a (dyn Fn(&T) -> StoredResponse + Send + Sync)) -> Self {
-        Self { claim, render, rendered: Mutex::new(None) }
+    pub fn new(key: Option<&'a Key>, render: &'a (dyn Fn(&T) -> StoredResponse + Send + Sync)) -> Self {
+        Self { key, render, rendered: Mutex::new(None), taken: Mutex::new(None) }
     }
 
     /// Whether there is a key to store the response under.
     pub fn is_keyed(&self) -> bool {
-        self.claim.is_some()
+        self.key.is_some()
     }
 
     /// The response for `value`: the one `store` wrote with the effect, or
@@ -192,18 +198,37 @@ impl<'a, T> Seal<'a, T> {
         stored.unwrap_or_else(|| (self.render)(value))
     }
 
-    /// Writes the response into the claim, inside the effect's transaction.
-    /// Called last before the commit, so what it keeps is what committed.
-    pub(crate) async fn store(&self, txn: &DatabaseTransaction, value: &T) -> Result<(), ServiceError> {
-        let Some(claim) = self.claim else { return Ok(()) };
+    /// After `ServiceError::IdempotencyKeyTaken`: what the key holds, to
+    /// answer with instead.
+    pub fn taken(self) -> Option<Found> {
+        self.taken.into_inner().ok().flatten()
+    }
+
+    /// Writes the response under the key, inside the effect's transaction,
+    /// at `now`. Called last before the commit, so what it keeps is what
+    /// committed. When the key holds another answer by now, the effect
+    /// must roll back: `IdempotencyKeyTaken`, and `taken` says what it holds.
+    pub(crate) async fn store(
+        &self,
+        txn: &DatabaseTransaction,
+        now: DateTime<Utc>,
+        value: &T,
+    ) -> Result<(), ServiceError> {
+        let Some(key) = self.key else { return Ok(()) };
         let response = (self.render)(value);
-        if !response.save(txn, claim).await? {
-            // Our claim was taken over as abandoned: let the other run win.
-            return Err(ServiceError::IdempotencyClaimLost);
+        match record(txn, key, now, &response).await? {
+            Recorded::Stored => {
+                if let Ok(mut rendered) = self.rendered.lock() {
+                    *rendered = Some(response);
+                }
+                Ok(())
+            }
+            Recorded::Taken(found) => {
+                if let Ok(mut taken) = self.taken.lock() {
+                    *taken = Some(found);
+                }
+                Err(ServiceError::IdempotencyKeyTaken)
+            }
         }
-        if let Ok(mut rendered) = self.rendered.lock() {
-            *rendered = Some(response);
-        }
-        Ok(())
     }
 }

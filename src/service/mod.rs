@@ -74,6 +74,16 @@ impl Db {
         }
     }
 
+    /// This instance's idea of the decision clock, without asking the
+    /// database: for guesses that a decision checks again (a key's expiry
+    /// before the request runs).
+    pub(crate) fn approximate_now(&self) -> DateTime<Utc> {
+        match &self.clock {
+            Clock::Database => now(),
+            Clock::Manual(at) => at.lock().map(|at| *at).unwrap_or_else(|poisoned| *poisoned.into_inner()),
+        }
+    }
+
     /// Whether the database answers a trivial query (readiness).
     pub async fn ping(&self) -> Result<(), ServiceError> {
         Ok(store::ping(&self.conn).await?)
@@ -180,9 +190,10 @@ pub enum ServiceError {
     CapacityBelowCommitments { peak_usage: i64 },
     #[error("{blocking_bookings} future blocking bookings")]
     HasBookings { blocking_bookings: u64 },
-    /// Our Idempotency-Key claim was taken over as abandoned while we ran.
-    #[error("the idempotency key was claimed by another request")]
-    IdempotencyClaimLost,
+    /// The request's Idempotency-Key holds another answer by now (a request
+    /// with the same key committed first): this one's effect rolled back.
+    #[error("the idempotency key holds another answer")]
+    IdempotencyKeyTaken,
     /// The database is unreachable, or the write lost every retry.
     #[error("database unavailable")]
     Unavailable(#[source] StoreError),

@@ -37,7 +37,7 @@ pub async fn create(
         let txn = store::begin_write(db.conn()).await?;
         resources::insert(&txn, &resource).await.map_err(name_taken)?;
         events::resource_changed(&txn, db, EventType::ResourceCreated, &resource, resource.created_at, ctx).await?;
-        seal.store(&txn, &resource).await?;
+        seal.store(&txn, resource.created_at, &resource).await?;
         txn.commit().await?;
         Ok(resource.clone())
     })

@@ -39,7 +39,7 @@ pub async fn create(
         let txn = store::begin_write(db.conn()).await?;
         let endpoint = new.clone().into_endpoint(id, secret.clone(), now(), newest);
         webhooks::insert(&txn, &endpoint).await?;
-        seal.store(&txn, &endpoint).await?;
+        seal.store(&txn, endpoint.created_at, &endpoint).await?;
         txn.commit().await?;
         Ok(endpoint)
     })

@@ -1,6 +1,7 @@
-//! Idempotency records: one row per (principal, key, method, route), first
-//! `in_flight`, then `completed` with the stored response. Completion is
-//! written in the same transaction as the request's effect.
+//! Idempotency records: one row per (principal, key, method, route) with
+//! the stored response, written in the same transaction as the request's
+//! effect. (Versions before docs/design.md §6 first wrote an `in_flight`
+//! row; such rows are still read.)
 
 use chrono::{DateTime, Utc};
 use entity::idempotency_record::{ActiveModel, Column, Entity, Model};
@@ -53,28 +54,29 @@ fn to_record(m: Model) -> Record {
     Record { id: m.id, fingerprint: m.fingerprint, created_at: m.created_at, expires_at: m.expires_at, response }
 }
 
-/// Claims the key as in flight; `None` when the key is already present
-/// (`ON CONFLICT DO NOTHING`: on PostgreSQL it waits for a concurrent
-/// claim of the same key to commit, and never aborts the transaction).
-pub async fn insert_in_flight(
+/// Inserts the key's record, completed with `response`; `false` when the
+/// key is already present (`ON CONFLICT DO NOTHING`: on PostgreSQL it waits
+/// for a concurrent insert of the same key to commit or roll back, and
+/// never aborts the transaction).
+pub async fn insert_completed(
     conn: &impl ConnectionTrait,
     scope: KeyScope<'_>,
     fingerprint: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> StoreResult<Option<Uuid>> {
-    let id = Uuid::now_v7();
+    response: &ResponseRow,
+) -> StoreResult<bool> {
     let row = ActiveModel {
-        id: Set(id),
+        id: Set(Uuid::now_v7()),
         principal: Set(scope.principal.to_owned()),
         idempotency_key: Set(scope.key.to_owned()),
         method: Set(scope.method.to_owned()),
         route: Set(scope.route.to_owned()),
         fingerprint: Set(fingerprint.to_owned()),
-        state: Set("in_flight".into()),
-        response_status: Set(None),
-        response_headers: Set(None),
-        response_body: Set(None),
+        state: Set("completed".into()),
+        response_status: Set(Some(i32::from(response.status))),
+        response_headers: Set(Some(headers_json(&response.headers))),
+        response_body: Set(Some(response.body.clone())),
         created_at: Set(now),
         expires_at: Set(expires_at),
     };
@@ -86,7 +88,11 @@ pub async fn insert_in_flight(
         )
         .exec_without_returning(conn)
         .await?;
-    Ok((inserted == 1).then_some(id))
+    Ok(inserted == 1)
+}
+
+fn headers_json(headers: &[(String, String)]) -> String {
+    serde_json::to_string(headers).unwrap_or_else(|_| "[]".into())
 }
 
 pub async fn find(conn: &impl ConnectionTrait, scope: KeyScope<'_>) -> StoreResult<Option<Record>> {
@@ -100,71 +106,31 @@ pub async fn find(conn: &impl ConnectionTrait, scope: KeyScope<'_>) -> StoreResu
     Ok(row.map(to_record))
 }
 
-/// Takes over an in-flight claim whose holder is presumed dead (its
-/// `created_at` is still the one we saw). Returns whether we got it.
-pub async fn take_over(
+/// Replaces the record `id` (expired, or in flight and abandoned) with a
+/// completed one, if its `created_at` is still the one we saw. Returns
+/// whether it was replaced.
+pub async fn replace(
     conn: &impl ConnectionTrait,
     id: Uuid,
     seen_created_at: DateTime<Utc>,
+    fingerprint: &str,
     now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    response: &ResponseRow,
 ) -> StoreResult<bool> {
     let result = Entity::update_many()
+        .col_expr(Column::Fingerprint, Expr::value(fingerprint))
+        .col_expr(Column::State, Expr::value("completed"))
+        .col_expr(Column::ResponseStatus, Expr::value(i32::from(response.status)))
+        .col_expr(Column::ResponseHeaders, Expr::value(headers_json(&response.headers)))
+        .col_expr(Column::ResponseBody, Expr::value(response.body.clone()))
         .col_expr(Column::CreatedAt, Expr::value(now))
+        .col_expr(Column::ExpiresAt, Expr::value(expires_at))
         .filter(Column::Id.eq(id))
-        .filter(Column::State.eq("in_flight"))
         .filter(Column::CreatedAt.eq(seen_created_at))
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
-}
-
-/// Stores the final response of the claim `id`, if it is still ours (its
-/// `created_at` is still our `fence`: a takeover moves it) and in flight.
-/// Returns whether it was stored.
-pub async fn complete(
-    conn: &impl ConnectionTrait,
-    id: Uuid,
-    fence: DateTime<Utc>,
-    status: u16,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> StoreResult<bool> {
-    let headers = serde_json::to_string(headers).unwrap_or_else(|_| "[]".into());
-    let result = Entity::update_many()
-        .col_expr(Column::State, Expr::value("completed"))
-        .col_expr(Column::ResponseStatus, Expr::value(i32::from(status)))
-        .col_expr(Column::ResponseHeaders, Expr::value(headers))
-        .col_expr(Column::ResponseBody, Expr::value(body.to_vec()))
-        .filter(Column::Id.eq(id))
-        .filter(Column::CreatedAt.eq(fence))
-        .filter(Column::State.eq("in_flight"))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Forgets a claim still in flight (its request was refused before it ran).
-/// A completed record is never touched: if the effect did commit (say the
-/// commit's answer was lost), its stored response must stay to be replayed.
-pub async fn release(conn: &impl ConnectionTrait, id: Uuid, fence: DateTime<Utc>) -> StoreResult<()> {
-    Entity::delete_many()
-        .filter(Column::Id.eq(id))
-        .filter(Column::CreatedAt.eq(fence))
-        .filter(Column::State.eq("in_flight"))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
-/// The record `id`, whatever its state.
-pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> StoreResult<Option<Record>> {
-    Ok(Entity::find_by_id(id).one(conn).await?.map(to_record))
-}
-
-/// Deletes a record whatever its state (it expired).
-pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> StoreResult<()> {
-    Entity::delete_by_id(id).exec(conn).await?;
-    Ok(())
 }
 
 /// Deletes up to `limit` records that expired by `now`; returns how many.

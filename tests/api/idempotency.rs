@@ -1,5 +1,5 @@
 //! Idempotency-Key: replays, concurrency, fingerprints, scopes, what is
-//! stored and what is released, expiry.
+//! stored and what is not, expiry, two runs of one key.
 
 use futures::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
@@ -243,23 +243,6 @@ async fn keys_work_on_every_post() {
     assert_eq!(events.body["items"].as_array().unwrap().len(), 2, "one reschedule, not two");
 }
 
-/// Found in review: releasing a claim must never erase a completed record
-/// (when a commit's answer is lost the effect may have happened; the retry
-/// must replay it, not run it again).
-#[tokio::test]
-async fn releasing_a_key_never_erases_a_stored_outcome() {
-    let (app, resource, customer) = setup().await;
-    let body = booking_body(&resource, &customer, 3);
-    post_keyed(&app, "/v1/bookings", "k", &body).await.assert_status(201);
-    let record = entity::idempotency_record::Entity::find().one(&app.db).await.unwrap().unwrap();
-    assert_eq!(record.state, "completed");
-    let claim = berth::service::idempotency::Claim { id: record.id, fence: record.created_at };
-    berth::service::idempotency::release(&app.services_db(), claim).await.unwrap();
-    let again = post_keyed(&app, "/v1/bookings", "k", &body).await;
-    assert_eq!(again.assert_status(201).header("idempotent-replayed"), Some("true"));
-    assert_eq!(bookings_in_db(&app).await, 1);
-}
-
 /// Values a client controls that outgrow the columns they land in were 500s
 /// on PostgreSQL ("value too long"): a long path in the key's scope, a long
 /// `sub` from an identity provider, a name that lower-cases longer.
@@ -305,55 +288,72 @@ async fn long_paths_subjects_and_folded_names_are_answers_not_500s() {
     assert_eq!(created.assert_status(201).body["name"], folded);
 }
 
-/// Found from outside: a claim taken over as abandoned could still be
-/// completed by its first holder, so a stalled request and its retry both
-/// took effect. The takeover moves the claim's fence; the first holder's
-/// completion, inside its booking transaction, no longer matches and takes
-/// the booking down with it.
+/// Two runs of one key (the second looked the key up before the first
+/// committed) take effect once: the second finds the key taken when it
+/// records, inside its own booking transaction, which rolls back, and it
+/// learns what the key holds. A refusal recorded later gives way to it too;
+/// another request under the key is told the key was reused.
 #[tokio::test]
-async fn a_claim_taken_over_cannot_be_completed_by_its_first_holder() {
+async fn a_second_run_of_a_key_rolls_back_and_answers_what_the_key_holds() {
     use berth::domain::{ids::*, time_range::TimeRange};
     use berth::service::{
-        Clock, Db, ServiceError,
+        Db, ServiceError,
         bookings::{self, Context, NewBooking, Target},
-        idempotency::{Claimed, Policy, Scope, Seal, StoredResponse, claim},
+        idempotency::{Found, Key, Policy, Scope, Seal, StoredResponse, look_up, record_refusal},
     };
     let (app, resource, customer) = setup().await;
-    let clock = Clock::manual(chrono::Utc::now());
-    let db = Db::with_clock(app.db.clone(), clock.clone());
-    let scope =
-        Scope { principal: "admin:ops".into(), key: "k".into(), method: "POST".into(), route: "/v1/bookings".into() };
-    let policy = Policy { ttl: chrono::Duration::hours(24), lease: chrono::Duration::seconds(60) };
-    let Claimed::Fresh(first) = claim(&db, &scope, "same request", policy).await.unwrap() else { panic!("not fresh") };
-    // The first holder stalls past the lease; a retry takes the key over.
-    clock.set(chrono::Utc::now() + chrono::Duration::minutes(2));
-    let Claimed::Fresh(second) = claim(&db, &scope, "same request", policy).await.unwrap() else {
-        panic!("no takeover")
+    let db = Db::new(app.db.clone());
+    let key = |fingerprint: &str| Key {
+        scope: Scope {
+            principal: "admin:ops".into(),
+            key: "k".into(),
+            method: "POST".into(),
+            route: "/v1/bookings".into(),
+        },
+        fingerprint: fingerprint.into(),
+        policy: Policy { ttl: chrono::Duration::hours(24), lease: chrono::Duration::seconds(60) },
     };
-    assert_eq!(first.id, second.id);
-    let render =
-        |_: &berth::domain::booking::Booking| StoredResponse { status: 201, headers: vec![], body: b"{}".to_vec() };
-    let (start, end) = crate::helpers::slot(3, 9, 10);
+    let (first, second) = (key("same request"), key("same request"));
+    assert!(matches!(look_up(&db, &first).await.unwrap(), Found::Nothing));
+    assert!(matches!(look_up(&db, &second).await.unwrap(), Found::Nothing));
+    let render = |b: &berth::domain::booking::Booking| StoredResponse {
+        status: 201,
+        headers: vec![],
+        body: b.id.to_string().into_bytes(),
+    };
     let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&chrono::Utc);
-    let new = NewBooking {
-        target: Target::Resource(ResourceId(resource["id"].as_str().unwrap().parse().unwrap())),
-        customer_id: CustomerId(customer["id"].as_str().unwrap().parse().unwrap()),
-        range: TimeRange::new(at(&start), at(&end)).unwrap(),
-        quantity: 1,
-        hold: false,
-        notes: None,
-        override_policy: false,
+    let new = |day: i64| {
+        let (start, end) = crate::helpers::slot(day, 9, 10);
+        NewBooking {
+            target: Target::Resource(ResourceId(resource["id"].as_str().unwrap().parse().unwrap())),
+            customer_id: CustomerId(customer["id"].as_str().unwrap().parse().unwrap()),
+            range: TimeRange::new(at(&start), at(&end)).unwrap(),
+            quantity: 1,
+            hold: false,
+            notes: None,
+            override_policy: false,
+        }
     };
     let ctx =
         Context { actor: berth::auth::Principal::Admin { sub: "ops".into() }.actor(), request_id: None, reason: None };
-    let stale = bookings::create(&db, new.clone(), &ctx, &Seal::new(Some(first), &render)).await;
-    assert!(matches!(stale, Err(ServiceError::IdempotencyClaimLost)), "{stale:?}");
-    assert_eq!(bookings_in_db(&app).await, 0, "the stale holder's booking rolled back");
-    bookings::create(&db, new, &ctx, &Seal::new(Some(second), &render)).await.unwrap();
-    assert_eq!(bookings_in_db(&app).await, 1);
-    // A refusal the first holder could no longer store gives way to what
-    // the key holds now: its client hears the outcome every retry will.
+    let made = bookings::create(&db, new(3), &ctx, &Seal::new(Some(&first), &render)).await.unwrap();
+    // The second run would be admitted (another day), but the key is taken.
+    let seal = Seal::new(Some(&second), &render);
+    let late = bookings::create(&db, new(4), &ctx, &seal).await;
+    assert!(matches!(late, Err(ServiceError::IdempotencyKeyTaken)), "{late:?}");
+    let Some(Found::Replay(held)) = seal.taken() else { panic!("the key's answer was not returned") };
+    assert_eq!((held.status, held.body), (201, made.id.to_string().into_bytes()));
+    assert_eq!(bookings_in_db(&app).await, 1, "the second run's booking rolled back");
+    assert_eq!(events_in_db(&app).await, 1);
+    // A refusal gives way to what the key holds.
     let refusal = StoredResponse { status: 409, headers: vec![], body: b"{}".to_vec() };
-    let instead = berth::service::idempotency::complete(&db, first, &refusal).await.unwrap();
-    assert_eq!(instead.map(|r| r.status), Some(201));
+    let instead = record_refusal(&db, &second, &refusal).await.unwrap();
+    assert!(matches!(instead, Found::Replay(ref r) if r.status == 201), "{instead:?}");
+    // Another request under the key: reused, and nothing of it stays.
+    let other = key("another request");
+    let seal = Seal::new(Some(&other), &render);
+    let reused = bookings::create(&db, new(5), &ctx, &seal).await;
+    assert!(matches!(reused, Err(ServiceError::IdempotencyKeyTaken)), "{reused:?}");
+    assert!(matches!(seal.taken(), Some(Found::Reused)));
+    assert_eq!(bookings_in_db(&app).await, 1);
 }
