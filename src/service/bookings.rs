@@ -112,10 +112,16 @@ pub async fn create(
 ) -> Result<Booking, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
+        // What the lock's statement read along (PostgreSQL, lock free):
+        // whether the customer exists, and the clock after the lock.
+        let (mut customer_exists, mut clock) = (None, None);
         let (group, locked) = match new.target {
             Target::Resource(id) => {
-                let locked = match resources::lock_if_free(&txn, id).await? {
-                    Some(resource) => std::collections::HashMap::from([(id, resource)]),
+                let locked = match resources::lock_if_free_with(&txn, id, new.customer_id).await? {
+                    Some(free) => {
+                        (customer_exists, clock) = (Some(free.customer_exists), free.clock);
+                        std::collections::HashMap::from([(id, free.resource)])
+                    }
                     None => {
                         // Another decision holds the lock (or there is no
                         // such resource): a refusal a snapshot already shows
@@ -137,10 +143,14 @@ pub async fn create(
                 (Some(group), locked)
             }
         };
-        if customers::find(&txn, new.customer_id).await?.is_none() {
+        let customer_exists = match customer_exists {
+            Some(known) => known,
+            None => customers::find(&txn, new.customer_id).await?.is_some(),
+        };
+        if !customer_exists {
             return Err(ServiceError::invalid("customer_id", "no customer with this id"));
         }
-        let now = db.decision_clock(&txn).await?;
+        let now = db.decision_clock_or(&txn, clock).await?;
         let decision = |resource| Decision {
             resource,
             customer: new.customer_id,
@@ -245,14 +255,19 @@ pub(super) async fn insert_fresh(
     ctx: &Context,
     policy_overridden: bool,
 ) -> Result<(), ServiceError> {
-    // The customer may have been deleted since we looked: its foreign
-    // key then refuses the row.
-    bookings::insert(txn, booking).await.map_err(|err| match err {
-        StoreError::ForeignKey => ServiceError::invalid("customer_id", "no customer with this id"),
-        other => other.into(),
-    })?;
-    events::append(txn, &event(booking, None, "create", ctx, booking.created_at, policy_overridden)).await?;
-    outbox::booking_changed(txn, db, EventType::BookingCreated, booking, Before::default(), ctx).await
+    // One round trip on PostgreSQL (store::batch).
+    store::batch::Inserts::new()
+        .and(bookings::insert_statement(booking))
+        .and(events::append_statement(&event(booking, None, "create", ctx, booking.created_at, policy_overridden)))
+        .and(outbox::booking_change(db, EventType::BookingCreated, booking, Before::default(), ctx))
+        .run(txn)
+        .await
+        // The customer may have been deleted since we looked: its foreign
+        // key then refuses the row.
+        .map_err(|err| match err {
+            StoreError::ForeignKey => ServiceError::invalid("customer_id", "no customer with this id"),
+            other => other.into(),
+        })
 }
 
 /// Counts bookings made, once committed.

@@ -8,7 +8,7 @@
 //! and for bookings the status before the change.
 
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseTransaction, sea_query::InsertStatement};
 use serde_json::{Value, json};
 
 use super::{Db, ServiceError, bookings::Context, retrying};
@@ -79,6 +79,17 @@ pub(super) async fn booking_changed(
     before: Before,
     ctx: &Context,
 ) -> Result<(), ServiceError> {
+    Ok(store::batch::Inserts::new().and(booking_change(db, event, booking, before, ctx)).run(txn).await?)
+}
+
+/// The insert `booking_changed` runs, to run with others.
+pub(super) fn booking_change(
+    db: &Db,
+    event: EventType,
+    booking: &Booking,
+    before: Before,
+    ctx: &Context,
+) -> InsertStatement {
     let mut data = who(ctx);
     data["booking"] = db.represent().booking(booking);
     data["previous_status"] = json!(before.status.map(BookingStatus::as_str));
@@ -95,7 +106,7 @@ pub(super) async fn booking_changed(
         previous_resource_id: before.resource.map(|r| r.0),
         window: Some((start, end)),
     };
-    Ok(outbox::append(txn, event.as_str(), booking.id.0, booking.updated_at, data.to_string(), Some(touched)).await?)
+    outbox::append_statement(event.as_str(), booking.id.0, booking.updated_at, data.to_string(), Some(touched))
 }
 
 /// Appends a resource's change, with its representation (as it was, for a

@@ -74,6 +74,19 @@ impl Db {
         }
     }
 
+    /// `decision_clock`, given what the database's clock read `read` (in a
+    /// statement after the locks) when the caller has it.
+    pub(crate) async fn decision_clock_or(
+        &self,
+        conn: &impl ConnectionTrait,
+        read: Option<DateTime<Utc>>,
+    ) -> Result<DateTime<Utc>, ServiceError> {
+        match (&self.clock, read) {
+            (Clock::Database, Some(read)) => Ok(read),
+            _ => self.decision_clock(conn).await,
+        }
+    }
+
     /// This instance's idea of the decision clock, without asking the
     /// database: for guesses that a decision checks again (a key's expiry
     /// before the request runs).

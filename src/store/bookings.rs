@@ -13,8 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::booking::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{LockBehavior, LockType},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    sea_query::{InsertStatement, LockBehavior, LockType},
 };
 
 use super::{StoreError, StoreResult};
@@ -103,6 +103,11 @@ fn occupying(resource: ResourceId, range: &TimeRange, max_duration_seconds: i64)
 pub async fn insert(conn: &impl ConnectionTrait, booking: &Booking) -> StoreResult<()> {
     Entity::insert(to_active(booking)).exec_without_returning(conn).await?;
     Ok(())
+}
+
+/// The insert `insert` runs, to run with others (`batch::Inserts`).
+pub fn insert_statement(booking: &Booking) -> InsertStatement {
+    Entity::insert(to_active(booking)).into_query()
 }
 
 pub async fn find(conn: &impl ConnectionTrait, id: BookingId) -> StoreResult<Option<Booking>> {

@@ -1,7 +1,10 @@
 //! The booking history (`booking_event`), append-only.
 
 use entity::booking_event::{ActiveModel, Column, Entity, Model};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait,
+    sea_query::InsertStatement,
+};
 
 use super::{StoreError, StoreResult};
 use crate::domain::{
@@ -10,6 +13,12 @@ use crate::domain::{
 };
 
 pub async fn append(conn: &impl ConnectionTrait, event: &BookingEvent) -> StoreResult<()> {
+    conn.execute(&append_statement(event)).await?;
+    Ok(())
+}
+
+/// The insert `append` runs, to run with others (`batch::Inserts`).
+pub fn append_statement(event: &BookingEvent) -> InsertStatement {
     let row = ActiveModel {
         id: Set(event.id),
         booking_id: Set(event.booking_id.0),
@@ -23,8 +32,7 @@ pub async fn append(conn: &impl ConnectionTrait, event: &BookingEvent) -> StoreR
         policy_overridden: Set(event.policy_overridden),
         at: Set(event.at),
     };
-    Entity::insert(row).exec_without_returning(conn).await?;
-    Ok(())
+    Entity::insert(row).into_query()
 }
 
 fn to_domain(m: Model) -> StoreResult<BookingEvent> {

@@ -7,6 +7,7 @@
 //! transaction: with a small pool, a query on the pool would wait for the
 //! connection the transaction holds.
 
+pub mod batch;
 pub mod bookings;
 pub mod customers;
 pub mod events;

@@ -7,7 +7,8 @@ use entity::outbox_event::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    QueryTrait, Statement,
+    sea_query::InsertStatement,
 };
 
 use super::StoreResult;
@@ -42,6 +43,18 @@ pub async fn append(
     data: String,
     touched: Option<Touched>,
 ) -> StoreResult<()> {
+    conn.execute(&append_statement(event_type, subject_id, occurred_at, data, touched)).await?;
+    Ok(())
+}
+
+/// The insert `append` runs, to run with others (`batch::Inserts`).
+pub fn append_statement(
+    event_type: &str,
+    subject_id: uuid::Uuid,
+    occurred_at: DateTime<Utc>,
+    data: String,
+    touched: Option<Touched>,
+) -> InsertStatement {
     let row = ActiveModel {
         id: NotSet,
         position: Set(None),
@@ -54,8 +67,7 @@ pub async fn append(
         window_start: Set(touched.and_then(|t| t.window).map(|(start, _)| start)),
         window_end: Set(touched.and_then(|t| t.window).map(|(_, end)| end)),
     };
-    Entity::insert(row).exec_without_returning(conn).await?;
-    Ok(())
+    Entity::insert(row).into_query()
 }
 
 /// An arbitrary constant: the advisory lock that makes sequencers run one

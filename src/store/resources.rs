@@ -2,17 +2,23 @@
 //! writes (`WHERE id = ? AND version = ?`) so that a stale writer changes
 //! nothing.
 
+use chrono::{DateTime, SubsecRound, Utc};
 use entity::resource::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
 };
 
 use super::{
     StoreError, StoreResult,
     settings_json::{policy_from_json, policy_to_json, schedule_from_json, schedule_to_json},
 };
-use crate::domain::{ids::ResourceId, resource::Resource, uniqueness_key};
+use crate::domain::{
+    ids::{CustomerId, ResourceId},
+    resource::Resource,
+    uniqueness_key,
+};
 
 fn to_domain(m: Model) -> StoreResult<Resource> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("resource {} has {what}", m.id));
@@ -123,16 +129,39 @@ pub async fn lock(conn: &impl ConnectionTrait, id: ResourceId) -> StoreResult<Op
     Entity::find_by_id(id.0).lock_exclusive().one(conn).await?.map(to_domain).transpose()
 }
 
+/// A resource locked for a decision, with what the decision reads next.
+pub struct Locked {
+    pub resource: Resource,
+    /// Whether the booking's customer exists.
+    pub customer_exists: bool,
+    /// The database clock, read after the lock (PostgreSQL only).
+    pub clock: Option<DateTime<Utc>>,
+}
+
 /// Like `lock`, but only if no other transaction holds the row's lock
 /// (`FOR UPDATE SKIP LOCKED`): `None` when it is taken (or there is no
-/// such resource). Never waits. SQLite has no row locks: there it is
-/// `lock`.
-pub async fn lock_if_free(conn: &impl ConnectionTrait, id: ResourceId) -> StoreResult<Option<Resource>> {
-    use sea_orm::sea_query::{LockBehavior, LockType};
-    Entity::find_by_id(id.0)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .one(conn)
-        .await?
-        .map(to_domain)
-        .transpose()
+/// such resource). Never waits. On PostgreSQL one statement also says
+/// whether `customer` exists and reads the clock (`clock_timestamp()` in
+/// the outer query over the materialised lock, so after the lock). SQLite
+/// has no row locks and no round trips: there it is `lock` and a lookup
+/// (docs/design.md §19).
+pub async fn lock_if_free_with(
+    conn: &impl ConnectionTrait,
+    id: ResourceId,
+    customer: CustomerId,
+) -> StoreResult<Option<Locked>> {
+    if conn.get_database_backend() != DatabaseBackend::Postgres {
+        let Some(resource) = lock(conn, id).await? else { return Ok(None) };
+        let customer_exists = super::customers::find(conn, customer).await?.is_some();
+        return Ok(Some(Locked { resource, customer_exists, clock: None }));
+    }
+    const SQL: &str = "WITH locked AS MATERIALIZED (SELECT * FROM resource WHERE id = $1 FOR UPDATE SKIP LOCKED) \
+SELECT locked.*, EXISTS (SELECT 1 FROM customer WHERE id = $2) AS berth_customer_exists, \
+clock_timestamp() AS berth_clock FROM locked";
+    let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, SQL, [id.0.into(), customer.0.into()]);
+    let Some(row) = conn.query_one_raw(statement).await? else { return Ok(None) };
+    let resource = to_domain(Model::from_query_result(&row, "")?)?;
+    let customer_exists = row.try_get::<bool>("", "berth_customer_exists")?;
+    let clock = row.try_get::<DateTime<Utc>>("", "berth_clock")?.trunc_subsecs(6);
+    Ok(Some(Locked { resource, customer_exists, clock: Some(clock) }))
 }
