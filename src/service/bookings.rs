@@ -40,7 +40,8 @@ use crate::domain::{
 use crate::store::{
     self, StoreError,
     bookings::{self, Overlap},
-    customers, events, groups, resources,
+    customers, events, groups,
+    resources::{self, Hold},
 };
 use crate::telemetry;
 
@@ -117,23 +118,9 @@ pub async fn create(
         let (mut customer_exists, mut clock) = (None, None);
         let (group, locked) = match new.target {
             Target::Resource(id) => {
-                let locked = match resources::lock_if_free_with(&txn, id, new.customer_id).await? {
-                    Some(free) => {
-                        (customer_exists, clock) = (Some(free.customer_exists), free.clock);
-                        std::collections::HashMap::from([(id, free.resource)])
-                    }
-                    None => {
-                        // Another decision holds the lock (or there is no
-                        // such resource): a refusal a snapshot already shows
-                        // is answered without queueing (docs/design.md §18).
-                        refuse_from_snapshot(&txn, db, &new).await?;
-                        lock_in_order(&txn, &[id]).await?
-                    }
-                };
-                if locked.is_empty() {
-                    return Err(ServiceError::invalid("resource_id", "no resource with this id"));
-                }
-                (None, locked)
+                let (resource, along) = lock_one(&txn, db, &new, id).await?;
+                (customer_exists, clock) = along;
+                (None, std::collections::HashMap::from([(id, resource)]))
             }
             Target::Group(id) => {
                 let group = groups::find(&txn, id)
@@ -182,6 +169,52 @@ pub async fn create(
         Ok(booking)
     })
     .await
+}
+
+/// Locks the resource of a booking on one resource: on PostgreSQL, the
+/// hour buckets of its occupied time and the row shared when they are few
+/// (docs/design.md §20), the whole row otherwise; first without waiting,
+/// and when something is taken, after a snapshot that may already refuse
+/// (docs/design.md §18). Returns it with what the lock's statement read
+/// along: whether the customer exists, and the clock after the lock.
+async fn lock_one(
+    txn: &DatabaseTransaction,
+    db: &Db,
+    new: &NewBooking,
+    id: ResourceId,
+) -> Result<(Resource, (Option<bool>, Option<DateTime<Utc>>)), ServiceError> {
+    let buckets = if store::locks::in_use(txn) {
+        store::locks::bucket_keys(id, &rules::occupied(&new.range, db.known_buffers(id)))
+    } else {
+        None
+    };
+    let hold = buckets.as_deref().map_or(Hold::Whole, Hold::Buckets);
+    let (resource, along) = match resources::lock_if_free_with(txn, id, new.customer_id, hold).await? {
+        Some(free) => (Some(free.resource), (Some(free.customer_exists), free.clock)),
+        None => {
+            // Something is taken (or there is no such resource): a refusal
+            // a snapshot already shows is answered without queueing.
+            refuse_from_snapshot(txn, db, new).await?;
+            (resources::lock_waiting(txn, id, hold).await?, (None, None))
+        }
+    };
+    let resource = resource.ok_or_else(|| ServiceError::invalid("resource_id", "no resource with this id"))?;
+    if let Some(held) = &buckets {
+        let buffers = resource.policy.buffers();
+        db.remember_buffers(id, buffers);
+        // The buckets were chosen before the resource was read: unless they
+        // cover its occupied time, start again with what it really has.
+        match store::locks::bucket_keys(id, &rules::occupied(&new.range, buffers)) {
+            Some(needed) if needed.iter().all(|key| held.contains(key)) => {}
+            _ => return Err(ServiceError::lost_race()),
+        }
+        // A booking limit counts the customer's bookings at all times: that
+        // customer's decisions on this resource go one at a time.
+        if resource.policy.max_active_bookings_per_customer.is_some() {
+            resources::lock_key(txn, store::locks::customer_key(id, new.customer_id)).await?;
+        }
+    }
+    Ok((resource, along))
 }
 
 /// Judges `new` on what is committed now, without the resource's lock:

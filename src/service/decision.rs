@@ -70,13 +70,14 @@ impl Decision<'_> {
     pub(super) async fn judge(&self, txn: &DatabaseTransaction) -> Result<Judged, ServiceError> {
         let resource = self.resource;
         let limit = resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy);
-        let (active, nearby) = self.own_active().for_rules(txn, &self.request.range, Some(1), limit).await?;
         let window = rules::occupied(&self.request.range, resource.policy.buffers());
         let overlap = self.overlap(&window);
         // The sum of everything occupying the window bounds the peak from
         // above: when even the sum leaves room, one aggregate read decides.
-        // Only a close call pays for reading the intervals to sweep.
-        let total = bookings::blocking_total(txn, &overlap).await?;
+        // Only a close call pays for reading the intervals to sweep. It is
+        // read with the customer's own bookings, in one statement.
+        let (active, nearby, total) =
+            self.own_active().for_rules_with_total(txn, &self.request.range, Some(1), limit, &overlap).await?;
         let usages = if total + self.request.quantity > i64::from(resource.capacity) {
             Some(bookings::blocking_usage(txn, &overlap).await?)
         } else {

@@ -26,6 +26,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use crate::domain::{
     booking::InvalidTransition,
     field::{Field, Invalid},
+    ids::ResourceId,
+    policy::Buffers,
     rules::Refusal,
     time_range::TimeRange,
 };
@@ -39,7 +41,18 @@ pub struct Db {
     conn: DatabaseConnection,
     clock: Clock,
     represent: std::sync::Arc<dyn events::Represent>,
+    buffers: KnownBuffers,
 }
+
+/// What this instance last saw of each resource's buffers: a booking
+/// chooses the time buckets it locks before it has read its resource
+/// (docs/design.md §20). A wrong guess costs one retry, never a wrong
+/// decision: the buckets are checked against the resource under the lock.
+#[derive(Clone, Default)]
+struct KnownBuffers(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<ResourceId, Buffers>>>);
+
+/// Forgotten all at once past this many resources (a guess is only a guess).
+const KNOWN_BUFFERS_MAX: usize = 10_000;
 
 impl Db {
     pub fn new(conn: DatabaseConnection) -> Self {
@@ -48,7 +61,22 @@ impl Db {
 
     /// Decisions read `clock` instead of the database's.
     pub fn with_clock(conn: DatabaseConnection, clock: Clock) -> Self {
-        Self { conn, clock, represent: std::sync::Arc::new(events::IdsOnly) }
+        Self { conn, clock, represent: std::sync::Arc::new(events::IdsOnly), buffers: KnownBuffers::default() }
+    }
+
+    /// The buffers `resource` had when this instance last looked (none
+    /// when it never did).
+    pub(crate) fn known_buffers(&self, resource: ResourceId) -> Buffers {
+        self.buffers.0.lock().ok().and_then(|known| known.get(&resource).copied()).unwrap_or_default()
+    }
+
+    pub(crate) fn remember_buffers(&self, resource: ResourceId, buffers: Buffers) {
+        if let Ok(mut known) = self.buffers.0.lock() {
+            if known.len() >= KNOWN_BUFFERS_MAX {
+                known.clear();
+            }
+            known.insert(resource, buffers);
+        }
     }
 
     /// Events show objects as `represent` does (the API's shapes).

@@ -60,7 +60,7 @@ fn as_one_statement(inserts: &[InsertStatement]) -> (String, Vec<Value>) {
 }
 
 /// `sql` with every `$n` placeholder outside quotes made `$(n + by)`.
-fn shift_placeholders(sql: &str, by: usize) -> String {
+pub(super) fn shift_placeholders(sql: &str, by: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
     let mut quote: Option<char> = None;

@@ -13,8 +13,9 @@ use chrono::{DateTime, Duration, Utc};
 use entity::booking::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    sea_query::{InsertStatement, LockBehavior, LockType},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Statement,
+    sea_query::{InsertStatement, LockBehavior, LockType, PostgresQueryBuilder},
 };
 
 use super::{StoreError, StoreResult};
@@ -171,16 +172,14 @@ impl Overlap<'_> {
     }
 }
 
+fn total_query(overlap: &Overlap<'_>) -> sea_orm::Select<Entity> {
+    Entity::find().select_only().column_as(Column::Quantity.sum(), "total").filter(overlap.condition())
+}
+
 /// The total quantity of the overlapping blocking bookings: an upper bound
 /// of their peak, read as one aggregate from the covering index.
 pub async fn blocking_total(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<i64> {
-    let total: Option<Option<i64>> = Entity::find()
-        .select_only()
-        .column_as(Column::Quantity.sum(), "total")
-        .filter(overlap.condition())
-        .into_tuple()
-        .one(conn)
-        .await?;
+    let total: Option<Option<i64>> = total_query(overlap).into_tuple().one(conn).await?;
     Ok(total.flatten().unwrap_or(0))
 }
 
@@ -242,18 +241,68 @@ impl OwnActive {
         range: Option<&TimeRange>,
         at_most: Option<u64>,
     ) -> StoreResult<Vec<OwnBooking>> {
-        let mut query = self.query().select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
-        if let Some(range) = range {
-            query = query.filter(Column::StartAt.lt(range.end())).filter(Column::EndAt.gt(range.start()));
-        }
         let rows: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> =
-            query.order_by_asc(Column::StartAt).limit(at_most).into_tuple().all(conn).await?;
+            self.overlapping_query(range, at_most).into_tuple().all(conn).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, start, end)| {
                 TimeRange::new(start, end).map(|range| OwnBooking { id: BookingId(id), range })
             })
             .collect())
+    }
+
+    fn overlapping_query(&self, range: Option<&TimeRange>, at_most: Option<u64>) -> sea_orm::Select<Entity> {
+        let mut query = self.query().select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
+        if let Some(range) = range {
+            query = query.filter(Column::StartAt.lt(range.end())).filter(Column::EndAt.gt(range.start()));
+        }
+        query.order_by_asc(Column::StartAt).limit(at_most)
+    }
+
+    /// `for_rules` and `blocking_total(overlap)` together: on PostgreSQL in
+    /// one statement (the aggregate joined with the customer's bookings),
+    /// one round trip under the resource's lock (docs/design.md §19).
+    /// Returns (active, own bookings, total).
+    pub async fn for_rules_with_total(
+        &self,
+        conn: &impl ConnectionTrait,
+        range: &TimeRange,
+        nearby_at_most: Option<u64>,
+        limit: Option<i64>,
+        overlap: &Overlap<'_>,
+    ) -> StoreResult<(i64, Vec<OwnBooking>, i64)> {
+        if conn.get_database_backend() != DatabaseBackend::Postgres {
+            let (active, own) = self.for_rules(conn, range, nearby_at_most, limit).await?;
+            return Ok((active, own, blocking_total(conn, overlap).await?));
+        }
+        let own = match limit {
+            Some(limit) => self.overlapping_query(None, Some(u64::try_from(limit).unwrap_or(0))),
+            None => self.overlapping_query(Some(range), nearby_at_most),
+        };
+        let (total_sql, mut values) = total_query(overlap).into_query().build(PostgresQueryBuilder);
+        let (own_sql, own_values) = own.into_query().build(PostgresQueryBuilder);
+        let own_sql = super::batch::shift_placeholders(&own_sql, values.0.len());
+        values.0.extend(own_values.0);
+        let sql = format!(
+            "SELECT o.id, o.start_at, o.end_at, s.total FROM ({total_sql}) AS s LEFT JOIN ({own_sql}) AS o ON true \
+ORDER BY o.start_at"
+        );
+        let rows = conn.query_all_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values.0)).await?;
+        let mut total = 0;
+        let mut bookings = Vec::new();
+        for row in rows {
+            total = row.try_get::<Option<i64>>("", "total")?.unwrap_or(0);
+            let id = row.try_get::<Option<uuid::Uuid>>("", "id")?;
+            let start = row.try_get::<Option<DateTime<Utc>>>("", "start_at")?;
+            let end = row.try_get::<Option<DateTime<Utc>>>("", "end_at")?;
+            if let (Some(id), Some(start), Some(end)) = (id, start, end)
+                && let Some(range) = TimeRange::new(start, end)
+            {
+                bookings.push(OwnBooking { id: BookingId(id), range });
+            }
+        }
+        let active = if limit.is_some() { bookings.len() as i64 } else { 0 };
+        Ok((active, bookings, total))
     }
 
     /// What the rules need, in one read: with a booking `limit`, the first

@@ -13,6 +13,7 @@ pub mod customers;
 pub mod events;
 pub mod groups;
 pub mod idempotency;
+pub mod locks;
 pub mod outbox;
 pub mod resources;
 pub mod settings_json;

@@ -138,30 +138,91 @@ pub struct Locked {
     pub clock: Option<DateTime<Utc>>,
 }
 
-/// Like `lock`, but only if no other transaction holds the row's lock
-/// (`FOR UPDATE SKIP LOCKED`): `None` when it is taken (or there is no
-/// such resource). Never waits. On PostgreSQL one statement also says
-/// whether `customer` exists and reads the clock (`clock_timestamp()` in
-/// the outer query over the materialised lock, so after the lock). SQLite
-/// has no row locks and no round trips: there it is `lock` and a lookup
-/// (docs/design.md §19).
+/// How a booking on one resource holds it on PostgreSQL: the whole row
+/// (`FOR UPDATE`, like every other decision), or the row `FOR KEY SHARE`
+/// and the hour buckets of its occupied time (`store::locks`, in order).
+#[derive(Clone, Copy, Debug)]
+pub enum Hold<'a> {
+    Whole,
+    Buckets(&'a [i64]),
+}
+
+/// Like `lock`, but only if nothing has to wait (`SKIP LOCKED`, advisory
+/// `try` locks): `None` when something is taken (or there is no such
+/// resource). Never waits. On PostgreSQL one statement also says whether
+/// `customer` exists and reads the clock (`clock_timestamp()` in the outer
+/// query over the materialised lock, so after every lock). Buckets are
+/// tried in order and the first one taken stops the rest (nested `CASE`),
+/// so what is held on `None` is a prefix, and `lock_waiting` takes the
+/// rest in order. SQLite has no row locks and no round trips: there it is
+/// `lock` and a lookup (docs/design.md §19, §20).
 pub async fn lock_if_free_with(
     conn: &impl ConnectionTrait,
     id: ResourceId,
     customer: CustomerId,
+    hold: Hold<'_>,
 ) -> StoreResult<Option<Locked>> {
     if conn.get_database_backend() != DatabaseBackend::Postgres {
         let Some(resource) = lock(conn, id).await? else { return Ok(None) };
         let customer_exists = super::customers::find(conn, customer).await?.is_some();
         return Ok(Some(Locked { resource, customer_exists, clock: None }));
     }
-    const SQL: &str = "WITH locked AS MATERIALIZED (SELECT * FROM resource WHERE id = $1 FOR UPDATE SKIP LOCKED) \
+    let mut values: Vec<sea_orm::Value> = vec![id.0.into(), customer.0.into()];
+    let (columns, row_lock) = match hold {
+        Hold::Whole => ("true AS berth_got".to_owned(), "FOR UPDATE"),
+        Hold::Buckets(keys) => {
+            let mut tried = String::new();
+            for key in keys {
+                values.push((*key).into());
+                tried.push_str(&format!("CASE WHEN pg_try_advisory_xact_lock(${}) THEN ", values.len()));
+            }
+            tried.push_str("true");
+            tried.push_str(&" END".repeat(keys.len()));
+            (format!("{tried} AS berth_got"), "FOR KEY SHARE")
+        }
+    };
+    let sql = format!(
+        "WITH locked AS MATERIALIZED (SELECT resource.*, {columns} FROM resource WHERE id = $1 {row_lock} SKIP LOCKED) \
 SELECT locked.*, EXISTS (SELECT 1 FROM customer WHERE id = $2) AS berth_customer_exists, \
-clock_timestamp() AS berth_clock FROM locked";
-    let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, SQL, [id.0.into(), customer.0.into()]);
-    let Some(row) = conn.query_one_raw(statement).await? else { return Ok(None) };
+CASE WHEN berth_got THEN clock_timestamp() END AS berth_clock FROM locked"
+    );
+    let Some(row) = conn.query_one_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)).await?
+    else {
+        return Ok(None);
+    };
+    let Some(clock) = row.try_get::<Option<DateTime<Utc>>>("", "berth_clock")? else { return Ok(None) };
     let resource = to_domain(Model::from_query_result(&row, "")?)?;
     let customer_exists = row.try_get::<bool>("", "berth_customer_exists")?;
-    let clock = row.try_get::<DateTime<Utc>>("", "berth_clock")?.trunc_subsecs(6);
-    Ok(Some(Locked { resource, customer_exists, clock: Some(clock) }))
+    Ok(Some(Locked { resource, customer_exists, clock: Some(clock.trunc_subsecs(6)) }))
+}
+
+/// `lock_if_free_with`'s locks, waiting for each: the row (`FOR UPDATE`,
+/// or `FOR KEY SHARE` and then each bucket in order). Locks already held
+/// are taken again at once (advisory locks stack). `None` when there is no
+/// such resource.
+pub async fn lock_waiting(
+    conn: &impl ConnectionTrait,
+    id: ResourceId,
+    hold: Hold<'_>,
+) -> StoreResult<Option<Resource>> {
+    let keys = match hold {
+        Hold::Buckets(keys) if conn.get_database_backend() == DatabaseBackend::Postgres => keys,
+        _ => return lock(conn, id).await,
+    };
+    use sea_orm::sea_query::LockType;
+    let Some(resource) = Entity::find_by_id(id.0).lock(LockType::KeyShare).one(conn).await? else { return Ok(None) };
+    for key in keys {
+        lock_key(conn, *key).await?;
+    }
+    to_domain(resource).map(Some)
+}
+
+/// Waits for the advisory lock `key` until the transaction ends
+/// (PostgreSQL; nothing on SQLite, whose writers are serial).
+pub async fn lock_key(conn: &impl ConnectionTrait, key: i64) -> StoreResult<()> {
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        let sql = "SELECT pg_advisory_xact_lock($1)::text AS locked";
+        conn.query_one_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [key.into()])).await?;
+    }
+    Ok(())
 }

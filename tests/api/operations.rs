@@ -76,11 +76,17 @@ async fn requests_past_the_in_flight_limit_wait_their_turn_and_health_does_not()
     let app = TestApp::spawn_with(|c| c.max_in_flight = Some(1)).await;
     let resource = app.create_resource("Court", 1).await;
     let customer = app.create_customer("a@example.com").await;
-    // Hold the resource's row (and on SQLite the write lock) so that the one
-    // admitted booking blocks inside the database.
+    // Hold the resource's row as a change of the resource does (`FOR
+    // UPDATE`; on SQLite the write lock) so that the one admitted booking
+    // blocks inside the database.
     let blocker = app.db.begin().await.unwrap();
     let id = resource["id"].as_str().unwrap();
-    blocker.execute_unprepared(&format!("UPDATE resource SET version = version WHERE id = '{id}'")).await.unwrap();
+    let hold = if app.database_url.starts_with("postgres") {
+        format!("SELECT id FROM resource WHERE id = '{id}' FOR UPDATE")
+    } else {
+        format!("UPDATE resource SET version = version WHERE id = '{id}'")
+    };
+    blocker.execute_unprepared(&hold).await.unwrap();
     let booking = tokio::spawn({
         let (app_base, admin, body) =
             (app.base.clone(), app.admin.clone(), booking_json(&resource, &customer, &slot(3, 9, 10)));

@@ -223,3 +223,82 @@ async fn a_refusal_the_snapshot_shows_does_not_wait_for_the_lock() {
     assert_eq!(waiting.await.unwrap().as_u16(), 201);
     app.assert_within_capacity(&resource).await;
 }
+
+/// `n` intervals of 20 to 150 minutes starting every 10 to 50 minutes over
+/// one day, so that they cross hour boundaries and overlap in every way.
+fn close_times(day: i64, n: usize) -> Vec<(String, String)> {
+    let midnight = chrono::DateTime::parse_from_rfc3339(&slot(day, 0, 1).0).unwrap();
+    (0..n)
+        .map(|i| {
+            let start = midnight + chrono::Duration::minutes(((i * 37) % 600) as i64 + 360);
+            let end = start + chrono::Duration::minutes(20 + ((i * 53) % 131) as i64);
+            (start.to_rfc3339(), end.to_rfc3339())
+        })
+        .collect()
+}
+
+/// On PostgreSQL a booking locks the hour buckets of its time, not the
+/// whole resource (design §20): decisions far apart run side by side, and
+/// the capacity rule must still hold at every instant. Buffers widen what
+/// a booking occupies; this instance has never seen them, so its first
+/// guess of the buckets is too narrow and must be caught. A resource
+/// change (here the capacity going down) takes the whole resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bookings_at_close_times_never_exceed_the_capacity_at_any_instant() {
+    let app = racing_app().await;
+    let body = json!({"name": "Studio", "capacity": 3, "policy": {"buffer_after_seconds": 900}});
+    let resource = app.post_json("/v1/resources", &body).await.assert_status(201).body.clone();
+    let people = customers(&app, 60).await;
+    let times = close_times(7, 60);
+    let path = format!("/v1/resources/{}", resource["id"].as_str().unwrap());
+    let (replies, lowered) = tokio::join!(
+        join_all(people.iter().zip(&times).map(|(person, when)| app.book(&resource, person, when, 1))),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            app.patch_json(&path, &json!({"capacity": 2}), Some("*")).await
+        }
+    );
+    let admitted = count(&replies, 201);
+    assert_eq!(admitted + count(&replies, 409), 60, "only 201s and 409s");
+    assert!(admitted >= 6, "bookings far apart were admitted ({admitted})");
+    assert!(count(&replies, 409) > 0, "the times overlap more than 3 deep: some must be refused");
+    assert!(matches!(lowered.status.as_u16(), 200 | 409), "{}", lowered.text);
+    app.assert_within_capacity(&resource).await;
+}
+
+/// A booking limit counts a customer's bookings at every time, so it must
+/// hold when one customer books far-apart times at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_booking_limit_holds_for_far_apart_bookings_made_at_once() {
+    let app = racing_app().await;
+    let body = json!({"name": "Desk", "capacity": 5, "policy": {"max_active_bookings_per_customer": 2}});
+    let resource = app.post_json("/v1/resources", &body).await.assert_status(201).body.clone();
+    let person = app.create_customer("limited@example.com").await;
+    let days: Vec<_> = (0..20).map(|day| slot(day + 2, 9, 10)).collect();
+    let replies = join_all(days.iter().map(|when| app.book(&resource, &person, when, 1))).await;
+    assert_eq!(count(&replies, 201), 2, "the limit is 2");
+    for reply in replies.iter().filter(|r| r.status.as_u16() != 201) {
+        reply.assert_problem(409, "booking-limit-reached");
+    }
+}
+
+/// Buffers make bookings in different hours collide: each hour's booking
+/// here occupies the next two hours too. This instance has never seen the
+/// resource, so every booking of the burst first guesses no buffers and
+/// locks only its own hour; the guess must be caught under the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn buffers_this_instance_has_not_seen_yet_still_keep_bookings_apart() {
+    let app = racing_app().await;
+    let people = customers(&app, 24).await;
+    let hours: Vec<_> = (0..24).map(|h| slot(6, h, h + 1)).collect();
+    // Three resources, one after the other: each burst meets one unknown.
+    for lab in 0..3 {
+        let body = json!({"name": format!("Lab {lab}"), "capacity": 1, "policy": {"buffer_after_seconds": 7200}});
+        let resource = app.post_json("/v1/resources", &body).await.assert_status(201).body.clone();
+        let replies =
+            join_all(people.iter().zip(&hours).map(|(person, when)| app.book(&resource, person, when, 1))).await;
+        assert_eq!(count(&replies, 201) + count(&replies, 409), 24, "only 201s and 409s");
+        assert!(count(&replies, 201) >= 1);
+        app.assert_within_capacity(&resource).await;
+    }
+}
