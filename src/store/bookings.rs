@@ -254,7 +254,16 @@ impl OwnActive {
     fn overlapping_query(&self, range: Option<&TimeRange>, at_most: Option<u64>) -> sea_orm::Select<Entity> {
         let mut query = self.query().select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
         if let Some(range) = range {
-            query = query.filter(Column::StartAt.lt(range.end())).filter(Column::EndAt.gt(range.start()));
+            // One overlapping `range` started less than the longest booking
+            // before it: the index scan stops there, not at `now`'s bound
+            // (on a busy calendar that is every future booking of the
+            // customer there).
+            let longest = Duration::seconds(self.max_duration_seconds);
+            let reach = range.start().checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            query = query
+                .filter(Column::StartAt.lt(range.end()))
+                .filter(Column::StartAt.gt(reach))
+                .filter(Column::EndAt.gt(range.start()));
         }
         query.order_by_asc(Column::StartAt).limit(at_most)
     }
