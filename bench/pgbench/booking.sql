@@ -1,18 +1,18 @@
 -- One keyed booking, as berth runs it on PostgreSQL, in plain SQL (taken
--- from the server's statement log, 2026-11-30, after #17's one-commit
--- change): the Idempotency-Key lookup (one read, no transaction), then the
--- decision transaction: lock the resource with, in the same statement, the
--- customer and the database clock (berth decides at `clock_timestamp()`
--- after the lock; berth's lock is `SKIP LOCKED` with a fallback that waits,
--- here it waits at once, which costs the same round trip when the lock is
--- free), the customer's own bookings there (duplicates and limits), the
--- capacity aggregate over the occupied time (berth reads the intervals
--- only on a close call), one statement inserting the booking, its history
--- event and its outbox event, and the idempotency record with the
--- response: 8 round trips, 1 commit (it was 15 and 2); the slot and the
--- booking's id are computed in the lock's statement, as berth computes them
--- in the process. Used by
--- `berth-bench` (pgbench -M prepared, like berth's driver) as the
+-- from the server's statement log, 2026-11-30, after #17): the
+-- Idempotency-Key lookup (one read, no transaction), then the decision
+-- transaction: one statement locking the resource row FOR KEY SHARE and
+-- the hour bucket of the booking (an advisory lock; berth tries it without
+-- waiting first, with a fallback that waits, which costs the same round
+-- trip when nothing is taken) and reading the customer and the database
+-- clock after the locks; one statement reading the customer's own
+-- bookings there (duplicates and limits) joined with the capacity
+-- aggregate over the occupied time (berth reads the intervals only on a
+-- close call); one statement inserting the booking, its history event and
+-- its outbox event; the idempotency record with the response: 7 round
+-- trips, 1 commit (it was 15 and 2). The slot and the booking's id are
+-- computed in the lock's statement, as berth computes them in the process.
+-- Used by `berth-bench` (pgbench -M prepared, like berth's driver) as the
 -- database's own limit. It books on the `limit-N` resources (huge
 -- capacity), so it breaks no rule whatever it inserts.
 \set r random(0, :nres - 1)
@@ -22,18 +22,21 @@
 \set k random(1, 1000000000000)
 SELECT id FROM idempotency_record WHERE principal = 'pgbench' AND idempotency_key = CAST(:client_id AS text) || '-' || CAST(:k AS text) AND method = 'POST' AND route = '/v1/bookings' LIMIT 1;
 BEGIN;
-WITH locked AS MATERIALIZED (SELECT * FROM resource WHERE name_key = 'limit-' || CAST(:r AS text) FOR UPDATE)
+WITH locked AS MATERIALIZED (SELECT resource.*, pg_advisory_xact_lock(hashtextextended(CAST(:r AS text) || ':' || CAST(:day AS text) || ':' || CAST(:hour AS text), 0))::text AS got
+    FROM resource WHERE name_key = 'limit-' || CAST(:r AS text) FOR KEY SHARE)
   SELECT locked.id AS res_id, locked.max_booking_duration_seconds AS res_max,
     (SELECT id FROM customer WHERE email_key = 'bench-' || CAST(:c AS text) || '@bench.example') AS cus_id, clock_timestamp() AS now,
     date_trunc('hour', now()) + make_interval(days => CAST(:day AS int), hours => CAST(:hour AS int)) AS s, gen_random_uuid() AS booking_id FROM locked \gset
-SELECT id FROM booking WHERE customer_id = CAST(:cus_id AS uuid) AND resource_id = CAST(:res_id AS uuid)
-  AND start_at < CAST(:s AS timestamptz) + interval '1 hour' AND start_at > CAST(:s AS timestamptz) - make_interval(secs => CAST(:res_max AS float8))
-  AND end_at > CAST(:s AS timestamptz)
-  AND (status IN ('confirmed', 'checked_in') OR (status = 'held' AND hold_expires_at > now())) ORDER BY start_at LIMIT 1;
-SELECT SUM(quantity) FROM booking WHERE resource_id = CAST(:res_id AS uuid)
-  AND occupied_start_at < CAST(:s AS timestamptz) + interval '1 hour' AND occupied_start_at > CAST(:s AS timestamptz) - make_interval(secs => CAST(:res_max AS float8))
-  AND occupied_end_at > CAST(:s AS timestamptz)
-  AND (status IN ('confirmed', 'checked_in') OR (status = 'held' AND hold_expires_at > now()));
+SELECT o.id, s.total FROM
+  (SELECT SUM(quantity) AS total FROM booking WHERE resource_id = CAST(:res_id AS uuid)
+    AND occupied_start_at < CAST(:s AS timestamptz) + interval '1 hour' AND occupied_start_at > CAST(:s AS timestamptz) - make_interval(secs => CAST(:res_max AS float8))
+    AND occupied_end_at > CAST(:s AS timestamptz)
+    AND (status IN ('confirmed', 'checked_in') OR (status = 'held' AND hold_expires_at > now()))) AS s
+  LEFT JOIN (SELECT id, start_at FROM booking WHERE customer_id = CAST(:cus_id AS uuid) AND resource_id = CAST(:res_id AS uuid)
+    AND start_at < CAST(:s AS timestamptz) + interval '1 hour' AND start_at > CAST(:s AS timestamptz) - make_interval(secs => CAST(:res_max AS float8))
+    AND end_at > CAST(:s AS timestamptz)
+    AND (status IN ('confirmed', 'checked_in') OR (status = 'held' AND hold_expires_at > now())) ORDER BY start_at LIMIT 1) AS o ON true
+  ORDER BY o.start_at;
 WITH i0 AS (INSERT INTO booking (id, resource_id, group_id, bundle_id, bundle_item, customer_id, start_at, end_at, quantity, status, hold_expires_at, notes,
     buffer_before_seconds, buffer_after_seconds, occupied_start_at, occupied_end_at, version, created_at, updated_at)
   VALUES (CAST(:booking_id AS uuid), CAST(:res_id AS uuid), NULL, NULL, NULL, CAST(:cus_id AS uuid), CAST(:s AS timestamptz), CAST(:s AS timestamptz) + interval '1 hour',
