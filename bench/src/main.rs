@@ -19,6 +19,7 @@ mod peer;
 mod report;
 mod scenarios;
 mod server;
+mod sqlite_loop;
 
 use std::time::Duration;
 

@@ -11,14 +11,18 @@
 //!   reserve path as plain SQL (`peer-reserve.sql` on its schema: one
 //!   INSERT checked by a GiST exclusion constraint, a change-log trigger
 //!   with NOTIFY), and berth's own statements for a keyed booking
-//!   (`booking.sql`, the plain-SQL limit of the `spread` scenario).
+//!   (`booking.sql`, the plain-SQL limit of the `spread` scenario);
+//! - SQLite only, berth's statements for a keyed booking as a plain loop
+//!   (`sqlite_loop`), the same workload.
 //!
-//! Each berth figure is printed as a share of the peer's SQL.
+//! Each berth figure is printed as a share of the peer's SQL (PostgreSQL),
+//! the keyed one as a share of the plain loop (SQLite).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Duration as Span, DurationRound, Utc};
 use rand::Rng;
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -28,6 +32,7 @@ use crate::{
     limit,
     report::{self, Row},
     server::Server,
+    sqlite_loop,
 };
 
 /// One phase: bookings on `resources` (a random one each time), each in
@@ -87,6 +92,7 @@ pub async fn peer(
     args: &RunArgs,
     server: &Server,
     api: &Api,
+    db: &DatabaseConnection,
     url: &str,
     own_sql: Option<f64>,
 ) -> anyhow::Result<Vec<Row>> {
@@ -111,7 +117,7 @@ pub async fn peer(
         server.reset_peak_rss();
         let recorded = phase(args, api, on, customer, &slots, keyed).await;
         let refused = recorded.requests - recorded.count("201");
-        measured.push((name, recorded, server.peak_rss_mib(), refused));
+        measured.push((name, keyed, recorded, server.peak_rss_mib(), refused));
     }
     let (yardstick, own_sql) = match args.database {
         Engine::Postgres => {
@@ -127,14 +133,28 @@ pub async fn peer(
         }
         Engine::Sqlite => (None, None),
     };
+    let plain_loop = match args.database {
+        Engine::Sqlite => {
+            Some(sqlite_loop::run(db, &resources, customer, &slots, args.concurrency, args.phase()).await)
+        }
+        Engine::Postgres => None,
+    };
     let mut rows = Vec::new();
-    for (name, recorded, rss, refused) in measured {
-        let share = yardstick.map_or_else(
-            || "the peer's SQL runs on PostgreSQL only".to_owned(),
-            |tps| format!("{:.0}% of the peer's SQL", recorded.throughput() / tps * 100.0),
-        );
+    for (name, keyed, recorded, rss, refused) in measured {
+        let share = match (yardstick, &plain_loop) {
+            (Some(tps), _) => format!("{:.0}% of the peer's SQL", recorded.throughput() / tps * 100.0),
+            (None, Some(plain)) if keyed => {
+                format!("{:.0}% of the plain SQLite loop", recorded.throughput() / plain.throughput() * 100.0)
+            }
+            _ => "the peer's SQL runs on PostgreSQL only".to_owned(),
+        };
         let note = format!("{share}; not 201: {refused} (windows never overlap, so any is a defect)");
         rows.push(report::print(name, &recorded, rss, note));
+    }
+    if let Some(plain) = plain_loop {
+        let failed = plain.requests - plain.count("201");
+        let note = format!("berth's statements for a keyed booking, no HTTP, no rules; failed: {failed}");
+        rows.push(report::print("berth's keyed booking as a plain SQLite loop", &plain, None, note));
     }
     if let Some(tps) = yardstick {
         println!(

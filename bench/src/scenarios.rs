@@ -111,7 +111,7 @@ async fn run_on(args: &RunArgs, database: &BenchDatabase) -> anyhow::Result<()> 
     }
     if wants(args, Scenario::Peer) {
         let own_sql = rows.iter().find(|r| r.scenario == "pgbench booking.sql").map(|r| r.throughput);
-        rows.extend(crate::peer::peer(args, &server, &api, &database.url, own_sql).await?);
+        rows.extend(crate::peer::peer(args, &server, &api, &db, &database.url, own_sql).await?);
     }
     report::summary(engine, &rows);
     Ok(())
