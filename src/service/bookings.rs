@@ -20,7 +20,7 @@
 //! never pick the same free unit.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseTransaction, sea_query::InsertStatement};
 
 use super::{
     Db, Expected, ServiceError,
@@ -162,8 +162,10 @@ pub async fn create(
         };
         let mut booking = fresh(resource, &new, now);
         booking.group_id = group.as_ref().map(|g| g.id);
-        insert_fresh(&txn, db, &booking, ctx, new.override_policy).await?;
-        seal.store(&txn, now, &booking).await?;
+        // The key's record goes with the booking's inserts (one statement).
+        let key_record = seal.record_insert(now, &booking);
+        let wrote = insert_fresh(&txn, db, &booking, ctx, new.override_policy, key_record).await?;
+        seal.settle(&txn, now, wrote).await?;
         txn.commit().await?;
         created(std::slice::from_ref(&booking));
         Ok(booking)
@@ -279,22 +281,26 @@ pub(super) fn fresh(resource: &Resource, new: &NewBooking, now: DateTime<Utc>) -
     }
 }
 
-/// Inserts a booking just decided, with its `create` history event and
-/// its `booking.created` outbox event.
+/// Inserts a booking just decided, with its `create` history event, its
+/// `booking.created` outbox event and `last` (an Idempotency-Key's
+/// record), in one round trip on PostgreSQL (`store::batch`). Returns
+/// whether the last of them wrote its row.
 pub(super) async fn insert_fresh(
     txn: &DatabaseTransaction,
     db: &Db,
     booking: &Booking,
     ctx: &Context,
     policy_overridden: bool,
-) -> Result<(), ServiceError> {
-    // One round trip on PostgreSQL (store::batch).
+    last: Option<InsertStatement>,
+) -> Result<bool, ServiceError> {
     store::batch::Inserts::new()
         .and(bookings::insert_statement(booking))
         .and(events::append_statement(&event(booking, None, "create", ctx, booking.created_at, policy_overridden)))
         .and(outbox::booking_change(db, EventType::BookingCreated, booking, Before::default(), ctx))
+        .and_maybe(last)
         .run(txn)
         .await
+        .map(|wrote| wrote > 0)
         // The customer may have been deleted since we looked: its foreign
         // key then refuses the row.
         .map_err(|err| match err {

@@ -130,7 +130,7 @@ pub async fn create(
             }
             booking.group_id = group.as_ref().map(|g| g.id);
             booking.bundle = Some((bundle, i16::try_from(index).unwrap_or(i16::MAX)));
-            insert_fresh(&txn, db, &booking, ctx, new.override_policy).await?;
+            insert_fresh(&txn, db, &booking, ctx, new.override_policy, None).await?;
             made.push(booking);
         }
         seal.store(&txn, now, &made).await?;

@@ -79,7 +79,8 @@ pub(super) async fn booking_changed(
     before: Before,
     ctx: &Context,
 ) -> Result<(), ServiceError> {
-    Ok(store::batch::Inserts::new().and(booking_change(db, event, booking, before, ctx)).run(txn).await?)
+    store::batch::Inserts::new().and(booking_change(db, event, booking, before, ctx)).run(txn).await?;
+    Ok(())
 }
 
 /// The insert `booking_changed` runs, to run with others.

@@ -13,7 +13,7 @@
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, sea_query::InsertStatement};
 
 use super::{Db, ServiceError, retrying};
 use crate::store::{
@@ -204,6 +204,38 @@ impl<'a, T> Seal<'a, T> {
         self.taken.into_inner().ok().flatten()
     }
 
+    /// The insert of the key's record with `value`'s response, to run as
+    /// the last of the effect's own inserts (one round trip on
+    /// PostgreSQL); then `settle` with whether it wrote its row. `None`
+    /// without a key.
+    pub(crate) fn record_insert(&self, now: DateTime<Utc>, value: &T) -> Option<InsertStatement> {
+        let key = self.key?;
+        let response = (self.render)(value);
+        let row =
+            ResponseRow { status: response.status, headers: response.headers.clone(), body: response.body.clone() };
+        let insert =
+            idempotency::insert_completed_statement(key.scope.key(), &key.fingerprint, now, now + key.policy.ttl, &row);
+        if let Ok(mut rendered) = self.rendered.lock() {
+            *rendered = Some(response);
+        }
+        Some(insert)
+    }
+
+    /// After `record_insert`'s statement ran: when it wrote nothing (the
+    /// key is present), what `store` does when its insert conflicts.
+    pub(crate) async fn settle(
+        &self,
+        txn: &DatabaseTransaction,
+        now: DateTime<Utc>,
+        wrote: bool,
+    ) -> Result<(), ServiceError> {
+        let (Some(key), false) = (self.key, wrote) else { return Ok(()) };
+        let Some(response) = self.rendered.lock().ok().and_then(|rendered| rendered.clone()) else {
+            return Err(ServiceError::lost_race());
+        };
+        self.keep(record(txn, key, now, &response).await?, response)
+    }
+
     /// Writes the response under the key, inside the effect's transaction,
     /// at `now`. Called last before the commit, so what it keeps is what
     /// committed. When the key holds another answer by now, the effect
@@ -216,7 +248,12 @@ impl<'a, T> Seal<'a, T> {
     ) -> Result<(), ServiceError> {
         let Some(key) = self.key else { return Ok(()) };
         let response = (self.render)(value);
-        match record(txn, key, now, &response).await? {
+        self.keep(record(txn, key, now, &response).await?, response)
+    }
+
+    /// Keeps what was stored, or what the key holds instead.
+    fn keep(&self, recorded: Recorded, response: StoredResponse) -> Result<(), ServiceError> {
+        match recorded {
             Recorded::Stored => {
                 if let Ok(mut rendered) = self.rendered.lock() {
                     *rendered = Some(response);

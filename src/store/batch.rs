@@ -26,17 +26,27 @@ impl Inserts {
         self
     }
 
-    pub async fn run(self, conn: &impl ConnectionTrait) -> StoreResult<()> {
+    pub fn and_maybe(self, insert: Option<InsertStatement>) -> Self {
+        match insert {
+            Some(insert) => self.and(insert),
+            None => self,
+        }
+    }
+
+    /// Runs them; returns how many rows the last one wrote (an `ON
+    /// CONFLICT DO NOTHING` last may write none).
+    pub async fn run(self, conn: &impl ConnectionTrait) -> StoreResult<u64> {
         let backend = conn.get_database_backend();
         if backend != DatabaseBackend::Postgres || self.0.len() < 2 {
+            let mut last = 0;
             for insert in self.0 {
-                conn.execute(&insert).await?;
+                last = conn.execute(&insert).await?.rows_affected();
             }
-            return Ok(());
+            return Ok(last);
         }
         let (sql, values) = as_one_statement(&self.0);
-        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
-        Ok(())
+        // PostgreSQL counts the rows of the statement's own (last) insert.
+        Ok(conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?.rows_affected())
     }
 }
 

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::idempotency_record::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, OnConflict},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    sea_query::{Expr, InsertStatement, OnConflict},
 };
 use uuid::Uuid;
 
@@ -66,6 +66,19 @@ pub async fn insert_completed(
     expires_at: DateTime<Utc>,
     response: &ResponseRow,
 ) -> StoreResult<bool> {
+    let insert = insert_completed_statement(scope, fingerprint, now, expires_at, response);
+    Ok(conn.execute(&insert).await?.rows_affected() == 1)
+}
+
+/// The insert `insert_completed` runs, to run with others
+/// (`batch::Inserts`, last: what it wrote is the batch's count).
+pub fn insert_completed_statement(
+    scope: KeyScope<'_>,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    response: &ResponseRow,
+) -> InsertStatement {
     let row = ActiveModel {
         id: Set(Uuid::now_v7()),
         principal: Set(scope.principal.to_owned()),
@@ -80,15 +93,13 @@ pub async fn insert_completed(
         created_at: Set(now),
         expires_at: Set(expires_at),
     };
-    let inserted = Entity::insert(row)
+    Entity::insert(row)
         .on_conflict(
             OnConflict::columns([Column::Principal, Column::IdempotencyKey, Column::Method, Column::Route])
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(inserted == 1)
+        .into_query()
 }
 
 fn headers_json(headers: &[(String, String)]) -> String {
