@@ -371,7 +371,7 @@ async fn history(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConnec
 
 /// A confirmed one-unit booking row without buffers, written straight to
 /// the database (seeding, not measured).
-fn confirmed_row(
+pub(crate) fn confirmed_row(
     id: Uuid,
     resource: Uuid,
     customer: Uuid,

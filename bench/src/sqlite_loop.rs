@@ -108,29 +108,9 @@ async fn book(
         .one(&txn)
         .await?;
     let id = Uuid::now_v7();
-    booking::Entity::insert(booking::ActiveModel {
-        id: Set(id),
-        resource_id: Set(resource_id),
-        group_id: Set(None),
-        bundle_id: Set(None),
-        bundle_item: Set(None),
-        customer_id: Set(customer_id),
-        start_at: Set(start),
-        end_at: Set(end),
-        quantity: Set(1),
-        status: Set("confirmed".into()),
-        hold_expires_at: Set(None),
-        notes: Set(None),
-        buffer_before_seconds: Set(0),
-        buffer_after_seconds: Set(0),
-        occupied_start_at: Set(start),
-        occupied_end_at: Set(end),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(&txn)
-    .await?;
+    booking::Entity::insert(crate::scenarios::confirmed_row(id, resource_id, customer_id, (start, end), now))
+        .exec_without_returning(&txn)
+        .await?;
     booking_event::Entity::insert(booking_event::ActiveModel {
         id: Set(Uuid::now_v7()),
         booking_id: Set(id),
