@@ -20,7 +20,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{Duration as Span, DurationRound, Utc};
+use chrono::{DateTime, Duration as Span, DurationRound, Utc};
 use rand::Rng;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
@@ -35,21 +35,31 @@ use crate::{
     sqlite_loop,
 };
 
-/// One phase: bookings on `resources` (a random one each time), each in
-/// the next hour after `base` counted by `slots`, keyed or not.
-async fn phase(
-    args: &RunArgs,
-    api: &Api,
-    resources: &[Uuid],
-    customer: Uuid,
-    slots: &AtomicU64,
-    keyed: bool,
-) -> Recorded {
-    let base = Utc::now().duration_trunc(Span::hours(1)).unwrap_or_else(|_| Utc::now()) + Span::days(1);
-    for_duration(args.concurrency, args.phase(), |_| {
-        let n = slots.fetch_add(1, Ordering::Relaxed);
+/// Where the next booking goes: the next hour after `base` (one count for
+/// every phase of the run, so no two bookings overlap), on a random one
+/// of the resources.
+pub struct Slots {
+    base: DateTime<Utc>,
+    taken: AtomicU64,
+}
+
+impl Slots {
+    fn new() -> Self {
+        let base = Utc::now().duration_trunc(Span::hours(1)).unwrap_or_else(|_| Utc::now()) + Span::days(1);
+        Self { base, taken: AtomicU64::new(0) }
+    }
+
+    pub fn next(&self, resources: &[Uuid]) -> (Uuid, DateTime<Utc>) {
+        let n = self.taken.fetch_add(1, Ordering::Relaxed);
         let resource = resources[rand::rng().random_range(0..resources.len())];
-        let start = base + Span::hours(i64::try_from(n).unwrap_or(i64::MAX / 7200));
+        (resource, self.base + Span::hours(i64::try_from(n).unwrap_or(i64::MAX / 7200)))
+    }
+}
+
+/// One phase: bookings at the next slots, keyed or not.
+async fn phase(args: &RunArgs, api: &Api, resources: &[Uuid], customer: Uuid, slots: &Slots, keyed: bool) -> Recorded {
+    for_duration(args.concurrency, args.phase(), |_| {
+        let (resource, start) = slots.next(resources);
         let body = json!({
             "resource_id": resource,
             "customer_id": customer,
@@ -68,11 +78,8 @@ async fn phase(
 /// customers made for it (what the spread scenario makes).
 async fn own_statements(args: &RunArgs, api: &Api, url: &str) -> anyhow::Result<f64> {
     let n = args.size(1000, 10);
-    for i in 0..n {
-        crate::scenarios::resource(api, &format!("limit-{i}"), 1_000_000, Some(86_400)).await?;
-    }
     crate::scenarios::customers(api, "bench", n).await?;
-    limit::pgbench(url, n, n, args.concurrency, args.phase()).await
+    crate::scenarios::pgbench_limit(args, api, url, n, n).await
 }
 
 /// Loads the peer's schema (`psql -f`) and runs its reserve path under
@@ -107,7 +114,7 @@ pub async fn peer(
     let customer = crate::scenarios::id_of(
         &api.create("/v1/customers", &json!({"email": "peer@bench.example", "name": "Peer"})).await?,
     )?;
-    let slots = AtomicU64::new(0);
+    let slots = Slots::new();
     let mut measured = Vec::new();
     for (name, on, keyed) in [
         ("peer: berth unkeyed, 1,000 resources", &resources[..], false),

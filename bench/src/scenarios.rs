@@ -117,6 +117,21 @@ async fn run_on(args: &RunArgs, database: &BenchDatabase) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `booking.sql` under pgbench on `limit-N` resources made for it (huge
+/// capacity) and the `bench-N` customers. Returns bookings per second.
+pub(crate) async fn pgbench_limit(
+    args: &RunArgs,
+    api: &Api,
+    url: &str,
+    n_resources: usize,
+    n_customers: usize,
+) -> anyhow::Result<f64> {
+    for i in 0..n_resources {
+        resource(api, &format!("limit-{i}"), 1_000_000, Some(86_400)).await?;
+    }
+    limit::pgbench(url, n_resources, n_customers, args.concurrency, args.phase()).await
+}
+
 pub(crate) async fn customers(api: &Api, prefix: &str, count: usize) -> anyhow::Result<Vec<Uuid>> {
     let mut ids = Vec::with_capacity(count);
     for i in 0..count {
@@ -224,10 +239,7 @@ async fn spread(
         rows.push(report::print(&format!("spread {write_percent}/{}", 100 - write_percent), &recorded, rss, note));
     }
     if args.database == Engine::Postgres {
-        for i in 0..n_resources {
-            resource(api, &format!("limit-{i}"), 1_000_000, Some(86_400)).await?;
-        }
-        match limit::pgbench(url, n_resources, n_customers, args.concurrency, args.phase()).await {
+        match pgbench_limit(args, api, url, n_resources, n_customers).await {
             Ok(tps) => {
                 let write_rows = rows.first().map_or(0.0, |r: &Row| r.throughput * 0.8);
                 println!(

@@ -35,10 +35,6 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn wants(&self, event: EventType) -> bool {
-        self.types.is_empty() || self.types.contains(&event)
-    }
-
     /// Applies `changes` at `now`. Switched on again, it starts failing
     /// afresh and from the feed's position `newest`: events that happened
     /// while it was off are not sent.
@@ -67,6 +63,28 @@ impl Endpoint {
         }
         self.version += 1;
         self.updated_at = now;
+    }
+
+    /// Records an attempt's outcome at `now`: a success ends a failing
+    /// spell, a first failure starts one, a failure once the spell is past
+    /// `retry`'s window switches the endpoint off. Returns whether it did;
+    /// a changed endpoint gets a new version.
+    pub fn record_attempt(&mut self, accepted: bool, now: DateTime<Utc>, retry: &RetryPolicy) -> bool {
+        let before = (self.failing_since, self.enabled);
+        match (accepted, self.failing_since) {
+            (true, _) => self.failing_since = None,
+            (false, None) => self.failing_since = Some(now),
+            (false, Some(since)) if retry.gives_up(since, now) => {
+                self.enabled = false;
+                self.disabled_at = Some(now);
+            }
+            (false, Some(_)) => {}
+        }
+        if (self.failing_since, self.enabled) != before {
+            self.version += 1;
+            self.updated_at = now;
+        }
+        before.1 && !self.enabled
     }
 }
 
@@ -299,7 +317,6 @@ impl DeliveryStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
     pub id: i64,
-    pub endpoint_id: WebhookId,
     pub position: i64,
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,

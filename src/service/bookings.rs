@@ -403,10 +403,15 @@ pub(super) async fn save_change(
     if !bookings::update_if_version(txn, booking, expected).await? {
         return Err(ServiceError::VersionMismatch { current_version: expected });
     }
-    events::append(txn, &event(booking, Some(from), action.as_str(), ctx, now, policy_overridden)).await?;
     let kind = if left.is_some() { EventType::BookingReassigned } else { EventType::of(action) };
     let before = Before { status: Some(from), resource: left, occupied: moved_from };
-    outbox::booking_changed(txn, db, kind, booking, before, ctx).await
+    // One round trip on PostgreSQL (store::batch).
+    store::batch::Inserts::new()
+        .and(events::append_statement(&event(booking, Some(from), action.as_str(), ctx, now, policy_overridden)))
+        .and(outbox::booking_change(db, kind, booking, before, ctx))
+        .run(txn)
+        .await?;
+    Ok(())
 }
 
 /// Locks what a change to `id` needs, in a fixed order (resource, then

@@ -20,10 +20,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
-    Context, Db, ServiceError, events, retrying,
+    Context, Db, ServiceError,
+    events::{self, FeedEvent},
+    retrying,
     sender::{Outcome, Request, Sender},
 };
 use crate::domain::{
@@ -44,17 +46,19 @@ const FAN_OUT_ENDPOINTS: u64 = 50;
 const FAN_OUT_EVENTS: u64 = 500;
 /// How many deliveries one worker pass claims.
 const CLAIM_BATCH: u64 = 32;
+/// How many finished deliveries one cleanup transaction deletes.
+const FORGET_BATCH: u64 = 1000;
 
 /// The body sent for an event: the feed's item, so a receiver parses a
 /// webhook like a page of `GET /v1/events`.
 fn body(row: &OutboxRow) -> String {
-    let data: Value = serde_json::from_str(&row.data).unwrap_or(Value::Null);
+    let event = FeedEvent::from(row);
     json!({
-        "position": row.position,
-        "type": row.event_type,
-        "subject_id": row.subject_id,
-        "occurred_at": row.occurred_at,
-        "data": data,
+        "position": event.position,
+        "type": event.event_type,
+        "subject_id": event.subject_id,
+        "occurred_at": event.occurred_at,
+        "data": event.data,
     })
     .to_string()
 }
@@ -87,12 +91,12 @@ async fn fan_out_batch(db: &Db, newest: i64) -> Result<Option<u64>, ServiceError
     let now = db.decision_clock(&txn).await?;
     let mut made = 0;
     for endpoint in endpoints {
-        let names: Vec<String> = endpoint.types.iter().map(|t| t.as_str().to_owned()).collect();
-        let rows = outbox::list(&txn, endpoint.feed_position, FAN_OUT_EVENTS, &names).await?;
-        let last = rows.last().map_or(endpoint.feed_position, |row| row.position);
-        // A page that is not full was read past `newest` (the list ran
-        // after `newest` was read): nothing below it is left.
-        let reached = if (rows.len() as u64) < FAN_OUT_EVENTS { last.max(newest) } else { last };
+        let (rows, reached) =
+            events::page_after(&txn, endpoint.feed_position, FAN_OUT_EVENTS, &endpoint.types, newest).await?;
+        if rows.is_empty() {
+            webhooks::set_feed_position(&txn, endpoint.id, reached).await?;
+            continue;
+        }
         made += rows.len() as u64;
         // Behind a delivery waiting for its retry, new ones wait as long.
         let due_at = webhooks::held_back_until(&txn, endpoint.id).await?.map_or(now, |until| until.max(now));
@@ -132,38 +136,42 @@ pub struct Attempt {
 
 /// Claims up to `limit` due deliveries, leased for `lease`.
 pub async fn claim(db: &Db, limit: u64, lease: chrono::Duration) -> Result<Vec<Attempt>, ServiceError> {
-    if !webhooks::any_due(db.conn(), db.decision_clock(db.conn()).await?).await? {
+    // A guess by this instance's clock; the claim decides by the database's.
+    if !webhooks::any_due(db.conn(), db.approximate_now()).await? {
         return Ok(Vec::new());
     }
-    retrying(|| async {
+    let (now, claimed) = retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         let now = db.decision_clock(&txn).await?;
         let claimed = webhooks::claim_due(&txn, now, now + lease, limit).await?;
-        let ids: Vec<WebhookId> = claimed.iter().map(|c| c.endpoint_id).collect();
-        let endpoints = webhooks::find_many(&txn, &ids).await?;
         txn.commit().await?;
-        Ok(claimed
-            .into_iter()
-            .filter_map(|c| {
-                let endpoint = endpoints.iter().find(|e| e.id == c.endpoint_id)?;
-                let message_id = message_id(c.position);
-                let timestamp = now.timestamp();
-                let signature = signature(&endpoint.secret, &message_id, timestamp, &c.payload)?;
-                Some(Attempt {
-                    delivery_id: c.id,
-                    attempt: c.attempt,
-                    endpoint_id: c.endpoint_id,
-                    url: endpoint.url.clone(),
-                    message_id,
-                    timestamp,
-                    signature,
-                    body: c.payload,
-                    occurred_at: c.occurred_at,
-                })
-            })
-            .collect())
+        Ok((now, claimed))
     })
-    .await
+    .await?;
+    // Read after the commit, not under the write lock: an endpoint
+    // deleted in between takes its deliveries with it.
+    let ids: Vec<WebhookId> = claimed.iter().map(|c| c.endpoint_id).collect();
+    let endpoints = webhooks::find_many(db.conn(), &ids).await?;
+    Ok(claimed
+        .into_iter()
+        .filter_map(|c| {
+            let endpoint = endpoints.iter().find(|e| e.id == c.endpoint_id)?;
+            let message_id = message_id(c.position);
+            let timestamp = now.timestamp();
+            let signature = signature(&endpoint.secret, &message_id, timestamp, &c.payload)?;
+            Some(Attempt {
+                delivery_id: c.id,
+                attempt: c.attempt,
+                endpoint_id: c.endpoint_id,
+                url: endpoint.url.clone(),
+                message_id,
+                timestamp,
+                signature,
+                body: c.payload,
+                occurred_at: c.occurred_at,
+            })
+        })
+        .collect())
 }
 
 /// Records how `attempt` ended.
@@ -178,50 +186,27 @@ pub async fn settle(db: &Db, attempt: &Attempt, outcome: &Outcome, retry: &Retry
             Outcome::Answered(status) => (Some(*status), None),
             Outcome::NoAnswer(why) => (None, Some(why.clone())),
         };
+        let accepted = outcome.accepted();
         let retry_at = now + retry.delay(u32::try_from(attempt.attempt).unwrap_or(1), rand::rng().random());
-        let settled = if outcome.accepted() {
-            Settled {
-                status: DeliveryStatus::Delivered,
-                next_attempt_at: now,
-                http_status,
-                error,
-                delivered_at: Some(now),
-            }
-        } else {
-            Settled {
-                status: DeliveryStatus::Pending,
-                next_attempt_at: retry_at,
-                http_status,
-                error,
-                delivered_at: None,
-            }
+        let settled = Settled {
+            status: if accepted { DeliveryStatus::Delivered } else { DeliveryStatus::Pending },
+            next_attempt_at: if accepted { now } else { retry_at },
+            http_status,
+            error,
+            delivered_at: accepted.then_some(now),
         };
         if !webhooks::settle(&txn, attempt.delivery_id, attempt.attempt, settled).await? {
             // Given up or taken over meanwhile: nothing to record.
             return Ok(());
         }
-        if !outcome.accepted() {
+        if !accepted {
             // The endpoint's later deliveries cannot go before this one.
             webhooks::hold_back(&txn, endpoint.id, retry_at).await?;
         }
-        let before = endpoint.clone();
-        let mut switched_off = false;
-        match (outcome.accepted(), endpoint.failing_since) {
-            (true, _) => endpoint.failing_since = None,
-            (false, None) => endpoint.failing_since = Some(now),
-            (false, Some(since)) if retry.gives_up(since, now) => {
-                endpoint.enabled = false;
-                endpoint.disabled_at = Some(now);
-                switched_off = true;
-            }
-            (false, Some(_)) => {}
-        }
-        if endpoint != before {
-            endpoint.version += 1;
-            endpoint.updated_at = now;
-            if !webhooks::update_if_version(&txn, &endpoint, before.version).await? {
-                return Err(ServiceError::lost_race());
-            }
+        let seen = endpoint.version;
+        let switched_off = endpoint.record_attempt(accepted, now, retry);
+        if endpoint.version != seen && !webhooks::update_if_version(&txn, &endpoint, seen).await? {
+            return Err(ServiceError::lost_race());
         }
         if switched_off {
             let given_up = webhooks::give_up_pending(&txn, endpoint.id).await?;
@@ -229,7 +214,7 @@ pub async fn settle(db: &Db, attempt: &Attempt, outcome: &Outcome, retry: &Retry
             tracing::warn!(webhook = %endpoint.id, given_up, "webhook endpoint failing too long; switched off");
         }
         txn.commit().await?;
-        let lag = outcome.accepted().then(|| (now - attempt.occurred_at).to_std().unwrap_or_default());
+        let lag = accepted.then(|| (now - attempt.occurred_at).to_std().unwrap_or_default());
         crate::telemetry::webhook_attempt(outcome.label(), lag);
         Ok(())
     })
@@ -326,19 +311,8 @@ pub async fn work(db: Db, settings: Settings) {
 /// Deletes finished deliveries older than `retention`, in batches;
 /// returns how many.
 pub async fn forget_old(db: &Db, retention: chrono::Duration) -> Result<u64, ServiceError> {
-    let mut total = 0;
-    loop {
-        let deleted = retrying(|| async {
-            let txn = store::begin_write(db.conn()).await?;
-            let before = db.decision_clock(&txn).await? - retention;
-            let deleted = webhooks::forget_deliveries(&txn, before, 1000).await?;
-            txn.commit().await?;
-            Ok(deleted)
-        })
-        .await?;
-        total += deleted;
-        if deleted < 1000 {
-            return Ok(total);
-        }
-    }
+    super::forget_in_batches(db, retention, FORGET_BATCH, async |txn, before, batch| {
+        webhooks::forget_deliveries(txn, before, batch).await
+    })
+    .await
 }

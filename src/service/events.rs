@@ -8,7 +8,7 @@
 //! and for bookings the status before the change.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseTransaction, sea_query::InsertStatement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, sea_query::InsertStatement};
 use serde_json::{Value, json};
 
 use super::{Db, ServiceError, bookings::Context, retrying};
@@ -23,7 +23,7 @@ use crate::domain::{
 };
 use crate::store::{
     self,
-    outbox::{self, Touched},
+    outbox::{self, OutboxRow, Touched},
 };
 
 /// How an event shows the object it is about: the API's representation.
@@ -68,22 +68,10 @@ pub(super) struct Before {
     pub occupied: Option<TimeRange>,
 }
 
-/// Appends a booking's change: its representation now, its status before,
+/// A booking's change, as the insert of its outbox event (to run with
+/// its history event, `store::batch`): its representation now, its status before,
 /// and (when it moved) the resource it left. The occupied time touched is
 /// what it occupies now, and where it was before a move.
-pub(super) async fn booking_changed(
-    txn: &DatabaseTransaction,
-    db: &Db,
-    event: EventType,
-    booking: &Booking,
-    before: Before,
-    ctx: &Context,
-) -> Result<(), ServiceError> {
-    store::batch::Inserts::new().and(booking_change(db, event, booking, before, ctx)).run(txn).await?;
-    Ok(())
-}
-
-/// The insert `booking_changed` runs, to run with others.
 pub(super) fn booking_change(
     db: &Db,
     event: EventType,
@@ -166,6 +154,37 @@ pub struct FeedEvent {
     pub data: Value,
 }
 
+impl From<&OutboxRow> for FeedEvent {
+    fn from(row: &OutboxRow) -> Self {
+        FeedEvent {
+            position: row.position,
+            event_type: row.event_type.clone(),
+            subject_id: row.subject_id,
+            occurred_at: row.occurred_at,
+            data: serde_json::from_str(&row.data).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// Up to `limit` numbered events after position `after` of the given types
+/// (all when empty), and where the next page starts: a page that is not
+/// full was read past `newest` (read before it), so nothing at or below
+/// `newest` is left and the next one may start there. Used by the feed and
+/// by the webhooks' fan-out.
+pub(super) async fn page_after(
+    conn: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+    types: &[EventType],
+    newest: i64,
+) -> Result<(Vec<OutboxRow>, i64), ServiceError> {
+    let names: Vec<String> = types.iter().map(|t| t.as_str().to_owned()).collect();
+    let rows = outbox::list(conn, after, limit, &names).await?;
+    let last = rows.last().map_or(after, |row| row.position);
+    let next_after = if (rows.len() as u64) < limit { last.max(newest) } else { last };
+    Ok((rows, next_after))
+}
+
 /// How many rows one sequencer transaction numbers.
 const SEQUENCE_BATCH: u64 = 1000;
 
@@ -208,21 +227,8 @@ pub struct FeedPage {
 pub async fn feed(db: &Db, after: i64, limit: u64, types: &[EventType]) -> Result<FeedPage, ServiceError> {
     sequence(db).await?;
     let newest = outbox::latest_position(db.conn()).await?;
-    let names: Vec<String> = types.iter().map(|t| t.as_str().to_owned()).collect();
-    let rows = outbox::list(db.conn(), after, limit, &names).await?;
-    let last = rows.last().map_or(after, |row| row.position);
-    let next_after = if (rows.len() as u64) < limit { last.max(newest) } else { last };
-    let events = rows
-        .into_iter()
-        .map(|row| FeedEvent {
-            position: row.position,
-            event_type: row.event_type,
-            subject_id: row.subject_id,
-            occurred_at: row.occurred_at,
-            data: serde_json::from_str(&row.data).unwrap_or(Value::Null),
-        })
-        .collect();
-    Ok(FeedPage { events, next_after })
+    let (rows, next_after) = page_after(db.conn(), after, limit, types, newest).await?;
+    Ok(FeedPage { events: rows.iter().map(FeedEvent::from).collect(), next_after })
 }
 
 /// A change to a resource's occupied time, as its live stream tells it:
@@ -263,19 +269,8 @@ const FORGET_BATCH: u64 = 1000;
 /// Deletes the events older than `retention`, in batches; returns how
 /// many.
 pub async fn forget_old(db: &Db, retention: chrono::Duration) -> Result<u64, ServiceError> {
-    let mut total = 0;
-    loop {
-        let deleted = retrying(|| async {
-            let txn = store::begin_write(db.conn()).await?;
-            let before = db.decision_clock(&txn).await? - retention;
-            let deleted = outbox::forget(&txn, before, FORGET_BATCH).await?;
-            txn.commit().await?;
-            Ok(deleted)
-        })
-        .await?;
-        total += deleted;
-        if deleted < FORGET_BATCH {
-            return Ok(total);
-        }
-    }
+    super::forget_in_batches(db, retention, FORGET_BATCH, async |txn, before, batch| {
+        outbox::forget(txn, before, batch).await
+    })
+    .await
 }

@@ -36,6 +36,12 @@ impl From<ResponseRow> for StoredResponse {
     }
 }
 
+impl From<&StoredResponse> for ResponseRow {
+    fn from(response: &StoredResponse) -> Self {
+        Self { status: response.status, headers: response.headers.clone(), body: response.body.clone() }
+    }
+}
+
 /// Where a key lives: keys are per caller (token subject), method and path.
 #[derive(Clone, Debug)]
 pub struct Scope {
@@ -120,18 +126,29 @@ async fn record(
     now: DateTime<Utc>,
     response: &StoredResponse,
 ) -> Result<Recorded, ServiceError> {
-    let row = ResponseRow { status: response.status, headers: response.headers.clone(), body: response.body.clone() };
-    let expires_at = now + key.policy.ttl;
-    if idempotency::insert_completed(txn, key.scope.key(), &key.fingerprint, now, expires_at, &row).await? {
+    let row = ResponseRow::from(response);
+    if idempotency::insert_completed(txn, key.scope.key(), &key.fingerprint, now, now + key.policy.ttl, &row).await? {
         return Ok(Recorded::Stored);
     }
-    // Present, or deleted in between (then a retry finds the way free).
+    resolve(txn, key, now, &row).await
+}
+
+/// After the insert of the key's record wrote nothing: the key is present
+/// (or was deleted in between: then a retry finds the way free). Judged by
+/// `now`; an expired or abandoned record is replaced by `row`.
+async fn resolve(
+    txn: &impl ConnectionTrait,
+    key: &Key,
+    now: DateTime<Utc>,
+    row: &ResponseRow,
+) -> Result<Recorded, ServiceError> {
+    let expires_at = now + key.policy.ttl;
     let record = idempotency::find(txn, key.scope.key()).await?.ok_or_else(ServiceError::lost_race)?;
     match judge(&record, key, now) {
         Found::Nothing => {
             // Expired, or an in-flight record older than the lease: ours
             // replaces it, if it is still what we saw.
-            if idempotency::replace(txn, record.id, record.created_at, &key.fingerprint, now, expires_at, &row).await? {
+            if idempotency::replace(txn, record.id, record.created_at, &key.fingerprint, now, expires_at, row).await? {
                 Ok(Recorded::Stored)
             } else {
                 Err(ServiceError::lost_race())
@@ -211,8 +228,7 @@ impl<'a, T> Seal<'a, T> {
     pub(crate) fn record_insert(&self, now: DateTime<Utc>, value: &T) -> Option<InsertStatement> {
         let key = self.key?;
         let response = (self.render)(value);
-        let row =
-            ResponseRow { status: response.status, headers: response.headers.clone(), body: response.body.clone() };
+        let row = ResponseRow::from(&response);
         let insert =
             idempotency::insert_completed_statement(key.scope.key(), &key.fingerprint, now, now + key.policy.ttl, &row);
         if let Ok(mut rendered) = self.rendered.lock() {
@@ -222,7 +238,8 @@ impl<'a, T> Seal<'a, T> {
     }
 
     /// After `record_insert`'s statement ran: when it wrote nothing (the
-    /// key is present), what `store` does when its insert conflicts.
+    /// key is present), what `store` does when its insert conflicts,
+    /// without inserting again.
     pub(crate) async fn settle(
         &self,
         txn: &DatabaseTransaction,
@@ -233,7 +250,7 @@ impl<'a, T> Seal<'a, T> {
         let Some(response) = self.rendered.lock().ok().and_then(|rendered| rendered.clone()) else {
             return Err(ServiceError::lost_race());
         };
-        self.keep(record(txn, key, now, &response).await?, response)
+        self.keep(resolve(txn, key, now, &ResponseRow::from(&response)).await?, response)
     }
 
     /// Writes the response under the key, inside the effect's transaction,

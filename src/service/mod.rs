@@ -300,6 +300,33 @@ where
     }
 }
 
+/// Deletes what `delete` finds older than `retention` (by the decision
+/// clock), `batch` rows per write transaction, until a batch comes back
+/// short; returns how many. For the history that ages out (events,
+/// webhook deliveries).
+pub(crate) async fn forget_in_batches(
+    db: &Db,
+    retention: chrono::Duration,
+    batch: u64,
+    delete: impl AsyncFn(&sea_orm::DatabaseTransaction, DateTime<Utc>, u64) -> Result<u64, StoreError>,
+) -> Result<u64, ServiceError> {
+    let mut total = 0;
+    loop {
+        let deleted = retrying(|| async {
+            let txn = store::begin_write(db.conn()).await?;
+            let before = db.decision_clock(&txn).await? - retention;
+            let deleted = delete(&txn, before, batch).await?;
+            txn.commit().await?;
+            Ok(deleted)
+        })
+        .await?;
+        total += deleted;
+        if deleted < batch {
+            return Ok(total);
+        }
+    }
+}
+
 /// The current time at the database's precision (PostgreSQL keeps
 /// microseconds), so what we return equals what a later read returns. For
 /// timestamps and reads; decisions take `Db::decision_clock` after

@@ -101,12 +101,8 @@ fn occupying(resource: ResourceId, range: &TimeRange, max_duration_seconds: i64)
         .add(Column::OccupiedEndAt.gt(range.start()))
 }
 
-pub async fn insert(conn: &impl ConnectionTrait, booking: &Booking) -> StoreResult<()> {
-    Entity::insert(to_active(booking)).exec_without_returning(conn).await?;
-    Ok(())
-}
-
-/// The insert `insert` runs, to run with others (`batch::Inserts`).
+/// The insert of a new booking, to run with its history and outbox
+/// events (`batch::Inserts`).
 pub fn insert_statement(booking: &Booking) -> InsertStatement {
     Entity::insert(to_active(booking)).into_query()
 }

@@ -12,12 +12,8 @@ use crate::domain::{
     ids::BookingId,
 };
 
-pub async fn append(conn: &impl ConnectionTrait, event: &BookingEvent) -> StoreResult<()> {
-    conn.execute(&append_statement(event)).await?;
-    Ok(())
-}
-
-/// The insert `append` runs, to run with others (`batch::Inserts`).
+/// The insert of a history event, to run with the change's other inserts
+/// (`batch::Inserts`).
 pub fn append_statement(event: &BookingEvent) -> InsertStatement {
     let row = ActiveModel {
         id: Set(event.id),

@@ -358,7 +358,6 @@ fn delivery_to_domain(m: delivery::Model) -> StoreResult<Delivery> {
         .ok_or_else(|| StoreError::Corrupt(format!("delivery {} has an unknown status", m.id)))?;
     Ok(Delivery {
         id: m.id,
-        endpoint_id: WebhookId(m.endpoint_id),
         position: m.position,
         event_type: m.event_type,
         occurred_at: m.occurred_at,

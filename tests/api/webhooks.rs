@@ -280,6 +280,7 @@ async fn the_secret_is_shown_once_and_endpoints_are_managed_with_preconditions()
     assert_eq!(off.assert_status(200).body["enabled"], false);
     assert!(off.body["disabled_at"].is_string());
 
+    // Unknown type, no URL, not a URL, an unknown field, NUL: each a 422.
     for bad in [
         json!({"url": "http://127.0.0.1/", "types": ["booking.teleported"]}),
         json!({"url": ""}),
@@ -288,7 +289,7 @@ async fn the_secret_is_shown_once_and_endpoints_are_managed_with_preconditions()
         json!({"url": "http://127.0.0.1/", "description": "a\u{0}b"}),
     ] {
         let reply = app.post_json("/v1/webhooks", &bad).await;
-        assert!(matches!(reply.status.as_u16(), 400 | 422), "{bad}: {}", reply.status);
+        assert_eq!(reply.status.as_u16(), 422, "{bad}: {}", reply.text);
     }
     let odd = app.post_json("/v1/webhooks", &json!({"url": "HTTP://127.0.0.1:9/In Box?a=b c"})).await;
     assert_eq!(odd.assert_status(201).body["url"], "http://127.0.0.1:9/In%20Box?a=b%20c", "kept as parsed");
@@ -346,7 +347,6 @@ async fn failures_are_retried_with_growing_waits_and_hold_back_later_events() {
     assert!(gaps[0] >= Duration::from_millis(100), "{gaps:?}");
     assert!(gaps[1] >= Duration::from_millis(200), "{gaps:?}");
     assert!(gaps[2] >= Duration::from_millis(1_400), "{gaps:?}");
-    assert!(gaps[2] > gaps[0], "{gaps:?}");
     let second = &accepted[1];
     assert!(second.arrived >= accepted[0].answered, "never sent before the first was accepted");
 

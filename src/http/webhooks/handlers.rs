@@ -18,7 +18,7 @@ use crate::http::{
     auth::Admin,
     extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
     idempotency::Keyed,
-    pagination::{PageQuery, cut, paginate},
+    pagination::{DEFAULT_LIMIT, PageQuery, cut, paginate},
     precondition::IfMatch,
     problem::Problem,
     reply,
@@ -207,7 +207,7 @@ pub async fn list_deliveries(
             text.parse::<i64>().map_err(|_| Problem::invalid("/cursor", "is not a cursor returned by this list"))?,
         ),
     };
-    let limit = query.limit.unwrap_or(50);
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     let rows =
         service::deliveries(&state.db, WebhookId(id), before, query.status.map(Into::into), u64::from(limit) + 1)
             .await?;
