@@ -2,7 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Span, DurationRound, Utc};
+use berth::{
+    domain::{ids::ResourceId, time_range::TimeRange},
+    store::usage,
+};
+use chrono::{DateTime, Duration as Span, DurationRound, Utc};
 use rand::Rng;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
@@ -413,6 +417,15 @@ pub(crate) fn confirmed_row(
     }
 }
 
+/// What a one-unit booking of `slot` without buffers (`confirmed_row`)
+/// adds to the usage summary, which berth keeps with every booking it
+/// writes and reads to admit.
+fn taken(usage: &mut usage::Changes, resource: Uuid, (start, end): (DateTime<Utc>, DateTime<Utc>)) {
+    if let Some(occupied) = TimeRange::new(start, end) {
+        usage.take(ResourceId(resource), &occupied, 1);
+    }
+}
+
 /// Inserts `count` one-hour bookings, every 3 hours, half in the past and
 /// half in the future, each with its create event.
 async fn seed(db: &DatabaseConnection, resource: Uuid, customer: Uuid, count: usize) -> anyhow::Result<()> {
@@ -421,10 +434,12 @@ async fn seed(db: &DatabaseConnection, resource: Uuid, customer: Uuid, count: us
     for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
         let mut bookings = Vec::with_capacity(chunk.len());
         let mut events = Vec::with_capacity(chunk.len());
+        let mut usage = usage::Changes::new();
         for &i in chunk {
             let id = Uuid::now_v7();
             let start = origin + Span::hours(3 * i as i64);
             bookings.push(confirmed_row(id, resource, customer, (start, start + Span::hours(1)), now));
+            taken(&mut usage, resource, (start, start + Span::hours(1)));
             events.push(entity::booking_event::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 booking_id: Set(id),
@@ -441,6 +456,7 @@ async fn seed(db: &DatabaseConnection, resource: Uuid, customer: Uuid, count: us
         }
         entity::booking::Entity::insert_many(bookings).exec_without_returning(db).await?;
         entity::booking_event::Entity::insert_many(events).exec_without_returning(db).await?;
+        usage.write(db).await?;
     }
     Ok(())
 }
@@ -573,6 +589,11 @@ async fn slots(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConnecti
             let rows: Vec<entity::booking::ActiveModel> =
                 chunk.iter().map(|slot| confirmed_row(Uuid::now_v7(), *hall, customer, *slot, now)).collect();
             entity::booking::Entity::insert_many(rows).exec_without_returning(db).await?;
+            let mut usage = usage::Changes::new();
+            for slot in chunk {
+                taken(&mut usage, *hall, *slot);
+            }
+            usage.write(db).await?;
         }
     }
     let requests = args.size(300, 20) as u64;

@@ -2,8 +2,9 @@
 //! keyed booking run as a plain loop, through the same driver and pool
 //! settings (`berth::store::connect`), with no HTTP and none of berth's
 //! rules: the key look-up; `BEGIN IMMEDIATE`; the resource; the customer;
-//! the customer's own bookings there; the capacity sum; the booking, its
-//! history event, its outbox event and the key's record; `COMMIT`. The key
+//! the customer's own bookings there with the usage summary's busiest hour;
+//! the booking, its history event, its outbox event, its hour in the usage
+//! summary and the key's record; `COMMIT`. The key
 //! and the reads go through berth's own store functions, the inserts as the
 //! entity inserts berth's statements are: the same statements berth runs
 //! for a keyed booking on SQLite (its inserts there go one by one too).
@@ -17,8 +18,9 @@ use berth::{
         time_range::TimeRange,
     },
     store::{
-        bookings::{Overlap, OwnActive},
+        bookings::OwnActive,
         idempotency::{self, KeyScope, ResponseRow},
+        usage,
     },
 };
 use chrono::{DateTime, Duration as Span, Utc};
@@ -82,14 +84,7 @@ async fn book(
         now,
         exclude: None::<BookingId>,
     };
-    let overlap = Overlap {
-        resource: ResourceId(resource_id),
-        range: &range,
-        max_duration_seconds: resource.max_booking_duration_seconds,
-        now,
-        exclude: None,
-    };
-    own.for_rules_with_total(&txn, &range, Some(1), None, &overlap).await?;
+    own.for_rules_with_busiest(&txn, &range, Some(1), None, &range).await?;
     let id = Uuid::now_v7();
     booking::Entity::insert(crate::scenarios::confirmed_row(id, resource_id, customer_id, (start, end), now))
         .exec_without_returning(&txn)
@@ -123,6 +118,7 @@ async fn book(
     })
     .exec_without_returning(&txn)
     .await?;
+    usage::Changes::new().take(ResourceId(resource_id), &range, 1).write(&txn).await?;
     let body = format!(r#"{{"id":"{id}","version":1}}"#).into_bytes();
     let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
     let response = ResponseRow { status: 201, headers, body };

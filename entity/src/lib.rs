@@ -9,5 +9,6 @@ pub mod outbox_event;
 pub mod resource;
 pub mod resource_group;
 pub mod resource_group_member;
+pub mod resource_usage;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;

@@ -9,6 +9,7 @@ mod m20261201_000003_schedules_and_policies;
 mod m20261202_000004_pools_and_bundles;
 mod m20261203_000005_outbox;
 mod m20261204_000006_webhooks;
+mod m20261205_000007_usage_summary;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_pools_and_bundles::Migration),
             Box::new(m20261203_000005_outbox::Migration),
             Box::new(m20261204_000006_webhooks::Migration),
+            Box::new(m20261205_000007_usage_summary::Migration),
         ]
     }
 }

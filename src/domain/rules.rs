@@ -99,8 +99,8 @@ pub enum Occupancy<'a> {
     /// Their occupied intervals (buffers included) that overlap the
     /// request's occupied interval.
     Intervals(&'a [Usage]),
-    /// Only the sum of their quantities: an upper bound of their peak, so
-    /// it decides a request it leaves room for and nothing else.
+    /// Only an upper bound of their peak (the usage summary's busiest
+    /// hour), so it decides a request it leaves room for and nothing else.
     AtMost(i64),
     /// The usage timeline (`capacity::timeline`) of a stretch that covers
     /// the request's occupied interval: slot search judges many candidates

@@ -1,6 +1,8 @@
 //! A half-open interval `[start, end)` with `start < end`: a booking ending at
 //! 10:00 and one starting at 10:00 do not overlap.
 
+use std::ops::RangeInclusive;
+
 use chrono::{DateTime, Duration, Utc};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,7 +38,20 @@ impl TimeRange {
     pub fn overlaps(&self, other: &TimeRange) -> bool {
         self.start < other.end && other.start < self.end
     }
+
+    /// The UTC hours it touches, as hour numbers since the Unix epoch
+    /// (hour `h` is `[h·3600 s, (h+1)·3600 s)`). The end is exclusive: a
+    /// range ending on the hour does not touch the hour that starts then.
+    pub fn hours(&self) -> RangeInclusive<i64> {
+        let first = self.start.timestamp().div_euclid(HOUR_SECONDS);
+        let end = self.end.timestamp();
+        let on_the_hour = end.rem_euclid(HOUR_SECONDS) == 0 && self.end.timestamp_subsec_nanos() == 0;
+        let last = end.div_euclid(HOUR_SECONDS) - i64::from(on_the_hour);
+        first..=last
+    }
 }
+
+const HOUR_SECONDS: i64 = 3_600;
 
 #[cfg(test)]
 mod tests {
@@ -59,6 +74,18 @@ mod tests {
         let longer = TimeRange::new(at(10), at(11) + Duration::microseconds(1)).unwrap();
         let short = TimeRange::new(at(10), at(10) + Duration::milliseconds(1)).unwrap();
         assert_eq!((exact.duration_seconds(), longer.duration_seconds(), short.duration_seconds()), (3600, 3601, 1));
+    }
+
+    #[test]
+    fn a_range_touches_the_hours_it_overlaps_and_not_the_one_it_ends_at() {
+        let hours = |start, end| TimeRange::new(start, end).unwrap().hours();
+        let h10 = at(10).timestamp() / 3600;
+        assert_eq!(hours(at(10), at(11)), h10..=h10, "ending on the hour");
+        assert_eq!(hours(at(10), at(11) + Duration::nanoseconds(1)), h10..=h10 + 1, "a nanosecond past it");
+        assert_eq!(hours(at(11) - Duration::nanoseconds(1), at(11)), h10..=h10);
+        assert_eq!(hours(at(9) + Duration::minutes(30), at(12) + Duration::minutes(15)), h10 - 1..=h10 + 2);
+        let before_1970 = Utc.with_ymd_and_hms(1969, 12, 31, 23, 30, 0).unwrap();
+        assert_eq!(hours(before_1970, before_1970 + Duration::minutes(45)), -1..=0);
     }
 
     #[test]

@@ -42,6 +42,7 @@ use crate::store::{
     bookings::{self, Overlap},
     customers, events, groups,
     resources::{self, Hold},
+    usage,
 };
 use crate::telemetry;
 
@@ -221,8 +222,9 @@ async fn lock_one(
 
 /// Judges `new` on what is committed now, without the resource's lock:
 /// `Err(Refused)` (with alternatives) when the rules already refuse it.
-/// Only a request that does not fit by the sum of what occupies its window
-/// is judged whole; one that fits by it goes to the lock at once.
+/// Only a request that does not fit by the usage summary's busiest hour
+/// of its window is judged whole; one that fits by it goes to the lock at
+/// once.
 /// The snapshot is read after the request arrived, so the refusal is what
 /// a decision at that instant would have said: linearizable. Anything
 /// else (admitted, a 422, a resource or customer that is missing) decides
@@ -242,7 +244,7 @@ async fn refuse_from_snapshot(txn: &DatabaseTransaction, db: &Db, new: &NewBooki
     };
     // Room by the upper bound (the common case on a busy calendar that is
     // not sold out): only the lock can say more; one read spent.
-    if decision.check_values().is_err() || decision.fits_by_sum(txn).await? {
+    if decision.check_values().is_err() || decision.fits_by_summary(txn).await? {
         return Ok(());
     }
     if customers::find(txn, new.customer_id).await?.is_none() {
@@ -282,7 +284,7 @@ pub(super) fn fresh(resource: &Resource, new: &NewBooking, now: DateTime<Utc>) -
 }
 
 /// Inserts a booking just decided, with its `create` history event, its
-/// `booking.created` outbox event and `last` (an Idempotency-Key's
+/// `booking.created` outbox event, its hours in the usage summary and `last` (an Idempotency-Key's
 /// record), in one round trip on PostgreSQL (`store::batch`). Returns
 /// whether the last of them wrote its row.
 pub(super) async fn insert_fresh(
@@ -297,6 +299,7 @@ pub(super) async fn insert_fresh(
         .and(bookings::insert_statement(booking))
         .and(events::append_statement(&event(booking, None, "create", ctx, booking.created_at, policy_overridden)))
         .and(outbox::booking_change(db, EventType::BookingCreated, booking, Before::default(), ctx))
+        .and_all(usage::Changes::new().add(booking).statements())
         .and_maybe(last)
         .run(txn)
         .await
@@ -351,41 +354,36 @@ pub(super) async fn expire(
     now: DateTime<Utc>,
     ctx: &Context,
 ) -> Result<(), ServiceError> {
+    let change = Change::new(booking, Action::Expire, now);
     booking.status = BookingStatus::Expired;
     let engine = Context { actor: Actor::engine(), reason: Some("hold ran out".into()), ..ctx.clone() };
-    save_change(txn, db, booking, Change::new(BookingStatus::Held, Action::Expire, now), &engine).await
+    save_change(txn, db, booking, change, &engine).await
 }
 
-/// What a change to a booking was, for its events.
+/// What a change to a booking was: for its events and for the usage
+/// summary, the booking as it was before.
 pub(super) struct Change {
-    pub from: BookingStatus,
+    pub before: Booking,
     pub action: Action,
     pub at: DateTime<Utc>,
     pub policy_overridden: bool,
-    /// A reschedule onto another resource (a group's member): the one left.
-    pub left: Option<ResourceId>,
-    /// A reschedule: the time it occupied before.
-    pub moved_from: Option<TimeRange>,
 }
 
 impl Change {
-    pub(super) fn new(from: BookingStatus, action: Action, at: DateTime<Utc>) -> Self {
-        Self { from, action, at, policy_overridden: false, left: None, moved_from: None }
+    /// `action` on `booking`, still as it is.
+    pub(super) fn new(booking: &Booking, action: Action, at: DateTime<Utc>) -> Self {
+        Self { before: booking.clone(), action, at, policy_overridden: false }
     }
 
-    /// Moving `booking` (still as it was) onto `resource`.
-    pub(super) fn moving(booking: &Booking, resource: ResourceId, at: DateTime<Utc>, policy_overridden: bool) -> Self {
-        Self {
-            policy_overridden,
-            left: Some(booking.resource_id).filter(|old| *old != resource),
-            moved_from: Some(booking.occupied()),
-            ..Self::new(booking.status, Action::Reschedule, at)
-        }
+    /// Moving `booking`, still as it is.
+    pub(super) fn moving(booking: &Booking, at: DateTime<Utc>, policy_overridden: bool) -> Self {
+        Self { policy_overridden, ..Self::new(booking, Action::Reschedule, at) }
     }
 }
 
-/// Writes a change made to `booking` (bumping its version) and appends its
-/// history event and its outbox event, in the caller's transaction.
+/// Writes a change made to `booking` (bumping its version), its history
+/// event, its outbox event and what it changes in the usage summary, in the
+/// caller's transaction.
 pub(super) async fn save_change(
     txn: &DatabaseTransaction,
     db: &Db,
@@ -393,7 +391,7 @@ pub(super) async fn save_change(
     change: Change,
     ctx: &Context,
 ) -> Result<(), ServiceError> {
-    let Change { from, action, at: now, policy_overridden, left, moved_from } = change;
+    let Change { before, action, at: now, policy_overridden } = change;
     let expected = booking.version;
     booking.version += 1;
     booking.updated_at = now;
@@ -403,12 +401,16 @@ pub(super) async fn save_change(
     if !bookings::update_if_version(txn, booking, expected).await? {
         return Err(ServiceError::VersionMismatch { current_version: expected });
     }
+    let left = Some(before.resource_id).filter(|old| *old != booking.resource_id);
     let kind = if left.is_some() { EventType::BookingReassigned } else { EventType::of(action) };
-    let before = Before { status: Some(from), resource: left, occupied: moved_from };
+    let moved_from = (action == Action::Reschedule).then(|| before.occupied());
+    let from = before.status;
+    let outbox_before = Before { status: Some(from), resource: left, occupied: moved_from };
     // One round trip on PostgreSQL (store::batch).
     store::batch::Inserts::new()
         .and(events::append_statement(&event(booking, Some(from), action.as_str(), ctx, now, policy_overridden)))
-        .and(outbox::booking_change(db, kind, booking, before, ctx))
+        .and(outbox::booking_change(db, kind, booking, outbox_before, ctx))
+        .and_all(usage::Changes::new().remove(&before).add(booking).statements())
         .run(txn)
         .await?;
     Ok(())
@@ -483,11 +485,12 @@ pub async fn act(
             rules::check_cancel(&resource, booking.range.start(), now)
                 .map_err(|refusal| ServiceError::Refused { refusal, alternatives: None })?;
         }
+        let change = Change::new(&booking, action, now);
         booking.status = to;
         if to != BookingStatus::Held {
             booking.hold_expires_at = None;
         }
-        save_change(&txn, db, &mut booking, Change::new(from, action, now), ctx).await?;
+        save_change(&txn, db, &mut booking, change, ctx).await?;
         seal.store(&txn, now, &booking).await?;
         txn.commit().await?;
         if from == BookingStatus::Held && to == BookingStatus::Confirmed {
@@ -584,7 +587,7 @@ pub async fn reschedule(
                 pick(&txn, group.id, order.map(decision).collect(), true).await?
             }
         };
-        let moved = Change::moving(&booking, resource.id, now, change.override_policy);
+        let moved = Change::moving(&booking, now, change.override_policy);
         booking.resource_id = resource.id;
         booking.range = change.range;
         booking.quantity = quantity;
@@ -635,6 +638,10 @@ pub async fn expire_due_holds(db: &Db) -> Result<u64, ServiceError> {
             let txn = store::begin_write(db.conn()).await?;
             let now = db.decision_clock(&txn).await?;
             let mut due = bookings::lock_due_holds(&txn, now, SWEEP_BATCH).await?;
+            // In time order per resource, each changes summary rows above
+            // those of the ones before it or already held: the row locks are
+            // taken in ascending order, as every other writer takes them.
+            due.sort_by_key(|b| (b.resource_id, b.occupied().start()));
             for booking in &mut due {
                 expire(&txn, db, booking, now, &ctx).await?;
             }

@@ -254,11 +254,12 @@ pub(super) async fn act(
             }
         }
         for booking in all.iter_mut().filter(|b| b.status == from) {
+            let change = Change::new(booking, action, now);
             booking.status = to;
             if to != BookingStatus::Held {
                 booking.hold_expires_at = None;
             }
-            save_change(&txn, db, booking, Change::new(from, action, now), ctx).await?;
+            save_change(&txn, db, booking, change, ctx).await?;
         }
         let answer = all.swap_remove(addressed);
         seal.store(&txn, now, &answer).await?;
@@ -338,7 +339,7 @@ pub(super) async fn reschedule(
                     pick(&txn, group.id, order.map(decision).collect(), false).await.map_err(at_item(index))?
                 }
             };
-            let moved = Change::moving(booking, resource.id, now, change.override_policy);
+            let moved = Change::moving(booking, now, change.override_policy);
             booking.resource_id = resource.id;
             booking.range = change.range;
             booking.buffers = resource.policy.buffers();

@@ -6,7 +6,7 @@ use crate::domain::{
     customer::{Customer, CustomerChanges, NewCustomer},
     ids::CustomerId,
 };
-use crate::store::{self, StoreError, customers};
+use crate::store::{self, StoreError, customers, usage};
 
 fn email_taken(err: StoreError) -> ServiceError {
     match err {
@@ -81,6 +81,13 @@ pub async fn delete(db: &Db, id: CustomerId, expected: &Expected) -> Result<(), 
         if !customers::delete_if_version(&txn, id, customer.version).await? {
             return Err(ServiceError::VersionMismatch { current_version: customer.version });
         }
+        // Its bookings went with it (the foreign key cascades): what they
+        // still counted in the usage summary goes too.
+        let mut gone = usage::Changes::new();
+        for booking in &active {
+            gone.remove(booking);
+        }
+        gone.write(&txn).await?;
         txn.commit().await?;
         Ok(())
     })

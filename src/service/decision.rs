@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::store::{
     bookings::{self, Overlap, OwnActive},
-    resources,
+    resources, usage,
 };
 
 /// What a decision about `request` on `resource` needs to know, read in
@@ -56,13 +56,13 @@ impl Decision<'_> {
         }
     }
 
-    /// Whether the request fits by the sum of everything occupying its
-    /// window (an upper bound of the peak): one aggregate read. `false`
-    /// says nothing yet (a close call, or full).
-    pub(super) async fn fits_by_sum(&self, txn: &DatabaseTransaction) -> Result<bool, ServiceError> {
+    /// Whether the request fits by the usage summary's busiest hour of its
+    /// occupied time (an upper bound of the peak, §21): one row per hour.
+    /// `false` says nothing yet (a close call, or full).
+    pub(super) async fn fits_by_summary(&self, txn: &DatabaseTransaction) -> Result<bool, ServiceError> {
         let window = rules::occupied(&self.request.range, self.resource.policy.buffers());
-        let total = bookings::blocking_total(txn, &self.overlap(&window)).await?;
-        Ok(total + self.request.quantity <= i64::from(self.resource.capacity))
+        let busiest = usage::busiest(txn, self.resource.id, &window).await?;
+        Ok(busiest + self.request.quantity <= i64::from(self.resource.capacity))
     }
 
     /// `domain::rules::admit` over the customer's active bookings of the
@@ -71,15 +71,15 @@ impl Decision<'_> {
         let resource = self.resource;
         let limit = resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy);
         let window = rules::occupied(&self.request.range, resource.policy.buffers());
-        let overlap = self.overlap(&window);
-        // The sum of everything occupying the window bounds the peak from
-        // above: when even the sum leaves room, one aggregate read decides.
-        // Only a close call pays for reading the intervals to sweep. It is
-        // read with the customer's own bookings, in one statement.
-        let (active, nearby, total) =
-            self.own_active().for_rules_with_total(txn, &self.request.range, Some(1), limit, &overlap).await?;
-        let usages = if total + self.request.quantity > i64::from(resource.capacity) {
-            Some(bookings::blocking_usage(txn, &overlap).await?)
+        // The usage summary's busiest hour bounds the peak from above
+        // (§21): when even it leaves room, one row per hour decides, however
+        // many bookings the window holds. Only a close call pays for
+        // reading the intervals to sweep. It is read with the customer's own
+        // bookings, in one statement.
+        let (active, nearby, busiest) =
+            self.own_active().for_rules_with_busiest(txn, &self.request.range, Some(1), limit, &window).await?;
+        let usages = if busiest + self.request.quantity > i64::from(resource.capacity) {
+            Some(bookings::blocking_usage(txn, &self.overlap(&window)).await?)
         } else {
             None
         };
@@ -90,7 +90,7 @@ impl Decision<'_> {
             own_bookings: Some(OwnBookings { active, nearby: &nearby }),
             occupancy: match &usages {
                 Some(usages) => Occupancy::Intervals(usages),
-                None => Occupancy::AtMost(total),
+                None => Occupancy::AtMost(busiest),
             },
         };
         Ok(Judged { verdict: rules::admit(resource, &self.request, &situation), active })

@@ -27,10 +27,12 @@ impl Inserts {
     }
 
     pub fn and_maybe(self, insert: Option<InsertStatement>) -> Self {
-        match insert {
-            Some(insert) => self.and(insert),
-            None => self,
-        }
+        self.and_all(insert)
+    }
+
+    pub fn and_all(mut self, inserts: impl IntoIterator<Item = InsertStatement>) -> Self {
+        self.0.extend(inserts);
+        self
     }
 
     /// Runs them; returns how many rows the last one wrote (an `ON

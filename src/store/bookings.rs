@@ -168,14 +168,17 @@ impl Overlap<'_> {
     }
 }
 
-fn total_query(overlap: &Overlap<'_>) -> sea_orm::Select<Entity> {
-    Entity::find().select_only().column_as(Column::Quantity.sum(), "total").filter(overlap.condition())
-}
-
-/// The total quantity of the overlapping blocking bookings: an upper bound
-/// of their peak, read as one aggregate from the covering index.
+/// The total quantity of the overlapping blocking bookings (how a group's
+/// `least_used` order weighs its members), read as one aggregate from the
+/// covering index.
 pub async fn blocking_total(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<i64> {
-    let total: Option<Option<i64>> = total_query(overlap).into_tuple().one(conn).await?;
+    let total: Option<Option<i64>> = Entity::find()
+        .select_only()
+        .column_as(Column::Quantity.sum(), "total")
+        .filter(overlap.condition())
+        .into_tuple()
+        .one(conn)
+        .await?;
     Ok(total.flatten().unwrap_or(0))
 }
 
@@ -264,27 +267,28 @@ impl OwnActive {
         query.order_by_asc(Column::StartAt).limit(at_most)
     }
 
-    /// `for_rules` and `blocking_total(overlap)` together: on PostgreSQL in
-    /// one statement (the aggregate joined with the customer's bookings),
-    /// one round trip under the resource's lock (docs/design.md §19).
-    /// Returns (active, own bookings, total).
-    pub async fn for_rules_with_total(
+    /// `for_rules` and the usage summary's busiest hour over `occupied`
+    /// (`usage::busiest`) together: on PostgreSQL in one statement (the
+    /// summary's row joined with the customer's bookings), one round trip
+    /// under the lock (docs/design.md §19, §21). Returns (active, own
+    /// bookings, busiest).
+    pub async fn for_rules_with_busiest(
         &self,
         conn: &impl ConnectionTrait,
         range: &TimeRange,
         nearby_at_most: Option<u64>,
         limit: Option<i64>,
-        overlap: &Overlap<'_>,
+        occupied: &TimeRange,
     ) -> StoreResult<(i64, Vec<OwnBooking>, i64)> {
         if conn.get_database_backend() != DatabaseBackend::Postgres {
             let (active, own) = self.for_rules(conn, range, nearby_at_most, limit).await?;
-            return Ok((active, own, blocking_total(conn, overlap).await?));
+            return Ok((active, own, super::usage::busiest(conn, self.resource, occupied).await?));
         }
         let own = match limit {
             Some(limit) => self.overlapping_query(None, Some(u64::try_from(limit).unwrap_or(0))),
             None => self.overlapping_query(Some(range), nearby_at_most),
         };
-        let (total_sql, mut values) = total_query(overlap).into_query().build(PostgresQueryBuilder);
+        let (total_sql, mut values) = super::usage::busiest_query(self.resource, occupied).build(PostgresQueryBuilder);
         let (own_sql, own_values) = own.into_query().build(PostgresQueryBuilder);
         let own_sql = super::batch::shift_placeholders(&own_sql, values.0.len());
         values.0.extend(own_values.0);
@@ -293,10 +297,10 @@ impl OwnActive {
 ORDER BY o.start_at"
         );
         let rows = conn.query_all_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values.0)).await?;
-        let mut total = 0;
+        let mut busiest = 0;
         let mut bookings = Vec::new();
         for row in rows {
-            total = row.try_get::<Option<i64>>("", "total")?.unwrap_or(0);
+            busiest = row.try_get::<Option<i64>>("", "total")?.unwrap_or(0);
             let id = row.try_get::<Option<uuid::Uuid>>("", "id")?;
             let start = row.try_get::<Option<DateTime<Utc>>>("", "start_at")?;
             let end = row.try_get::<Option<DateTime<Utc>>>("", "end_at")?;
@@ -307,7 +311,7 @@ ORDER BY o.start_at"
             }
         }
         let active = if limit.is_some() { bookings.len() as i64 } else { 0 };
-        Ok((active, bookings, total))
+        Ok((active, bookings, busiest))
     }
 
     /// What the rules need, in one read: with a booking `limit`, the first

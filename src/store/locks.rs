@@ -1,7 +1,7 @@
 //! Advisory locks on time: how decisions on one resource run side by side
 //! when their times are far apart (docs/design.md §20).
 //!
-//! A booking's occupied time is cut into hour buckets; a decision takes an
+//! A booking's occupied time is cut into hour buckets (`TimeRange::hours`); a decision takes an
 //! exclusive PostgreSQL advisory lock (transaction-scoped) on each bucket it
 //! touches, in ascending key order, while holding the resource row `FOR KEY
 //! SHARE` (which every change of the resource itself, holding the row `FOR
@@ -11,7 +11,6 @@
 //! of (resource, hour): a collision only makes two decisions wait for each
 //! other. SQLite has no advisory locks and serial writers: unused there.
 
-use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseBackend};
 use sha2::{Digest, Sha256};
 
@@ -24,9 +23,6 @@ use crate::domain::{
 pub fn in_use(conn: &impl ConnectionTrait) -> bool {
     conn.get_database_backend() == DatabaseBackend::Postgres
 }
-
-/// The width of a bucket.
-const BUCKET_SECONDS: i64 = 3_600;
 
 /// The most buckets one decision locks; a longer occupied time takes the
 /// whole resource instead (its row `FOR UPDATE`, as every other decision).
@@ -43,21 +39,15 @@ fn key(parts: &[&[u8]]) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
-fn hour(at: DateTime<Utc>) -> i64 {
-    at.timestamp().div_euclid(BUCKET_SECONDS)
-}
-
 /// The keys of the buckets `occupied` touches on `resource`, ascending and
 /// without repeats; `None` when there are more than `MAX_BUCKETS`.
 pub fn bucket_keys(resource: ResourceId, occupied: &TimeRange) -> Option<Vec<i64>> {
-    let first = hour(occupied.start());
-    // The end is exclusive: a booking ending on the hour does not touch it.
-    let last = hour(occupied.end() - chrono::Duration::microseconds(1));
-    if last - first >= MAX_BUCKETS {
+    let hours = occupied.hours();
+    if hours.end() - hours.start() >= MAX_BUCKETS {
         return None;
     }
     let id = resource.0.as_bytes();
-    let mut keys: Vec<i64> = (first..=last).map(|h| key(&[b"bucket", id, &h.to_be_bytes()])).collect();
+    let mut keys: Vec<i64> = hours.map(|h| key(&[b"bucket", id, &h.to_be_bytes()])).collect();
     keys.sort_unstable();
     keys.dedup();
     Some(keys)
@@ -72,7 +62,7 @@ pub fn customer_key(resource: ResourceId, customer: CustomerId) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     use super::*;
 

@@ -17,6 +17,7 @@ pub mod locks;
 pub mod outbox;
 pub mod resources;
 pub mod settings_json;
+pub mod usage;
 pub mod webhooks;
 
 use std::time::Duration;

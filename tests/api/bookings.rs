@@ -202,6 +202,8 @@ async fn the_state_machine_allows_exactly_the_table() {
     let actions: Vec<&str> =
         events.body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["create", "confirm", "check-in", "complete"]);
+    // Nothing left taking time: the usage summary agrees.
+    app.assert_usage_summary_matches_bookings().await;
 }
 
 #[tokio::test]

@@ -345,8 +345,41 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Fails unless the usage summary holds, for every resource and UTC
+    /// hour, exactly the units of the held, confirmed and checked-in
+    /// bookings whose occupied time touches that hour (hours without any
+    /// may be missing or 0), recomputed here from the bookings.
+    pub async fn assert_usage_summary_matches_bookings(&self) {
+        use sea_orm::EntityTrait;
+        use std::collections::BTreeMap;
+        const HOUR_NS: i64 = 3_600_000_000_000;
+        let mut expected: BTreeMap<(uuid::Uuid, i64), i64> = BTreeMap::new();
+        for b in entity::booking::Entity::find().all(&self.db).await.unwrap() {
+            if !matches!(b.status.as_str(), "held" | "confirmed" | "checked_in") {
+                continue;
+            }
+            let start = b.occupied_start_at.timestamp_nanos_opt().unwrap();
+            let end = b.occupied_end_at.timestamp_nanos_opt().unwrap();
+            // From the hour holding the start to the last one starting
+            // before the end.
+            for hour in start.div_euclid(HOUR_NS)..=(end + HOUR_NS - 1).div_euclid(HOUR_NS) - 1 {
+                *expected.entry((b.resource_id, hour)).or_default() += i64::from(b.quantity);
+            }
+        }
+        let recorded: BTreeMap<(uuid::Uuid, i64), i64> = entity::resource_usage::Entity::find()
+            .all(&self.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|row| row.units != 0)
+            .map(|row| ((row.resource_id, row.bucket), row.units))
+            .collect();
+        assert_eq!(recorded, expected, "the usage summary against the bookings");
+    }
+
     /// Fails unless every booking has exactly one `create` event and every
     /// event belongs to a booking whose status is the last event's status.
+    /// Also checks the usage summary (`assert_usage_summary_matches_bookings`).
     pub async fn assert_history_matches_bookings(&self) {
         use sea_orm::EntityTrait;
         let bookings = entity::booking::Entity::find().all(&self.db).await.unwrap();
@@ -358,13 +391,15 @@ impl TestApp {
             assert_eq!(mine.last().unwrap().to_status, booking.status, "booking {}", booking.id);
         }
         assert!(events.iter().all(|e| bookings.iter().any(|b| b.id == e.booking_id)));
+        self.assert_usage_summary_matches_bookings().await;
     }
 
     /// Fails when, at any instant, what the blocking bookings of `resource`
     /// in the database occupy (their intervals and buffers) adds up to more
     /// than its capacity. Deliberately independent of berth's own sweep: the
     /// peak of a set of intervals is reached at some interval's start, so
-    /// summing at every start is enough.
+    /// summing at every start is enough. Also checks the usage summary
+    /// (`assert_usage_summary_matches_bookings`).
     pub async fn assert_within_capacity(&self, resource: &Value) {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let id: uuid::Uuid = resource["id"].as_str().unwrap().parse().unwrap();
@@ -392,5 +427,6 @@ impl TestApp {
                 .sum();
             assert!(used <= capacity, "{used} units at {at} on a resource of capacity {capacity}");
         }
+        self.assert_usage_summary_matches_bookings().await;
     }
 }

@@ -25,4 +25,5 @@ mod races;
 mod resources;
 mod schedules;
 mod slots;
+mod usage;
 mod webhooks;

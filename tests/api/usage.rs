@@ -1,0 +1,95 @@
+//! The usage summary (docs/design.md §21): every change of a booking keeps
+//! it equal to what the bookings take, hour by hour, and a database that
+//! had bookings before it existed gets them summed in by its migration.
+//! That it is only ever an upper bound the rules admit by, never a reason
+//! to refuse, is what the race tests show on top (they check it too).
+
+use migration::{Migrator, MigratorTrait};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, slot};
+
+async fn setup() -> (TestApp, Value, Value) {
+    let app = TestApp::spawn_with(|c| c.hold_sweep_interval_ms = 0).await;
+    let body =
+        json!({"name": "Hall", "capacity": 3, "policy": {"buffer_before_seconds": 900, "buffer_after_seconds": 600}});
+    let resource = app.post_json("/v1/resources", &body).await.assert_status(201).body.clone();
+    let customer = app.create_customer("ada@example.com").await;
+    (app, resource, customer)
+}
+
+fn at(days: i64, hour: u32, minute: u32) -> String {
+    let (day, _) = slot(days, 0, 1);
+    let day = chrono::DateTime::parse_from_rfc3339(&day).unwrap();
+    (day + chrono::Duration::minutes(i64::from(hour * 60 + minute))).to_rfc3339()
+}
+
+#[tokio::test]
+async fn the_usage_summary_follows_every_change_of_a_booking() {
+    let (app, resource, ada) = setup().await;
+    let bob = app.create_customer("bob@example.com").await;
+    let check = || app.assert_usage_summary_matches_bookings();
+
+    // Held and confirmed, several units, buffers reaching into the hours
+    // around them.
+    let hold = app.held(&resource, &ada, &(at(3, 9, 30), at(3, 10, 45))).await;
+    check().await;
+    let two = app.booked(&resource, &bob, &(at(3, 10, 0), at(3, 12, 0)), 2).await;
+    check().await;
+    // The busiest hour is full (3 of 3), yet a booking beside the others
+    // fits: the rule reads the intervals when the summary leaves no room.
+    let dan = app.create_customer("dan@example.com").await;
+    app.booked(&resource, &dan, &(at(3, 11, 15), at(3, 11, 45)), 1).await;
+    check().await;
+    let eve = app.create_customer("eve@example.com").await;
+    app.book(&resource, &eve, &(at(3, 10, 15), at(3, 10, 30)), 1).await.assert_problem(409, "capacity-exceeded");
+    check().await;
+
+    app.act(&hold, "confirm").await.assert_status(200);
+    check().await;
+    // Moved, with another quantity.
+    let path = format!("/v1/bookings/{}/reschedule", two["id"].as_str().unwrap());
+    let moved = json!({"start_at": at(4, 13, 0), "end_at": at(4, 16, 30), "quantity": 3});
+    app.post_json(&path, &moved).await.assert_status(200);
+    check().await;
+    app.act(&hold, "cancel").await.assert_status(200);
+    check().await;
+    app.act(&two, "cancel").await.assert_status(200);
+    check().await;
+
+    // A hold that runs out counts until the sweeper marks it expired.
+    let running_out = app.held(&resource, &ada, &(at(5, 8, 0), at(5, 9, 0))).await;
+    app.run_out_hold(&running_out).await;
+    check().await;
+    assert_eq!(berth::service::bookings::expire_due_holds(&app.services_db()).await.unwrap(), 1);
+    check().await;
+
+    // A customer deleted with a hold that ran out (not marked yet) takes
+    // it along, and its units.
+    let carol = app.create_customer("carol@example.com").await;
+    let left_behind = app.held(&resource, &carol, &(at(6, 8, 0), at(6, 10, 0))).await;
+    app.run_out_hold(&left_behind).await;
+    app.delete(&format!("/v1/customers/{}", carol["id"].as_str().unwrap()), Some("*")).await.assert_status(204);
+    check().await;
+}
+
+#[tokio::test]
+async fn bookings_made_before_the_summary_existed_are_summed_in_by_its_migration() {
+    let (app, resource, ada) = setup().await;
+    let other = app.create_resource("Court", 2).await;
+    let bob = app.create_customer("bob@example.com").await;
+    app.held(&resource, &ada, &(at(3, 9, 30), at(3, 10, 45))).await;
+    app.booked(&resource, &bob, &(at(3, 10, 0), at(3, 12, 0)), 2).await;
+    let cancelled = app.booked(&other, &ada, &(at(3, 10, 0), at(3, 11, 0)), 1).await;
+    app.act(&cancelled, "cancel").await.assert_status(200);
+    app.booked(&other, &ada, &(at(4, 23, 30), at(5, 1, 0)), 2).await;
+
+    // Back to the schema before the summary, and forward again.
+    Migrator::down(&app.db, Some(1)).await.expect("the summary's migration reverts");
+    Migrator::up(&app.db, None).await.expect("and runs again");
+    app.assert_usage_summary_matches_bookings().await;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    // Hours 9, 10, 11 and 12 of the hall (with its buffers), 23 and 0 of
+    // the court.
+    assert_eq!(entity::resource_usage::Entity::find().count(&app.db).await.unwrap(), 4 + 2);
+}
