@@ -1,12 +1,15 @@
 //! After a scenario: the rules, re-checked in the database itself.
 
+use std::collections::BTreeMap;
+
 use berth::domain::{capacity, time_range::TimeRange};
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 
-/// No resource is over capacity at any instant, and the history matches:
-/// one `create` event per booking, and each booking's status is the one its
-/// last event moved it to.
+/// No resource is over capacity at any instant, the usage summary holds
+/// what the bookings take, and the history matches: one `create` event per
+/// booking, and each booking's status is the one its last event moved it
+/// to.
 pub async fn invariants(db: &DatabaseConnection) -> anyhow::Result<String> {
     let now = Utc::now();
     let resources = entity::resource::Entity::find().all(db).await?;
@@ -48,7 +51,26 @@ pub async fn invariants(db: &DatabaseConnection) -> anyhow::Result<String> {
          (SELECT e.to_status FROM booking_event e WHERE e.booking_id = b.id ORDER BY e.at DESC, e.id DESC LIMIT 1)",
     )
     .await?;
+    // The usage summary: per resource and hour, the units of the held,
+    // confirmed and checked-in bookings touching it.
+    let mut expected: BTreeMap<(uuid::Uuid, i64), i64> = BTreeMap::new();
+    for b in bookings.iter().filter(|b| matches!(b.status.as_str(), "held" | "confirmed" | "checked_in")) {
+        let Some(occupied) = TimeRange::new(b.occupied_start_at, b.occupied_end_at) else { continue };
+        for hour in occupied.hours() {
+            *expected.entry((b.resource_id, hour)).or_default() += i64::from(b.quantity);
+        }
+    }
+    let summary: BTreeMap<(uuid::Uuid, i64), i64> = entity::resource_usage::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|row| row.units != 0)
+        .map(|row| ((row.resource_id, row.bucket), row.units))
+        .collect();
+    let off = expected.iter().filter(|(hour, units)| summary.get(hour) != Some(units)).count()
+        + summary.keys().filter(|hour| !expected.contains_key(hour)).count();
     anyhow::ensure!(over == 0, "{over} resources are over capacity");
+    anyhow::ensure!(off == 0, "the usage summary is off in {off} hours");
     anyhow::ensure!(creates == bookings.len() as i64, "{} bookings but {creates} create events", bookings.len());
     anyhow::ensure!(mismatched == 0, "{mismatched} bookings disagree with their history");
     Ok(format!("invariants hold ({} bookings, {} resources)", bookings.len(), resources.len()))

@@ -1,22 +1,23 @@
-//! The `/v1/bookings` operations. Each handler extracts, builds the
-//! service command and calls one use case; writes go through
-//! `Keyed::write` so an Idempotency-Key stores the answer with the effect.
+//! The `/v1/bookings` operations but the state-machine actions
+//! (`actions`): book, list, read, reschedule, the history. Each handler
+//! extracts, builds the service command and calls one use case; writes go
+//! through `Keyed::write` so an Idempotency-Key stores the answer with the
+//! effect.
 
 use axum::{Json, extract::State, http::HeaderMap, response::Response};
 use uuid::Uuid;
 
 use super::dto::{
-    ActionRequest, BookingEventList, BookingListQuery, BookingPage, BookingResponse, CreateBookingRequest,
-    RescheduleRequest,
+    BookingEventList, BookingListQuery, BookingPage, BookingResponse, CreateBookingRequest, RescheduleRequest,
 };
 use crate::domain::{
-    booking::{Action, Booking, BookingFilter},
+    booking::{Booking, BookingFilter},
     ids::{BookingId, CustomerId, GroupId, ResourceId},
 };
 use crate::http::{
     AppState,
     auth::{SignedIn, request_context},
-    extract::{ApiJson, ApiPath, ApiQuery, OrNull, RawBody, parse_json},
+    extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
     idempotency::Keyed,
     pagination::{PageQuery, paginate},
     precondition::IfMatch,
@@ -33,16 +34,13 @@ pub(super) fn context(who: &SignedIn, headers: &HeaderMap, reason: Option<String
 }
 
 /// A booking as answered (200), and as stored for Idempotency-Key replays.
-fn answer(booking: &Booking) -> StoredResponse {
+pub(super) fn answer(booking: &Booking) -> StoredResponse {
     reply::object(booking.version, &BookingResponse::from(booking))
 }
 
 problems!(CreateBookingErrors, api: Forbidden, MalformedRequest, UnsupportedMediaType, PayloadTooLarge, ValidationError, ResourceInactive, NoticeTooShort, BeyondBookingHorizon, OutsideOpeningHours, NotOnSlotGrid, BookingLimitReached, DuplicateBooking, CapacityExceeded, NoResourceAvailable);
 problems!(ListBookingsErrors, api: ValidationError);
 problems!(GetBookingErrors, api: NotFound);
-problems!(CancelErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, CutoffPassed);
-problems!(AdminActionErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition);
-problems!(ConfirmErrors, api: MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired);
 problems!(RescheduleErrors, api: Forbidden, MalformedRequest, NotFound, PreconditionFailed, UnsupportedMediaType, PayloadTooLarge, ValidationError, InvalidStateTransition, HoldExpired, ResourceInactive, CutoffPassed, NoticeTooShort, BeyondBookingHorizon, OutsideOpeningHours, NotOnSlotGrid, BookingLimitReached, DuplicateBooking, CapacityExceeded, NoResourceAvailable);
 problems!(ListBookingEventsErrors, api: NotFound);
 
@@ -187,7 +185,7 @@ pub async fn get_booking(
 /// (400), the booking exists and is the caller's (404), `If-Match` matches
 /// (412). Returns the condition the change checks again under the
 /// booking's lock: `*` and an absent header hold for any version.
-async fn visible_and_current(
+pub(super) async fn visible_and_current(
     state: &AppState,
     who: &SignedIn,
     id: BookingId,
@@ -197,170 +195,6 @@ async fn visible_and_current(
     let current = service::get(&state.db, id, who.booking_owner()).await?;
     if_match.check(current.version)?;
     Ok(if_match.expected())
-}
-
-/// Runs one state-machine action: 404, then `If-Match` (optional), then the
-/// optional body, then the transition.
-async fn run_action(
-    state: &AppState,
-    who: &SignedIn,
-    keyed: Keyed,
-    id: Uuid,
-    action: Action,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, Problem> {
-    // Front-desk actions are for admins; a customer hears 403 before
-    // anything about the booking is revealed.
-    if matches!(action, Action::CheckIn | Action::Complete | Action::NoShow) {
-        who.admin()?;
-    }
-    let id = BookingId(id);
-    let expected = visible_and_current(state, who, id, headers).await?;
-    let request = if body.is_empty() {
-        ActionRequest::default()
-    } else {
-        parse_json::<OrNull<ActionRequest>>(headers, body)?.0.unwrap_or_default()
-    };
-    let ctx = context(who, headers, request.reason);
-    keyed.write(answer, async |seal| service::act(&state.db, id, action, &expected, &ctx, seal).await).await
-}
-
-/// Confirm a hold
-///
-/// `held` → `confirmed`. A hold that ran out answers 409 `hold-expired` and the booking becomes `expired`.
-#[utoipa::path(
-    post, path = "/v1/bookings/{id}/confirm", tag = "bookings", security(("bearer_auth" = [])),
-    params(
-        ("id" = Uuid, Path, description = "Booking id"),
-        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
-    ),
-    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
-    responses(
-        (status = 200, description = "Done", body = BookingResponse,
-            headers(("ETag" = String, description = "Strong validator of the new version"))),
-        ConfirmErrors,
-    )
-)]
-pub async fn confirm_booking(
-    State(state): State<AppState>,
-    who: SignedIn,
-    keyed: Keyed,
-    ApiPath(id): ApiPath<Uuid>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, Problem> {
-    run_action(&state, &who, keyed, id, Action::Confirm, &headers, &body).await
-}
-
-/// Cancel a booking
-///
-/// `held` or `confirmed` → `cancelled`; the units are free at once. A
-/// customer may cancel only until the resource's cancel cut-off before the
-/// start (409 `cutoff-passed`); an admin may always.
-#[utoipa::path(
-    post, path = "/v1/bookings/{id}/cancel", tag = "bookings", security(("bearer_auth" = [])),
-    params(
-        ("id" = Uuid, Path, description = "Booking id"),
-        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
-    ),
-    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
-    responses(
-        (status = 200, description = "Done", body = BookingResponse,
-            headers(("ETag" = String, description = "Strong validator of the new version"))),
-        CancelErrors,
-    )
-)]
-pub async fn cancel_booking(
-    State(state): State<AppState>,
-    who: SignedIn,
-    keyed: Keyed,
-    ApiPath(id): ApiPath<Uuid>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, Problem> {
-    run_action(&state, &who, keyed, id, Action::Cancel, &headers, &body).await
-}
-
-/// Check in
-///
-/// `confirmed` → `checked_in`.
-#[utoipa::path(
-    post, path = "/v1/bookings/{id}/check-in", tag = "bookings", security(("bearer_auth" = [])),
-    params(
-        ("id" = Uuid, Path, description = "Booking id"),
-        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
-    ),
-    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
-    responses(
-        (status = 200, description = "Done", body = BookingResponse,
-            headers(("ETag" = String, description = "Strong validator of the new version"))),
-        AdminActionErrors,
-    )
-)]
-pub async fn check_in_booking(
-    State(state): State<AppState>,
-    who: SignedIn,
-    keyed: Keyed,
-    ApiPath(id): ApiPath<Uuid>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, Problem> {
-    run_action(&state, &who, keyed, id, Action::CheckIn, &headers, &body).await
-}
-
-/// Complete
-///
-/// `checked_in` → `completed`.
-#[utoipa::path(
-    post, path = "/v1/bookings/{id}/complete", tag = "bookings", security(("bearer_auth" = [])),
-    params(
-        ("id" = Uuid, Path, description = "Booking id"),
-        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
-    ),
-    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
-    responses(
-        (status = 200, description = "Done", body = BookingResponse,
-            headers(("ETag" = String, description = "Strong validator of the new version"))),
-        AdminActionErrors,
-    )
-)]
-pub async fn complete_booking(
-    State(state): State<AppState>,
-    who: SignedIn,
-    keyed: Keyed,
-    ApiPath(id): ApiPath<Uuid>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, Problem> {
-    run_action(&state, &who, keyed, id, Action::Complete, &headers, &body).await
-}
-
-/// Mark a no-show
-///
-/// `confirmed` → `no_show`.
-#[utoipa::path(
-    post, path = "/v1/bookings/{id}/no-show", tag = "bookings", security(("bearer_auth" = [])),
-    params(
-        ("id" = Uuid, Path, description = "Booking id"),
-        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
-    ),
-    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
-    responses(
-        (status = 200, description = "Done", body = BookingResponse,
-            headers(("ETag" = String, description = "Strong validator of the new version"))),
-        AdminActionErrors,
-    )
-)]
-pub async fn no_show_booking(
-    State(state): State<AppState>,
-    who: SignedIn,
-    keyed: Keyed,
-    ApiPath(id): ApiPath<Uuid>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, Problem> {
-    run_action(&state, &who, keyed, id, Action::NoShow, &headers, &body).await
 }
 
 /// Reschedule a booking

@@ -1,8 +1,9 @@
 //! `/v1/bookings`: book (confirmed, or held for the resource's hold TTL),
 //! list, read, the state-machine actions, reschedule, and the history.
-//! `dto` holds the wire shapes, `handlers` the operations; `bundles` books
-//! several at once (`/v1/bundles`).
+//! `dto` holds the wire shapes, `handlers` the operations, `actions` the
+//! state-machine actions; `bundles` books several at once (`/v1/bundles`).
 
+pub mod actions;
 pub mod bundles;
 pub mod dto;
 pub mod handlers;
@@ -10,6 +11,7 @@ pub mod handlers;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
+use actions::*;
 use bundles::*;
 use handlers::*;
 
