@@ -41,7 +41,7 @@ use crate::store::{
     self, StoreError,
     bookings::{self, Overlap},
     customers, events, groups,
-    resources::{self, Hold},
+    resources::{self, Attempt, Hold, Locked},
     usage,
 };
 use crate::telemetry;
@@ -193,11 +193,11 @@ async fn lock_one(
     };
     let hold = buckets.as_deref().map_or(Hold::Whole, Hold::Buckets);
     let (resource, along) = match resources::lock_if_free_with(txn, id, new.customer_id, hold).await? {
-        Some(free) => (Some(free.resource), (Some(free.customer_exists), free.clock)),
-        None => {
+        Attempt::Held(free) => (Some(free.resource), (Some(free.customer_exists), free.clock)),
+        Attempt::Taken(seen) => {
             // Something is taken (or there is no such resource): a refusal
             // a snapshot already shows is answered without queueing.
-            refuse_from_snapshot(txn, db, new).await?;
+            refuse_from_snapshot(txn, db, new, seen).await?;
             (resources::lock_waiting(txn, id, hold).await?, (None, None))
         }
     };
@@ -224,20 +224,33 @@ async fn lock_one(
 /// `Err(Refused)` (with alternatives) when the rules already refuse it.
 /// Only a request that does not fit by the usage summary's busiest hour
 /// of its window is judged whole; one that fits by it goes to the lock at
-/// once.
+/// once. `seen` is what the lock's statement read when only a bucket was
+/// taken (the resource, the customer, the clock); otherwise they are read
+/// here.
 /// The snapshot is read after the request arrived, so the refusal is what
 /// a decision at that instant would have said: linearizable. Anything
 /// else (admitted, a 422, a resource or customer that is missing) decides
 /// nothing here: the caller takes the lock and decides as always, so
 /// the order of refusals (docs/design.md §4) is unchanged.
-async fn refuse_from_snapshot(txn: &DatabaseTransaction, db: &Db, new: &NewBooking) -> Result<(), ServiceError> {
+async fn refuse_from_snapshot(
+    txn: &DatabaseTransaction,
+    db: &Db,
+    new: &NewBooking,
+    seen: Option<Locked>,
+) -> Result<(), ServiceError> {
     let Target::Resource(id) = new.target else { return Ok(()) };
-    let Some(resource) = resources::find(txn, id).await? else { return Ok(()) };
+    let (resource, customer_exists, now) = match seen {
+        Some(seen) => (seen.resource, Some(seen.customer_exists), db.decision_clock_or(txn, seen.clock).await?),
+        None => match resources::find(txn, id).await? {
+            Some(resource) => (resource, None, db.decision_clock(txn).await?),
+            None => return Ok(()),
+        },
+    };
     let decision = Decision {
         resource: &resource,
         customer: new.customer_id,
         request: Request { range: new.range, quantity: i64::from(new.quantity) },
-        now: db.decision_clock(txn).await?,
+        now,
         apply_policy: !new.override_policy,
         rescheduled_from: None,
         exclude: None,
@@ -247,10 +260,14 @@ async fn refuse_from_snapshot(txn: &DatabaseTransaction, db: &Db, new: &NewBooki
     if decision.check_values().is_err() || decision.fits_by_summary(txn).await? {
         return Ok(());
     }
-    if customers::find(txn, new.customer_id).await?.is_none() {
+    let customer_exists = match customer_exists {
+        Some(exists) => exists,
+        None => customers::find(txn, new.customer_id).await?.is_some(),
+    };
+    if !customer_exists {
         return Ok(());
     }
-    let refused = decision.decide(txn).await;
+    let refused = decision.decide_likely_refusal(txn).await;
     if refused.is_err() {
         telemetry::refused_without_lock();
     }

@@ -96,6 +96,51 @@ impl Decision<'_> {
         Ok(Judged { verdict: rules::admit(resource, &self.request, &situation), active })
     }
 
+    /// `decide` for a request the usage summary found no room for (the
+    /// §18 snapshot), where a refusal, and so its alternatives, is likely:
+    /// the same rules and the same alternatives over two reads instead of
+    /// four, the customer's bookings and what occupies the two weeks
+    /// around the request, shared by both. What occupies them is judged as
+    /// a timeline (`Occupancy::Timeline`), which agrees with the intervals
+    /// on every window (the property test in `domain/slots.rs`).
+    pub(super) async fn decide_likely_refusal(&self, txn: &DatabaseTransaction) -> Result<(), ServiceError> {
+        let resource = self.resource;
+        let limit = resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy);
+        let buffers = resource.policy.buffers();
+        let window = rules::occupied(&self.request.range, buffers);
+        let duration = self.request.range.end() - self.request.range.start();
+        // The alternatives' starts, and what they would occupy: around the
+        // request, so they take in its window too.
+        let starts = slots::alternatives_window(&self.request)
+            .and_then(|around| TimeRange::new(around.start(), around.end() + duration))
+            .unwrap_or(self.request.range);
+        let span = rules::occupied(&starts, buffers);
+        let span = TimeRange::new(span.start().min(window.start()), span.end().max(window.end())).unwrap_or(window);
+        // With a limit, the first `limit` of the customer's bookings (all of
+        // them below it, so every one near too); without, those near: at
+        // least every one overlapping the request, as the rules need.
+        let (active, own) = match limit {
+            Some(limit) => self.own_active().for_rules(txn, &self.request.range, None, Some(limit)).await?,
+            None => (0, self.own_active().overlapping(txn, Some(&starts), None).await?),
+        };
+        let usages = bookings::blocking_usage(txn, &self.overlap(&span)).await?;
+        let timeline = capacity::timeline(&usages, &span);
+        let situation = Situation {
+            now: self.now,
+            apply_policy: self.apply_policy,
+            rescheduled_from: self.rescheduled_from,
+            own_bookings: Some(OwnBookings { active, nearby: &own }),
+            occupancy: Occupancy::Timeline(&timeline),
+        };
+        let Err(refusal) = rules::admit(resource, &self.request, &situation) else { return Ok(()) };
+        let alternatives = if offers_alternatives(&refusal) {
+            slots::alternatives(resource, &self.request, &situation)
+        } else {
+            Vec::new()
+        };
+        Err(ServiceError::Refused { refusal, alternatives: Some(alternatives) })
+    }
+
     /// The nearest bookable intervals like the refused one, judged by the
     /// same predicate over one read of the two weeks around it, in the
     /// decision's transaction. `active` is the customer's count as decided.
@@ -105,11 +150,7 @@ impl Decision<'_> {
         refusal: &Refusal,
         active: i64,
     ) -> Result<Vec<TimeRange>, ServiceError> {
-        // Nothing near passes these either: they do not depend on the time.
-        if matches!(
-            refusal,
-            Refusal::ResourceInactive { .. } | Refusal::CutoffPassed { .. } | Refusal::BookingLimitReached { .. }
-        ) {
+        if !offers_alternatives(refusal) {
             return Ok(Vec::new());
         }
         let resource = self.resource;
@@ -150,6 +191,15 @@ impl Decision<'_> {
             exclude: self.exclude,
         }
     }
+}
+
+/// Whether a refusal comes with alternatives: not those that do not
+/// depend on the time, which nothing near would pass either.
+fn offers_alternatives(refusal: &Refusal) -> bool {
+    !matches!(
+        refusal,
+        Refusal::ResourceInactive { .. } | Refusal::CutoffPassed { .. } | Refusal::BookingLimitReached { .. }
+    )
 }
 
 /// The rules' verdict on one resource (the units that would fit), and the

@@ -147,25 +147,35 @@ pub enum Hold<'a> {
     Buckets(&'a [i64]),
 }
 
+/// What `lock_if_free_with` found.
+pub enum Attempt {
+    /// Everything held, with what the decision reads next.
+    Held(Locked),
+    /// Something taken. When it was a bucket (the row itself was free), the
+    /// statement still read the resource as committed, the customer and
+    /// the clock: what the §18 snapshot needs. `None` when the row was
+    /// taken or there is no such resource.
+    Taken(Option<Locked>),
+}
+
 /// Like `lock`, but only if nothing has to wait (`SKIP LOCKED`, advisory
-/// `try` locks): `None` when something is taken (or there is no such
-/// resource). Never waits. On PostgreSQL one statement also says whether
+/// `try` locks). Never waits. On PostgreSQL one statement also says whether
 /// `customer` exists and reads the clock (`clock_timestamp()` in the outer
 /// query over the materialised lock, so after every lock). Buckets are
 /// tried in order and the first one taken stops the rest (nested `CASE`),
-/// so what is held on `None` is a prefix, and `lock_waiting` takes the
+/// so what is held on `Taken` is a prefix, and `lock_waiting` takes the
 /// rest in order. SQLite has no row locks and no round trips: there it is
-/// `lock` and a lookup (docs/design.md §19, §20).
+/// `lock` and a lookup (docs/design.md §18, §19, §20).
 pub async fn lock_if_free_with(
     conn: &impl ConnectionTrait,
     id: ResourceId,
     customer: CustomerId,
     hold: Hold<'_>,
-) -> StoreResult<Option<Locked>> {
+) -> StoreResult<Attempt> {
     if conn.get_database_backend() != DatabaseBackend::Postgres {
-        let Some(resource) = lock(conn, id).await? else { return Ok(None) };
+        let Some(resource) = lock(conn, id).await? else { return Ok(Attempt::Taken(None)) };
         let customer_exists = super::customers::find(conn, customer).await?.is_some();
-        return Ok(Some(Locked { resource, customer_exists, clock: None }));
+        return Ok(Attempt::Held(Locked { resource, customer_exists, clock: None }));
     }
     let mut values: Vec<sea_orm::Value> = vec![id.0.into(), customer.0.into()];
     let (columns, row_lock) = match hold {
@@ -184,16 +194,19 @@ pub async fn lock_if_free_with(
     let sql = format!(
         "WITH locked AS MATERIALIZED (SELECT resource.*, {columns} FROM resource WHERE id = $1 {row_lock} SKIP LOCKED) \
 SELECT locked.*, EXISTS (SELECT 1 FROM customer WHERE id = $2) AS berth_customer_exists, \
-CASE WHEN berth_got THEN clock_timestamp() END AS berth_clock FROM locked"
+clock_timestamp() AS berth_clock FROM locked"
     );
     let Some(row) = conn.query_one_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)).await?
     else {
-        return Ok(None);
+        return Ok(Attempt::Taken(None));
     };
-    let Some(clock) = row.try_get::<Option<DateTime<Utc>>>("", "berth_clock")? else { return Ok(None) };
+    // NULL when a bucket was taken (the `CASE` has no `ELSE`).
+    let got = row.try_get::<Option<bool>>("", "berth_got")?.unwrap_or(false);
+    let clock = row.try_get::<DateTime<Utc>>("", "berth_clock")?.trunc_subsecs(6);
     let resource = to_domain(Model::from_query_result(&row, "")?)?;
     let customer_exists = row.try_get::<bool>("", "berth_customer_exists")?;
-    Ok(Some(Locked { resource, customer_exists, clock: Some(clock.trunc_subsecs(6)) }))
+    let read = Locked { resource, customer_exists, clock: Some(clock) };
+    Ok(if got { Attempt::Held(read) } else { Attempt::Taken(Some(read)) })
 }
 
 /// `lock_if_free_with`'s locks, waiting for each: the row (`FOR UPDATE`,

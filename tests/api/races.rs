@@ -224,6 +224,69 @@ async fn a_refusal_the_snapshot_shows_does_not_wait_for_the_lock() {
     app.assert_within_capacity(&resource).await;
 }
 
+/// While a booking being decided holds the hour buckets of a time (§20),
+/// a request there that the committed state refuses is answered from the
+/// snapshot with a shorter read path (§18: the lock's statement read the
+/// resource, the customer and the clock; the rules and the alternatives
+/// share one read of the two weeks around). Its answer must be the one a
+/// decision under the lock gives, alternatives and all: checked for a
+/// capacity and a duplicate refusal. PostgreSQL only (no locks on SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refusal_while_its_time_is_locked_says_what_the_decision_under_the_lock_says() {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+    let app = racing_app().await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let body = json!({"name": "Court", "capacity": 1, "policy": {"buffer_after_seconds": 900}});
+    let resource = app.post_json("/v1/resources", &body).await.assert_status(201).body.clone();
+    let people = customers(&app, 2).await;
+    let full = slot(5, 9, 10);
+    app.book(&resource, &people[0], &full, 1).await.assert_status(201);
+    app.book(&resource, &people[0], &slot(5, 12, 13), 1).await.assert_status(201);
+    app.book(&resource, &people[1], &slot(4, 9, 10), 1).await.assert_status(201);
+    let overlapping_own = {
+        let start = chrono::DateTime::parse_from_rfc3339(&full.0).unwrap() + chrono::Duration::minutes(30);
+        (start.to_rfc3339(), (start + chrono::Duration::hours(1)).to_rfc3339())
+    };
+    let answers = || async {
+        let capacity = app.book(&resource, &people[1], &full, 1).await;
+        let duplicate = app.book(&resource, &people[0], &overlapping_own, 1).await;
+        capacity.assert_problem(409, "capacity-exceeded");
+        duplicate.assert_problem(409, "duplicate-booking");
+        [capacity, duplicate].map(|reply| {
+            let mut body = reply.body;
+            body.as_object_mut().unwrap().remove("instance");
+            body
+        })
+    };
+    let under_the_lock = answers().await;
+    for answer in &under_the_lock {
+        assert!(!answer["alternatives"].as_array().unwrap().is_empty(), "{answer}");
+    }
+
+    // A booking being decided at that time holds its hour buckets.
+    let id: uuid::Uuid = resource["id"].as_str().unwrap().parse().unwrap();
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    let occupied = berth::domain::time_range::TimeRange::new(at(&full.0), at(&full.1) + chrono::Duration::minutes(15));
+    let keys = berth::store::locks::bucket_keys(berth::domain::ids::ResourceId(id), &occupied.unwrap()).unwrap();
+    let holder = app.db.begin().await.unwrap();
+    for key in keys {
+        let lock = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)::text",
+            [key.into()],
+        );
+        holder.execute_raw(lock).await.unwrap();
+    }
+    let from_the_snapshot = tokio::time::timeout(std::time::Duration::from_secs(10), answers())
+        .await
+        .expect("answered while the time is locked");
+    holder.rollback().await.unwrap();
+    assert_eq!(from_the_snapshot, under_the_lock);
+    app.assert_within_capacity(&resource).await;
+}
+
 /// `n` intervals of 20 to 150 minutes starting every 10 to 50 minutes over
 /// one day, so that they cross hour boundaries and overlap in every way.
 fn close_times(day: i64, n: usize) -> Vec<(String, String)> {
