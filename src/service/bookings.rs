@@ -301,9 +301,9 @@ pub(super) fn fresh(resource: &Resource, new: &NewBooking, now: DateTime<Utc>) -
 }
 
 /// Inserts a booking just decided, with its `create` history event, its
-/// `booking.created` outbox event, its hours in the usage summary and `last` (an Idempotency-Key's
-/// record), in one round trip on PostgreSQL (`store::batch`). Returns
-/// whether the last of them wrote its row.
+/// `booking.created` outbox event, its hours in the usage summary and
+/// `last` (an Idempotency-Key's record), in one round trip on PostgreSQL
+/// (`store::batch`). Returns whether the last of them wrote its row.
 pub(super) async fn insert_fresh(
     txn: &DatabaseTransaction,
     db: &Db,

@@ -1,15 +1,18 @@
 //! Advisory locks on time: how decisions on one resource run side by side
 //! when their times are far apart (docs/design.md §20).
 //!
-//! A booking's occupied time is cut into hour buckets (`TimeRange::hours`); a decision takes an
-//! exclusive PostgreSQL advisory lock (transaction-scoped) on each bucket it
-//! touches, in ascending key order, while holding the resource row `FOR KEY
-//! SHARE` (which every change of the resource itself, holding the row `FOR
-//! UPDATE`, excludes). Two decisions whose occupied times overlap share a
-//! bucket and so run one after the other; the rules they check (capacity,
-//! duplicates) only ever look at overlapping times. Keys are 64-bit hashes
-//! of (resource, hour): a collision only makes two decisions wait for each
-//! other. SQLite has no advisory locks and serial writers: unused there.
+//! A booking's occupied time is cut into hour buckets (`TimeRange::hours`);
+//! a decision takes an exclusive PostgreSQL advisory lock (transaction-
+//! scoped) on each bucket it touches, in ascending key order, while
+//! holding the resource row `FOR KEY SHARE` (which every change of the
+//! resource itself, holding the row `FOR UPDATE`, excludes). The usage
+//! summary's rows (`store::usage`) are the same hours: a booking reads and
+//! writes only rows its buckets cover. Two decisions whose occupied times
+//! overlap share a bucket and so run one after the other; the rules they
+//! check (capacity, duplicates) only ever look at overlapping times. Keys
+//! are 64-bit hashes of (resource, hour): a collision only makes two
+//! decisions wait for each other. SQLite has no advisory locks and serial
+//! writers: unused there.
 
 use sea_orm::{ConnectionTrait, DatabaseBackend};
 use sha2::{Digest, Sha256};
