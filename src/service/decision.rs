@@ -83,16 +83,11 @@ impl Decision<'_> {
         } else {
             None
         };
-        let situation = Situation {
-            now: self.now,
-            apply_policy: self.apply_policy,
-            rescheduled_from: self.rescheduled_from,
-            own_bookings: Some(OwnBookings { active, nearby: &nearby }),
-            occupancy: match &usages {
-                Some(usages) => Occupancy::Intervals(usages),
-                None => Occupancy::AtMost(busiest),
-            },
+        let occupancy = match &usages {
+            Some(usages) => Occupancy::Intervals(usages),
+            None => Occupancy::AtMost(busiest),
         };
+        let situation = self.situation(OwnBookings { active, nearby: &nearby }, occupancy);
         Ok(Judged { verdict: rules::admit(resource, &self.request, &situation), active })
     }
 
@@ -125,13 +120,7 @@ impl Decision<'_> {
         };
         let usages = bookings::blocking_usage(txn, &self.overlap(&span)).await?;
         let timeline = capacity::timeline(&usages, &span);
-        let situation = Situation {
-            now: self.now,
-            apply_policy: self.apply_policy,
-            rescheduled_from: self.rescheduled_from,
-            own_bookings: Some(OwnBookings { active, nearby: &own }),
-            occupancy: Occupancy::Timeline(&timeline),
-        };
+        let situation = self.situation(OwnBookings { active, nearby: &own }, Occupancy::Timeline(&timeline));
         let Err(refusal) = rules::admit(resource, &self.request, &situation) else { return Ok(()) };
         let alternatives = if offers_alternatives(&refusal) {
             slots::alternatives(resource, &self.request, &situation)
@@ -161,14 +150,20 @@ impl Decision<'_> {
         let nearby = self.own_active().overlapping(txn, Some(&starts), None).await?;
         let usages = bookings::blocking_usage(txn, &self.overlap(&span)).await?;
         let timeline = capacity::timeline(&usages, &span);
-        let situation = Situation {
+        let situation = self.situation(OwnBookings { active, nearby: &nearby }, Occupancy::Timeline(&timeline));
+        Ok(slots::alternatives(resource, &self.request, &situation))
+    }
+
+    /// What the rules read besides the resource and the request: this
+    /// decision's clock and policy switch, `own` and `occupancy`.
+    fn situation<'s>(&self, own: OwnBookings<'s>, occupancy: Occupancy<'s>) -> Situation<'s> {
+        Situation {
             now: self.now,
             apply_policy: self.apply_policy,
             rescheduled_from: self.rescheduled_from,
-            own_bookings: Some(OwnBookings { active, nearby: &nearby }),
-            occupancy: Occupancy::Timeline(&timeline),
-        };
-        Ok(slots::alternatives(resource, &self.request, &situation))
+            own_bookings: Some(own),
+            occupancy,
+        }
     }
 
     fn own_active(&self) -> OwnActive {
