@@ -161,10 +161,15 @@ pub enum Attempt {
 /// Like `lock`, but only if nothing has to wait (`SKIP LOCKED`, advisory
 /// `try` locks). Never waits. On PostgreSQL one statement also says whether
 /// `customer` exists and reads the clock (`clock_timestamp()` in the outer
-/// query over the materialised lock, so after every lock). Buckets are
-/// tried in order and the first one taken stops the rest (nested `CASE`),
-/// so what is held on `Taken` is a prefix, and `lock_waiting` takes the
-/// rest in order. SQLite has no row locks and no round trips: there it is
+/// query over the materialised lock, so after every lock). The buckets are
+/// tried in the outer query too, so only once the row is held: a select
+/// list under `FOR ... SKIP LOCKED` is computed before the row lock, and a
+/// bucket taken there for a row then skipped would be held by a
+/// transaction about to wait for the row, against the order every
+/// decision keeps (row, then buckets), and deadlock. Buckets are tried in
+/// order and the first one taken stops the rest (nested `CASE`), so what
+/// is held on `Taken` is a prefix, and `lock_waiting` takes the rest in
+/// order. SQLite has no row locks and no round trips: there it is
 /// `lock` and a lookup (docs/design.md §18, §19, §20).
 pub async fn lock_if_free_with(
     conn: &impl ConnectionTrait,
@@ -192,8 +197,8 @@ pub async fn lock_if_free_with(
         }
     };
     let sql = format!(
-        "WITH locked AS MATERIALIZED (SELECT resource.*, {columns} FROM resource WHERE id = $1 {row_lock} SKIP LOCKED) \
-SELECT locked.*, EXISTS (SELECT 1 FROM customer WHERE id = $2) AS berth_customer_exists, \
+        "WITH locked AS MATERIALIZED (SELECT resource.* FROM resource WHERE id = $1 {row_lock} SKIP LOCKED) \
+SELECT locked.*, {columns}, EXISTS (SELECT 1 FROM customer WHERE id = $2) AS berth_customer_exists, \
 clock_timestamp() AS berth_clock FROM locked"
     );
     let Some(row) = conn.query_one_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)).await?

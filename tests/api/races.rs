@@ -287,6 +287,57 @@ async fn a_refusal_while_its_time_is_locked_says_what_the_decision_under_the_loc
     app.assert_within_capacity(&resource).await;
 }
 
+/// Every decision takes the resource row before its hour buckets (design
+/// §20). A booking that finds the row taken, here by a change of the
+/// resource itself, waits for the row holding none of its buckets: one
+/// holding a bucket while it waits would close a cycle with a booking that
+/// holds the row and waits for that bucket (PostgreSQL reports a deadlock
+/// after a second, and under load the pool runs dry meanwhile).
+#[tokio::test]
+async fn a_booking_waiting_for_the_resource_row_holds_none_of_its_buckets() {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+    let app = racing_app().await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let resource = app.create_resource("Court", 1).await;
+    let person = app.create_customer("waiter@example.com").await;
+    let holder = app.db.begin().await.unwrap();
+    let lock_row = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT id FROM resource WHERE id = $1 FOR UPDATE",
+        [resource["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap().into()],
+    );
+    holder.execute_raw(lock_row).await.unwrap();
+    let count = |sql: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let row = db.query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql)).await.unwrap().unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    let observer = async {
+        let waiting = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while count(waiting).await == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the booking never waited for the row");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let buckets = count(
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .await;
+        holder.commit().await.unwrap();
+        buckets
+    };
+    let when = slot(5, 9, 10);
+    let (booked, buckets_held_while_waiting) = futures::join!(app.book(&resource, &person, &when, 1), observer);
+    assert_eq!(buckets_held_while_waiting, 0, "a bucket held while waiting for the row");
+    booked.assert_status(201);
+    app.assert_within_capacity(&resource).await;
+}
+
 /// `n` intervals of 20 to 150 minutes starting every 10 to 50 minutes over
 /// one day, so that they cross hour boundaries and overlap in every way.
 fn close_times(day: i64, n: usize) -> Vec<(String, String)> {
