@@ -309,25 +309,35 @@ async fn a_booking_waiting_for_the_resource_row_holds_none_of_its_buckets() {
         [resource["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap().into()],
     );
     holder.execute_raw(lock_row).await.unwrap();
-    let count = |sql: &'static str| {
-        let db = app.db.clone();
-        async move {
-            let row = db.query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql)).await.unwrap().unwrap();
-            row.try_get::<i64>("", "n").unwrap()
-        }
-    };
+    let pid = |row: sea_orm::QueryResult| row.try_get::<i32>("", "pid").unwrap();
+    let holder_pid = pid(holder
+        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, "SELECT pg_backend_pid() AS pid"))
+        .await
+        .unwrap()
+        .unwrap());
+    // The backends the holder blocks, and the advisory locks those hold
+    // (other advisory locks of the app, its outbox sequencer's, are not
+    // the booking's).
+    let blocked = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pid FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+        [holder_pid.into()],
+    );
     let observer = async {
-        let waiting = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while count(waiting).await == 0 {
+        let waiting = loop {
+            if let Some(row) = app.db.query_one_raw(blocked.clone()).await.unwrap() {
+                break pid(row);
+            }
             assert!(tokio::time::Instant::now() < deadline, "the booking never waited for the row");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        let buckets = count(
-            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        .await;
+        };
+        let held = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $1",
+            [waiting.into()],
+        );
+        let buckets = app.db.query_one_raw(held).await.unwrap().unwrap().try_get::<i64>("", "n").unwrap();
         holder.commit().await.unwrap();
         buckets
     };
