@@ -22,15 +22,15 @@
 \set k random(1, 1000000000000)
 SELECT id FROM idempotency_record WHERE principal = 'pgbench' AND idempotency_key = CAST(:client_id AS text) || '-' || CAST(:k AS text) AND method = 'POST' AND route = '/v1/bookings' LIMIT 1;
 BEGIN;
-WITH locked AS MATERIALIZED (SELECT resource.*, pg_advisory_xact_lock(hashtextextended(CAST(:r AS text) || ':' || CAST(:day AS text) || ':' || CAST(:hour AS text), 0))::text AS got
-    FROM resource WHERE name_key = 'limit-' || CAST(:r AS text) FOR KEY SHARE)
-  SELECT locked.id AS res_id, locked.max_booking_duration_seconds AS res_max,
+WITH locked AS MATERIALIZED (SELECT resource.* FROM resource WHERE name_key = 'limit-' || CAST(:r AS text) FOR KEY SHARE),
+  tried AS MATERIALIZED (SELECT locked.*, pg_advisory_xact_lock(hashtextextended(CAST(:r AS text) || ':' || CAST(:day AS text) || ':' || CAST(:hour AS text), 0))::text AS got FROM locked)
+  SELECT tried.id AS res_id, tried.max_booking_duration_seconds AS res_max,
     (SELECT id FROM customer WHERE email_key = 'bench-' || CAST(:c AS text) || '@bench.example') AS cus_id, clock_timestamp() AS now,
     date_trunc('hour', now()) + make_interval(days => CAST(:day AS int), hours => CAST(:hour AS int)) AS s,
     floor(extract(epoch FROM date_trunc('hour', now())) / 3600)::bigint + 24 * CAST(:day AS int) + CAST(:hour AS int) AS bucket,
-    gen_random_uuid() AS booking_id FROM locked \gset
-SELECT o.id, s.total FROM
-  (SELECT MAX(units) AS total FROM resource_usage WHERE resource_id = CAST(:res_id AS uuid)
+    gen_random_uuid() AS booking_id FROM tried \gset
+SELECT o.id, s.busiest FROM
+  (SELECT MAX(units) AS busiest FROM resource_usage WHERE resource_id = CAST(:res_id AS uuid)
     AND bucket BETWEEN CAST(:bucket AS bigint) AND CAST(:bucket AS bigint)) AS s
   LEFT JOIN (SELECT id, start_at FROM booking WHERE customer_id = CAST(:cus_id AS uuid) AND resource_id = CAST(:res_id AS uuid)
     AND start_at < CAST(:s AS timestamptz) + interval '1 hour' AND start_at > CAST(:s AS timestamptz) - make_interval(secs => CAST(:res_max AS float8))

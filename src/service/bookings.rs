@@ -317,7 +317,7 @@ pub(super) async fn insert_fresh(
         .and(events::append_statement(&event(booking, None, "create", ctx, booking.created_at, policy_overridden)))
         .and(outbox::booking_change(db, EventType::BookingCreated, booking, Before::default(), ctx))
         .and_all(usage::Changes::new().add(booking).statements())
-        .and_maybe(last)
+        .and_all(last)
         .run(txn)
         .await
         .map(|wrote| wrote > 0)

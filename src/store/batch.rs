@@ -26,10 +26,6 @@ impl Inserts {
         self
     }
 
-    pub fn and_maybe(self, insert: Option<InsertStatement>) -> Self {
-        self.and_all(insert)
-    }
-
     pub fn and_all(mut self, inserts: impl IntoIterator<Item = InsertStatement>) -> Self {
         self.0.extend(inserts);
         self

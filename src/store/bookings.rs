@@ -288,19 +288,20 @@ impl OwnActive {
             Some(limit) => self.overlapping_query(None, Some(u64::try_from(limit).unwrap_or(0))),
             None => self.overlapping_query(Some(range), nearby_at_most),
         };
-        let (total_sql, mut values) = super::usage::busiest_query(self.resource, occupied).build(PostgresQueryBuilder);
+        let (busiest_sql, mut values) =
+            super::usage::busiest_query(self.resource, occupied).build(PostgresQueryBuilder);
         let (own_sql, own_values) = own.into_query().build(PostgresQueryBuilder);
         let own_sql = super::batch::shift_placeholders(&own_sql, values.0.len());
         values.0.extend(own_values.0);
         let sql = format!(
-            "SELECT o.id, o.start_at, o.end_at, s.total FROM ({total_sql}) AS s LEFT JOIN ({own_sql}) AS o ON true \
+            "SELECT o.id, o.start_at, o.end_at, s.busiest FROM ({busiest_sql}) AS s LEFT JOIN ({own_sql}) AS o ON true \
 ORDER BY o.start_at"
         );
         let rows = conn.query_all_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values.0)).await?;
         let mut busiest = 0;
         let mut bookings = Vec::new();
         for row in rows {
-            busiest = row.try_get::<Option<i64>>("", "total")?.unwrap_or(0);
+            busiest = row.try_get::<Option<i64>>("", "busiest")?.unwrap_or(0);
             let id = row.try_get::<Option<uuid::Uuid>>("", "id")?;
             let start = row.try_get::<Option<DateTime<Utc>>>("", "start_at")?;
             let end = row.try_get::<Option<DateTime<Utc>>>("", "end_at")?;

@@ -160,13 +160,13 @@ pub enum Attempt {
 
 /// Like `lock`, but only if nothing has to wait (`SKIP LOCKED`, advisory
 /// `try` locks). Never waits. On PostgreSQL one statement also says whether
-/// `customer` exists and reads the clock (`clock_timestamp()` in the outer
-/// query over the materialised lock, so after every lock). The buckets are
-/// tried in the outer query too, so only once the row is held: a select
-/// list under `FOR ... SKIP LOCKED` is computed before the row lock, and a
-/// bucket taken there for a row then skipped would be held by a
-/// transaction about to wait for the row, against the order every
-/// decision keeps (row, then buckets), and deadlock. Buckets are tried in
+/// `customer` exists and reads the clock. Each step reads what the one
+/// before materialised, so they run in order: the row lock, the buckets,
+/// then the clock (after every lock, §5). The buckets must not be tried
+/// in the locking query's own select list: PostgreSQL computes it before
+/// the row lock, and a bucket taken there for a row then skipped would be
+/// held by a transaction about to wait for the row, against the order
+/// every decision keeps (row, then buckets), and deadlock. Buckets are tried in
 /// order and the first one taken stops the rest (nested `CASE`), so what
 /// is held on `Taken` is a prefix, and `lock_waiting` takes the rest in
 /// order. SQLite has no row locks and no round trips: there it is
@@ -197,9 +197,10 @@ pub async fn lock_if_free_with(
         }
     };
     let sql = format!(
-        "WITH locked AS MATERIALIZED (SELECT resource.* FROM resource WHERE id = $1 {row_lock} SKIP LOCKED) \
-SELECT locked.*, {columns}, EXISTS (SELECT 1 FROM customer WHERE id = $2) AS berth_customer_exists, \
-clock_timestamp() AS berth_clock FROM locked"
+        "WITH locked AS MATERIALIZED (SELECT resource.* FROM resource WHERE id = $1 {row_lock} SKIP LOCKED), \
+tried AS MATERIALIZED (SELECT locked.*, {columns} FROM locked) \
+SELECT tried.*, EXISTS (SELECT 1 FROM customer WHERE id = $2) AS berth_customer_exists, \
+clock_timestamp() AS berth_clock FROM tried"
     );
     let Some(row) = conn.query_one_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)).await?
     else {

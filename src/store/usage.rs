@@ -21,10 +21,10 @@ use sea_orm::{
 };
 
 use super::StoreResult;
+use crate::domain::{booking::Booking, ids::ResourceId, time_range::TimeRange};
 
 /// The most rows one upsert carries (three values each).
 const ROWS_PER_STATEMENT: usize = 2_000;
-use crate::domain::{booking::Booking, ids::ResourceId, time_range::TimeRange};
 
 /// Changes to the summary, gathered over the bookings one transaction
 /// writes and sent as one upsert.
@@ -99,13 +99,13 @@ impl Changes {
     }
 }
 
-/// The units of the busiest hour `occupied` touches on `resource` (`total`,
-/// NULL when none is recorded).
+/// The units of the busiest hour `occupied` touches on `resource`
+/// (`busiest`, NULL when none is recorded).
 pub fn busiest_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatement {
     let hours = occupied.hours();
     Entity::find()
         .select_only()
-        .column_as(Column::Units.max(), "total")
+        .column_as(Column::Units.max(), "busiest")
         .filter(Column::ResourceId.eq(resource.0))
         .filter(Column::Bucket.between(*hours.start(), *hours.end()))
         .into_query()
@@ -116,7 +116,7 @@ pub fn busiest_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatem
 pub async fn busiest(conn: &impl ConnectionTrait, resource: ResourceId, occupied: &TimeRange) -> StoreResult<i64> {
     let row = conn.query_one(&busiest_query(resource, occupied)).await?;
     Ok(match row {
-        Some(row) => row.try_get::<Option<i64>>("", "total")?.unwrap_or(0),
+        Some(row) => row.try_get::<Option<i64>>("", "busiest")?.unwrap_or(0),
         None => 0,
     })
 }
