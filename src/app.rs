@@ -24,7 +24,10 @@ pub struct Application {
     /// `None`: this instance does not deliver webhooks.
     webhooks: Option<service::deliveries::Settings>,
     authenticator: Arc<Authenticator>,
-    clock: service::Clock,
+    /// The services, shared by the routes and the background tasks (one
+    /// schema fence for both).
+    services: service::Db,
+    schema_check: Duration,
 }
 
 impl Application {
@@ -39,7 +42,15 @@ impl Application {
             // answering "ON CONFLICT clause does not match any … UNIQUE
             // constraint" for an index created after it looked.
             let migrator = connect_with_retry(config, 1).await?;
-            store::migrate(&migrator).await.context("cannot migrate the database")?;
+            // A newer release migrated the database: this binary cannot
+            // migrate it (it would not know what to do with those), and
+            // serves behind the schema fence instead (docs/design.md §22).
+            let unknown = store::unknown_migrations(&migrator).await.context("cannot read the applied migrations")?;
+            if unknown.is_empty() {
+                store::migrate(&migrator).await.context("cannot migrate the database")?;
+            } else {
+                tracing::warn!(migrations = ?unknown, "the database is ahead of this binary; not migrating");
+            }
             migrator.close().await.context("cannot close the migration connection")?;
         }
         let db = connect_with_retry(config, config.db_pool_size).await?;
@@ -47,8 +58,12 @@ impl Application {
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let authenticator = Arc::new(config.authenticator()?);
         telemetry::prometheus();
+        let services = services(&db, &config.clock);
+        if let Err(err) = service::schema::check(&services).await {
+            tracing::warn!(error = %err, "cannot read the applied migrations; will retry");
+        }
         let state = AppState {
-            db: services(&db, &config.clock),
+            db: services.clone(),
             public_url: config.public_base().into(),
             authenticator: authenticator.clone(),
             metrics_token: config.metrics_token.as_deref().filter(|t| !t.is_empty()).map(Into::into),
@@ -66,7 +81,6 @@ impl Application {
         };
         let hold_sweep_interval =
             (config.hold_sweep_interval_ms > 0).then(|| Duration::from_millis(config.hold_sweep_interval_ms));
-        let clock = config.clock.clone();
         let event_retention = chrono::Duration::hours(i64::from(config.event_retention_hours));
         Ok(Self {
             listener,
@@ -76,7 +90,8 @@ impl Application {
             event_retention,
             webhooks: config.webhook_delivery.then(|| config.webhook_settings()),
             authenticator,
-            clock,
+            services,
+            schema_check: Duration::from_secs(config.schema_check_seconds),
         })
     }
 
@@ -124,9 +139,11 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Background writers pause while the schema fence is closed.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let db = services(&self.db, &self.clock);
+        let db = self.services;
         let mut background = vec![
+            tokio::spawn(service::schema::watch(db.clone(), self.schema_check)),
             tokio::spawn(forget_expired_keys(db.clone())),
             tokio::spawn(sequence_events(db.clone())),
             tokio::spawn(forget_old_events(db.clone(), self.event_retention)),
@@ -173,6 +190,9 @@ async fn sweep_holds(db: service::Db, every: Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        if db.schema_ahead() {
+            continue;
+        }
         let result = service::bookings::expire_due_holds(&db).await;
         telemetry::background_run("hold_sweeper", *result.as_ref().unwrap_or(&0));
         match result {
@@ -190,6 +210,9 @@ async fn sequence_events(db: service::Db) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        if db.schema_ahead() {
+            continue;
+        }
         if let Err(err) = service::events::sequence(&db).await {
             tracing::warn!(error = %err, "event sequencing failed; will retry");
         }
@@ -203,6 +226,9 @@ async fn forget_old_events(db: service::Db, retention: chrono::Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        if db.schema_ahead() {
+            continue;
+        }
         let result = service::events::forget_old(&db, retention).await;
         telemetry::background_run("event_cleanup", *result.as_ref().unwrap_or(&0));
         match result {
@@ -226,6 +252,9 @@ async fn forget_expired_keys(db: service::Db) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        if db.schema_ahead() {
+            continue;
+        }
         let result = service::idempotency::delete_expired(&db).await;
         telemetry::background_run("idempotency_cleanup", *result.as_ref().unwrap_or(&0));
         match result {

@@ -22,6 +22,19 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document to stdout.
     Openapi,
+    /// Check the promise on the database's data (capacity, duplicates, the
+    /// usage summary, histories, the feed's order); exits 1 on a violation.
+    Audit {
+        /// Only this resource.
+        #[arg(long)]
+        resource: Option<uuid::Uuid>,
+    },
+    /// Rebuild the usage summary from the bookings (safe beside traffic).
+    RepairUsage {
+        /// Only this resource.
+        #[arg(long)]
+        resource: Option<uuid::Uuid>,
+    },
     /// Mint a bearer token with BERTH_JWT_SECRET.
     Token {
         /// The token's role.
@@ -75,6 +88,11 @@ pub struct Config {
     /// ran). 0 turns the sweeper off.
     #[arg(long, env = "BERTH_HOLD_SWEEP_INTERVAL_MS", default_value_t = 5_000, global = true)]
     pub hold_sweep_interval_ms: u64,
+    /// Seconds between two looks at the database's applied migrations: one
+    /// this binary does not know makes it refuse writes (1 to 30).
+    #[arg(long, env = "BERTH_SCHEMA_CHECK_SECONDS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=30), global = true)]
+    pub schema_check_seconds: u64,
     /// HS256 secret for bearer tokens. Unset: a random one per process, and
     /// `serve` prints a ready admin token.
     #[arg(long, env = "BERTH_JWT_SECRET", hide_env_values = true, global = true)]
@@ -184,6 +202,7 @@ impl Config {
             body_limit_bytes: 1024 * 1024,
             request_timeout_ms: 30_000,
             hold_sweep_interval_ms: 5_000,
+            schema_check_seconds: 10,
             jwt_secret: None,
             jwt_public_key: None,
             jwt_issuer: None,

@@ -9,7 +9,8 @@ use berth::{
     app::Application,
     auth::Role,
     config::{Cli, Command, Config},
-    http, store, telemetry,
+    domain::ids::ResourceId,
+    http, service, store, telemetry,
 };
 
 #[tokio::main]
@@ -34,6 +35,15 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", cli.config.authenticator()?.mint(role, &sub, ttl.into())?);
             Ok(())
         }
+        Command::Audit { resource } => {
+            telemetry::init_logging(cli.config.log_format == "json");
+            let clean = audit(&cli.config, resource.map(ResourceId)).await?;
+            std::process::exit(if clean { 0 } else { 1 })
+        }
+        Command::RepairUsage { resource } => {
+            telemetry::init_logging(cli.config.log_format == "json");
+            repair_usage(&cli.config, resource.map(ResourceId)).await
+        }
         Command::Migrate => {
             telemetry::init_logging(cli.config.log_format == "json");
             migrate(&cli.config).await
@@ -51,6 +61,50 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
         .context("cannot open the database")?;
     store::migrate(&db).await.context("cannot migrate the database")?;
     tracing::info!(database = store::backend_name(&db), "migrations applied");
+    Ok(())
+}
+
+/// The services on the configured database, without migrating it.
+async fn services(config: &Config) -> anyhow::Result<service::Db> {
+    let db = store::connect(&config.database_url, 2, config.db_acquire_timeout())
+        .await
+        .context("cannot open the database")?;
+    Ok(service::Db::new(db))
+}
+
+/// Prints the audit's report; whether it found nothing.
+async fn audit(config: &Config, resource: Option<ResourceId>) -> anyhow::Result<bool> {
+    let db = services(config).await?;
+    let started = std::time::Instant::now();
+    let report = service::audit::audit_all(&db, resource, http::audit::BOOKINGS_PER_CALL).await?;
+    let checked = report.checked;
+    for violation in &report.violations {
+        let ids: Vec<String> = violation.booking_ids.iter().map(ToString::to_string).collect();
+        println!(
+            "{} resource={} bookings=[{}] {}",
+            violation.kind.as_str(),
+            violation.resource_id.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            ids.join(","),
+            violation.detail
+        );
+    }
+    println!(
+        "audit: {} ({} resources, {} bookings, {} usage hours, {} events checked in {} ms; {} violations)",
+        if report.ok() { "ok" } else { "VIOLATIONS" },
+        checked.resources,
+        checked.bookings,
+        checked.usage_hours,
+        checked.events,
+        started.elapsed().as_millis(),
+        report.violations.len()
+    );
+    Ok(report.ok())
+}
+
+async fn repair_usage(config: &Config, resource: Option<ResourceId>) -> anyhow::Result<()> {
+    let db = services(config).await?;
+    let repaired = service::audit::repair_usage(&db, resource).await?;
+    println!("repair-usage: {} resources rebuilt, {} hours changed", repaired.resources, repaired.hours_changed);
     Ok(())
 }
 

@@ -73,6 +73,8 @@ pub const EVENTS: &str = "berth_events_total";
 pub const REFUSED_WITHOUT_LOCK: &str = "berth_refused_without_lock_total";
 pub const WEBHOOK_ATTEMPTS: &str = "berth_webhook_attempts_total";
 pub const WEBHOOK_LAG: &str = "berth_webhook_delivery_lag_seconds";
+pub const USAGE_SUMMARY_FALLBACKS: &str = "berth_usage_summary_fallbacks_total";
+pub const SCHEMA_AHEAD: &str = "berth_schema_ahead_of_binary";
 
 /// One finished HTTP request.
 pub fn http_request(route: &str, method: &str, status: u16, latency: Duration) {
@@ -122,6 +124,20 @@ pub fn api_requests_running(running: usize) {
 /// Events that committed and got their feed position.
 pub fn events_numbered(count: u64) {
     metrics::counter!(EVENTS).increment(count);
+}
+
+/// A capacity decision that did not trust the usage summary and read the
+/// intervals (docs/design.md §22), by why: `uncounted` (a booking the
+/// summary may not hold was near), `below_bookings` (it said less than the
+/// bookings it holds).
+pub fn usage_summary_fallback(reason: &'static str) {
+    metrics::counter!(USAGE_SUMMARY_FALLBACKS, "reason" => reason).increment(1);
+}
+
+/// 1 while the database has migrations this binary does not know (it then
+/// refuses writes), 0 otherwise.
+pub fn schema_ahead(ahead: bool) {
+    metrics::gauge!(SCHEMA_AHEAD).set(if ahead { 1.0 } else { 0.0 });
 }
 
 /// A booking refused from a snapshot, without queueing on the resource.

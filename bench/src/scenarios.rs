@@ -412,6 +412,8 @@ pub(crate) fn confirmed_row(
         occupied_start_at: Set(start),
         occupied_end_at: Set(end),
         version: Set(1),
+        // Its hours go into the usage summary with it (`taken`).
+        counted_version: Set(Some(1)),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -84,7 +84,7 @@ async fn book(
         now,
         exclude: None::<BookingId>,
     };
-    own.for_rules_with_busiest(&txn, &range, Some(1), None, &range).await?;
+    own.for_rules_with_summary(&txn, &range, Some(1), None, &range).await?;
     let id = Uuid::now_v7();
     booking::Entity::insert(crate::scenarios::confirmed_row(id, resource_id, customer_id, (start, end), now))
         .exec_without_returning(&txn)

@@ -24,6 +24,9 @@ pub struct Model {
     pub occupied_start_at: DateTimeUtc,
     pub occupied_end_at: DateTimeUtc,
     pub version: i64,
+    /// The version whose occupied hours the usage summary holds; behind
+    /// `version` (or NULL) when a writer did not account the row.
+    pub counted_version: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

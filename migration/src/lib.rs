@@ -10,6 +10,7 @@ mod m20261202_000004_pools_and_bundles;
 mod m20261203_000005_outbox;
 mod m20261204_000006_webhooks;
 mod m20261205_000007_usage_summary;
+mod m20261206_000008_usage_counted;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_outbox::Migration),
             Box::new(m20261204_000006_webhooks::Migration),
             Box::new(m20261205_000007_usage_summary::Migration),
+            Box::new(m20261206_000008_usage_counted::Migration),
         ]
     }
 }

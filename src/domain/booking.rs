@@ -159,6 +159,10 @@ pub struct Booking {
     /// The buffers it was made with; a later policy change never moves them.
     pub buffers: Buffers,
     pub version: i64,
+    /// Whether the usage summary holds this booking as it is (docs/design.md
+    /// §22): true for every row berth writes; false for one written by an
+    /// older release or by hand, which the summary may not hold.
+    pub counted: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

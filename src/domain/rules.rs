@@ -162,6 +162,11 @@ pub fn check_values(
     if range.start() < now {
         return Err(Invalid::new("start_at", "must not be in the past"));
     }
+    // RFC 3339 (and so the API) cannot write a year past 9999: an interval
+    // ending at 10000-01-01 could be offered but never booked.
+    if chrono::Datelike::year(&range.end()) > 9999 {
+        return Err(Invalid::new("end_at", "must be between the years 0001 and 9999"));
+    }
     if range.duration_seconds() > resource.max_booking_duration_seconds {
         return Err(Invalid::new(
             "end_at",

@@ -32,10 +32,15 @@ pub async fn healthz() -> Json<HealthResponse> {
 
 /// Readiness
 ///
-/// The database answers. A 503 means this instance should get no traffic.
+/// The database answers, and this binary knows every migration applied to
+/// it (else it refuses writes: `schema-ahead-of-binary`). A 503 means this
+/// instance should get no traffic.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses((status = 200, description = "Ready", body = HealthResponse), ReadyzErrors))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthResponse>, Problem> {
+    if state.db.schema_ahead() {
+        return Err(super::schema_fence::fenced());
+    }
     state.db.ping().await.map_err(|err| {
         tracing::warn!(error = %err, "readiness check failed");
         Problem::unavailable("The database does not answer.")

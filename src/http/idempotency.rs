@@ -287,11 +287,8 @@ impl utoipa::Modify for IdempotencyDocs {
             schema::Type,
         };
         let string = || ObjectBuilder::new().schema_type(Type::String);
-        let extra = problem::problem_responses(&[
-            ProblemType::IdempotencyKeyInvalid,
-            ProblemType::IdempotencyKeyInUse,
-            ProblemType::IdempotencyKeyReused,
-        ]);
+        let extra =
+            [ProblemType::IdempotencyKeyInvalid, ProblemType::IdempotencyKeyInUse, ProblemType::IdempotencyKeyReused];
         for (path, item) in openapi.paths.paths.iter_mut() {
             let Some(operation) = item.post.as_mut().filter(|_| path.starts_with("/v1/")) else { continue };
             operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(
@@ -321,40 +318,12 @@ kept 24 hours, per caller.",
                     );
                 }
             }
-            for (status, addition) in &extra {
-                let RefOr::T(addition) = addition else { continue };
-                match operation.responses.responses.get_mut(status) {
-                    Some(RefOr::T(existing)) => merge_response(existing, addition),
-                    _ => {
-                        operation.responses.responses.insert(status.clone(), RefOr::T(addition.clone()));
-                    }
-                }
-            }
+            problem::add_problem_responses(operation, &extra);
         }
     }
 }
 
 /// Adds `addition`'s examples, headers and description to `existing`.
-fn merge_response(existing: &mut utoipa::openapi::response::Response, addition: &utoipa::openapi::response::Response) {
-    use utoipa::openapi::RefOr;
-    existing.description = format!("{}\n\n{}", existing.description, addition.description);
-    for (name, header) in &addition.headers {
-        existing.headers.entry(name.clone()).or_insert_with(|| header.clone());
-    }
-    for (media, content) in &addition.content {
-        match (existing.content.get_mut(media), content) {
-            (Some(RefOr::T(existing)), RefOr::T(content)) => {
-                for (name, example) in &content.examples {
-                    existing.examples.entry(name.clone()).or_insert_with(|| example.clone());
-                }
-            }
-            _ => {
-                existing.content.insert(media.clone(), content.clone());
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! declaration), the OpenAPI document, and the middleware stack every
 //! request goes through.
 
+pub mod audit;
 pub mod auth;
 pub mod availability;
 pub mod bookings;
@@ -23,6 +24,7 @@ pub mod problem_pages;
 pub mod rate_limit;
 pub mod reply;
 pub mod resources;
+pub mod schema_fence;
 pub mod service_error;
 pub mod slots;
 pub mod strict_json;
@@ -132,6 +134,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(webhooks::router())
         .merge(bookings::router())
+        .merge(audit::router())
 }
 
 /// Documentation and probes: open to anyone, never rate limited.
@@ -148,7 +151,8 @@ pub fn app(state: AppState, edge: Edge) -> Router {
         policy: edge.idempotency,
     };
     // Route layers run outside-in from the last one added: admission,
-    // authenticate, rate-limit, Idempotency-Key, then the handler.
+    // authenticate, rate-limit, the schema fence, Idempotency-Key, then
+    // the handler.
     //
     // Admission control: at most `BERTH_MAX_IN_FLIGHT` API requests run at once,
     // the rest wait in arrival order (the request timeout bounds the wait:
@@ -157,7 +161,8 @@ pub fn app(state: AppState, edge: Edge) -> Router {
     // allocated: at 2,000 simultaneous bookings that was ~50 MiB of the
     // server's 125 MiB peak heap (heaptrack); a waiting one holds its request.
     let api = Router::<AppState>::from(api_routes())
-        .route_layer(middleware::from_fn_with_state(idempotency_state, idempotency::idempotency));
+        .route_layer(middleware::from_fn_with_state(idempotency_state, idempotency::idempotency))
+        .route_layer(middleware::from_fn_with_state(state.db.clone(), schema_fence::refuse_writes));
     let api = rate_limit::with_rate_limit(api, edge.rate_limit_per_second, edge.rate_limit_burst)
         .route_layer(middleware::from_fn_with_state(edge.authenticator.clone(), auth::authenticate))
         .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(state.admission.slots.clone()));

@@ -70,6 +70,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     idempotency::IdempotencyDocs.modify(&mut doc);
     precondition::PreconditionDocs.modify(&mut doc);
     super::webhooks::WebhookDocs.modify(&mut doc);
+    super::schema_fence::SchemaFenceDocs.modify(&mut doc);
     ResponseHeaders.modify(&mut doc);
     FormatLengths.modify(&mut doc);
     doc

@@ -148,18 +148,21 @@ pub async fn create(
             rescheduled_from: None,
             exclude: None,
         };
-        let resource = match &group {
+        let picked = match &group {
             None => {
                 let only = locked.values().next().ok_or(ServiceError::NotFound)?;
                 let decision = decision(only);
                 decision.check_values()?;
-                decision.decide(&txn).await?;
-                only
+                decision.decide(&txn).await.map(|()| only)
             }
             Some(group) => {
                 let order = trial_order(&txn, group, &locked, &new.range, now).await?;
-                pick(&txn, group.id, order.into_iter().map(decision).collect(), true).await?
+                pick(&txn, group.id, order.into_iter().map(decision).collect(), true).await
             }
+        };
+        let resource = match picked {
+            Ok(resource) => resource,
+            Err(err) => return Err(refused(txn, err).await),
         };
         let mut booking = fresh(resource, &new, now);
         booking.group_id = group.as_ref().map(|g| g.id);
@@ -172,6 +175,19 @@ pub async fn create(
         Ok(booking)
     })
     .await
+}
+
+/// A decision's refusal, after committing what the decision counted into
+/// the usage summary (bookings berth had not accounted, docs/design.md
+/// §22): nothing else is written before a decision, and counting them
+/// again on the next decision would cost it the interval read again.
+async fn refused(txn: DatabaseTransaction, err: ServiceError) -> ServiceError {
+    if matches!(err, ServiceError::Refused { .. } | ServiceError::NoResourceAvailable { .. })
+        && let Err(failed) = txn.commit().await
+    {
+        return failed.into();
+    }
+    err
 }
 
 /// Locks the resource of a booking on one resource: on PostgreSQL, the
@@ -192,7 +208,7 @@ async fn lock_one(
         None
     };
     let hold = buckets.as_deref().map_or(Hold::Whole, Hold::Buckets);
-    let (resource, along) = match resources::lock_if_free_with(txn, id, new.customer_id, hold).await? {
+    let (resource, mut along) = match resources::lock_if_free_with(txn, id, new.customer_id, hold).await? {
         Attempt::Held(free) => (Some(free.resource), (Some(free.customer_exists), free.clock)),
         Attempt::Taken(seen) => {
             // Something is taken (or there is no such resource): a refusal
@@ -215,6 +231,9 @@ async fn lock_one(
         // customer's decisions on this resource go one at a time.
         if resource.policy.max_active_bookings_per_customer.is_some() {
             resources::lock_key(txn, store::locks::customer_key(id, new.customer_id)).await?;
+            // The clock is read after every lock (docs/design.md §5): the
+            // one the lock's statement read may be long past by now.
+            along.1 = None;
         }
     }
     Ok((resource, along))
@@ -267,7 +286,7 @@ async fn refuse_from_snapshot(
     if !customer_exists {
         return Ok(());
     }
-    let refused = decision.decide_likely_refusal(txn).await;
+    let refused = decision.decide_likely_refusal(txn, db.reads_database_clock()).await;
     if refused.is_err() {
         telemetry::refused_without_lock();
     }
@@ -295,6 +314,7 @@ pub(super) fn fresh(resource: &Resource, new: &NewBooking, now: DateTime<Utc>) -
         notes: new.notes.clone(),
         buffers: resource.policy.buffers(),
         version: 1,
+        counted: true,
         created_at: now,
         updated_at: now,
     }
@@ -592,17 +612,18 @@ pub async fn reschedule(
             return Err(ServiceError::HoldExpired { at });
         }
         transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
-        let resource = match &group {
-            None => {
-                decision(resource).decide(&txn).await?;
-                resource
-            }
+        let picked = match &group {
+            None => decision(resource).decide(&txn).await.map(|()| resource),
             Some(group) => {
                 // Its own member first, then the others in trial order.
                 let others = trial_order(&txn, group, &locked, &change.range, now).await?;
                 let order = std::iter::once(resource).chain(others.into_iter().filter(|r| r.id != resource.id));
-                pick(&txn, group.id, order.map(decision).collect(), true).await?
+                pick(&txn, group.id, order.map(decision).collect(), true).await
             }
+        };
+        let resource = match picked {
+            Ok(resource) => resource,
+            Err(err) => return Err(refused(txn, err).await),
         };
         let moved = Change::moving(&booking, now, change.override_policy);
         booking.resource_id = resource.id;

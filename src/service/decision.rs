@@ -23,6 +23,7 @@ use crate::store::{
     bookings::{self, Overlap, OwnActive},
     resources, usage,
 };
+use crate::telemetry;
 
 /// What a decision about `request` on `resource` needs to know, read in
 /// the caller's transaction.
@@ -58,11 +59,12 @@ impl Decision<'_> {
 
     /// Whether the request fits by the usage summary's busiest hour of its
     /// occupied time (an upper bound of the peak, §21): one row per hour.
-    /// `false` says nothing yet (a close call, or full).
+    /// `false` says nothing yet (a close call, full, or a summary that is
+    /// not to be trusted there, §22).
     pub(super) async fn fits_by_summary(&self, txn: &DatabaseTransaction) -> Result<bool, ServiceError> {
         let window = rules::occupied(&self.request.range, self.resource.policy.buffers());
-        let busiest = usage::busiest(txn, self.resource.id, &window).await?;
-        Ok(busiest + self.request.quantity <= i64::from(self.resource.capacity))
+        let summary = usage::read(txn, self.resource.id, &window).await?;
+        Ok(summary.trusted() && summary.busiest + self.request.quantity <= i64::from(self.resource.capacity))
     }
 
     /// `domain::rules::admit` over the customer's active bookings of the
@@ -76,19 +78,57 @@ impl Decision<'_> {
         // many bookings the window holds. Only a close call pays for
         // reading the intervals to sweep. It is read with the customer's own
         // bookings, in one statement.
-        let (active, nearby, busiest) =
-            self.own_active().for_rules_with_busiest(txn, &self.request.range, Some(1), limit, &window).await?;
-        let usages = if busiest + self.request.quantity > i64::from(resource.capacity) {
-            Some(bookings::blocking_usage(txn, &self.overlap(&window)).await?)
+        let (active, nearby, summary) =
+            self.own_active().for_rules_with_summary(txn, &self.request.range, Some(1), limit, &window).await?;
+        if !summary.trusted() {
+            // A booking the summary may not hold is near (§22): the
+            // intervals decide, and it is counted from now on.
+            telemetry::usage_summary_fallback("uncounted");
+            self.count_uncounted(txn, &window).await?;
+        }
+        let close_call = summary.busiest + self.request.quantity > i64::from(resource.capacity);
+        let usages = if close_call || !summary.trusted() {
+            let usages = bookings::blocking_usage(txn, &self.overlap(&window)).await?;
+            let peak = capacity::peak_usage(&usages, &window);
+            if summary.trusted() && peak > summary.busiest {
+                // The summary says less than the bookings it holds: a row
+                // changed behind berth's back. The intervals decide; the
+                // audit names the hours and `berth repair-usage` mends them.
+                telemetry::usage_summary_fallback("below_bookings");
+                tracing::error!(
+                    resource_id = %resource.id, busiest = summary.busiest, peak,
+                    "the usage summary is below the bookings it holds; run `berth audit` and `berth repair-usage`"
+                );
+            }
+            Some(usages)
         } else {
             None
         };
         let occupancy = match &usages {
             Some(usages) => Occupancy::Intervals(usages),
-            None => Occupancy::AtMost(busiest),
+            None => Occupancy::AtMost(summary.busiest),
         };
         let situation = self.situation(OwnBookings { active, nearby: &nearby }, occupancy);
         Ok(Judged { verdict: rules::admit(resource, &self.request, &situation), active })
+    }
+
+    /// Adds the bookings near `window` that the usage summary may not hold
+    /// (an older release's, or inserted by hand) to it, marking them
+    /// counted, in the decision's transaction.
+    async fn count_uncounted(&self, txn: &DatabaseTransaction, window: &TimeRange) -> Result<(), ServiceError> {
+        let found = bookings::mark_counted(txn, self.resource.id, window).await?;
+        let mut changes = usage::Changes::new();
+        for booking in &found {
+            changes.add(booking);
+        }
+        changes.write(txn).await?;
+        if !found.is_empty() {
+            tracing::warn!(
+                resource_id = %self.resource.id, bookings = found.len(),
+                "bookings the usage summary did not hold are counted now"
+            );
+        }
+        Ok(())
     }
 
     /// `decide` for a request the usage summary found no room for (the
@@ -98,7 +138,18 @@ impl Decision<'_> {
     /// around the request, shared by both. What occupies them is judged as
     /// a timeline (`Occupancy::Timeline`), which agrees with the intervals
     /// on every window (the property test in `domain/slots.rs`).
-    pub(super) async fn decide_likely_refusal(&self, txn: &DatabaseTransaction) -> Result<(), ServiceError> {
+    ///
+    /// With `holds_at_read` (the decision clock is the database's), the
+    /// occupancy read judges holds by the database's clock as it reads
+    /// (`bookings::blocking_usage_at_read`), not by `now`, which was read
+    /// before it: otherwise a hold that ran out in between would be added
+    /// to a booking committed after it ran out, a state that never was
+    /// (docs/design.md §18).
+    pub(super) async fn decide_likely_refusal(
+        &self,
+        txn: &DatabaseTransaction,
+        holds_at_read: bool,
+    ) -> Result<(), ServiceError> {
         let resource = self.resource;
         let limit = resource.policy.max_active_bookings_per_customer.filter(|_| self.apply_policy);
         let buffers = resource.policy.buffers();
@@ -118,7 +169,11 @@ impl Decision<'_> {
             Some(limit) => self.own_active().for_rules(txn, &self.request.range, None, Some(limit)).await?,
             None => (0, self.own_active().overlapping(txn, Some(&starts), None).await?),
         };
-        let usages = bookings::blocking_usage(txn, &self.overlap(&span)).await?;
+        let usages = if holds_at_read {
+            bookings::blocking_usage_at_read(txn, &self.overlap(&span)).await?
+        } else {
+            bookings::blocking_usage(txn, &self.overlap(&span)).await?
+        };
         let timeline = capacity::timeline(&usages, &span);
         let situation = self.situation(OwnBookings { active, nearby: &own }, Occupancy::Timeline(&timeline));
         let Err(refusal) = rules::admit(resource, &self.request, &situation) else { return Ok(()) };

@@ -273,6 +273,10 @@ pub async fn work(db: Db, settings: Settings) {
             () = settled.notified() => {}
         }
         while in_flight.try_join_next().is_some() {}
+        if db.schema_ahead() {
+            // A newer release owns the database now (`schema`).
+            continue;
+        }
         if let Err(err) = fan_out(&db).await {
             tracing::warn!(error = %err, "webhook fan-out failed; will retry");
         }

@@ -3,6 +3,7 @@
 //! Lost races (serialization failures, deadlocks, SQLite busy) are retried
 //! here a bounded number of times, then reported as `Unavailable`.
 
+pub mod audit;
 pub mod bookings;
 pub mod bundles;
 pub mod customers;
@@ -12,6 +13,7 @@ pub mod events;
 pub mod groups;
 pub mod idempotency;
 pub mod resources;
+pub mod schema;
 pub mod sender;
 pub mod slots;
 pub mod webhooks;
@@ -42,6 +44,7 @@ pub struct Db {
     clock: Clock,
     represent: std::sync::Arc<dyn events::Represent>,
     buffers: KnownBuffers,
+    schema: schema::Fence,
 }
 
 /// What this instance last saw of each resource's buffers: a booking
@@ -61,7 +64,13 @@ impl Db {
 
     /// Decisions read `clock` instead of the database's.
     pub fn with_clock(conn: DatabaseConnection, clock: Clock) -> Self {
-        Self { conn, clock, represent: std::sync::Arc::new(events::IdsOnly), buffers: KnownBuffers::default() }
+        Self {
+            conn,
+            clock,
+            represent: std::sync::Arc::new(events::IdsOnly),
+            buffers: KnownBuffers::default(),
+            schema: schema::Fence::default(),
+        }
     }
 
     /// The buffers `resource` had when this instance last looked (none
@@ -113,6 +122,22 @@ impl Db {
             (Clock::Database, Some(read)) => Ok(read),
             _ => self.decision_clock(conn).await,
         }
+    }
+
+    /// The schema fence this handle's writers obey (shared by its clones).
+    pub fn schema_fence(&self) -> &schema::Fence {
+        &self.schema
+    }
+
+    /// Whether the database has migrations this binary does not know, as
+    /// last looked (`schema::check`): writes are then refused.
+    pub fn schema_ahead(&self) -> bool {
+        self.schema.is_closed()
+    }
+
+    /// Whether decisions read the database's clock (not a manual one).
+    pub(crate) fn reads_database_clock(&self) -> bool {
+        matches!(self.clock, Clock::Database)
     }
 
     /// This instance's idea of the decision clock, without asking the

@@ -28,7 +28,7 @@ use crate::domain::{
     time_range::TimeRange,
 };
 
-fn to_domain(m: Model) -> StoreResult<Booking> {
+pub(super) fn to_domain(m: Model) -> StoreResult<Booking> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("booking {} has {what}", m.id));
     Ok(Booking {
         id: BookingId(m.id),
@@ -45,6 +45,7 @@ fn to_domain(m: Model) -> StoreResult<Booking> {
             before_seconds: i64::from(m.buffer_before_seconds),
             after_seconds: i64::from(m.buffer_after_seconds),
         },
+        counted: m.counted_version == Some(m.version),
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -77,6 +78,7 @@ fn to_active(b: &Booking) -> ActiveModel {
         occupied_start_at: Set(occupied.start()),
         occupied_end_at: Set(occupied.end()),
         version: Set(b.version),
+        counted_version: Set(b.counted.then_some(b.version)),
         created_at: Set(b.created_at),
         updated_at: Set(b.updated_at),
     }
@@ -186,10 +188,42 @@ pub async fn blocking_total(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) 
 /// Only the three columns the capacity rule needs are read: on a busy
 /// window this is most of a booking's cost.
 pub async fn blocking_usage(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<Vec<Usage>> {
+    usage_of(conn, overlap.condition()).await
+}
+
+/// `blocking_usage`, but with holds judged by the database's clock as the
+/// statement runs (PostgreSQL's `clock_timestamp()`, which is read after
+/// the statement took its snapshot) instead of `overlap.now`: each hold it
+/// counts still blocked when the snapshot was taken, so what it returns
+/// blocked all at one instant, however long ago `now` was read. For
+/// refusals from a snapshot (docs/design.md §18). SQLite decides nothing
+/// from a snapshot: there it is `blocking_usage`.
+pub async fn blocking_usage_at_read(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<Vec<Usage>> {
+    if conn.get_database_backend() != DatabaseBackend::Postgres {
+        return blocking_usage(conn, overlap).await;
+    }
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let blocking_at_read = Condition::any()
+        .add(Column::Status.is_in([BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()]))
+        .add(
+            Condition::all()
+                .add(Column::Status.eq(BookingStatus::Held.as_str()))
+                .add(Expr::col(Column::HoldExpiresAt).gt(Expr::cust("clock_timestamp()"))),
+        );
+    let mut condition = Condition::all()
+        .add(occupying(overlap.resource, overlap.range, overlap.max_duration_seconds))
+        .add(blocking_at_read);
+    if let Some(exclude) = overlap.exclude {
+        condition = condition.add(Column::Id.ne(exclude.0));
+    }
+    usage_of(conn, condition).await
+}
+
+async fn usage_of(conn: &impl ConnectionTrait, condition: Condition) -> StoreResult<Vec<Usage>> {
     let rows: Vec<(DateTime<Utc>, DateTime<Utc>, i32)> = Entity::find()
         .select_only()
         .columns([Column::OccupiedStartAt, Column::OccupiedEndAt, Column::Quantity])
-        .filter(overlap.condition())
+        .filter(condition)
         .into_tuple()
         .all(conn)
         .await?;
@@ -267,41 +301,41 @@ impl OwnActive {
         query.order_by_asc(Column::StartAt).limit(at_most)
     }
 
-    /// `for_rules` and the usage summary's busiest hour over `occupied`
-    /// (`usage::busiest`) together: on PostgreSQL in one statement (the
+    /// `for_rules` and what the usage summary says about `occupied`
+    /// (`usage::read`) together: on PostgreSQL in one statement (the
     /// summary's row joined with the customer's bookings), one round trip
-    /// under the lock (docs/design.md §19, §21). Returns (active, own
-    /// bookings, busiest).
-    pub async fn for_rules_with_busiest(
+    /// under the lock (docs/design.md §19, §21, §22). Returns (active, own
+    /// bookings, the summary's reading).
+    pub async fn for_rules_with_summary(
         &self,
         conn: &impl ConnectionTrait,
         range: &TimeRange,
         nearby_at_most: Option<u64>,
         limit: Option<i64>,
         occupied: &TimeRange,
-    ) -> StoreResult<(i64, Vec<OwnBooking>, i64)> {
+    ) -> StoreResult<(i64, Vec<OwnBooking>, super::usage::Reading)> {
         if conn.get_database_backend() != DatabaseBackend::Postgres {
             let (active, own) = self.for_rules(conn, range, nearby_at_most, limit).await?;
-            return Ok((active, own, super::usage::busiest(conn, self.resource, occupied).await?));
+            return Ok((active, own, super::usage::read(conn, self.resource, occupied).await?));
         }
         let own = match limit {
             Some(limit) => self.overlapping_query(None, Some(u64::try_from(limit).unwrap_or(0))),
             None => self.overlapping_query(Some(range), nearby_at_most),
         };
-        let (busiest_sql, mut values) =
-            super::usage::busiest_query(self.resource, occupied).build(PostgresQueryBuilder);
+        let (summary_sql, mut values) =
+            super::usage::reading_query(self.resource, occupied).build(PostgresQueryBuilder);
         let (own_sql, own_values) = own.into_query().build(PostgresQueryBuilder);
         let own_sql = super::batch::shift_placeholders(&own_sql, values.0.len());
         values.0.extend(own_values.0);
         let sql = format!(
-            "SELECT o.id, o.start_at, o.end_at, s.busiest FROM ({busiest_sql}) AS s LEFT JOIN ({own_sql}) AS o ON true \
-ORDER BY o.start_at"
+            "SELECT o.id, o.start_at, o.end_at, s.busiest, s.uncounted FROM ({summary_sql}) AS s \
+LEFT JOIN ({own_sql}) AS o ON true ORDER BY o.start_at"
         );
         let rows = conn.query_all_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values.0)).await?;
-        let mut busiest = 0;
+        let mut summary = super::usage::Reading::default();
         let mut bookings = Vec::new();
         for row in rows {
-            busiest = row.try_get::<Option<i64>>("", "busiest")?.unwrap_or(0);
+            summary = super::usage::Reading::from_row(&row)?;
             let id = row.try_get::<Option<uuid::Uuid>>("", "id")?;
             let start = row.try_get::<Option<DateTime<Utc>>>("", "start_at")?;
             let end = row.try_get::<Option<DateTime<Utc>>>("", "end_at")?;
@@ -312,7 +346,7 @@ ORDER BY o.start_at"
             }
         }
         let active = if limit.is_some() { bookings.len() as i64 } else { 0 };
-        Ok((active, bookings, busiest))
+        Ok((active, bookings, summary))
     }
 
     /// What the rules need, in one read: with a booking `limit`, the first
@@ -335,6 +369,29 @@ ORDER BY o.start_at"
             None => Ok((0, self.overlapping(conn, Some(range), nearby_at_most).await?)),
         }
     }
+}
+
+/// Marks the held, confirmed and checked-in bookings of `resource`
+/// occupying part of `range` that the usage summary may not hold as
+/// counted, and returns them as they are, for the caller to add to the
+/// summary in the same transaction (docs/design.md §22). The conditional
+/// write makes two deciders that found the same row add it once.
+pub async fn mark_counted(
+    conn: &impl ConnectionTrait,
+    resource: ResourceId,
+    range: &TimeRange,
+) -> StoreResult<Vec<Booking>> {
+    let active = [BookingStatus::Held.as_str(), BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()];
+    let rows = Entity::update_many()
+        .col_expr(Column::CountedVersion, sea_orm::sea_query::Expr::col(Column::Version))
+        .filter(Column::ResourceId.eq(resource.0))
+        .filter(sea_orm::sea_query::Expr::cust(super::usage::UNCOUNTED))
+        .filter(Column::Status.is_in(active))
+        .filter(Column::OccupiedStartAt.lt(range.end()))
+        .filter(Column::OccupiedEndAt.gt(range.start()))
+        .exec_with_returning(conn)
+        .await?;
+    to_domain_all(rows)
 }
 
 /// The blocking bookings of `resource` that still occupy time after `now`.

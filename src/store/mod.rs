@@ -7,6 +7,7 @@
 //! transaction: with a small pool, a query on the pool would wait for the
 //! connection the transaction holds.
 
+pub mod audit;
 pub mod batch;
 pub mod bookings;
 pub mod customers;
@@ -63,6 +64,33 @@ pub async fn migration_state(db: &DatabaseConnection) -> Result<(usize, usize), 
     let applied = Migrator::get_applied_migrations(db).await?.len();
     let pending = Migrator::get_pending_migrations(db).await?.len();
     Ok((applied, pending))
+}
+
+/// The migrations applied to the database that this binary does not know
+/// (a newer release migrated it). Empty before the first migration.
+pub async fn unknown_migrations(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    let known: std::collections::HashSet<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+    let backend = db.get_database_backend();
+    let exists = if backend == DatabaseBackend::Postgres {
+        "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = 'seaql_migrations' \
+AND table_schema = current_schema()"
+    } else {
+        "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'"
+    };
+    let found = db.query_one_raw(Statement::from_string(backend, exists)).await?;
+    if found.map(|row| row.try_get::<i64>("", "n")).transpose()?.unwrap_or(0) == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = db.query_all_raw(Statement::from_string(backend, "SELECT version FROM seaql_migrations")).await?;
+    let mut unknown = Vec::new();
+    for row in rows {
+        let version: String = row.try_get("", "version")?;
+        if !known.contains(&version) {
+            unknown.push(version);
+        }
+    }
+    unknown.sort();
+    Ok(unknown)
 }
 
 /// Where the database is, without credentials: `sqlite:berth.db`,

@@ -11,13 +11,20 @@
 //! and an hour counts a booking that touches any part of it. The capacity
 //! rule therefore only admits by it, and reads the intervals when it does
 //! not leave room.
+//!
+//! It is an upper bound only of the bookings it holds (docs/design.md §22):
+//! those whose `counted_version` is their version. A row berth did not
+//! account (an older release's, one inserted by hand) is seen by the same
+//! read (`Reading::uncounted`), and then the summary is not trusted near
+//! it; a booking is only taken out of the summary if it was counted, so
+//! the summary never loses units it did not get.
 
 use std::collections::BTreeMap;
 
 use entity::resource_usage::{Column, Entity};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
-    sea_query::{Expr, InsertStatement, OnConflict, Query, SelectStatement},
+    sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query, SelectStatement},
 };
 
 use super::StoreResult;
@@ -41,9 +48,10 @@ impl Changes {
         self.count(booking, 1)
     }
 
-    /// `booking`, as it was before this write, no longer counts.
+    /// `booking`, as it was before this write, no longer counts: taken
+    /// out only if the summary held it (`Booking::counted`).
     pub fn remove(&mut self, booking: &Booking) -> &mut Self {
-        self.count(booking, -1)
+        if booking.counted { self.count(booking, -1) } else { self }
     }
 
     fn count(&mut self, booking: &Booking, sign: i64) -> &mut Self {
@@ -90,6 +98,12 @@ impl Changes {
             .collect()
     }
 
+    /// `units` more in hour number `hour` of `resource` (a rebuild).
+    pub fn hour(&mut self, resource: ResourceId, hour: i64, units: i64) -> &mut Self {
+        *self.0.entry((resource.0, hour)).or_default() += units;
+        self
+    }
+
     /// Writes them on their own (without other inserts to send along).
     pub async fn write(&self, conn: &impl ConnectionTrait) -> StoreResult<()> {
         for statement in self.statements() {
@@ -99,24 +113,64 @@ impl Changes {
     }
 }
 
-/// The units of the busiest hour `occupied` touches on `resource`
-/// (`busiest`, NULL when none is recorded).
-pub fn busiest_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatement {
+/// What the summary says about a window of one resource.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reading {
+    /// The units of the busiest hour it touches (0 when none is recorded).
+    pub busiest: i64,
+    /// Whether a held, confirmed or checked-in booking occupying part of
+    /// it is one the summary may not hold (not `counted`).
+    pub uncounted: bool,
+}
+
+impl Reading {
+    /// Whether `busiest` bounds what the bookings take there: every one of
+    /// them is counted, and no hour is below zero.
+    pub fn trusted(&self) -> bool {
+        !self.uncounted && self.busiest >= 0
+    }
+
+    /// From a row of `reading_query` (or a query that selects its columns).
+    pub fn from_row(row: &sea_orm::QueryResult) -> StoreResult<Self> {
+        Ok(Self {
+            busiest: row.try_get::<Option<i64>>("", "busiest")?.unwrap_or(0),
+            uncounted: row.try_get::<Option<bool>>("", "uncounted")?.unwrap_or(false),
+        })
+    }
+}
+
+/// The condition naming the rows of `booking_uncounted` (the partial
+/// index's own predicate, so both databases use the index).
+pub const UNCOUNTED: &str = "counted_version IS DISTINCT FROM version";
+
+/// `busiest`: the units of the busiest hour `occupied` touches on
+/// `resource`; `uncounted`: whether a booking the summary may not hold
+/// occupies part of it (one probe of the `booking_uncounted` index).
+pub fn reading_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatement {
+    use entity::booking::{Column as B, Entity as Booking};
     let hours = occupied.hours();
+    let uncounted = Query::select()
+        .expr(Expr::val(1))
+        .from(Booking)
+        .and_where(Expr::col((Booking, B::ResourceId)).eq(resource.0))
+        .and_where(Expr::cust(UNCOUNTED))
+        .and_where(Expr::col((Booking, B::Status)).is_in(["held", "confirmed", "checked_in"]))
+        .and_where(Expr::col((Booking, B::OccupiedStartAt)).lt(occupied.end()))
+        .and_where(Expr::col((Booking, B::OccupiedEndAt)).gt(occupied.start()))
+        .to_owned();
     Entity::find()
         .select_only()
         .column_as(Column::Units.max(), "busiest")
+        .column_as(Expr::exists(uncounted), "uncounted")
         .filter(Column::ResourceId.eq(resource.0))
         .filter(Column::Bucket.between(*hours.start(), *hours.end()))
         .into_query()
 }
 
-/// The units of the busiest hour `occupied` touches on `resource`: at
-/// least the most units the bookings take at one instant of it.
-pub async fn busiest(conn: &impl ConnectionTrait, resource: ResourceId, occupied: &TimeRange) -> StoreResult<i64> {
-    let row = conn.query_one(&busiest_query(resource, occupied)).await?;
-    Ok(match row {
-        Some(row) => row.try_get::<Option<i64>>("", "busiest")?.unwrap_or(0),
-        None => 0,
-    })
+/// What the summary says about `occupied` on `resource` (`reading_query`).
+pub async fn read(conn: &impl ConnectionTrait, resource: ResourceId, occupied: &TimeRange) -> StoreResult<Reading> {
+    match conn.query_one(&reading_query(resource, occupied)).await? {
+        Some(row) => Reading::from_row(&row),
+        None => Ok(Reading::default()),
+    }
 }

@@ -392,6 +392,21 @@ impl TestApp {
         }
         assert!(events.iter().all(|e| bookings.iter().any(|b| b.id == e.booking_id)));
         self.assert_usage_summary_matches_bookings().await;
+        self.assert_audit_clean().await;
+    }
+
+    /// Fails unless berth's own audit (`GET /v1/audit`, every page) finds
+    /// nothing.
+    pub async fn assert_audit_clean(&self) {
+        let mut query = String::new();
+        loop {
+            let report = self.get(&format!("/v1/audit{query}")).await;
+            assert_eq!(report.assert_status(200).body["ok"], true, "the audit: {}", report.text);
+            match report.body["next_cursor"].as_str() {
+                Some(cursor) => query = format!("?cursor={cursor}"),
+                None => return,
+            }
+        }
     }
 
     /// Fails when, at any instant, what the blocking bookings of `resource`
@@ -428,5 +443,6 @@ impl TestApp {
             assert!(used <= capacity, "{used} units at {at} on a resource of capacity {capacity}");
         }
         self.assert_usage_summary_matches_bookings().await;
+        self.assert_audit_clean().await;
     }
 }

@@ -25,5 +25,6 @@ mod races;
 mod resources;
 mod schedules;
 mod slots;
+mod trust;
 mod usage;
 mod webhooks;

@@ -398,6 +398,15 @@ catalogue! {
         header: None,
         example: (, {}),
     },
+    SchemaAheadOfBinary {
+        slug: "schema-ahead-of-binary",
+        status: 503,
+        title: "Schema ahead of binary",
+        when: "A newer release of berth has migrated the database, and this instance runs an older binary that does not know every migration: it refuses writes (reads are still served, and its readiness probe fails) until it is replaced. Nothing was changed; retry after `Retry-After` seconds, which reaches an up-to-date instance once the load balancer has taken this one out.",
+        members: [],
+        header: RETRY,
+        example: ("The database has migrations this instance does not know; it accepts no writes until it is replaced.", {}),
+    },
     ServiceUnavailable {
         slug: "service-unavailable",
         status: 503,

@@ -166,6 +166,41 @@ pub fn problem_responses(kinds: &[ProblemType]) -> BTreeMap<String, RefOr<OaResp
         .collect()
 }
 
+/// Adds the error responses of `kinds` to `operation`: into the response
+/// of their status when it has one (its examples, headers and description
+/// joined), as a new response otherwise. For problems that a pass over the
+/// whole document adds (Idempotency-Key, the schema fence).
+pub fn add_problem_responses(operation: &mut utoipa::openapi::path::Operation, kinds: &[ProblemType]) {
+    for (status, addition) in problem_responses(kinds) {
+        let RefOr::T(addition) = addition else { continue };
+        match operation.responses.responses.get_mut(&status) {
+            Some(RefOr::T(existing)) => merge_response(existing, &addition),
+            _ => {
+                operation.responses.responses.insert(status, RefOr::T(addition));
+            }
+        }
+    }
+}
+
+fn merge_response(existing: &mut OaResponse, addition: &OaResponse) {
+    existing.description = format!("{}\n\n{}", existing.description, addition.description);
+    for (name, header) in &addition.headers {
+        existing.headers.entry(name.clone()).or_insert_with(|| header.clone());
+    }
+    for (media, content) in &addition.content {
+        match (existing.content.get_mut(media), content) {
+            (Some(RefOr::T(existing)), RefOr::T(content)) => {
+                for (name, example) in &content.examples {
+                    existing.examples.entry(name.clone()).or_insert_with(|| example.clone());
+                }
+            }
+            _ => {
+                existing.content.insert(media.clone(), content.clone());
+            }
+        }
+    }
+}
+
 /// Declares a type whose `IntoResponses` documents the given problem types;
 /// list it in a handler's `responses(...)`. Every operation also gets
 /// `internal-error` and `service-unavailable`, which any route can answer;

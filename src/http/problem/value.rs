@@ -53,7 +53,10 @@ impl Problem {
         let detail = clip(detail.into(), MAX_DETAIL_CHARS);
         let mut problem = Self { kind, detail, extensions: Vec::new(), headers: Vec::new() };
         match kind {
-            ProblemType::ServiceUnavailable | ProblemType::RateLimited | ProblemType::IdempotencyKeyInUse => {
+            ProblemType::ServiceUnavailable
+            | ProblemType::SchemaAheadOfBinary
+            | ProblemType::RateLimited
+            | ProblemType::IdempotencyKeyInUse => {
                 problem.headers.push((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
             }
             ProblemType::Unauthenticated => {
