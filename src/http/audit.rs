@@ -97,12 +97,13 @@ pub struct ViolationResponse {
     pub at: Option<DateTime<Utc>>,
     /// What the promise allows there: the capacity, the units the bookings
     /// take, the status the history ends in.
-    #[schema(max_length = 40)]
+    #[schema(pattern = "^(> )?[0-9a-z_]{1,30}$", max_length = 40, example = "1")]
     pub expected: Option<String>,
     /// What was found.
-    #[schema(max_length = 40)]
+    #[schema(pattern = "^[0-9a-z_]{1,30}$", max_length = 40, example = "2")]
     pub found: Option<String>,
-    #[schema(max_length = 500)]
+    /// What was found, for people.
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 500)]
     pub detail: String,
 }
 

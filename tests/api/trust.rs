@@ -349,3 +349,93 @@ async fn no_slot_ends_past_the_year_9999() {
     let when = (last["start_at"].as_str().unwrap().to_owned(), last["end_at"].as_str().unwrap().to_owned());
     app.booked(&room, &ada, &when, 1).await;
 }
+
+#[tokio::test]
+async fn a_refusal_from_a_snapshot_never_adds_a_hold_that_ran_out_to_a_booking_made_after() {
+    let Some(_) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) else {
+        println!("skipped: refusals from a snapshot are PostgreSQL's (SQLite's writers are serial)");
+        return;
+    };
+    use sea_orm::TransactionTrait;
+    let app = TestApp::spawn_with(|c| c.hold_sweep_interval_ms = 0).await;
+    let hall = app.create_resource("Hall", 2).await;
+    let (ada, bob, cy) = (
+        app.create_customer("ada@example.com").await,
+        app.create_customer("bob@example.com").await,
+        app.create_customer("cy@example.com").await,
+    );
+    let when = slot(3, 10, 11);
+    let hold = app.held(&hall, &ada, &when).await;
+    let hour = berth::domain::time_range::TimeRange::new(parse(&when.0), parse(&when.1)).unwrap();
+    let bucket = berth::store::locks::bucket_keys(berth::domain::ids::ResourceId(id_of(&hall)), &hour).unwrap();
+    let other = |sql: &str| Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql.to_owned());
+
+    // The hour is taken (Cy's booking goes to a snapshot), and the summary
+    // cannot be read yet (the snapshot waits after reading its clock).
+    let holder = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let buckets = holder.begin().await.unwrap();
+    buckets.execute_raw(other(&format!("SELECT pg_advisory_xact_lock({})", bucket[0]))).await.unwrap();
+    let later = holder.begin().await.unwrap();
+    later.execute_raw(other("LOCK TABLE resource_usage IN ACCESS EXCLUSIVE MODE")).await.unwrap();
+    let booking = {
+        let body = crate::helpers::booking_json(&hall, &cy, &when);
+        let request = app.client.post(app.url("/v1/bookings")).bearer_auth(&app.admin).json(&body);
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Meanwhile Ada's hold runs out, and Bob's booking of the same hour
+    // commits: at no instant did both block.
+    // Ada's hold runs out now: after the snapshot read its clock, before it
+    // reads what occupies the hour.
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    entity::booking::Entity::update_many()
+        .col_expr(entity::booking::Column::HoldExpiresAt, Expr::value(Utc::now()))
+        .filter(entity::booking::Column::Id.eq(id_of(&hold)))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let bob_id = uuid::Uuid::now_v7();
+    let (start, end) = (parse(&when.0), parse(&when.1));
+    let now = Utc::now();
+    entity::booking::Entity::insert(entity::booking::ActiveModel {
+        id: Set(bob_id),
+        resource_id: Set(id_of(&hall)),
+        group_id: Set(None),
+        bundle_id: Set(None),
+        bundle_item: Set(None),
+        customer_id: Set(id_of(&bob)),
+        start_at: Set(start),
+        end_at: Set(end),
+        quantity: Set(1),
+        status: Set("confirmed".into()),
+        hold_expires_at: Set(None),
+        notes: Set(None),
+        buffer_before_seconds: Set(0),
+        buffer_after_seconds: Set(0),
+        occupied_start_at: Set(start),
+        occupied_end_at: Set(end),
+        version: Set(1),
+        counted_version: Set(Some(1)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&later)
+    .await
+    .unwrap();
+    let hour_number = start.timestamp() / 3_600;
+    later
+        .execute_raw(other(&format!(
+            "UPDATE resource_usage SET units = units + 1 WHERE resource_id = '{}' AND bucket = {hour_number}",
+            id_of(&hall)
+        )))
+        .await
+        .unwrap();
+    later.commit().await.unwrap();
+    // The snapshot now sees Ada's hold (ran out) and Bob's booking: one
+    // unit blocks, one is free. Then the hour is free too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    buckets.commit().await.unwrap();
+    let reply = booking.await.unwrap();
+    let status = reply.status().as_u16();
+    assert_eq!(status, 201, "{}", reply.text().await.unwrap());
+}
