@@ -170,7 +170,7 @@ pub struct Booking {
 impl Booking {
     /// What it occupies for the capacity rule: its interval and buffers.
     pub fn occupied(&self) -> TimeRange {
-        super::rules::occupied(&self.range, self.buffers)
+        super::policy::occupied(&self.range, self.buffers)
     }
 
     /// Whether the booking takes capacity at `now`: confirmed, checked in, or

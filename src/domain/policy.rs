@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::time_range::TimeRange;
+
 /// Bounds the rules rely on. (Each value's accepted range is validated and
 /// documented with the request body, `http::resources::settings`.)
 pub mod limits {
@@ -56,4 +58,11 @@ impl Policy {
 /// `start` under a cut-off of `seconds`.
 pub fn cutoff_at(start: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
     start.checked_sub_signed(Duration::seconds(seconds)).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The interval a booking occupies: its own, widened by its buffers.
+pub fn occupied(range: &TimeRange, buffers: Buffers) -> TimeRange {
+    let start = range.start().checked_sub_signed(Duration::seconds(buffers.before_seconds));
+    let end = range.end().checked_add_signed(Duration::seconds(buffers.after_seconds));
+    start.zip(end).and_then(|(start, end)| TimeRange::new(start, end)).unwrap_or(*range)
 }

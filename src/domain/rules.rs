@@ -21,7 +21,7 @@ use super::{
     capacity::{self, Segment, Usage},
     field::Invalid,
     ids::{BookingId, ResourceId},
-    policy::{Buffers, cutoff_at},
+    policy::cutoff_at,
     resource::Resource,
     schedule::{self, local_date},
     time_range::TimeRange,
@@ -142,12 +142,9 @@ pub struct Situation<'a> {
     pub occupancy: Occupancy<'a>,
 }
 
-/// The interval a booking occupies: its own, widened by its buffers.
-pub fn occupied(range: &TimeRange, buffers: Buffers) -> TimeRange {
-    let start = range.start().checked_sub_signed(Duration::seconds(buffers.before_seconds));
-    let end = range.end().checked_add_signed(Duration::seconds(buffers.after_seconds));
-    start.zip(end).and_then(|(start, end)| TimeRange::new(start, end)).unwrap_or(*range)
-}
+/// The interval a booking occupies (`policy::occupied`), for the rules'
+/// callers.
+pub use super::policy::occupied;
 
 /// The 422s: values that are wrong whatever is booked. Not in the past,
 /// not longer than the resource allows, not more than its capacity, and

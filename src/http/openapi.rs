@@ -32,9 +32,7 @@ use super::{AppState, idempotency, precondition};
 /// The name of the bearer security scheme in the spec.
 pub const BEARER: &str = "bearer_auth";
 
-/// The longest date-time berth reads: RFC 3339 to the nanosecond with a
-/// numeric offset, `2030-05-01T09:00:00.123456789+02:00`.
-pub const MAX_DATE_TIME_LENGTH: usize = 35;
+pub use super::time::MAX_DATE_TIME_LENGTH;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -64,8 +62,8 @@ struct ApiDoc;
 /// `openapi/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .merge(super::api_routes())
-        .merge(super::ops_routes())
+        .merge(super::routes::api_routes())
+        .merge(super::routes::ops_routes())
         .into_openapi();
     idempotency::IdempotencyDocs.modify(&mut doc);
     precondition::PreconditionDocs.modify(&mut doc);

@@ -4,7 +4,11 @@
 use chrono::{DateTime, Datelike, FixedOffset, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, de::Error};
 
-use super::{openapi::MAX_DATE_TIME_LENGTH, problem::Problem};
+use super::problem::Problem;
+
+/// The longest date-time berth reads: RFC 3339 to the nanosecond with a
+/// numeric offset, `2030-05-01T09:00:00.123456789+02:00`.
+pub const MAX_DATE_TIME_LENGTH: usize = 35;
 use crate::domain::time_range::TimeRange;
 
 /// A client time in UTC, if its year is 1 to 9999: RFC 3339's range, and

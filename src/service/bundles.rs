@@ -14,9 +14,10 @@
 use std::collections::HashMap;
 
 use super::{
-    Db, Expected, ServiceError,
+    Context, Db, Expected, ServiceError,
     bookings::{
-        Change, Context, NewBooking, Reschedule, Target, created, expire, fresh, insert_fresh, save_change, swept_hold,
+        types::{Change, NewBooking, Reschedule, Target},
+        write::{created, expire, fresh, insert_fresh, save_change, swept_hold},
     },
     decision::{Decision, lock_in_order, pick, trial_order},
     idempotency::Seal,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, sea_query::InsertStatement};
 use serde_json::{Value, json};
 
-use super::{Db, ServiceError, bookings::Context, retrying};
+use super::{Context, Db, ServiceError, retrying};
 pub use crate::domain::event::EventType;
 use crate::domain::{
     booking::{Booking, BookingStatus},
@@ -26,32 +26,7 @@ use crate::store::{
     outbox::{self, OutboxRow, Touched},
 };
 
-/// How an event shows the object it is about: the API's representation.
-pub trait Represent: Send + Sync {
-    fn booking(&self, booking: &Booking) -> Value;
-    fn resource(&self, resource: &Resource) -> Value;
-    fn group(&self, group: &Group) -> Value;
-    /// Never with its secret.
-    fn webhook(&self, endpoint: &Endpoint) -> Value;
-}
-
-/// Ids only: for a `Db` used without the HTTP layer (benchmarks).
-pub struct IdsOnly;
-
-impl Represent for IdsOnly {
-    fn booking(&self, booking: &Booking) -> Value {
-        json!({"id": booking.id.0})
-    }
-    fn resource(&self, resource: &Resource) -> Value {
-        json!({"id": resource.id.0})
-    }
-    fn group(&self, group: &Group) -> Value {
-        json!({"id": group.id.0})
-    }
-    fn webhook(&self, endpoint: &Endpoint) -> Value {
-        json!({"id": endpoint.id.0})
-    }
-}
+pub use super::represent::{IdsOnly, Represent};
 
 fn who(ctx: &Context) -> Value {
     json!({"actor": {"sub": ctx.actor.sub, "role": ctx.actor.role}, "request_id": ctx.request_id})

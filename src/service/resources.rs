@@ -96,7 +96,7 @@ pub async fn delete(db: &Db, id: ResourceId, expected: &Expected, ctx: &Context)
         let resource = resources::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
         expected.check(resource.version)?;
         let now = db.decision_clock(&txn).await?;
-        let blocking_bookings = bookings::future_commitments(&txn, &resource, now).await?.bookings;
+        let blocking_bookings = bookings::reads::future_commitments(&txn, &resource, now).await?.bookings;
         if blocking_bookings > 0 {
             return Err(ServiceError::HasBookings { blocking_bookings });
         }
@@ -122,7 +122,7 @@ async fn check_commitments(
     // Search with the old bound: that is what the existing bookings obey.
     let mut searched = changed.clone();
     searched.max_booking_duration_seconds = old_max_duration_seconds;
-    let commitments = bookings::future_commitments(txn, &searched, now).await?;
+    let commitments = bookings::reads::future_commitments(txn, &searched, now).await?;
     if commitments.peak_usage > i64::from(changed.capacity) {
         return Err(ServiceError::CapacityBelowCommitments { peak_usage: commitments.peak_usage });
     }

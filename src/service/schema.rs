@@ -8,31 +8,10 @@
 //! `BERTH_SCHEMA_CHECK_SECONDS` after (`watch`); HTTP writes, readiness and
 //! the background writers read it from memory (`Db::schema_ahead`).
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
 use super::{Db, ServiceError};
-use crate::{store, telemetry};
-
-/// Whether the database is ahead of this binary, as last looked.
-#[derive(Clone, Debug, Default)]
-pub struct Fence(Arc<AtomicBool>);
-
-impl Fence {
-    pub fn is_closed(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn set(&self, ahead: bool) {
-        self.0.store(ahead, Ordering::Relaxed);
-        telemetry::schema_ahead(ahead);
-    }
-}
+use crate::store;
 
 /// Looks at the applied migrations once; returns those this binary does
 /// not know (the fence is closed while there are any).

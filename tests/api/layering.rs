@@ -173,3 +173,219 @@ fn the_http_modules_have_no_import_cycle() {
         visit(module, &edges, &mut Vec::new(), &mut done);
     }
 }
+
+/// The module a file of `src/` is (`service::bookings` for
+/// `src/service/bookings/mod.rs` or `src/service/bookings.rs`; `lib` and
+/// `main` are the root).
+fn module_of(root: &Path, file: &Path) -> Vec<String> {
+    let relative = file.strip_prefix(root).expect("under src");
+    let mut parts: Vec<String> =
+        relative.iter().map(|p| p.to_string_lossy().trim_end_matches(".rs").to_owned()).collect();
+    if parts.last().is_some_and(|p| p == "mod") || parts == ["lib"] || parts == ["main"] {
+        parts.pop();
+    }
+    parts
+}
+
+/// The paths a `use` tree names, expanded: `a::{b, c::{d, e}}` is `a::b`,
+/// `a::c::d`, `a::c::e` (renames dropped).
+fn expand_use(prefix: &[String], tree: &str) -> Vec<Vec<String>> {
+    let mut items = Vec::new();
+    let (mut depth, mut item) = (0, String::new());
+    for ch in tree.chars() {
+        match ch {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(std::mem::take(&mut item));
+                continue;
+            }
+            _ => {}
+        }
+        item.push(ch);
+    }
+    items.push(item);
+    let mut paths = Vec::new();
+    for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+        let segments = |text: &str| -> Vec<String> {
+            prefix
+                .iter()
+                .cloned()
+                .chain(text.split("::").map(str::trim).filter(|s| !s.is_empty()).map(String::from))
+                .collect()
+        };
+        match item.find('{') {
+            Some(open) if item.ends_with('}') => {
+                paths.extend(expand_use(&segments(&item[..open]), &item[open + 1..item.len() - 1]));
+            }
+            _ => paths.push(segments(item.split(" as ").next().unwrap_or(item))),
+        }
+    }
+    paths
+}
+
+/// Every path `code` names through `use` and inline `crate::`, `super::`
+/// and `self::` paths (tests excluded: they may reach anywhere).
+fn named_paths(code: &str) -> Vec<Vec<String>> {
+    let code = code.split("#[cfg(test)]").next().unwrap_or(code);
+    let mut paths = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("use ") {
+        let before = rest[..at].chars().last();
+        rest = &rest[at + 4..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let end = rest.find(';').unwrap_or(rest.len());
+        paths.extend(expand_use(&[], &rest[..end]));
+    }
+    let words = regex::Regex::new(r"(?:^|[^\w:])((?:crate|super|self)(?:::\w+)+|[a-z_]\w*(?:::\w+)+)").expect("regex");
+    for found in words.captures_iter(code) {
+        let path = found.get(1).expect("group 1");
+        // `a::b::{...}` is a `use` group, read above item by item.
+        if !code[path.end()..].starts_with("::{") {
+            paths.push(path.as_str().split("::").map(String::from).collect());
+        }
+    }
+    paths
+}
+
+/// The file-level import graph of `src/`: which files each file's code
+/// refers to. A path through a `pub use` re-export leads to the file the
+/// item really lives in (a facade `mod.rs` is not a dependency of its own).
+fn import_graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let root = source_dir("src");
+    let files: BTreeMap<Vec<String>, String> =
+        rust_files(&root).into_iter().map(|file| (module_of(&root, &file), code(&file))).collect();
+    // Re-exports: (module, name) -> the absolute path it stands for.
+    let mut aliases: BTreeMap<(Vec<String>, String), Vec<String>> = BTreeMap::new();
+    for (module, code) in &files {
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find("pub use ").or_else(|| rest.find("pub(crate) use ")) {
+            rest = &rest[at..];
+            let start = rest.find("use ").expect("found") + 4;
+            let end = rest.find(';').unwrap_or(rest.len());
+            for path in expand_use(&[], &rest[start..end]) {
+                if let Some(name) = path.last() {
+                    aliases.insert((module.clone(), name.clone()), absolute(module, &path, &files));
+                }
+            }
+            rest = &rest[end..];
+        }
+    }
+    let mut graph = BTreeMap::new();
+    for (module, code) in &files {
+        let mut targets = BTreeSet::new();
+        for path in named_paths(code) {
+            if let Some(target) = resolve(module, &path, &files, &aliases, 0).filter(|t| t != module) {
+                targets.insert(target);
+            }
+        }
+        graph.insert(module.clone(), targets);
+    }
+    graph
+}
+
+/// `path` as written in `module`, made absolute (from the crate root);
+/// paths that start elsewhere (`std::`, a crate) are returned as written.
+fn absolute(module: &[String], path: &[String], files: &BTreeMap<Vec<String>, String>) -> Vec<String> {
+    let mut current: Vec<String> = Vec::new();
+    let mut rest = path;
+    match path.first().map(String::as_str) {
+        Some("crate") => rest = &path[1..],
+        Some("super") => {
+            current = module.to_vec();
+            while rest.first().is_some_and(|s| s == "super") {
+                current.pop();
+                rest = &rest[1..];
+            }
+        }
+        Some("self") => {
+            current = module.to_vec();
+            rest = &path[1..];
+        }
+        Some(first) => {
+            let child: Vec<String> = module.iter().cloned().chain([first.to_owned()]).collect();
+            if !files.contains_key(&child) {
+                return path.to_vec();
+            }
+            current = module.to_vec();
+        }
+        None => {}
+    }
+    current.extend(rest.iter().cloned());
+    current
+}
+
+/// The file `path` (written in `module`) leads to, following re-exports.
+fn resolve(
+    module: &[String],
+    path: &[String],
+    files: &BTreeMap<Vec<String>, String>,
+    aliases: &BTreeMap<(Vec<String>, String), Vec<String>>,
+    depth: usize,
+) -> Option<Vec<String>> {
+    let absolute = absolute(module, path, files);
+    if depth > 8
+        || (path.first().is_some_and(|s| !["crate", "super", "self"].contains(&s.as_str())) && absolute == path)
+    {
+        return None;
+    }
+    let mut file: Vec<String> = Vec::new();
+    for (index, segment) in absolute.iter().enumerate() {
+        let deeper: Vec<String> = file.iter().cloned().chain([segment.clone()]).collect();
+        if files.contains_key(&deeper) {
+            file = deeper;
+            continue;
+        }
+        if let Some(target) = aliases.get(&(file.clone(), segment.clone())) {
+            let mut through: Vec<String> = vec!["crate".into()];
+            through.extend(target.iter().cloned());
+            through.extend(absolute[index + 1..].iter().cloned());
+            return resolve(&[], &through, files, aliases, depth + 1).or(Some(file));
+        }
+        break;
+    }
+    files.contains_key(&file).then_some(file)
+}
+
+#[test]
+fn no_two_files_of_src_import_each_other_however_far_round() {
+    let graph = import_graph();
+    let node = |m: &[String]| if m.is_empty() { "lib".to_owned() } else { m.join("/") };
+    assert!(
+        graph.get(&vec!["service".to_owned(), "slots".to_owned()]).is_some_and(|t| t.len() > 3),
+        "the scan finds imports: {:?}",
+        graph.get(&vec!["service".to_owned(), "slots".to_owned()])
+    );
+    fn visit(
+        module: &Vec<String>,
+        graph: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+        path: &mut Vec<Vec<String>>,
+        done: &mut BTreeSet<Vec<String>>,
+        cycles: &mut Vec<Vec<Vec<String>>>,
+    ) {
+        if let Some(at) = path.iter().position(|m| m == module) {
+            cycles.push(path[at..].to_vec());
+            return;
+        }
+        if !done.insert(module.clone()) {
+            return;
+        }
+        path.push(module.clone());
+        for next in graph.get(module).into_iter().flatten() {
+            visit(next, graph, path, done, cycles);
+        }
+        path.pop();
+    }
+    let mut cycles = Vec::new();
+    let mut done = BTreeSet::new();
+    for module in graph.keys() {
+        visit(module, &graph, &mut Vec::new(), &mut done, &mut cycles);
+    }
+    let shown: Vec<String> = cycles
+        .iter()
+        .map(|c| c.iter().map(|m| node(m)).chain([node(&c[0])]).collect::<Vec<_>>().join(" -> "))
+        .collect();
+    assert!(shown.is_empty(), "files of src/ that import each other:\n{}", shown.join("\n"));
+}

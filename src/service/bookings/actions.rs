@@ -1,0 +1,83 @@
+//! The state machine's actions on one booking (`confirm`, `cancel`,
+//! `check-in`, `complete`, `no-show`); a booking of a bundle is routed to
+//! `bundles`, which acts on the whole bundle.
+
+use super::{
+    locking::lock_for_change,
+    types::{Change, Routed},
+    write::{expire, save_change, swept_hold},
+};
+use crate::domain::{
+    booking::{Action, Booking, BookingStatus, transition},
+    ids::BookingId,
+    rules,
+};
+use crate::service::{Context, Db, Expected, ServiceError, idempotency::Seal, retrying};
+use crate::store::{self, resources};
+use crate::telemetry;
+
+/// `confirm`, `cancel`, `check-in`, `complete` or `no-show`.
+pub async fn act(
+    db: &Db,
+    id: BookingId,
+    action: Action,
+    expected: &Expected,
+    ctx: &Context,
+    seal: &Seal<'_, Booking>,
+) -> Result<Booking, ServiceError> {
+    let routed = retrying(|| async {
+        let txn = store::begin_write(db.conn()).await?;
+        // Confirming keeps a hold's units: it must be ordered against the
+        // capacity deciders of the resource. The other actions only free or
+        // keep units and need just the booking's row.
+        let (_, mut booking) = lock_for_change(&txn, id, action == Action::Confirm).await?;
+        if let Some((bundle, _)) = booking.bundle {
+            return Ok(Routed::Bundle(bundle));
+        }
+        let now = db.decision_clock(&txn).await?;
+        expected.check(booking.version)?;
+        if booking.hold_has_run_out(now) {
+            let at = booking.hold_expires_at.unwrap_or(now);
+            expire(&txn, db, &mut booking, now, ctx).await?;
+            txn.commit().await?;
+            telemetry::holds("expired", 1);
+            // Confirming tells the client its hold ran out; anything else is
+            // judged against the booking's real status now: expired.
+            return Err(match (action, transition(booking.status, action)) {
+                (Action::Confirm, _) | (_, Ok(_)) => ServiceError::HoldExpired { at },
+                (_, Err(invalid)) => ServiceError::InvalidTransition(invalid),
+            });
+        }
+        if action == Action::Confirm
+            && let Some(at) = swept_hold(&booking)
+        {
+            return Err(ServiceError::HoldExpired { at });
+        }
+        let from = booking.status;
+        let to = transition(from, action).map_err(ServiceError::InvalidTransition)?;
+        if action == Action::Cancel && ctx.actor.is_customer() {
+            // The cut-off is the resource's policy as it is now; the
+            // booking's row lock orders this against other changes to it.
+            let resource = resources::find(&txn, booking.resource_id).await?.ok_or(ServiceError::NotFound)?;
+            rules::check_cancel(&resource, booking.range.start(), now)
+                .map_err(|refusal| ServiceError::Refused { refusal, alternatives: None })?;
+        }
+        let change = Change::new(&booking, action, now);
+        booking.status = to;
+        if to != BookingStatus::Held {
+            booking.hold_expires_at = None;
+        }
+        save_change(&txn, db, &mut booking, change, ctx).await?;
+        seal.store(&txn, now, &booking).await?;
+        txn.commit().await?;
+        if from == BookingStatus::Held && to == BookingStatus::Confirmed {
+            telemetry::holds("confirmed", 1);
+        }
+        Ok(Routed::Done(booking))
+    })
+    .await?;
+    match routed {
+        Routed::Done(booking) => Ok(booking),
+        Routed::Bundle(bundle) => crate::service::bundles::act(db, id, bundle, action, expected, ctx, seal).await,
+    }
+}

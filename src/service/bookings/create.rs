@@ -1,0 +1,87 @@
+//! Booking: a new booking (or hold) on a resource or on any member of a
+//! group, decided and written in one transaction.
+
+use super::{
+    locking::lock_one,
+    types::{NewBooking, Target},
+    write::{created, fresh, insert_fresh, refused},
+};
+use crate::domain::{booking::Booking, rules::Request};
+use crate::service::{
+    Context, Db, ServiceError,
+    decision::{Decision, lock_in_order, pick, trial_order},
+    idempotency::Seal,
+    retrying,
+};
+use crate::store::{self, customers, groups};
+
+pub async fn create(
+    db: &Db,
+    new: NewBooking,
+    ctx: &Context,
+    seal: &Seal<'_, Booking>,
+) -> Result<Booking, ServiceError> {
+    retrying(|| async {
+        let txn = store::begin_write(db.conn()).await?;
+        // What the lock's statement read along (PostgreSQL, lock free):
+        // whether the customer exists, and the clock after the lock.
+        let (mut customer_exists, mut clock) = (None, None);
+        let (group, locked) = match new.target {
+            Target::Resource(id) => {
+                let (resource, along) = lock_one(&txn, db, &new, id).await?;
+                (customer_exists, clock) = along;
+                (None, std::collections::HashMap::from([(id, resource)]))
+            }
+            Target::Group(id) => {
+                let group = groups::find(&txn, id)
+                    .await?
+                    .ok_or_else(|| ServiceError::invalid("group_id", "no group with this id"))?;
+                let locked = lock_in_order(&txn, &group.members).await?;
+                (Some(group), locked)
+            }
+        };
+        let customer_exists = match customer_exists {
+            Some(known) => known,
+            None => customers::find(&txn, new.customer_id).await?.is_some(),
+        };
+        if !customer_exists {
+            return Err(ServiceError::invalid("customer_id", "no customer with this id"));
+        }
+        let now = db.decision_clock_or(&txn, clock).await?;
+        let decision = |resource| Decision {
+            resource,
+            customer: new.customer_id,
+            request: Request { range: new.range, quantity: i64::from(new.quantity) },
+            now,
+            apply_policy: !new.override_policy,
+            rescheduled_from: None,
+            exclude: None,
+        };
+        let picked = match &group {
+            None => {
+                let only = locked.values().next().ok_or(ServiceError::NotFound)?;
+                let decision = decision(only);
+                decision.check_values()?;
+                decision.decide(&txn).await.map(|()| only)
+            }
+            Some(group) => {
+                let order = trial_order(&txn, group, &locked, &new.range, now).await?;
+                pick(&txn, group.id, order.into_iter().map(decision).collect(), true).await
+            }
+        };
+        let resource = match picked {
+            Ok(resource) => resource,
+            Err(err) => return Err(refused(txn, err).await),
+        };
+        let mut booking = fresh(resource, &new, now);
+        booking.group_id = group.as_ref().map(|g| g.id);
+        // The key's record goes with the booking's inserts (one statement).
+        let key_record = seal.record_insert(now, &booking);
+        let wrote = insert_fresh(&txn, db, &booking, ctx, new.override_policy, key_record).await?;
+        seal.settle(&txn, now, wrote).await?;
+        txn.commit().await?;
+        created(std::slice::from_ref(&booking));
+        Ok(booking)
+    })
+    .await
+}

@@ -1,0 +1,110 @@
+//! Moving a booking to a new interval (and quantity), all or nothing; its
+//! own old interval does not count against it. A group booking tries its
+//! own member first; a booking of a bundle is routed to `bundles`.
+
+use super::{
+    types::{Change, Reschedule, Routed},
+    write::{expire, refused, save_change, swept_hold},
+};
+use crate::domain::{
+    booking::{Action, Booking, transition},
+    ids::BookingId,
+    rules::Request,
+};
+use crate::service::{
+    Context, Db, Expected, ServiceError,
+    decision::{Decision, lock_in_order, pick, trial_order},
+    idempotency::Seal,
+    retrying,
+};
+use crate::store::{self, bookings, groups};
+use crate::telemetry;
+
+/// Moves a booking to a new interval (and quantity), all or nothing. Its
+/// own old interval does not count against it.
+pub async fn reschedule(
+    db: &Db,
+    id: BookingId,
+    change: Reschedule,
+    expected: &Expected,
+    ctx: &Context,
+    seal: &Seal<'_, Booking>,
+) -> Result<Booking, ServiceError> {
+    let routed = retrying(|| async {
+        let txn = store::begin_write(db.conn()).await?;
+        // Resources first (its own and, for a group booking, the group's
+        // members, in the global order), then the booking.
+        let unlocked = bookings::find(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        if let Some((bundle, _)) = unlocked.bundle {
+            return Ok(Routed::Bundle(bundle));
+        }
+        let group = match unlocked.group_id {
+            Some(group_id) => groups::find(&txn, group_id).await?,
+            None => None,
+        };
+        let mut wanted = vec![unlocked.resource_id];
+        wanted.extend(group.iter().flat_map(|g| g.members.iter().copied()));
+        let locked = lock_in_order(&txn, &wanted).await?;
+        let mut booking = bookings::lock(&txn, id).await?.ok_or(ServiceError::NotFound)?;
+        // Moved to a resource outside what we locked since we looked (its
+        // group changed meanwhile): decide again from the start.
+        let resource = locked.get(&booking.resource_id).ok_or_else(ServiceError::lost_race)?;
+        let now = db.decision_clock(&txn).await?;
+        expected.check(booking.version)?;
+        let quantity = change.quantity.unwrap_or(booking.quantity);
+        let decision = |resource| Decision {
+            resource,
+            customer: booking.customer_id,
+            request: Request { range: change.range, quantity: i64::from(quantity) },
+            now,
+            apply_policy: !change.override_policy,
+            rescheduled_from: ctx.actor.is_customer().then(|| booking.range.start()),
+            exclude: Some(booking.id),
+        };
+        if group.is_none() {
+            // A group booking's values are judged per member by `pick`.
+            decision(resource).check_values()?;
+        }
+        if booking.hold_has_run_out(now) {
+            let at = booking.hold_expires_at.unwrap_or(now);
+            expire(&txn, db, &mut booking, now, ctx).await?;
+            txn.commit().await?;
+            telemetry::holds("expired", 1);
+            return Err(ServiceError::HoldExpired { at });
+        }
+        if let Some(at) = swept_hold(&booking) {
+            return Err(ServiceError::HoldExpired { at });
+        }
+        transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
+        let picked = match &group {
+            None => decision(resource).decide(&txn).await.map(|()| resource),
+            Some(group) => {
+                // Its own member first, then the others in trial order.
+                let others = trial_order(&txn, group, &locked, &change.range, now).await?;
+                let order = std::iter::once(resource).chain(others.into_iter().filter(|r| r.id != resource.id));
+                pick(&txn, group.id, order.map(decision).collect(), true).await
+            }
+        };
+        let resource = match picked {
+            Ok(resource) => resource,
+            Err(err) => return Err(refused(txn, err).await),
+        };
+        let moved = Change::moving(&booking, now, change.override_policy);
+        booking.resource_id = resource.id;
+        booking.range = change.range;
+        booking.quantity = quantity;
+        // A move is a new decision: it takes the buffers of the policy now.
+        booking.buffers = resource.policy.buffers();
+        save_change(&txn, db, &mut booking, moved, ctx).await?;
+        seal.store(&txn, now, &booking).await?;
+        txn.commit().await?;
+        Ok(Routed::Done(booking))
+    })
+    .await?;
+    match routed {
+        Routed::Done(booking) => Ok(booking),
+        Routed::Bundle(bundle) => {
+            crate::service::bundles::reschedule(db, id, bundle, change, expected, ctx, seal).await
+        }
+    }
+}

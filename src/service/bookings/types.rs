@@ -1,0 +1,69 @@
+//! The shared types of the booking use cases: what a request to book or to
+//! move asks for (`NewBooking`, `Reschedule`, `Target`), and what a change
+//! to a booking was (`Change`). Every use case of this folder, bundles and
+//! events import them from here, never from a use case.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    booking::{Action, Booking},
+    ids::{BundleId, CustomerId, GroupId, ResourceId},
+    time_range::TimeRange,
+};
+
+/// What a booking is for: one resource, or any one member of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Resource(ResourceId),
+    Group(GroupId),
+}
+
+/// A validated request to book.
+#[derive(Clone, Debug)]
+pub struct NewBooking {
+    pub target: Target,
+    pub customer_id: CustomerId,
+    pub range: TimeRange,
+    pub quantity: i32,
+    pub hold: bool,
+    pub notes: Option<String>,
+    /// An admin skips the booking policy and opening hours.
+    pub override_policy: bool,
+}
+
+/// A validated request to move a booking.
+#[derive(Clone, Debug)]
+pub struct Reschedule {
+    pub range: TimeRange,
+    pub quantity: Option<i32>,
+    /// An admin skips the booking policy and opening hours.
+    pub override_policy: bool,
+}
+
+/// What a change to a booking was: for its events and for the usage
+/// summary, the booking as it was before.
+pub(in crate::service) struct Change {
+    pub before: Booking,
+    pub action: Action,
+    pub at: DateTime<Utc>,
+    pub policy_overridden: bool,
+}
+
+impl Change {
+    /// `action` on `booking`, still as it is.
+    pub(in crate::service) fn new(booking: &Booking, action: Action, at: DateTime<Utc>) -> Self {
+        Self { before: booking.clone(), action, at, policy_overridden: false }
+    }
+
+    /// Moving `booking`, still as it is.
+    pub(in crate::service) fn moving(booking: &Booking, at: DateTime<Utc>, policy_overridden: bool) -> Self {
+        Self { policy_overridden, ..Self::new(booking, Action::Reschedule, at) }
+    }
+}
+
+/// A change decided here, or a booking of a bundle, which `bundles`
+/// decides (found under the booking's lock, so no extra read routes it).
+pub(super) enum Routed {
+    Done(Booking),
+    Bundle(BundleId),
+}
