@@ -103,6 +103,13 @@ async fn audit(config: &Config, resource: Option<ResourceId>) -> anyhow::Result<
 
 async fn repair_usage(config: &Config, resource: Option<ResourceId>) -> anyhow::Result<()> {
     let db = services(config).await?;
+    // Behind the schema fence like `serve`: a newer release owns the rows.
+    let unknown = service::schema::check(&db).await?;
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "the database has migrations this binary does not know ({}): run the newer release's `berth repair-usage`",
+        unknown.join(", ")
+    );
     let repaired = service::audit::repair_usage(&db, resource).await?;
     println!("repair-usage: {} resources rebuilt, {} hours changed", repaired.resources, repaired.hours_changed);
     Ok(())

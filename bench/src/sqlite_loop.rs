@@ -83,6 +83,7 @@ async fn book(
         max_duration_seconds: resource.max_booking_duration_seconds,
         now,
         exclude: None::<BookingId>,
+        holds_at_read: false,
     };
     own.for_rules_with_summary(&txn, &range, Some(1), None, &range).await?;
     let id = Uuid::now_v7();

@@ -22,7 +22,8 @@ use crate::domain::{
     ids::ResourceId,
     resource::Resource,
 };
-use crate::store::{self, audit as reads, resources};
+use crate::store::{self, StoreError, audit as reads, resources};
+use crate::telemetry;
 
 /// What one call looks at.
 #[derive(Clone, Copy, Debug)]
@@ -194,6 +195,26 @@ pub async fn repair_usage(db: &Db, resource: Option<ResourceId>) -> Result<Repai
             _ => return Ok(repaired),
         }
     }
+}
+
+/// Whether `err` is a usage summary row's guard refusing to go below zero:
+/// the summary was below the bookings, which only a hand edit does
+/// (docs/design.md §22). The caller mends it (`mend_summary`) and runs its
+/// write once more.
+pub(crate) fn summary_below_zero(err: &ServiceError) -> bool {
+    matches!(err, ServiceError::Internal(StoreError::UsageBelowZero(_)))
+}
+
+/// Rebuilds the summaries of `resources`, logged and counted.
+pub(crate) async fn mend_summary(db: &Db, mut resources: Vec<ResourceId>) -> Result<(), ServiceError> {
+    resources.sort_unstable();
+    resources.dedup();
+    tracing::error!(?resources, "the usage summary was below the bookings; rebuilding it");
+    telemetry::usage_summary_fallback("below_zero");
+    for resource in resources {
+        repair_one(db, resource).await?;
+    }
+    Ok(())
 }
 
 /// Rebuilds one resource's summary; returns how many hours changed.

@@ -116,7 +116,7 @@ impl Decision<'_> {
     /// (an older release's, or inserted by hand) to it, marking them
     /// counted, in the decision's transaction.
     async fn count_uncounted(&self, txn: &DatabaseTransaction, window: &TimeRange) -> Result<(), ServiceError> {
-        let found = bookings::mark_counted(txn, self.resource.id, window).await?;
+        let found = bookings::mark_counted(txn, self.resource.id, window, self.exclude).await?;
         let mut changes = usage::Changes::new();
         for booking in &found {
             changes.add(booking);
@@ -139,9 +139,10 @@ impl Decision<'_> {
     /// a timeline (`Occupancy::Timeline`), which agrees with the intervals
     /// on every window (the property test in `domain/slots.rs`).
     ///
-    /// With `holds_at_read` (the decision clock is the database's), the
-    /// occupancy read judges holds by the database's clock as it reads
-    /// (`bookings::blocking_usage_at_read`), not by `now`, which was read
+    /// With `holds_at_read` (the decision clock is the database's), both
+    /// reads judge holds by the database's clock as they read
+    /// (`bookings::blocking_usage_at_read`, `OwnActive::holds_at_read`), not
+    /// by `now`, which was read
     /// before it: otherwise a hold that ran out in between would be added
     /// to a booking committed after it ran out, a state that never was
     /// (docs/design.md §18).
@@ -165,9 +166,10 @@ impl Decision<'_> {
         // With a limit, the first `limit` of the customer's bookings (all of
         // them below it, so every one near too); without, those near: at
         // least every one overlapping the request, as the rules need.
+        let own_active = OwnActive { holds_at_read, ..self.own_active() };
         let (active, own) = match limit {
-            Some(limit) => self.own_active().for_rules(txn, &self.request.range, None, Some(limit)).await?,
-            None => (0, self.own_active().overlapping(txn, Some(&starts), None).await?),
+            Some(limit) => own_active.for_rules(txn, &self.request.range, None, Some(limit)).await?,
+            None => (0, own_active.overlapping(txn, Some(&starts), None).await?),
         };
         let usages = if holds_at_read {
             bookings::blocking_usage_at_read(txn, &self.overlap(&span)).await?
@@ -228,6 +230,7 @@ impl Decision<'_> {
             max_duration_seconds: self.resource.max_booking_duration_seconds,
             now: self.now,
             exclude: self.exclude,
+            holds_at_read: false,
         }
     }
 

@@ -166,9 +166,10 @@ const SEQUENCE_BATCH: u64 = 1000;
 /// Numbers every committed event still without a position; returns how
 /// many. Any number of instances may run it: they take turns. With nothing
 /// to number it only reads (no write transaction, no lock: on SQLite the
-/// write lock is the whole database's).
+/// write lock is the whole database's). Behind a closed schema fence it
+/// writes nothing: the feed shows what was numbered (`schema`).
 pub async fn sequence(db: &Db) -> Result<u64, ServiceError> {
-    if !outbox::any_unnumbered(db.conn()).await? {
+    if db.schema_ahead() || !outbox::any_unnumbered(db.conn()).await? {
         return Ok(0);
     }
     let mut total = 0;

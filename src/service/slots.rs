@@ -146,6 +146,7 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
                 max_duration_seconds: resource.max_booking_duration_seconds,
                 now,
                 exclude: None,
+                holds_at_read: false,
             };
             Some(own.for_rules(db.conn(), &booked, None, resource.policy.max_active_bookings_per_customer).await?)
         }

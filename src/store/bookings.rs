@@ -91,6 +91,19 @@ fn blocking_at(now: DateTime<Utc>) -> Condition {
         .add(Condition::all().add(Column::Status.eq(BookingStatus::Held.as_str())).add(Column::HoldExpiresAt.gt(now)))
 }
 
+/// `blocking_at`, with holds judged by PostgreSQL's clock as the statement
+/// runs (`clock_timestamp()`, read after the statement took its snapshot).
+fn blocking_at_read() -> Condition {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    Condition::any()
+        .add(Column::Status.is_in([BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()]))
+        .add(
+            Condition::all()
+                .add(Column::Status.eq(BookingStatus::Held.as_str()))
+                .add(Expr::col(Column::HoldExpiresAt).gt(Expr::cust("clock_timestamp()"))),
+        )
+}
+
 /// Bookings of `resource` whose occupied interval overlaps `range`,
 /// index-bounded on both sides: nothing occupies longer than the longest
 /// booking plus a maximal buffer on each side.
@@ -202,17 +215,9 @@ pub async fn blocking_usage_at_read(conn: &impl ConnectionTrait, overlap: &Overl
     if conn.get_database_backend() != DatabaseBackend::Postgres {
         return blocking_usage(conn, overlap).await;
     }
-    use sea_orm::sea_query::{Expr, ExprTrait};
-    let blocking_at_read = Condition::any()
-        .add(Column::Status.is_in([BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()]))
-        .add(
-            Condition::all()
-                .add(Column::Status.eq(BookingStatus::Held.as_str()))
-                .add(Expr::col(Column::HoldExpiresAt).gt(Expr::cust("clock_timestamp()"))),
-        );
     let mut condition = Condition::all()
         .add(occupying(overlap.resource, overlap.range, overlap.max_duration_seconds))
-        .add(blocking_at_read);
+        .add(blocking_at_read());
     if let Some(exclude) = overlap.exclude {
         condition = condition.add(Column::Id.ne(exclude.0));
     }
@@ -246,10 +251,13 @@ pub struct OwnActive {
     pub max_duration_seconds: i64,
     pub now: DateTime<Utc>,
     pub exclude: Option<BookingId>,
+    /// On PostgreSQL, judge holds by the database's clock as the statement
+    /// runs, as `blocking_usage_at_read` does (refusals from a snapshot).
+    pub holds_at_read: bool,
 }
 
 impl OwnActive {
-    fn query(&self) -> sea_orm::Select<Entity> {
+    fn query(&self, backend: DatabaseBackend) -> sea_orm::Select<Entity> {
         let earliest = self
             .now
             .checked_sub_signed(Duration::seconds(self.max_duration_seconds))
@@ -259,7 +267,11 @@ impl OwnActive {
             .filter(Column::ResourceId.eq(self.resource.0))
             .filter(Column::StartAt.gt(earliest))
             .filter(Column::EndAt.gt(self.now))
-            .filter(blocking_at(self.now));
+            .filter(if self.holds_at_read && backend == DatabaseBackend::Postgres {
+                blocking_at_read()
+            } else {
+                blocking_at(self.now)
+            });
         if let Some(exclude) = self.exclude {
             query = query.filter(Column::Id.ne(exclude.0));
         }
@@ -275,7 +287,7 @@ impl OwnActive {
         at_most: Option<u64>,
     ) -> StoreResult<Vec<OwnBooking>> {
         let rows: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> =
-            self.overlapping_query(range, at_most).into_tuple().all(conn).await?;
+            self.overlapping_query(conn.get_database_backend(), range, at_most).into_tuple().all(conn).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, start, end)| {
@@ -284,8 +296,13 @@ impl OwnActive {
             .collect())
     }
 
-    fn overlapping_query(&self, range: Option<&TimeRange>, at_most: Option<u64>) -> sea_orm::Select<Entity> {
-        let mut query = self.query().select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
+    fn overlapping_query(
+        &self,
+        backend: DatabaseBackend,
+        range: Option<&TimeRange>,
+        at_most: Option<u64>,
+    ) -> sea_orm::Select<Entity> {
+        let mut query = self.query(backend).select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
         if let Some(range) = range {
             // One overlapping `range` started less than the longest booking
             // before it: the index scan stops there, not at `now`'s bound
@@ -319,8 +336,10 @@ impl OwnActive {
             return Ok((active, own, super::usage::read(conn, self.resource, occupied).await?));
         }
         let own = match limit {
-            Some(limit) => self.overlapping_query(None, Some(u64::try_from(limit).unwrap_or(0))),
-            None => self.overlapping_query(Some(range), nearby_at_most),
+            Some(limit) => {
+                self.overlapping_query(DatabaseBackend::Postgres, None, Some(u64::try_from(limit).unwrap_or(0)))
+            }
+            None => self.overlapping_query(DatabaseBackend::Postgres, Some(range), nearby_at_most),
         };
         let (summary_sql, mut values) =
             super::usage::reading_query(self.resource, occupied).build(PostgresQueryBuilder);
@@ -380,9 +399,15 @@ pub async fn mark_counted(
     conn: &impl ConnectionTrait,
     resource: ResourceId,
     range: &TimeRange,
+    exclude: Option<BookingId>,
 ) -> StoreResult<Vec<Booking>> {
     let active = [BookingStatus::Held.as_str(), BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()];
-    let rows = Entity::update_many()
+    let mut update = Entity::update_many();
+    if let Some(exclude) = exclude {
+        // The booking being moved is written, and counted, by its change.
+        update = update.filter(Column::Id.ne(exclude.0));
+    }
+    let rows = update
         .col_expr(Column::CountedVersion, sea_orm::sea_query::Expr::col(Column::Version))
         .filter(Column::ResourceId.eq(resource.0))
         .filter(sea_orm::sea_query::Expr::cust(super::usage::UNCOUNTED))

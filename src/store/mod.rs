@@ -164,6 +164,11 @@ pub enum StoreError {
     /// The database cannot be reached (connection refused, pool timeout).
     #[error("database unavailable: {0}")]
     Unavailable(DbErr),
+    /// A write would take a usage summary row below zero (its guard
+    /// refused it): the summary was below the bookings, which only a hand
+    /// edit does (docs/design.md §22).
+    #[error("the usage summary would go below zero")]
+    UsageBelowZero(DbErr),
     /// A row the domain cannot represent (a bug, or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -181,6 +186,9 @@ impl From<DbErr> for StoreError {
         }
         if is_retryable(&err) {
             return StoreError::Retryable(err);
+        }
+        if is_usage_below_zero(&err) {
+            return StoreError::UsageBelowZero(err);
         }
         if is_unavailable(&err) {
             return StoreError::Unavailable(err);
@@ -206,6 +214,20 @@ fn is_retryable(err: &DbErr) -> bool {
         return false;
     };
     matches!(db_err.code().as_deref(), Some("40001" | "40P01" | "55P03" | "5" | "517" | "261" | "6" | "262"))
+}
+
+/// The usage summary's guard (migration `m20261206_000008`): PostgreSQL's
+/// `check_violation` naming it, SQLite's `SQLITE_CONSTRAINT_TRIGGER`
+/// (1811; berth's only `RAISE`).
+fn is_usage_below_zero(err: &DbErr) -> bool {
+    let Some(sea_orm::sqlx::Error::Database(db_err)) = sqlx_error(err) else {
+        return false;
+    };
+    match db_err.code().as_deref() {
+        Some("23514") => db_err.constraint() == Some("resource_usage_units_not_negative"),
+        Some("1811") => true,
+        _ => false,
+    }
 }
 
 fn is_unavailable(err: &DbErr) -> bool {

@@ -2,7 +2,7 @@
 //! units of every booking that takes or may take that hour (held,
 //! confirmed or checked in; the hours of its occupied time, buffers
 //! included). Written in the same transaction as every booking change
-//! (`Changes`), read as the busiest hour of a window (`busiest`): an upper
+//! (`Changes`), read as the busiest hour of a window (`read`): an upper
 //! bound of the window's peak that costs one row per hour, however many
 //! bookings the window holds.
 //!

@@ -439,3 +439,44 @@ async fn a_refusal_from_a_snapshot_never_adds_a_hold_that_ran_out_to_a_booking_m
     let status = reply.status().as_u16();
     assert_eq!(status, 201, "{}", reply.text().await.unwrap());
 }
+
+#[tokio::test]
+async fn a_booking_the_summary_never_held_is_counted_as_it_is_once_berth_changes_it() {
+    let app = TestApp::spawn().await;
+    let room = app.create_resource("Room", 2).await;
+    let (ada, bob) = (app.create_customer("ada@example.com").await, app.create_customer("bob@example.com").await);
+    let moved = plant(&app, &room, &ada, &slot(3, 10, 11), true).await;
+    let cancelled = plant(&app, &room, &bob, &slot(3, 10, 11), true).await;
+    // Moved near where it was (the decision sees it in its window), then
+    // another one cancelled: each counted as it is now, never twice.
+    let path = format!("/v1/bookings/{moved}/reschedule");
+    let (start, end) = slot(3, 10, 12);
+    app.post_json(&path, &json!({"start_at": start, "end_at": end})).await.assert_status(200);
+    app.assert_usage_summary_matches_bookings().await;
+    app.act(&json!({"id": cancelled.to_string()}), "cancel").await.assert_status(200);
+    app.assert_usage_summary_matches_bookings().await;
+    // A decision beside the moved booking finds it counted: nothing to add.
+    let cy = app.create_customer("cy@example.com").await;
+    app.booked(&room, &cy, &slot(3, 11, 12), 1).await;
+    app.assert_usage_summary_matches_bookings().await;
+    assert_eq!(audit(&app, "").await["ok"], true);
+}
+
+#[tokio::test]
+async fn a_summary_edited_below_its_bookings_is_rebuilt_by_the_write_it_would_refuse() {
+    let app = TestApp::spawn_with(|c| c.hold_sweep_interval_ms = 0).await;
+    let room = app.create_resource("Room", 2).await;
+    let ada = app.create_customer("ada@example.com").await;
+    let booking = app.booked(&room, &ada, &slot(3, 10, 11), 1).await;
+    let hold = app.held(&room, &ada, &slot(4, 10, 11)).await;
+    app.run_out_hold(&hold).await;
+    let backend = app.db.get_database_backend();
+    app.db.execute_raw(Statement::from_string(backend, "UPDATE resource_usage SET units = 0")).await.unwrap();
+    // The cancel's guard refuses to take the hour below zero: the summary
+    // is rebuilt and the cancel goes through.
+    app.act(&booking, "cancel").await.assert_status(200);
+    // The sweeper likewise (it would have failed every batch).
+    assert_eq!(berth::service::bookings::expire_due_holds(&app.services_db()).await.unwrap(), 1);
+    app.assert_usage_summary_matches_bookings().await;
+    assert_eq!(audit(&app, "").await["ok"], true);
+}

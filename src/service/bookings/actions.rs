@@ -12,8 +12,8 @@ use crate::domain::{
     ids::BookingId,
     rules,
 };
-use crate::service::{Context, Db, Expected, ServiceError, idempotency::Seal, retrying};
-use crate::store::{self, resources};
+use crate::service::{Context, Db, Expected, ServiceError, audit, idempotency::Seal, retrying};
+use crate::store::{self, bookings, resources};
 use crate::telemetry;
 
 /// `confirm`, `cancel`, `check-in`, `complete` or `no-show`.
@@ -25,7 +25,33 @@ pub async fn act(
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
-    let routed = retrying(|| async {
+    // A hand-edited summary below the bookings would refuse the change
+    // (its guard): the resource's summary is rebuilt and the change runs again.
+    let routed = match act_here(db, id, action, expected, ctx, seal).await {
+        Err(err) if audit::summary_below_zero(&err) => {
+            let resource = bookings::find(db.conn(), id).await?.map(|b| b.resource_id);
+            audit::mend_summary(db, resource.into_iter().collect()).await?;
+            act_here(db, id, action, expected, ctx, seal).await?
+        }
+        other => other?,
+    };
+    match routed {
+        Routed::Done(booking) => Ok(booking),
+        Routed::Bundle(bundle) => crate::service::bundles::act(db, id, bundle, action, expected, ctx, seal).await,
+    }
+}
+
+/// `act` on a booking of no bundle, in one transaction (a bundle's is
+/// routed).
+async fn act_here(
+    db: &Db,
+    id: BookingId,
+    action: Action,
+    expected: &Expected,
+    ctx: &Context,
+    seal: &Seal<'_, Booking>,
+) -> Result<Routed, ServiceError> {
+    retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
         // Confirming keeps a hold's units: it must be ordered against the
         // capacity deciders of the resource. The other actions only free or
@@ -75,9 +101,5 @@ pub async fn act(
         }
         Ok(Routed::Done(booking))
     })
-    .await?;
-    match routed {
-        Routed::Done(booking) => Ok(booking),
-        Routed::Bundle(bundle) => crate::service::bundles::act(db, id, bundle, action, expected, ctx, seal).await,
-    }
+    .await
 }

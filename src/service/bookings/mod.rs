@@ -20,7 +20,7 @@
 //! never pick the same free unit.
 //!
 //! One module per use case, sharing the types of `types` and the writes of
-//! `write` (docs/design.md §24 has the map and the recipe for a new flow):
+//! `write` (docs/design.md §8 has the map and the recipe for a new flow):
 //!
 //! - `create`: a new booking or hold;
 //! - `actions`: confirm, cancel, check-in, complete, no-show;

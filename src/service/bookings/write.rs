@@ -137,6 +137,8 @@ pub(in crate::service) async fn save_change(
     let expected = booking.version;
     booking.version += 1;
     booking.updated_at = now;
+    // Its hours go into the summary below as it now is (docs/design.md §22).
+    booking.counted = true;
     // The row is locked by this transaction, so this only fails if the
     // locking is broken; the conditional write keeps even that from
     // overwriting someone else's change.
