@@ -219,11 +219,20 @@ async fn sequence_events(db: service::Db) {
     }
 }
 
+/// Every minute, the first a minute after start: nothing is old enough to
+/// forget the moment an instance starts, and a cleanup that ran whenever
+/// the runtime first polled it raced tests that age a row by hand.
+fn cleanup_ticks() -> tokio::time::Interval {
+    let every = Duration::from_secs(60);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
 /// Deletes events, and finished webhook deliveries, older than the
 /// retention, every minute.
 async fn forget_old_events(db: service::Db, retention: chrono::Duration) {
-    let mut ticks = tokio::time::interval(Duration::from_secs(60));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = cleanup_ticks();
     loop {
         ticks.tick().await;
         if db.schema_ahead() {
@@ -248,8 +257,7 @@ async fn forget_old_events(db: service::Db, retention: chrono::Duration) {
 
 /// Deletes expired Idempotency-Key records, every minute.
 async fn forget_expired_keys(db: service::Db) {
-    let mut ticks = tokio::time::interval(Duration::from_secs(60));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = cleanup_ticks();
     loop {
         ticks.tick().await;
         if db.schema_ahead() {
