@@ -139,7 +139,9 @@ WHERE position <= previous LIMIT {at_most}"
 
 /// The held, confirmed and checked-in bookings of `resource`, locked for
 /// this transaction (PostgreSQL; SQLite's writer is alone): a cancel or the
-/// sweeper changing one waits, and one that committed is seen.
+/// sweeper changing one waits, and one that committed is seen (PostgreSQL
+/// checks the condition again on a row it waited for: one that became
+/// terminal meanwhile is not returned).
 pub async fn lock_active_bookings(conn: &impl ConnectionTrait, resource: ResourceId) -> StoreResult<Vec<Booking>> {
     let rows = Entity::find()
         .filter(Column::ResourceId.eq(resource.0))
@@ -147,10 +149,7 @@ pub async fn lock_active_bookings(conn: &impl ConnectionTrait, resource: Resourc
         .lock_exclusive()
         .all(conn)
         .await?;
-    let bookings: Vec<Booking> = rows.into_iter().map(super::bookings::to_domain).collect::<StoreResult<_>>()?;
-    // A row that became terminal while we waited for it is returned as it
-    // is now, and no longer counts.
-    Ok(bookings.into_iter().filter(|b| !b.status.is_terminal()).collect())
+    rows.into_iter().map(super::bookings::to_domain).collect()
 }
 
 /// Replaces the usage summary of `resource` by `units` (hour → units), and

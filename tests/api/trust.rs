@@ -20,20 +20,17 @@ fn parse(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
 }
 
-/// A confirmed booking written as a release without the usage summary
-/// wrote it (the row and its history, no summary, not counted), or as a
-/// person with SQL would (`with_history: false`).
-async fn plant(
-    app: &TestApp,
+/// A confirmed booking of one unit on `resource` for `customer`, version 1,
+/// without buffers, with `counted_version` as given.
+fn confirmed_row(
+    id: uuid::Uuid,
     resource: &Value,
     customer: &Value,
-    (start, end): &(String, String),
-    with_history: bool,
-) -> uuid::Uuid {
-    let (start, end) = (parse(start), parse(end));
-    let id = uuid::Uuid::now_v7();
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    counted_version: Option<i64>,
+) -> entity::booking::ActiveModel {
     let now = Utc::now();
-    entity::booking::Entity::insert(entity::booking::ActiveModel {
+    entity::booking::ActiveModel {
         id: Set(id),
         resource_id: Set(id_of(resource)),
         group_id: Set(None),
@@ -51,13 +48,28 @@ async fn plant(
         occupied_start_at: Set(start),
         occupied_end_at: Set(end),
         version: Set(1),
-        counted_version: Set(None),
+        counted_version: Set(counted_version),
         created_at: Set(now),
         updated_at: Set(now),
-    })
-    .exec_without_returning(&app.db)
-    .await
-    .expect("planted");
+    }
+}
+
+/// A confirmed booking written as a release without the usage summary
+/// wrote it (the row and its history, no summary, not counted), or as a
+/// person with SQL would (`with_history: false`).
+async fn plant(
+    app: &TestApp,
+    resource: &Value,
+    customer: &Value,
+    (start, end): &(String, String),
+    with_history: bool,
+) -> uuid::Uuid {
+    let (start, end) = (parse(start), parse(end));
+    let id = uuid::Uuid::now_v7();
+    entity::booking::Entity::insert(confirmed_row(id, resource, customer, (start, end), None))
+        .exec_without_returning(&app.db)
+        .await
+        .expect("planted");
     if with_history {
         entity::booking_event::Entity::insert(entity::booking_event::ActiveModel {
             id: Set(uuid::Uuid::now_v7()),
@@ -70,7 +82,7 @@ async fn plant(
             reason: Set(None),
             request_id: Set(None),
             policy_overridden: Set(false),
-            at: Set(now),
+            at: Set(Utc::now()),
         })
         .exec_without_returning(&app.db)
         .await
@@ -394,34 +406,11 @@ async fn a_refusal_from_a_snapshot_never_adds_a_hold_that_ran_out_to_a_booking_m
         .exec(&app.db)
         .await
         .unwrap();
-    let bob_id = uuid::Uuid::now_v7();
     let (start, end) = (parse(&when.0), parse(&when.1));
-    let now = Utc::now();
-    entity::booking::Entity::insert(entity::booking::ActiveModel {
-        id: Set(bob_id),
-        resource_id: Set(id_of(&hall)),
-        group_id: Set(None),
-        bundle_id: Set(None),
-        bundle_item: Set(None),
-        customer_id: Set(id_of(&bob)),
-        start_at: Set(start),
-        end_at: Set(end),
-        quantity: Set(1),
-        status: Set("confirmed".into()),
-        hold_expires_at: Set(None),
-        notes: Set(None),
-        buffer_before_seconds: Set(0),
-        buffer_after_seconds: Set(0),
-        occupied_start_at: Set(start),
-        occupied_end_at: Set(end),
-        version: Set(1),
-        counted_version: Set(Some(1)),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(&later)
-    .await
-    .unwrap();
+    entity::booking::Entity::insert(confirmed_row(uuid::Uuid::now_v7(), &hall, &bob, (start, end), Some(1)))
+        .exec_without_returning(&later)
+        .await
+        .unwrap();
     let hour_number = start.timestamp() / 3_600;
     later
         .execute_raw(other(&format!(

@@ -6,10 +6,10 @@ use super::{
     types::{NewBooking, Target},
     write::{created, fresh, insert_fresh, refused},
 };
-use crate::domain::{booking::Booking, rules::Request};
+use crate::domain::booking::Booking;
 use crate::service::{
     Context, Db, ServiceError,
-    decision::{Decision, lock_in_order, pick, trial_order},
+    decision::{lock_in_order, pick, trial_order},
     idempotency::Seal,
     retrying,
 };
@@ -48,15 +48,7 @@ pub async fn create(
             return Err(ServiceError::invalid("customer_id", "no customer with this id"));
         }
         let now = db.decision_clock_or(&txn, clock).await?;
-        let decision = |resource| Decision {
-            resource,
-            customer: new.customer_id,
-            request: Request { range: new.range, quantity: i64::from(new.quantity) },
-            now,
-            apply_policy: !new.override_policy,
-            rescheduled_from: None,
-            exclude: None,
-        };
+        let decision = |resource| new.decision(resource, now);
         let picked = match &group {
             None => {
                 let only = locked.values().next().ok_or(ServiceError::NotFound)?;

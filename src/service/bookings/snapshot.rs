@@ -5,8 +5,7 @@
 use sea_orm::DatabaseTransaction;
 
 use super::types::{NewBooking, Target};
-use crate::domain::rules::Request;
-use crate::service::{Db, ServiceError, decision::Decision};
+use crate::service::{Db, ServiceError};
 use crate::store::{
     customers,
     resources::{self, Locked},
@@ -39,15 +38,7 @@ pub(super) async fn refuse_from_snapshot(
             None => return Ok(()),
         },
     };
-    let decision = Decision {
-        resource: &resource,
-        customer: new.customer_id,
-        request: Request { range: new.range, quantity: i64::from(new.quantity) },
-        now,
-        apply_policy: !new.override_policy,
-        rescheduled_from: None,
-        exclude: None,
-    };
+    let decision = new.decision(&resource, now);
     // Room by the upper bound (the common case on a busy calendar that is
     // not sold out): only the lock can say more; one read spent.
     if decision.check_values().is_err() || decision.fits_by_summary(txn).await? {

@@ -5,6 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::{resource::Resource, rules::Request};
+use crate::service::decision::Decision;
+
 use crate::domain::{
     booking::{Action, Booking},
     ids::{BundleId, CustomerId, GroupId, ResourceId},
@@ -29,6 +32,21 @@ pub struct NewBooking {
     pub notes: Option<String>,
     /// An admin skips the booking policy and opening hours.
     pub override_policy: bool,
+}
+
+impl NewBooking {
+    /// The decision about booking this on `resource` at `now`.
+    pub(in crate::service) fn decision<'r>(&self, resource: &'r Resource, now: DateTime<Utc>) -> Decision<'r> {
+        Decision {
+            resource,
+            customer: self.customer_id,
+            request: Request { range: self.range, quantity: i64::from(self.quantity) },
+            now,
+            apply_policy: !self.override_policy,
+            rescheduled_from: None,
+            exclude: None,
+        }
+    }
 }
 
 /// A validated request to move a booking.
