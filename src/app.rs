@@ -200,6 +200,13 @@ async fn sweep_holds(db: service::Db, every: Duration) {
             Ok(marked) => tracing::info!(marked, "expired holds"),
             Err(err) => tracing::warn!(error = %err, "hold sweep failed; will retry"),
         }
+        // Holds and offers that ran out freed units nobody has asked for
+        // since: the queues get them (docs/design.md §24).
+        let served = service::waitlist::serve_idle_queues(&db).await;
+        telemetry::background_run("waitlist_sweeper", *served.as_ref().unwrap_or(&0));
+        if let Err(err) = served {
+            tracing::warn!(error = %err, "serving idle waiting lists failed; will retry");
+        }
     }
 }
 

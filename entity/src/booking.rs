@@ -27,6 +27,8 @@ pub struct Model {
     /// The version whose occupied hours the usage summary holds; behind
     /// `version` (or NULL) when a writer did not account the row.
     pub counted_version: Option<i64>,
+    /// The waiting-list entry this hold was offered to.
+    pub waitlist_entry_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

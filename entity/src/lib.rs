@@ -10,5 +10,6 @@ pub mod resource;
 pub mod resource_group;
 pub mod resource_group_member;
 pub mod resource_usage;
+pub mod waitlist_entry;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;

@@ -18,6 +18,8 @@ pub struct Model {
     /// JSON; NULL: no policy.
     pub policy: Option<String>,
     pub version: i64,
+    /// Active waiting-list entries that may concern it (never below the truth).
+    pub waitlist_active: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

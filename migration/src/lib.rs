@@ -11,6 +11,7 @@ mod m20261203_000005_outbox;
 mod m20261204_000006_webhooks;
 mod m20261205_000007_usage_summary;
 mod m20261206_000008_usage_counted;
+mod m20261207_000009_waitlist;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000006_webhooks::Migration),
             Box::new(m20261205_000007_usage_summary::Migration),
             Box::new(m20261206_000008_usage_counted::Migration),
+            Box::new(m20261207_000009_waitlist::Migration),
         ]
     }
 }

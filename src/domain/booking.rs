@@ -7,9 +7,17 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId};
+use super::ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId, WaitlistEntryId};
 use super::policy::Buffers;
 use super::time_range::TimeRange;
+
+/// What a booking (or a place in a waiting list) is for: one resource, or
+/// any one member of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Resource(ResourceId),
+    Group(GroupId),
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BookingStatus {
@@ -163,6 +171,8 @@ pub struct Booking {
     /// §22): true for every row berth writes; false for one written by an
     /// older release or by hand, which the summary may not hold.
     pub counted: bool,
+    /// The waiting-list entry this hold was offered to (docs/design.md §24).
+    pub waitlist_entry: Option<WaitlistEntryId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -36,6 +36,13 @@ event_types! {
     GroupUpdated => "group.updated",
     GroupDeleted => "group.deleted",
     WebhookDisabled => "webhook.disabled",
+    WaitlistJoined => "waitlist.joined",
+    WaitlistOffered => "waitlist.offered",
+    WaitlistAccepted => "waitlist.accepted",
+    WaitlistDeclined => "waitlist.declined",
+    WaitlistExpired => "waitlist.expired",
+    WaitlistLeft => "waitlist.left",
+    WaitlistLapsed => "waitlist.lapsed",
 }
 
 impl EventType {

@@ -57,3 +57,7 @@ typed_id!(
     /// Identifies a webhook endpoint.
     WebhookId
 );
+typed_id!(
+    /// Identifies a waiting-list entry.
+    WaitlistEntryId
+);

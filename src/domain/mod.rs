@@ -14,6 +14,7 @@ pub mod rules;
 pub mod schedule;
 pub mod slots;
 pub mod time_range;
+pub mod waitlist;
 pub mod webhook;
 
 /// Folds a name or e-mail address to the key under which it must be unique

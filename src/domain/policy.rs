@@ -36,7 +36,13 @@ pub struct Policy {
     /// Active bookings (blocking, ending in the future) one customer may
     /// hold on the resource.
     pub max_active_bookings_per_customer: Option<i64>,
+    /// How long a waiting-list offer is held (`DEFAULT_WAITLIST_OFFER_SECONDS`
+    /// when absent).
+    pub waitlist_offer_seconds: Option<i64>,
 }
+
+/// How long a waiting-list offer is held when the policy does not say.
+pub const DEFAULT_WAITLIST_OFFER_SECONDS: i64 = 900;
 
 /// The buffers a booking is made with, kept with it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

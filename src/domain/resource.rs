@@ -36,6 +36,10 @@ pub struct Resource {
     /// The booking policy; the default has no rules.
     pub policy: Policy,
     pub version: i64,
+    /// Active waiting-list entries that may concern it, its own and its
+    /// groups' (docs/design.md §24): 0 means there is no queue to serve;
+    /// never below the truth.
+    pub waitlist_active: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -85,6 +89,7 @@ impl NewResource {
             schedule: self.schedule,
             policy: self.policy,
             version: 1,
+            waitlist_active: 0,
             created_at: now,
             updated_at: now,
         }

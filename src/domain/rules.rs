@@ -65,6 +65,9 @@ pub enum Refusal {
         capacity: i64,
         requested: i64,
         available: i64,
+        /// Entries waiting on overlapping intervals (docs/design.md §24):
+        /// filled in by a booking's create, `None` from the rules.
+        waitlist_length: Option<i64>,
     },
 }
 
@@ -205,6 +208,7 @@ pub fn admit(resource: &Resource, request: &Request, situation: &Situation<'_>) 
             capacity: i64::from(resource.capacity),
             requested: request.quantity,
             available,
+            waitlist_length: None,
         });
     }
     Ok(available)

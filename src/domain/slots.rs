@@ -284,6 +284,7 @@ mod tests {
                 cancel_cutoff_seconds: None,
                 reschedule_cutoff_seconds: None,
                 max_active_bookings_per_customer: maybe(&mut rng, limit),
+                waitlist_offer_seconds: None,
             };
             let schedule = if rng.random_bool(0.75) { schedule(&mut rng, base) } else { None };
             let resource = NewResource {

@@ -14,9 +14,9 @@ use validator::Validate;
 
 use super::{
     AppState, auth::Admin, bookings::dto::BookingResponse, extract::ApiQuery, groups::GroupResponse, problem::Problem,
-    resources::dto::ResourceResponse, webhooks::WebhookResponse,
+    resources::dto::ResourceResponse, waitlist::WaitlistEntryResponse, webhooks::WebhookResponse,
 };
-use crate::domain::{booking::Booking, group::Group, resource::Resource, webhook::Endpoint};
+use crate::domain::{booking::Booking, group::Group, resource::Resource, waitlist::Entry, webhook::Endpoint};
 use crate::problems;
 use crate::service::events::{self as service, EventType, Represent};
 
@@ -39,6 +39,9 @@ impl Represent for Representations {
     }
     /// Without its URL (which may carry a token of its own) and secret:
     /// other endpoints receive this.
+    fn waitlist_entry(&self, entry: &Entry) -> Value {
+        serde_json::to_value(WaitlistEntryResponse::new(entry, None)).unwrap_or(Value::Null)
+    }
     fn webhook(&self, endpoint: &Endpoint) -> Value {
         let mut shown = serde_json::to_value(WebhookResponse::from(endpoint)).unwrap_or(Value::Null);
         if let Some(fields) = shown.as_object_mut() {
@@ -62,7 +65,7 @@ pub struct EventsQuery {
     pub limit: Option<u32>,
     /// Only these types, comma-separated (`booking.created,booking.cancelled`).
     #[param(
-        pattern = r"^(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled)(,(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled))*$",
+        pattern = r"^(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed))(,(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed)))*$",
         max_length = 512
     )]
     pub types: Option<String>,
@@ -78,17 +81,22 @@ pub struct EventResponse {
     /// `booking.expired`, `booking.checked_in`, `booking.completed`,
     /// `booking.no_show`, `booking.rescheduled`, `booking.reassigned`,
     /// `resource.created|updated|deleted`, `group.created|updated|deleted`,
-    /// `webhook.disabled`.
+    /// `webhook.disabled`,
+    /// `waitlist.joined|offered|accepted|declined|expired|left|lapsed`.
     #[schema(pattern = "^[a-z_]+\\.[a-z_]+$", max_length = 32, example = "booking.confirmed")]
     pub r#type: String,
-    /// The booking, resource, group or webhook endpoint it is about.
+    /// The booking, resource, group, webhook endpoint or waiting-list entry
+    /// it is about.
     pub subject_id: Uuid,
     pub occurred_at: DateTime<Utc>,
     /// `booking` / `resource` / `group` as `GET` would show it then (for a
     /// deletion: as it was; `webhook` without its `url`), `actor` (`sub`,
     /// `role`), `request_id`; for
-    /// bookings `previous_status` (null when created), and for
-    /// `booking.reassigned` the `previous_resource_id` it moved from.
+    /// bookings `previous_status` (null when created), for
+    /// `booking.reassigned` the `previous_resource_id` it moved from, and
+    /// for a booking offered from a waiting list its `waitlist_entry_id`;
+    /// `waitlist_entry` for `waitlist.*` (as `GET` shows it, without its
+    /// `position`).
     #[schema(value_type = Object)]
     pub data: Value,
 }

@@ -28,6 +28,7 @@ mod routes;
 pub mod schema_fence;
 pub mod service_error;
 pub mod slots;
+pub mod waitlist;
 mod stack;
 mod state;
 pub mod strict_json;

@@ -6,7 +6,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     audit, availability, bookings, changes, customers, events, groups, health, metrics, problem_pages, resources,
-    slots, state::AppState, webhooks,
+    slots, state::AppState, waitlist, webhooks,
 };
 
 /// The `/v1` API: authenticated (when a token is sent) and rate limited.
@@ -21,6 +21,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(webhooks::router())
         .merge(bookings::router())
+        .merge(waitlist::router())
         .merge(audit::router())
 }
 

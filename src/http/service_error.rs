@@ -60,14 +60,32 @@ impl From<crate::service::ServiceError> for Problem {
                     other => Problem::from(other).with("item_pointer", item),
                 }
             }
-            ServiceError::NoResourceAvailable { group_id, alternatives } => with_alternatives(
-                Problem::new(
-                    ProblemType::NoResourceAvailable,
-                    "No member of the group can take this booking over the whole interval.",
-                )
-                .with("group_id", group_id.0),
+            ServiceError::NoResourceAvailable { group_id, alternatives, waitlist_length } => with_alternatives(
+                with_waitlist_length(
+                    Problem::new(
+                        ProblemType::NoResourceAvailable,
+                        "No member of the group can take this booking over the whole interval.",
+                    )
+                    .with("group_id", group_id.0),
+                    waitlist_length,
+                ),
                 alternatives,
             ),
+            ServiceError::WaitlistNotNeeded { available } => Problem::new(
+                ProblemType::WaitlistNotNeeded,
+                format!("{available} units are free over the whole interval: book it instead of waiting."),
+            )
+            .with("available", available),
+            ServiceError::AlreadyOnWaitlist { entry_id } => Problem::new(
+                ProblemType::AlreadyOnWaitlist,
+                "The customer already waits for an overlapping interval of this resource or group.",
+            )
+            .with("entry_id", entry_id.0),
+            ServiceError::WaitlistEntryClosed { status } => Problem::new(
+                ProblemType::WaitlistEntryClosed,
+                format!("The entry is {status}: it is no longer in the queue."),
+            )
+            .with("current_status", status.as_str()),
             ServiceError::CapacityBelowCommitments { peak_usage } => Problem::new(
                 ProblemType::CapacityBelowCommitments,
                 format!("Future bookings use up to {peak_usage} units at once; capacity cannot go below that."),
@@ -161,14 +179,27 @@ fn refused(refusal: Refusal) -> Problem {
             "The customer already has a booking of this resource that overlaps the interval.",
         )
         .with("existing_booking_id", existing.0),
-        Refusal::CapacityExceeded { resource_id, capacity, requested, available } => Problem::new(
-            ProblemType::CapacityExceeded,
-            format!("Only {available} of the {requested} requested units are free over the whole interval."),
-        )
-        .with("resource_id", resource_id.0)
-        .with("capacity", capacity)
-        .with("requested", requested)
-        .with("available", available),
+        Refusal::CapacityExceeded { resource_id, capacity, requested, available, waitlist_length } => {
+            with_waitlist_length(
+                Problem::new(
+                    ProblemType::CapacityExceeded,
+                    format!("Only {available} of the {requested} requested units are free over the whole interval."),
+                )
+                .with("resource_id", resource_id.0)
+                .with("capacity", capacity)
+                .with("requested", requested)
+                .with("available", available),
+                waitlist_length,
+            )
+        }
+    }
+}
+
+/// `problem` with `waitlist_length`, when the refusal counted it.
+fn with_waitlist_length(problem: Problem, waitlist_length: Option<i64>) -> Problem {
+    match waitlist_length {
+        Some(length) => problem.with("waitlist_length", length),
+        None => problem,
     }
 }
 

@@ -13,6 +13,9 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseTransaction;
+
 use super::{
     Context, Db, Expected, ServiceError,
     bookings::{
@@ -22,10 +25,12 @@ use super::{
     decision::{Decision, lock_in_order, pick, trial_order},
     idempotency::Seal,
     retrying,
+    waitlist::queue::serve,
 };
 use crate::domain::{
     booking::{Action, Booking, BookingStatus, transition},
-    ids::{BookingId, BundleId, CustomerId},
+    ids::{BookingId, BundleId, CustomerId, ResourceId},
+    resource::Resource,
     rules::{self, Request},
     time_range::TimeRange,
 };
@@ -85,6 +90,8 @@ pub async fn create(
             return Err(ServiceError::invalid("customer_id", "no customer with this id"));
         }
         let now = db.decision_clock(&txn).await?;
+        // Nobody books past the queue: it is served first (docs/design.md §24).
+        serve_all(&txn, db, &locked, now, ctx).await?;
         // One hold for the whole bundle: the shortest of the resources it
         // may use, so no item is held past another.
         let hold_ttl = wanted.iter().filter_map(|id| locked.get(id)).map(|r| r.hold_ttl_seconds).min().unwrap_or(0);
@@ -140,6 +147,20 @@ pub async fn create(
         Ok(made)
     })
     .await
+}
+
+/// Serves the queues of every locked resource (docs/design.md §24).
+async fn serve_all(
+    txn: &DatabaseTransaction,
+    db: &Db,
+    locked: &HashMap<ResourceId, Resource>,
+    now: DateTime<Utc>,
+    ctx: &Context,
+) -> Result<(), ServiceError> {
+    for resource in locked.values() {
+        serve(txn, db, resource, now, ctx).await?;
+    }
+    Ok(())
 }
 
 /// The bookings of `bundle` in item order, if it exists and `owner` (when
@@ -218,7 +239,10 @@ pub(super) async fn act(
 ) -> Result<Booking, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
-        let locked = if action == Action::Confirm {
+        // Confirming keeps units; freeing them serves the resources' queues
+        // (docs/design.md §24): both under the resources' locks.
+        let needs_resources = matches!(action, Action::Confirm | Action::Cancel | Action::Complete | Action::NoShow);
+        let locked = if needs_resources {
             let members = bookings::in_bundle(&txn, bundle).await?;
             lock_in_order(&txn, &members.iter().map(|b| b.resource_id).collect::<Vec<_>>()).await?
         } else {
@@ -226,13 +250,14 @@ pub(super) async fn act(
         };
         let (mut all, addressed) = lock_bundle(&txn, bundle, id).await?;
         // Moved by a group reschedule since we looked: decide again.
-        if action == Action::Confirm && all.iter().any(|b| !locked.contains_key(&b.resource_id)) {
+        if needs_resources && all.iter().any(|b| !locked.contains_key(&b.resource_id)) {
             return Err(ServiceError::lost_race());
         }
         let now = db.decision_clock(&txn).await?;
         expected.check(all[addressed].version)?;
         if let Some(at) = lapsed(&all, now) {
             let expired = expire_held(&txn, db, &mut all, now, ctx).await?;
+            serve_all(&txn, db, &locked, now, ctx).await?;
             txn.commit().await?;
             telemetry::holds("expired", expired);
             return Err(match (action, transition(BookingStatus::Expired, action)) {
@@ -261,6 +286,9 @@ pub(super) async fn act(
                 booking.hold_expires_at = None;
             }
             save_change(&txn, db, booking, change, ctx).await?;
+        }
+        if action != Action::Confirm {
+            serve_all(&txn, db, &locked, now, ctx).await?;
         }
         let answer = all.swap_remove(addressed);
         seal.store(&txn, now, &answer).await?;
@@ -314,6 +342,7 @@ pub(super) async fn reschedule(
         for booking in &all {
             transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
         }
+        serve_all(&txn, db, &locked, now, ctx).await?;
         for booking in &mut all {
             let index = booking.bundle.map_or(0, |(_, item)| usize::try_from(item).unwrap_or(0));
             // Moved outside what we locked since we looked: start again.
@@ -346,6 +375,8 @@ pub(super) async fn reschedule(
             booking.buffers = resource.policy.buffers();
             save_change(&txn, db, booking, moved, ctx).await?;
         }
+        // The time they left goes to the queues before this commits.
+        serve_all(&txn, db, &locked, now, ctx).await?;
         let answer = all.swap_remove(addressed);
         seal.store(&txn, now, &answer).await?;
         txn.commit().await?;

@@ -22,19 +22,27 @@ pub struct Db {
     conn: DatabaseConnection,
     clock: Clock,
     represent: std::sync::Arc<dyn Represent>,
-    buffers: KnownBuffers,
+    seen: KnownResources,
     schema: Fence,
 }
 
-/// What this instance last saw of each resource's buffers: a booking
-/// chooses the time buckets it locks before it has read its resource
-/// (docs/design.md §20). A wrong guess costs one retry, never a wrong
-/// decision: the buckets are checked against the resource under the lock.
+/// What this instance last saw of each resource: its buffers and whether it
+/// had a waiting list. A booking chooses how it locks before it has read
+/// its resource (docs/design.md §20: the time buckets of its buffers, or
+/// the whole row where a queue is to be served, §24). A wrong guess costs
+/// one retry, never a wrong decision: the guess is checked against the
+/// resource under the lock.
 #[derive(Clone, Default)]
-struct KnownBuffers(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<ResourceId, Buffers>>>);
+struct KnownResources(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<ResourceId, Seen>>>);
+
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    buffers: Buffers,
+    queued: bool,
+}
 
 /// Forgotten all at once past this many resources (a guess is only a guess).
-const KNOWN_BUFFERS_MAX: usize = 10_000;
+const KNOWN_RESOURCES_MAX: usize = 10_000;
 
 impl Db {
     pub fn new(conn: DatabaseConnection) -> Self {
@@ -47,7 +55,7 @@ impl Db {
             conn,
             clock,
             represent: std::sync::Arc::new(IdsOnly),
-            buffers: KnownBuffers::default(),
+            seen: KnownResources::default(),
             schema: Fence::default(),
         }
     }
@@ -55,15 +63,34 @@ impl Db {
     /// The buffers `resource` had when this instance last looked (none
     /// when it never did).
     pub(crate) fn known_buffers(&self, resource: ResourceId) -> Buffers {
-        self.buffers.0.lock().ok().and_then(|known| known.get(&resource).copied()).unwrap_or_default()
+        self.seen(resource).buffers
     }
 
     pub(crate) fn remember_buffers(&self, resource: ResourceId, buffers: Buffers) {
-        if let Ok(mut known) = self.buffers.0.lock() {
-            if known.len() >= KNOWN_BUFFERS_MAX {
+        self.remember(resource, |seen| seen.buffers = buffers);
+    }
+
+    /// Whether `resource` had a waiting list when this instance last looked.
+    pub(crate) fn known_queue(&self, resource: ResourceId) -> bool {
+        self.seen(resource).queued
+    }
+
+    pub(crate) fn remember_queue(&self, resource: ResourceId, queued: bool) {
+        if self.known_queue(resource) != queued {
+            self.remember(resource, |seen| seen.queued = queued);
+        }
+    }
+
+    fn seen(&self, resource: ResourceId) -> Seen {
+        self.seen.0.lock().ok().and_then(|known| known.get(&resource).copied()).unwrap_or_default()
+    }
+
+    fn remember(&self, resource: ResourceId, change: impl FnOnce(&mut Seen)) {
+        if let Ok(mut known) = self.seen.0.lock() {
+            if known.len() >= KNOWN_RESOURCES_MAX {
                 known.clear();
             }
-            known.insert(resource, buffers);
+            change(known.entry(resource).or_default());
         }
     }
 

@@ -334,7 +334,7 @@ pub(super) async fn pick<'r>(
     }
     let Some((first, _, _)) = refused.first().filter(|_| offer_alternatives) else {
         let alternatives = offer_alternatives.then(Vec::new);
-        let none_fits = ServiceError::NoResourceAvailable { group_id, alternatives };
+        let none_fits = ServiceError::NoResourceAvailable { group_id, alternatives, waitlist_length: None };
         return Err(if refused.is_empty() { wrong_values.unwrap_or(none_fits) } else { none_fits });
     };
     let requested = first.request.range.start();
@@ -345,5 +345,5 @@ pub(super) async fn pick<'r>(
     alternatives.sort_by_key(|r| ((r.start() - requested).num_seconds().abs(), r.start()));
     alternatives.dedup();
     alternatives.truncate(slots::ALTERNATIVES);
-    Err(ServiceError::NoResourceAvailable { group_id, alternatives: Some(alternatives) })
+    Err(ServiceError::NoResourceAvailable { group_id, alternatives: Some(alternatives), waitlist_length: None })
 }

@@ -39,7 +39,21 @@ pub enum ServiceError {
     /// No member of the group could take the booking; with the nearest
     /// `alternatives` over all members, except for a bundle's item.
     #[error("no member of group {group_id} is free")]
-    NoResourceAvailable { group_id: crate::domain::ids::GroupId, alternatives: Option<Vec<TimeRange>> },
+    NoResourceAvailable {
+        group_id: crate::domain::ids::GroupId,
+        alternatives: Option<Vec<TimeRange>>,
+        /// Entries waiting on overlapping intervals, on a booking's create.
+        waitlist_length: Option<i64>,
+    },
+    /// A request to join a waiting list that would book right now.
+    #[error("{available} units are free: book instead")]
+    WaitlistNotNeeded { available: i64 },
+    /// The customer already waits for an overlapping interval here.
+    #[error("already on the waiting list as {entry_id}")]
+    AlreadyOnWaitlist { entry_id: crate::domain::ids::WaitlistEntryId },
+    /// The entry is no longer in the queue.
+    #[error("the entry is {status}")]
+    WaitlistEntryClosed { status: crate::domain::waitlist::EntryStatus },
     #[error("future bookings use {peak_usage} units at once")]
     CapacityBelowCommitments { peak_usage: i64 },
     #[error("{blocking_bookings} future blocking bookings")]

@@ -14,11 +14,12 @@ use serde_json::{Value, json};
 use super::{Context, Db, ServiceError, retrying};
 pub use crate::domain::event::EventType;
 use crate::domain::{
-    booking::{Booking, BookingStatus},
+    booking::{Booking, BookingStatus, Target},
     group::Group,
     ids::ResourceId,
     resource::Resource,
     time_range::TimeRange,
+    waitlist::Entry,
     webhook::Endpoint,
 };
 use crate::store::{
@@ -60,6 +61,9 @@ pub(super) fn booking_change(
     if let Some(left) = before.resource {
         data["previous_resource_id"] = json!(left.0);
     }
+    if let Some(entry) = booking.waitlist_entry {
+        data["waitlist_entry_id"] = json!(entry.0);
+    }
     let now = booking.occupied();
     let (start, end) = match before.occupied {
         Some(was) => (now.start().min(was.start()), now.end().max(was.end())),
@@ -71,6 +75,24 @@ pub(super) fn booking_change(
         window: Some((start, end)),
     };
     outbox::append_statement(event.as_str(), booking.id.0, booking.updated_at, data.to_string(), Some(touched))
+}
+
+/// A waiting-list entry's change, as the insert of its outbox event: the
+/// entry as the API shows it (without its position). An entry of a
+/// resource touches its interval there (slot search shows what the queue
+/// would take, docs/design.md §24).
+pub(super) fn waitlist_change(db: &Db, event: EventType, entry: &Entry, ctx: &Context) -> InsertStatement {
+    let mut data = who(ctx);
+    data["waitlist_entry"] = db.represent().waitlist_entry(entry);
+    let touched = match entry.target {
+        Target::Resource(resource) => Some(Touched {
+            resource_id: resource.0,
+            previous_resource_id: None,
+            window: Some((entry.range.start(), entry.range.end())),
+        }),
+        Target::Group(_) => None,
+    };
+    outbox::append_statement(event.as_str(), entry.id.0, entry.updated_at, data.to_string(), touched)
 }
 
 /// Appends a resource's change, with its representation (as it was, for a

@@ -7,14 +7,16 @@ use sea_orm::DatabaseTransaction;
 use super::{
     Context, Db, Expected, ServiceError,
     events::{self, EventType},
+    decision::lock_in_order,
     idempotency::Seal,
     now, retrying,
+    waitlist::queue::serve,
 };
 use crate::domain::{
     group::{Group, GroupChanges, NewGroup, member_problems},
     ids::{GroupId, ResourceId},
 };
-use crate::store::{self, StoreError, groups, resources};
+use crate::store::{self, StoreError, groups, resources, waitlist};
 
 fn stored(err: StoreError) -> ServiceError {
     match err {
@@ -81,11 +83,32 @@ pub async fn update(
         if let Some(members) = &changes.members {
             check_members(&txn, members).await?;
         }
-        group.apply(changes.clone(), db.decision_clock(&txn).await?);
+        // A member added to a group with a queue is one more place its
+        // entries may be served (docs/design.md §24): locked before the
+        // clock is read, like every decider's resources.
+        let added: Vec<ResourceId> = changes
+            .members
+            .iter()
+            .flatten()
+            .filter(|member| !group.members.contains(member))
+            .copied()
+            .collect();
+        let mut joined = lock_in_order(&txn, &added).await?;
+        let now = db.decision_clock(&txn).await?;
+        group.apply(changes.clone(), now);
         if !groups::update_if_version(&txn, &group, locked_version).await.map_err(stored)? {
             return Err(ServiceError::VersionMismatch { current_version: locked_version });
         }
         events::group_changed(&txn, db, EventType::GroupUpdated, &group, group.updated_at, ctx).await?;
+        let waiting = waitlist::active_in_group(&txn, group.id).await?;
+        if waiting > 0 {
+            let ids: Vec<ResourceId> = joined.keys().copied().collect();
+            waitlist::count_in(&txn, &ids, waiting).await?;
+            for resource in joined.values_mut() {
+                resource.waitlist_active = resource.waitlist_active.saturating_add(i32::try_from(waiting).unwrap_or(i32::MAX));
+                serve(&txn, db, resource, now, ctx).await?;
+            }
+        }
         txn.commit().await?;
         Ok(group)
     })

@@ -22,6 +22,7 @@ mod retry;
 pub mod schema;
 pub mod sender;
 pub mod slots;
+pub mod waitlist;
 pub mod webhooks;
 
 pub use context::{Context, Expected};

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::{booking::Booking, group::Group, resource::Resource, webhook::Endpoint};
+use crate::domain::{booking::Booking, group::Group, resource::Resource, waitlist::Entry, webhook::Endpoint};
 
 /// How an event shows the object it is about: the API's representation.
 pub trait Represent: Send + Sync {
@@ -12,6 +12,8 @@ pub trait Represent: Send + Sync {
     fn group(&self, group: &Group) -> Value;
     /// Never with its secret.
     fn webhook(&self, endpoint: &Endpoint) -> Value;
+    /// Without its position, which every other change to its queue moves.
+    fn waitlist_entry(&self, entry: &Entry) -> Value;
 }
 
 /// Ids only: for a `Db` used without the HTTP layer (benchmarks).
@@ -29,5 +31,8 @@ impl Represent for IdsOnly {
     }
     fn webhook(&self, endpoint: &Endpoint) -> Value {
         json!({"id": endpoint.id.0})
+    }
+    fn waitlist_entry(&self, entry: &Entry) -> Value {
+        json!({"id": entry.id.0})
     }
 }

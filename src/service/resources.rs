@@ -9,6 +9,7 @@ use super::{
     events::{self, EventType},
     idempotency::Seal,
     now, retrying,
+    waitlist::queue::serve,
 };
 use crate::domain::{
     ids::ResourceId,
@@ -82,6 +83,9 @@ pub async fn update(
             return Err(ServiceError::VersionMismatch { current_version: current.version });
         }
         events::resource_changed(&txn, db, EventType::ResourceUpdated, &resource, now, ctx).await?;
+        // More capacity, wider hours, a looser policy: the queue gets what
+        // they free before this commits (docs/design.md §24).
+        serve(&txn, db, &resource, now, ctx).await?;
         txn.commit().await?;
         Ok(resource)
     })

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use chrono_tz::Tz;
 
-use super::{Db, ServiceError, bookings::Target};
+use super::{Db, ServiceError, bookings::Target, waitlist::ahead};
 use crate::domain::{
     capacity,
     ids::CustomerId,
@@ -136,7 +136,9 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
         now,
         exclude: None,
     };
-    let usages = bookings::blocking_usage(db.conn(), &overlap).await?;
+    // A new customer gets only what the queue would not (docs/design.md §24).
+    let queue = ahead::waiting(db.conn(), resource, &span).await?;
+    let usages = ahead::with_queue(resource, bookings::blocking_usage(db.conn(), &overlap).await?, queue);
     let timeline = capacity::timeline(&usages, &span);
     let own = match search.customer {
         Some(customer) => {

@@ -22,7 +22,7 @@ use super::{StoreError, StoreResult};
 use crate::domain::{
     booking::{Booking, BookingFilter, BookingStatus},
     capacity::Usage,
-    ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId},
+    ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId, WaitlistEntryId},
     policy::{Buffers, limits::MAX_BUFFER_SECONDS},
     rules::OwnBooking,
     time_range::TimeRange,
@@ -46,6 +46,7 @@ pub(super) fn to_domain(m: Model) -> StoreResult<Booking> {
             after_seconds: i64::from(m.buffer_after_seconds),
         },
         counted: m.counted_version == Some(m.version),
+        waitlist_entry: m.waitlist_entry_id.map(WaitlistEntryId),
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -79,6 +80,7 @@ fn to_active(b: &Booking) -> ActiveModel {
         occupied_end_at: Set(occupied.end()),
         version: Set(b.version),
         counted_version: Set(b.counted.then_some(b.version)),
+        waitlist_entry_id: Set(b.waitlist_entry.map(|e| e.0)),
         created_at: Set(b.created_at),
         updated_at: Set(b.updated_at),
     }
@@ -435,6 +437,25 @@ pub async fn future_blocking(
         .all(conn)
         .await?;
     to_domain_all(rows)
+}
+
+/// Share-locks the blocking bookings occupying part of `overlap`'s range
+/// until the transaction ends (PostgreSQL): a change to one of them that
+/// is under way (a cancel, which does not lock the resource) commits first,
+/// and what is read after this sees it.
+pub async fn lock_blocking(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<()> {
+    if conn.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let _locked: Vec<uuid::Uuid> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(overlap.condition())
+        .lock(LockType::Share)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(())
 }
 
 /// The customer's bookings that are or may become blocking (held,

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod resources;
 pub mod settings_json;
 pub mod usage;
+pub mod waitlist;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -43,6 +43,7 @@ fn to_domain(m: Model) -> StoreResult<Resource> {
         hold_ttl_seconds: m.hold_ttl_seconds,
         max_booking_duration_seconds: m.max_booking_duration_seconds,
         version: m.version,
+        waitlist_active: m.waitlist_active,
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
@@ -62,6 +63,8 @@ fn to_active(r: &Resource) -> ActiveModel {
         schedule: Set(r.schedule.as_ref().map(schedule_to_json)),
         policy: Set(policy_to_json(&r.policy)),
         version: Set(r.version),
+        // Written only by the waiting lists' own statements (`waitlist`).
+        waitlist_active: NotSet,
         created_at: Set(r.created_at),
         updated_at: Set(r.updated_at),
     }

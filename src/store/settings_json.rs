@@ -58,7 +58,7 @@ pub fn schedule_from_json(text: &str) -> Option<Schedule> {
 }
 
 /// Each set value by its API name; an empty policy is no policy.
-fn policy_fields(policy: &Policy) -> [(&'static str, Option<i64>); 9] {
+fn policy_fields(policy: &Policy) -> [(&'static str, Option<i64>); 10] {
     [
         ("min_notice_seconds", policy.min_notice_seconds),
         ("max_advance_seconds", policy.max_advance_seconds),
@@ -69,6 +69,7 @@ fn policy_fields(policy: &Policy) -> [(&'static str, Option<i64>); 9] {
         ("cancel_cutoff_seconds", policy.cancel_cutoff_seconds),
         ("reschedule_cutoff_seconds", policy.reschedule_cutoff_seconds),
         ("max_active_bookings_per_customer", policy.max_active_bookings_per_customer),
+        ("waitlist_offer_seconds", policy.waitlist_offer_seconds),
     ]
 }
 
@@ -93,6 +94,7 @@ pub fn policy_from_json(text: &str) -> Option<Policy> {
         cancel_cutoff_seconds: field("cancel_cutoff_seconds"),
         reschedule_cutoff_seconds: field("reschedule_cutoff_seconds"),
         max_active_bookings_per_customer: field("max_active_bookings_per_customer"),
+        waitlist_offer_seconds: field("waitlist_offer_seconds"),
     })
 }
 

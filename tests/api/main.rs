@@ -27,4 +27,5 @@ mod schedules;
 mod slots;
 mod trust;
 mod usage;
+mod waitlist;
 mod webhooks;

@@ -49,6 +49,7 @@ fn confirmed_row(
         occupied_end_at: Set(end),
         version: Set(1),
         counted_version: Set(counted_version),
+        waitlist_entry_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -151,6 +151,9 @@ pub struct BookingResponse {
     /// The bundle it belongs to (booked, moved and cancelled with the
     /// others); null for a booking on its own.
     pub bundle_id: Option<Uuid>,
+    /// The waiting-list entry this hold was offered to (confirm it to
+    /// accept the offer); null for a booking made directly.
+    pub waitlist_entry_id: Option<Uuid>,
     pub customer_id: Uuid,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
@@ -182,6 +185,7 @@ impl From<&Booking> for BookingResponse {
             resource_id: b.resource_id.0,
             group_id: b.group_id.map(|g| g.0),
             bundle_id: b.bundle.map(|(bundle, _)| bundle.0),
+            waitlist_entry_id: b.waitlist_entry.map(|e| e.0),
             customer_id: b.customer_id.0,
             start_at: b.range.start(),
             end_at: b.range.end(),

@@ -92,7 +92,7 @@ pub async fn create_booking(
 /// Whom a booking is for: a customer's token books for itself (another
 /// customer's id is 403); an admin names the customer. Only admins may
 /// override the policy.
-pub(super) fn booking_customer(
+pub(crate) fn booking_customer(
     who: &SignedIn,
     asked: Option<Uuid>,
     override_policy: bool,
@@ -113,7 +113,7 @@ pub(super) fn booking_customer(
 
 /// What a booking (or an item of a bundle, under `at`) is for: a resource
 /// or a group, exactly one of them.
-pub(super) fn target(resource: Option<Uuid>, group: Option<Uuid>, at: &str) -> Result<Target, Problem> {
+pub(crate) fn target(resource: Option<Uuid>, group: Option<Uuid>, at: &str) -> Result<Target, Problem> {
     match (resource, group) {
         (Some(resource), None) => Ok(Target::Resource(ResourceId(resource))),
         (None, Some(group)) => Ok(Target::Group(GroupId(group))),

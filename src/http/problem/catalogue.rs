@@ -28,6 +28,12 @@ const ALTERNATIVES: (&str, &str) = (
     "on create and reschedule: up to 3 bookable `{start_at, end_at}` of the same length and quantity, nearest to the requested start within 7 days either side; `[]` when there is none",
 );
 
+/// The member a full interval's refusal of a new booking carries.
+const WAITLIST_LENGTH: (&str, &str) = (
+    "waitlist_length",
+    "on create: how many waiting-list entries wait for intervals overlapping this one (join with `POST /v1/waitlist`)",
+);
+
 /// One row per problem type; `example` is the detail and the extension
 /// members of the documented example (the detail defaults to `when`).
 macro_rules! catalogue {
@@ -88,21 +94,22 @@ catalogue! {
             ("capacity", "the resource's capacity"),
             ("requested", "the quantity asked for"),
             ("available", "the largest quantity that would fit over the whole interval"),
+            WAITLIST_LENGTH,
             ALTERNATIVES,
         ],
         header: None,
         example: ("Only 2 of the 3 requested units are free over the whole interval.",
-            {"resource_id": "0193a5c2-7b1e-7c3a-9d2e-1f4b5c6d7e8f", "capacity": 10, "requested": 3, "available": 2, "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
+            {"resource_id": "0193a5c2-7b1e-7c3a-9d2e-1f4b5c6d7e8f", "capacity": 10, "requested": 3, "available": 2, "waitlist_length": 0, "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
     },
     NoResourceAvailable {
         slug: "no-resource-available",
         status: 409,
         title: "No resource available",
         when: "A booking through a group found no member for which every rule passes (capacity, opening hours, policy, duplicates) over the interval. `alternatives` are the nearest intervals some member could take.",
-        members: [("group_id", "the group asked for"), ALTERNATIVES],
+        members: [("group_id", "the group asked for"), WAITLIST_LENGTH, ALTERNATIVES],
         header: None,
         example: ("None of the group's 5 members is free over the whole interval.",
-            {"group_id": "0193a5c2-8c2f-7d4b-ae3f-2a5c6d7e8f90", "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}]}),
+            {"group_id": "0193a5c2-8c2f-7d4b-ae3f-2a5c6d7e8f90", "waitlist_length": 3, "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}]}),
     },
     DuplicateBooking {
         slug: "duplicate-booking",
@@ -130,6 +137,34 @@ catalogue! {
         header: None,
         example: ("A cancelled booking cannot be confirmed.",
             {"current_status": "cancelled", "action": "confirm", "allowed_actions": []}),
+    },
+    WaitlistNotNeeded {
+        slug: "waitlist-not-needed",
+        status: 409,
+        title: "Waiting list not needed",
+        when: "A request to join a waiting list that would be booked right now: `available` units are free over the whole interval and no one waiting before would take them. Book it instead.",
+        members: [("available", "the largest quantity that would fit over the whole interval")],
+        header: None,
+        example: ("2 units are free over the whole interval: book it instead of waiting.", {"available": 2}),
+    },
+    AlreadyOnWaitlist {
+        slug: "already-on-waitlist",
+        status: 409,
+        title: "Already on the waiting list",
+        when: "The customer already has a waiting or offered entry for an overlapping interval of this resource or group: one place per customer. Show or leave that entry.",
+        members: [("entry_id", "the customer's entry")],
+        header: None,
+        example: ("The customer already waits for an overlapping interval of this resource or group.",
+            {"entry_id": "0193a5c2-9d3a-7e5c-bf4a-3b6d7e8f9a01"}),
+    },
+    WaitlistEntryClosed {
+        slug: "waitlist-entry-closed",
+        status: 409,
+        title: "Waiting-list entry closed",
+        when: "The entry is no longer in the queue (accepted, declined, expired, left or lapsed): nothing to leave.",
+        members: [("current_status", "the entry's status")],
+        header: None,
+        example: ("The entry is expired: it is no longer in the queue.", {"current_status": "expired"}),
     },
     HoldExpired {
         slug: "hold-expired",

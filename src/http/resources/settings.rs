@@ -167,6 +167,12 @@ pub struct PolicyDto {
     #[validate(range(min = 1, max = 10_000, message = "must be between 1 and 10000"))]
     #[schema(minimum = 1, maximum = 10_000, example = 2)]
     pub max_active_bookings_per_customer: Option<i64>,
+    /// How long a waiting-list offer is held for its customer (never past
+    /// the booking's start); 900 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 5, max = 604_800, message = "must be between 5 and 604800"))]
+    #[schema(minimum = 5, maximum = 604_800, example = 900)]
+    pub waitlist_offer_seconds: Option<i64>,
 }
 
 fn hours(dto: &HoursDto) -> Hours {
@@ -239,6 +245,7 @@ impl From<PolicyDto> for Policy {
             cancel_cutoff_seconds: p.cancel_cutoff_seconds,
             reschedule_cutoff_seconds: p.reschedule_cutoff_seconds,
             max_active_bookings_per_customer: p.max_active_bookings_per_customer,
+            waitlist_offer_seconds: p.waitlist_offer_seconds,
         }
     }
 }
@@ -255,6 +262,7 @@ pub fn policy_dto(p: &Policy) -> Option<PolicyDto> {
         cancel_cutoff_seconds: p.cancel_cutoff_seconds,
         reschedule_cutoff_seconds: p.reschedule_cutoff_seconds,
         max_active_bookings_per_customer: p.max_active_bookings_per_customer,
+        waitlist_offer_seconds: p.waitlist_offer_seconds,
     };
     (*p != Policy::default()).then_some(dto)
 }

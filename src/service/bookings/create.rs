@@ -6,18 +6,61 @@ use super::{
     types::{NewBooking, Target},
     write::{created, fresh, insert_fresh, refused},
 };
-use crate::domain::booking::Booking;
+use crate::domain::{booking::Booking, rules::Refusal};
 use crate::service::{
     Context, Db, ServiceError,
     decision::{lock_in_order, pick, trial_order},
     idempotency::Seal,
     retrying,
+    waitlist::{self, queue::serve},
 };
 use crate::store::{self, customers, groups};
 
 pub async fn create(
     db: &Db,
     new: NewBooking,
+    ctx: &Context,
+    seal: &Seal<'_, Booking>,
+) -> Result<Booking, ServiceError> {
+    match decide_and_write(db, &new, ctx, seal).await {
+        Err(err) => Err(with_waitlist_length(db, &new, err).await),
+        done => done,
+    }
+}
+
+/// A full interval's refusal says how many wait for it (docs/design.md
+/// §24), read after the decision's transaction ended.
+async fn with_waitlist_length(db: &Db, new: &NewBooking, err: ServiceError) -> ServiceError {
+    let length = || waitlist::waiting_length(db, new.target, &new.range);
+    match err {
+        ServiceError::Refused { refusal: Refusal::CapacityExceeded { resource_id, capacity, requested, available, .. }, alternatives } => {
+            match length().await {
+                Ok(waitlist_length) => ServiceError::Refused {
+                    refusal: Refusal::CapacityExceeded {
+                        resource_id,
+                        capacity,
+                        requested,
+                        available,
+                        waitlist_length: Some(waitlist_length),
+                    },
+                    alternatives,
+                },
+                Err(failed) => failed,
+            }
+        }
+        ServiceError::NoResourceAvailable { group_id, alternatives, .. } => match length().await {
+            Ok(waitlist_length) => {
+                ServiceError::NoResourceAvailable { group_id, alternatives, waitlist_length: Some(waitlist_length) }
+            }
+            Err(failed) => failed,
+        },
+        other => other,
+    }
+}
+
+async fn decide_and_write(
+    db: &Db,
+    new: &NewBooking,
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
@@ -28,7 +71,7 @@ pub async fn create(
         let (mut customer_exists, mut clock) = (None, None);
         let (group, locked) = match new.target {
             Target::Resource(id) => {
-                let (resource, along) = lock_one(&txn, db, &new, id).await?;
+                let (resource, along) = lock_one(&txn, db, new, id).await?;
                 (customer_exists, clock) = along;
                 (None, std::collections::HashMap::from([(id, resource)]))
             }
@@ -48,6 +91,10 @@ pub async fn create(
             return Err(ServiceError::invalid("customer_id", "no customer with this id"));
         }
         let now = db.decision_clock_or(&txn, clock).await?;
+        // Nobody books past the queue: it is served first (docs/design.md §24).
+        for resource in locked.values() {
+            serve(&txn, db, resource, now, ctx).await?;
+        }
         let decision = |resource| new.decision(resource, now);
         let picked = match &group {
             None => {
@@ -65,7 +112,7 @@ pub async fn create(
             Ok(resource) => resource,
             Err(err) => return Err(refused(txn, err).await),
         };
-        let mut booking = fresh(resource, &new, now);
+        let mut booking = fresh(resource, new, now);
         booking.group_id = group.as_ref().map(|g| g.id);
         // The key's record goes with the booking's inserts (one statement).
         let key_record = seal.record_insert(now, &booking);

@@ -31,7 +31,9 @@ pub(super) async fn lock_one(
     new: &NewBooking,
     id: ResourceId,
 ) -> Result<(Resource, (Option<bool>, Option<DateTime<Utc>>)), ServiceError> {
-    let buckets = if store::locks::in_use(txn) {
+    // A resource with a waiting list is decided under its whole lock: the
+    // queue is served first, over any time (docs/design.md §24).
+    let buckets = if store::locks::in_use(txn) && !db.known_queue(id) {
         store::locks::bucket_keys(id, &rules::occupied(&new.range, db.known_buffers(id)))
     } else {
         None
@@ -47,6 +49,12 @@ pub(super) async fn lock_one(
         }
     };
     let resource = resource.ok_or_else(|| ServiceError::invalid("resource_id", "no resource with this id"))?;
+    db.remember_queue(id, resource.waitlist_active > 0);
+    if buckets.is_some() && resource.waitlist_active > 0 {
+        // It has a queue since this instance last looked: start again with
+        // the whole lock.
+        return Err(ServiceError::lost_race());
+    }
     if let Some(held) = &buckets {
         let buffers = resource.policy.buffers();
         db.remember_buffers(id, buffers);

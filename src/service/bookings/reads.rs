@@ -12,7 +12,7 @@ use crate::domain::{
     resource::Resource,
     time_range::TimeRange,
 };
-use crate::service::{Db, ServiceError, now};
+use crate::service::{Db, ServiceError, now, waitlist::ahead};
 use crate::store::{
     bookings::{self, Overlap},
     events, resources,
@@ -61,7 +61,9 @@ pub async fn availability(
         now: now(),
         exclude: None,
     };
-    let usages = bookings::blocking_usage(db.conn(), &overlap).await?;
+    // What the queue would take is not there for a new customer (§24).
+    let queue = ahead::waiting(db.conn(), &resource, &window).await?;
+    let usages = ahead::with_queue(&resource, bookings::blocking_usage(db.conn(), &overlap).await?, queue);
     let open = resource.schedule.as_ref().map(|schedule| schedule.open_time(resource.time_zone, &window));
     let segments = capacity::timeline_open(&usages, open.as_deref(), &window);
     Ok((resource, segments))

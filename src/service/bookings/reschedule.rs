@@ -16,6 +16,7 @@ use crate::service::{
     decision::{Decision, lock_in_order, pick, trial_order},
     idempotency::Seal,
     retrying,
+    waitlist::queue::serve,
 };
 use crate::store::{self, bookings, groups};
 use crate::telemetry;
@@ -51,6 +52,10 @@ pub async fn reschedule(
         let resource = locked.get(&booking.resource_id).ok_or_else(ServiceError::lost_race)?;
         let now = db.decision_clock(&txn).await?;
         expected.check(booking.version)?;
+        // Nobody moves past the queue: it is served first (docs/design.md §24).
+        for locked in locked.values() {
+            serve(&txn, db, locked, now, ctx).await?;
+        }
         let quantity = change.quantity.unwrap_or(booking.quantity);
         let decision = |resource| Decision {
             resource,
@@ -96,6 +101,10 @@ pub async fn reschedule(
         // A move is a new decision: it takes the buffers of the policy now.
         booking.buffers = resource.policy.buffers();
         save_change(&txn, db, &mut booking, moved, ctx).await?;
+        // The time it left goes to the queue before this commits.
+        for locked in locked.values() {
+            serve(&txn, db, locked, now, ctx).await?;
+        }
         seal.store(&txn, now, &booking).await?;
         txn.commit().await?;
         Ok(Routed::Done(booking))
@@ -106,5 +115,6 @@ pub async fn reschedule(
         Routed::Bundle(bundle) => {
             crate::service::bundles::reschedule(db, id, bundle, change, expected, ctx, seal).await
         }
+        Routed::ServeQueue => Err(ServiceError::lost_race()),
     }
 }

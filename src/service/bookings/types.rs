@@ -8,18 +8,12 @@ use chrono::{DateTime, Utc};
 use crate::domain::{resource::Resource, rules::Request};
 use crate::service::decision::Decision;
 
+pub use crate::domain::booking::Target;
 use crate::domain::{
     booking::{Action, Booking},
-    ids::{BundleId, CustomerId, GroupId, ResourceId},
+    ids::{BundleId, CustomerId},
     time_range::TimeRange,
 };
-
-/// What a booking is for: one resource, or any one member of a group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    Resource(ResourceId),
-    Group(GroupId),
-}
 
 /// A validated request to book.
 #[derive(Clone, Debug)]
@@ -84,4 +78,7 @@ impl Change {
 pub(super) enum Routed {
     Done(Booking),
     Bundle(BundleId),
+    /// The resource has a queue the change must serve: run it again under
+    /// the resource's whole lock.
+    ServeQueue,
 }

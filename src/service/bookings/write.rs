@@ -64,6 +64,7 @@ pub(in crate::service) fn fresh(resource: &Resource, new: &NewBooking, now: Date
         buffers: resource.policy.buffers(),
         version: 1,
         counted: true,
+        waitlist_entry: None,
         created_at: now,
         updated_at: now,
     }
@@ -157,6 +158,10 @@ pub(in crate::service) async fn save_change(
         .and_all(usage::Changes::new().remove(&before).add(booking).statements())
         .run(txn)
         .await?;
+    if booking.waitlist_entry.is_some() {
+        // An offer from a waiting list: its entry follows (docs/design.md §24).
+        crate::service::waitlist::settle::settle_offer(txn, db, booking, action, now, ctx).await?;
+    }
     Ok(())
 }
 
