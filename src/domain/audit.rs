@@ -19,6 +19,7 @@ use super::{
     capacity::{self, Usage},
     ids::{BookingId, ResourceId},
     time_range::TimeRange,
+    waitlist::Entry,
 };
 
 /// The most violations of one kind reported for one resource; the detail of
@@ -38,15 +39,22 @@ pub enum Kind {
     HistoryMismatch,
     /// The feed would show a subject's events out of order.
     FeedOrder,
+    /// A waiting-list entry was offered while an earlier one, which the
+    /// same units would have fitted, still waited.
+    WaitlistOrder,
+    /// A booking took units an earlier waiting entry would have fitted.
+    BookedPastQueue,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 7] = [
         Kind::OverCapacity,
         Kind::DuplicateBooking,
         Kind::UsageSummaryMismatch,
         Kind::HistoryMismatch,
         Kind::FeedOrder,
+        Kind::WaitlistOrder,
+        Kind::BookedPastQueue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +64,8 @@ impl Kind {
             Kind::UsageSummaryMismatch => "usage_summary_mismatch",
             Kind::HistoryMismatch => "history_mismatch",
             Kind::FeedOrder => "feed_order",
+            Kind::WaitlistOrder => "waitlist_order",
+            Kind::BookedPastQueue => "booked_past_queue",
         }
     }
 }
@@ -264,6 +274,91 @@ pub fn feed_order(subject: uuid::Uuid, position: i64, previous: i64) -> Violatio
     violation
 }
 
+/// Whether `entry` was waiting (joined, not yet offered or closed) at `at`.
+fn waiting_at(entry: &Entry, at: DateTime<Utc>) -> bool {
+    entry.created_at < at && entry.offered_at.is_none_or(|o| o > at) && entry.closed_at.is_none_or(|c| c > at)
+}
+
+/// Whether units that `taker` got (its interval and quantity) would have
+/// fitted `entry` whole: its interval inside, its quantity no more.
+fn would_have_fitted(entry: &Entry, range: &TimeRange, quantity: i32) -> bool {
+    entry.range.start() >= range.start() && entry.range.end() <= range.end() && entry.quantity <= quantity
+}
+
+/// Whether `entry`'s customer held a booking of the resource over its
+/// interval made before `at`: the duplicate rule may have skipped it then.
+fn skipped_for_own_booking(entry: &Entry, bookings: &[Booking], at: DateTime<Utc>) -> bool {
+    bookings.iter().any(|b| b.customer_id == entry.customer_id && b.created_at < at && b.range.overlaps(&entry.range))
+}
+
+/// Offers made out of queue order on `resource`: an entry offered at `t`
+/// while an earlier entry, which the offered units would have fitted
+/// whole, still waited (and its customer held no booking of the resource
+/// over its interval, which the duplicate rule would have skipped it for).
+/// `entries`: the resource's own entries (any status); `bookings`: its
+/// held, confirmed and checked-in bookings.
+pub fn waitlist_order(resource: ResourceId, entries: &[Entry], bookings: &[Booking]) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for offered in entries {
+        let Some(at) = offered.offered_at else { continue };
+        let passed_over = entries.iter().find(|earlier| {
+            (earlier.created_at, earlier.id) < (offered.created_at, offered.id)
+                && waiting_at(earlier, at)
+                && would_have_fitted(earlier, &offered.range, offered.quantity)
+                && !skipped_for_own_booking(earlier, bookings, at)
+        });
+        if let Some(earlier) = passed_over {
+            let mut violation = Violation::new(
+                Kind::WaitlistOrder,
+                Some(resource),
+                format!(
+                    "Entry {} was offered at {} while entry {}, earlier in the queue and fitted by the same units, waited.",
+                    offered.id,
+                    at.to_rfc3339(),
+                    earlier.id
+                ),
+            );
+            violation.booking_ids = vec![offered.id.0, earlier.id.0];
+            violation.at = Some(at);
+            found.push(violation);
+        }
+    }
+    capped(found)
+}
+
+/// Bookings made past the queue on `resource`: a booking not offered from
+/// the waiting list, made at `t` while an entry waited that its units
+/// would have fitted whole (for another customer, who held no booking of
+/// the resource over that interval).
+pub fn booked_past_queue(resource: ResourceId, entries: &[Entry], bookings: &[Booking]) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for booking in bookings.iter().filter(|b| b.waitlist_entry.is_none()) {
+        let at = booking.created_at;
+        let passed_over = entries.iter().find(|entry| {
+            entry.customer_id != booking.customer_id
+                && waiting_at(entry, at)
+                && would_have_fitted(entry, &booking.range, booking.quantity)
+                && !skipped_for_own_booking(entry, bookings, at)
+        });
+        if let Some(entry) = passed_over {
+            let mut violation = Violation::new(
+                Kind::BookedPastQueue,
+                Some(resource),
+                format!(
+                    "Booking {} was made at {} while entry {}, which its units would have fitted, waited.",
+                    booking.id,
+                    at.to_rfc3339(),
+                    entry.id
+                ),
+            );
+            violation.booking_ids = vec![booking.id.0, entry.id.0];
+            violation.at = Some(at);
+            found.push(violation);
+        }
+    }
+    capped(found)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone};
@@ -290,6 +385,7 @@ mod tests {
             buffers: Buffers::default(),
             version: 1,
             counted: true,
+            waitlist_entry: None,
             created_at: at(-100),
             updated_at: at(-100),
         }
@@ -359,5 +455,46 @@ mod tests {
         let found = over_capacity(resource, 1, &bookings, at(0));
         assert_eq!(found.len(), MAX_PER_KIND);
         assert!(found[MAX_PER_KIND - 1].detail.contains("10 more"), "{}", found[MAX_PER_KIND - 1].detail);
+    }
+
+    fn entry(customer: u128, joined: i64, from: i64, to: i64, quantity: i32) -> Entry {
+        let resource = crate::domain::booking::Target::Resource(ResourceId(uuid::Uuid::nil()));
+        let range = TimeRange::new(at(from), at(to)).unwrap();
+        Entry::new(resource, CustomerId(uuid::Uuid::from_u128(customer)), range, quantity, at(joined))
+    }
+
+    #[test]
+    fn an_offer_past_an_earlier_entry_that_fitted_is_out_of_order() {
+        let resource = ResourceId(uuid::Uuid::nil());
+        let (mut first, mut second) = (entry(1, -10, 9, 10, 1), entry(2, -9, 9, 10, 1));
+        second.offer(BookingId::generate(), at(-4), at(-5));
+        let found = waitlist_order(resource, &[first.clone(), second.clone()], &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].booking_ids, vec![second.id.0, first.id.0]);
+        // Not when the earlier one wants more than was freed, was offered
+        // first, or its customer held a booking there (the duplicate rule).
+        let pair = Entry { quantity: 2, ..first.clone() };
+        assert!(waitlist_order(resource, &[pair, second.clone()], &[]).is_empty());
+        let own = Booking { customer_id: first.customer_id, ..booking(1, 9, 10, 1) };
+        assert!(waitlist_order(resource, &[first.clone(), second.clone()], &[own]).is_empty());
+        first.offer(BookingId::generate(), at(-5), at(-6));
+        assert!(waitlist_order(resource, &[first, second], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_booking_made_while_a_fitting_entry_waited_is_past_the_queue() {
+        let resource = ResourceId(uuid::Uuid::nil());
+        let waiting = entry(1, -200, 9, 10, 1);
+        let walk_in = booking(2, 9, 11, 1);
+        let found = booked_past_queue(resource, std::slice::from_ref(&waiting), std::slice::from_ref(&walk_in));
+        assert_eq!(found.len(), 1, "{found:?}");
+        // Not a booking from an offer, one made before the entry joined, or
+        // one whose units the entry would not have fitted.
+        let offered = Booking { waitlist_entry: Some(waiting.id), ..walk_in.clone() };
+        assert!(booked_past_queue(resource, std::slice::from_ref(&waiting), &[offered]).is_empty());
+        let earlier = entry(1, -50, 9, 10, 1);
+        assert!(booked_past_queue(resource, &[earlier], std::slice::from_ref(&walk_in)).is_empty());
+        let longer = entry(1, -200, 9, 12, 1);
+        assert!(booked_past_queue(resource, &[longer], &[walk_in]).is_empty());
     }
 }

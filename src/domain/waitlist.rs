@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{
     booking::Target,
     capacity::{self, Usage},
-    ids::{BookingId, CustomerId, WaitlistEntryId},
+    ids::{BookingId, CustomerId, GroupId, ResourceId, WaitlistEntryId},
     policy::{DEFAULT_WAITLIST_OFFER_SECONDS, Policy},
     rules::Refusal,
     time_range::TimeRange,
@@ -124,6 +124,15 @@ impl Entry {
     }
 }
 
+/// What a list of entries is filtered on.
+#[derive(Clone, Debug, Default)]
+pub struct EntryFilter {
+    pub resource_id: Option<ResourceId>,
+    pub group_id: Option<GroupId>,
+    pub customer_id: Option<CustomerId>,
+    pub status: Option<EntryStatus>,
+}
+
 /// Whether a refusal of an entry's interval means it can no longer be
 /// booked by anyone (its start is too near or passed, it lies beyond the
 /// horizon, outside the hours or off the grid): the entry lapses. A full
@@ -211,7 +220,7 @@ mod tests {
     #[test]
     fn only_rules_of_the_interval_lapse_an_entry() {
         let full = Refusal::CapacityExceeded {
-            resource_id: crate::domain::ids::ResourceId::generate(),
+            resource_id: ResourceId::generate(),
             capacity: 1,
             requested: 1,
             available: 0,

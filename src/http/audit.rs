@@ -63,6 +63,8 @@ pub enum ViolationKind {
     UsageSummaryMismatch,
     HistoryMismatch,
     FeedOrder,
+    WaitlistOrder,
+    BookedPastQueue,
 }
 
 impl From<audit::Kind> for ViolationKind {
@@ -73,6 +75,8 @@ impl From<audit::Kind> for ViolationKind {
             audit::Kind::UsageSummaryMismatch => ViolationKind::UsageSummaryMismatch,
             audit::Kind::HistoryMismatch => ViolationKind::HistoryMismatch,
             audit::Kind::FeedOrder => ViolationKind::FeedOrder,
+            audit::Kind::WaitlistOrder => ViolationKind::WaitlistOrder,
+            audit::Kind::BookedPastQueue => ViolationKind::BookedPastQueue,
         }
     }
 }
@@ -86,11 +90,17 @@ pub struct ViolationResponse {
     /// `usage_summary_mismatch`: an hour whose summary differs from the
     /// bookings; `history_mismatch`: a booking whose history does not end
     /// in its status; `feed_order`: a subject's events out of order in the
-    /// feed.
+    /// feed; `waitlist_order`: a waiting-list entry offered while an
+    /// earlier one the same units would have fitted still waited;
+    /// `booked_past_queue`: a booking made while a waiting entry its units
+    /// would have fitted waited (both over the resource's own entries for
+    /// intervals not yet ended).
     pub kind: ViolationKind,
     /// The resource (none for `feed_order`).
     pub resource_id: Option<Uuid>,
-    /// The bookings involved (for `feed_order`, the events' subjects).
+    /// The bookings involved (for `feed_order`, the events' subjects; for
+    /// the waiting-list kinds, the entry or booking that went first, then
+    /// the entry passed over).
     #[schema(max_items = 20)]
     pub booking_ids: Vec<Uuid>,
     /// The instant (or the hour's start) where it was found.

@@ -28,11 +28,11 @@ mod routes;
 pub mod schema_fence;
 pub mod service_error;
 pub mod slots;
-pub mod waitlist;
 mod stack;
 mod state;
 pub mod strict_json;
 pub mod time;
+pub mod waitlist;
 pub mod webhooks;
 
 pub use openapi::{BEARER, openapi};

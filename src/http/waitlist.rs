@@ -28,7 +28,7 @@ use super::{
 use crate::domain::{
     booking::Target,
     ids::{CustomerId, GroupId, ResourceId, WaitlistEntryId},
-    waitlist::{Entry, EntryStatus},
+    waitlist::{Entry, EntryFilter, EntryStatus},
 };
 use crate::problems;
 use crate::service::{
@@ -36,7 +36,6 @@ use crate::service::{
     idempotency::StoredResponse,
     waitlist::{self as service, NewEntry, Placed},
 };
-use crate::store::waitlist::EntryFilter;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -22,7 +22,7 @@ use crate::domain::{
     ids::ResourceId,
     resource::Resource,
 };
-use crate::store::{self, StoreError, audit as reads, resources};
+use crate::store::{self, StoreError, audit as reads, resources, waitlist};
 use crate::telemetry;
 
 /// What one call looks at.
@@ -134,6 +134,7 @@ async fn audit_resource(db: &Db, id: ResourceId, report: &mut Report) -> Result<
     let bookings = reads::count_bookings(&txn, id).await?;
     // After the reads (see the module header).
     let now = db.decision_clock(&txn).await?;
+    let entries = waitlist::of_resource_ending_after(&txn, id, now).await?;
     txn.rollback().await?;
     let expected = audit::expected_usage(&active);
     report.checked.resources += 1;
@@ -141,6 +142,8 @@ async fn audit_resource(db: &Db, id: ResourceId, report: &mut Report) -> Result<
     report.checked.usage_hours +=
         expected.keys().chain(recorded.keys()).collect::<std::collections::BTreeSet<_>>().len() as u64;
     report.violations.extend(judge(&resource, &active, &expected, &recorded, now));
+    report.violations.extend(audit::waitlist_order(id, &entries, &active));
+    report.violations.extend(audit::booked_past_queue(id, &entries, &active));
     let mut history: Vec<Violation> = histories
         .iter()
         .filter_map(|(booking, status, last)| audit::history_mismatch(id, *booking, status, last.as_deref()))

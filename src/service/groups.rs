@@ -6,8 +6,8 @@ use sea_orm::DatabaseTransaction;
 
 use super::{
     Context, Db, Expected, ServiceError,
-    events::{self, EventType},
     decision::lock_in_order,
+    events::{self, EventType},
     idempotency::Seal,
     now, retrying,
     waitlist::queue::serve,
@@ -86,13 +86,8 @@ pub async fn update(
         // A member added to a group with a queue is one more place its
         // entries may be served (docs/design.md §24): locked before the
         // clock is read, like every decider's resources.
-        let added: Vec<ResourceId> = changes
-            .members
-            .iter()
-            .flatten()
-            .filter(|member| !group.members.contains(member))
-            .copied()
-            .collect();
+        let added: Vec<ResourceId> =
+            changes.members.iter().flatten().filter(|member| !group.members.contains(member)).copied().collect();
         let mut joined = lock_in_order(&txn, &added).await?;
         let now = db.decision_clock(&txn).await?;
         group.apply(changes.clone(), now);
@@ -105,7 +100,8 @@ pub async fn update(
             let ids: Vec<ResourceId> = joined.keys().copied().collect();
             waitlist::count_in(&txn, &ids, waiting).await?;
             for resource in joined.values_mut() {
-                resource.waitlist_active = resource.waitlist_active.saturating_add(i32::try_from(waiting).unwrap_or(i32::MAX));
+                resource.waitlist_active =
+                    resource.waitlist_active.saturating_add(i32::try_from(waiting).unwrap_or(i32::MAX));
                 serve(&txn, db, resource, now, ctx).await?;
             }
         }

@@ -439,18 +439,27 @@ pub async fn future_blocking(
     to_domain_all(rows)
 }
 
-/// Share-locks the blocking bookings occupying part of `overlap`'s range
-/// until the transaction ends (PostgreSQL): a change to one of them that
-/// is under way (a cancel, which does not lock the resource) commits first,
-/// and what is read after this sees it.
-pub async fn lock_blocking(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<()> {
+/// Share-locks the bookings of `resource` that are or may be blocking
+/// (held, confirmed, checked in) occupying part of `range`, until the
+/// transaction ends (PostgreSQL): a change to one of them that is under
+/// way (a cancel, which does not lock the resource) commits first, and
+/// what is read after this sees it. No clock in the condition: it runs
+/// before the decision reads its clock.
+pub async fn lock_blocking(
+    conn: &impl ConnectionTrait,
+    resource: ResourceId,
+    range: &TimeRange,
+    max_duration_seconds: i64,
+) -> StoreResult<()> {
     if conn.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
         return Ok(());
     }
+    let active = [BookingStatus::Held.as_str(), BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()];
     let _locked: Vec<uuid::Uuid> = Entity::find()
         .select_only()
         .column(Column::Id)
-        .filter(overlap.condition())
+        .filter(occupying(resource, range, max_duration_seconds))
+        .filter(Column::Status.is_in(active))
         .lock(LockType::Share)
         .into_tuple()
         .all(conn)

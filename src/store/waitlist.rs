@@ -20,7 +20,7 @@ use crate::domain::{
     booking::Target,
     ids::{BookingId, CustomerId, GroupId, ResourceId, WaitlistEntryId},
     time_range::TimeRange,
-    waitlist::{Entry, EntryStatus},
+    waitlist::{Entry, EntryFilter, EntryStatus},
 };
 
 const ACTIVE: [&str; 2] = ["waiting", "offered"];
@@ -159,6 +159,23 @@ pub async fn waiting_overlapping(
     all(rows)
 }
 
+/// The entries of `resource` itself (any status) whose intervals end
+/// after `after` (the audit's look at the queues still to come).
+pub async fn of_resource_ending_after(
+    conn: &impl ConnectionTrait,
+    resource: ResourceId,
+    after: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<Vec<Entry>> {
+    let rows = Entity::find()
+        .filter(Column::ResourceId.eq(resource.0))
+        .filter(Column::EndAt.gt(after))
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .all(conn)
+        .await?;
+    all(rows)
+}
+
 /// How many entries wait for intervals of `target` overlapping `range`.
 pub async fn waiting_count(conn: &impl ConnectionTrait, target: Target, range: &TimeRange) -> StoreResult<i64> {
     let count = Entity::find()
@@ -192,9 +209,9 @@ pub async fn active_of_customer(
 /// Where a waiting entry stands: 1 + the waiting entries of its target, for
 /// overlapping intervals, ahead of it in queue order.
 pub async fn position(conn: &impl ConnectionTrait, entry: &Entry) -> StoreResult<i64> {
-    let ahead = Condition::any().add(Column::CreatedAt.lt(entry.created_at)).add(
-        Condition::all().add(Column::CreatedAt.eq(entry.created_at)).add(Column::Id.lt(entry.id.0)),
-    );
+    let ahead = Condition::any()
+        .add(Column::CreatedAt.lt(entry.created_at))
+        .add(Condition::all().add(Column::CreatedAt.eq(entry.created_at)).add(Column::Id.lt(entry.id.0)));
     let count = Entity::find()
         .filter(Column::Status.eq(EntryStatus::Waiting.as_str()))
         .filter(of_target(entry.target))
@@ -203,15 +220,6 @@ pub async fn position(conn: &impl ConnectionTrait, entry: &Entry) -> StoreResult
         .count(conn)
         .await?;
     Ok(i64::try_from(count).unwrap_or(i64::MAX) + 1)
-}
-
-/// What a list of entries is filtered on.
-#[derive(Clone, Debug, Default)]
-pub struct EntryFilter {
-    pub resource_id: Option<ResourceId>,
-    pub group_id: Option<GroupId>,
-    pub customer_id: Option<CustomerId>,
-    pub status: Option<EntryStatus>,
 }
 
 /// One page of entries in queue order, after `after`.
@@ -224,9 +232,9 @@ pub async fn list(
     let mut query = Entity::find().order_by_asc(Column::CreatedAt).order_by_asc(Column::Id).limit(limit);
     if let Some(after) = after {
         query = query.filter(
-            Condition::any().add(Column::CreatedAt.gt(after.created_at)).add(
-                Condition::all().add(Column::CreatedAt.eq(after.created_at)).add(Column::Id.gt(after.id.0)),
-            ),
+            Condition::any()
+                .add(Column::CreatedAt.gt(after.created_at))
+                .add(Condition::all().add(Column::CreatedAt.eq(after.created_at)).add(Column::Id.gt(after.id.0))),
         );
     }
     if let Some(resource) = filter.resource_id {

@@ -21,7 +21,13 @@ fn id(value: &Value) -> &str {
     value["id"].as_str().expect("an id")
 }
 
-async fn join(app: &TestApp, resource: &Value, customer: &Value, (start, end): &(String, String), quantity: i64) -> Reply {
+async fn join(
+    app: &TestApp,
+    resource: &Value,
+    customer: &Value,
+    (start, end): &(String, String),
+    quantity: i64,
+) -> Reply {
     let body = json!({
         "resource_id": resource["id"], "customer_id": customer["id"],
         "start_at": start, "end_at": end, "quantity": quantity,
@@ -190,7 +196,8 @@ async fn decline_and_leave_pass_the_unit_on_and_nobody_gets_a_second_turn() {
     assert_eq!(cats["status"], "offered");
     // Cat leaves (If-Match on the entry): the offer is cancelled, dan is offered.
     let leave = format!("/v1/waitlist/{}/leave", id(&cats));
-    let stale = app.send_as(app.client.post(app.url(&leave)).header("if-match", "\"1\""), Some(&customer_token(&cat))).await;
+    let stale =
+        app.send_as(app.client.post(app.url(&leave)).header("if-match", "\"1\""), Some(&customer_token(&cat))).await;
     stale.assert_problem(412, "precondition-failed");
     let tag = format!("\"{}\"", cats["version"]);
     let left = app.send_as(app.client.post(app.url(&leave)).header("if-match", tag), Some(&customer_token(&cat))).await;
@@ -270,7 +277,8 @@ async fn raising_capacity_offers_in_the_patch_transaction_and_slot_search_is_net
         )
     };
     let found = app.get(&slots_path(1)).await.assert_status(200).body.clone();
-    let starts: Vec<&str> = found["slots"].as_array().unwrap().iter().map(|s| s["start_at"].as_str().unwrap()).collect();
+    let starts: Vec<&str> =
+        found["slots"].as_array().unwrap().iter().map(|s| s["start_at"].as_str().unwrap()).collect();
     let ten = chrono::DateTime::parse_from_rfc3339(&when.0).unwrap().with_timezone(&chrono::Utc);
     assert!(!starts.iter().any(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap() == ten), "{starts:?}");
     // Capacity 2: bob is offered in the PATCH's transaction, and the
@@ -307,8 +315,12 @@ async fn a_groups_queue_is_offered_the_member_that_frees() {
     let on_two = app.booked(&two, &cat, &when, 1).await;
     let body = json!({"group_id": group["id"], "start_at": when.0, "end_at": when.1});
     let as_bob = customer_token(&bob);
-    let joined =
-        app.send_as(app.client.post(app.url("/v1/waitlist")).json(&body), Some(&as_bob)).await.assert_status(201).body.clone();
+    let joined = app
+        .send_as(app.client.post(app.url("/v1/waitlist")).json(&body), Some(&as_bob))
+        .await
+        .assert_status(201)
+        .body
+        .clone();
     assert_eq!((joined["group_id"].clone(), joined["position"].clone()), (group["id"].clone(), json!(1)));
     // A booking through the group hears about the queue too.
     let through = json!({"group_id": group["id"], "customer_id": ada["id"], "start_at": when.0, "end_at": when.1});
@@ -331,7 +343,8 @@ async fn a_groups_queue_is_offered_the_member_that_frees() {
 #[tokio::test]
 async fn joining_is_judged_like_a_booking_first() {
     let (app, clock) = app_at("2027-01-04T08:00:00Z").await;
-    let nine_to_five = json!({"weekly": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "17:00"}]});
+    let nine_to_five =
+        json!({"weekly": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "17:00"}]});
     let court = resource(&app, json!({"schedule": nine_to_five})).await;
     let ada = app.create_customer("ada@example.com").await;
     let bob = app.create_customer("bob@example.com").await;
@@ -343,7 +356,8 @@ async fn joining_is_judged_like_a_booking_first() {
     join(&app, &court, &bob, &morning, 2).await.assert_problem(422, "validation-error");
     app.booked(&court, &ada, &morning, 1).await;
     // A customer waits for itself only.
-    let body = json!({"resource_id": court["id"], "customer_id": ada["id"], "start_at": morning.0, "end_at": morning.1});
+    let body =
+        json!({"resource_id": court["id"], "customer_id": ada["id"], "start_at": morning.0, "end_at": morning.1});
     app.send_as(app.client.post(app.url("/v1/waitlist")).json(&body), Some(&customer_token(&bob)))
         .await
         .assert_problem(403, "forbidden");
@@ -391,7 +405,8 @@ async fn walk_ins_racing_cancels_on_two_instances_never_pass_the_queue() {
         tasks.spawn(async move { app.act(&booking, "cancel").await.status.as_u16() });
     }
     for (n, customer) in walk_ins.iter().enumerate() {
-        let body = json!({"resource_id": court["id"], "customer_id": customer["id"], "start_at": when.0, "end_at": when.1});
+        let body =
+            json!({"resource_id": court["id"], "customer_id": customer["id"], "start_at": when.0, "end_at": when.1});
         let (app, second) = (app.clone(), second.clone());
         tasks.spawn(async move {
             let base = if n % 2 == 0 { app.base.clone() } else { second };

@@ -10,7 +10,13 @@
 //   its `alternatives` as buttons; a 412 reloads the booking and says why; a
 //   429 waits the `Retry-After` it names;
 // - the week reloads when `GET /v1/resources/{id}/changes` (Server-Sent
-//   Events) says the resource's time changed, e.g. someone else booked.
+//   Events) says the resource's time changed, e.g. someone else booked;
+// - a full slot (409 `capacity-exceeded`, with its `waitlist_length`) can
+//   be waited for: "Join the waiting list" (`POST /v1/waitlist`) shows the
+//   place in the queue, re-read (`GET /v1/waitlist/{id}`) whenever the
+//   change stream reports a change; when units free, berth offers them as
+//   a hold for us (its `waitlist_entry_id` names the entry), shown like any
+//   hold: confirm it before it runs out.
 //
 // Query parameters: `token` (kept in sessionStorage, then removed from the
 // address bar), `resource` and `customer` (preselect). berth's address is
@@ -25,6 +31,15 @@ type Problem = components["schemas"]["Problem"];
 type Booking = components["schemas"]["BookingResponse"];
 type Resource = components["schemas"]["ResourceResponse"];
 type Slot = components["schemas"]["SlotResponse"];
+type Entry = components["schemas"]["WaitlistEntryResponse"];
+/**
+ * Members of the waiting-list problems that the spec's `Problem` schema
+ * does not list: `waitlist_length` (capacity-exceeded: how many already
+ * wait) and `entry_id` (already-on-waitlist: the entry that waits).
+ */
+type WaitlistProblem = Problem & { waitlist_length?: number | null; entry_id?: string | null };
+/** The slot a refused request asked for, to wait for it or book it. */
+type Attempt = { startAt: string; endAt: string };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -132,6 +147,10 @@ const state = {
   /** Which week load is the latest: older answers are dropped. */
   loads: 0,
   hold: null as { booking: Booking; etag: string } | null,
+  /** Our place in a waiting list, as last read. */
+  waitlist: null as Entry | null,
+  /** Which entry read is the latest: older answers are dropped. */
+  entryReads: 0,
   changes: null as EventSource | null,
   countdown: 0,
 };
@@ -233,6 +252,7 @@ async function start() {
   };
   $("confirm").onclick = () => void act("confirm");
   $("cancel").onclick = () => void act("cancel");
+  $("leave-waitlist").onclick = () => void leaveWaitlist();
   if (pick.value) await selectResource(pick.value);
 }
 
@@ -240,13 +260,17 @@ async function selectResource(id: string) {
   state.resource = state.resources.find((r) => r.id === id) ?? null;
   state.weekStart = localDate(new Date(), state.resource?.time_zone ?? "UTC");
   watchChanges(id, 1000);
+  // An entry of another resource is followed only while its resource is
+  // shown; picking a resource reads it again.
+  void refreshEntry();
   await loadWeek();
 }
 
 /**
- * Reloads the week whenever berth says the resource's time changed. The
- * browser reconnects by itself (resuming with Last-Event-ID); when it gives
- * up (an error answer), start again after a growing wait, and reload then.
+ * Reloads the week (and re-reads our waiting-list entry for this resource)
+ * whenever berth says the resource's time changed. The browser reconnects
+ * by itself (resuming with Last-Event-ID); when it gives up (an error
+ * answer), start again after a growing wait, and reload then.
  */
 function watchChanges(id: string, retryIn: number) {
   state.changes?.close();
@@ -264,13 +288,17 @@ function watchChanges(id: string, retryIn: number) {
         if (state.resource?.id !== id) return;
         watchChanges(id, Math.min(retryIn * 2, 30_000));
         void loadWeek();
+        void refreshEntry();
       }, retryIn);
     }
   };
   let pending: number | undefined;
   changes.addEventListener("change", () => {
     clearTimeout(pending);
-    pending = window.setTimeout(() => void loadWeek(), 150);
+    pending = window.setTimeout(() => {
+      void loadWeek();
+      if (state.waitlist?.resource_id === id) void refreshEntry();
+    }, 150);
   });
   state.changes = changes;
 }
@@ -363,7 +391,7 @@ async function hold(startAt: string, endAt: string, key = newKey()): Promise<voi
     return offerRetry("berth could not be reached, so we do not know whether the hold was made.", () => hold(startAt, endAt, key));
   }
   const { data, error, response } = answer;
-  if (!data) return showProblem(error);
+  if (!data) return showProblem(error, { startAt, endAt });
   quiet();
   state.hold = { booking: data, etag: response.headers.get("etag") ?? `"${data.version}"` };
   showHold();
@@ -440,7 +468,13 @@ function showHold() {
     cancelled: "Cancelled",
     expired: "The hold ran out",
   };
-  $("hold-title").textContent = titles[booking.status] ?? booking.status;
+  // A hold berth made from the waiting list is its offer: until when, on
+  // the viewer's own clock.
+  const offer = booking.status === "held" && booking.waitlist_entry_id && booking.hold_expires_at;
+  panel.dataset.offer = offer ? "true" : "false";
+  $("hold-title").textContent = offer
+    ? `A place is free for you until ${clock(viewerZone).format(new Date(offer))}`
+    : titles[booking.status] ?? booking.status;
   $("hold-when").textContent = whenText(booking.start_at, booking.end_at, zoneOf(booking.resource_id));
   $<HTMLButtonElement>("confirm").hidden = booking.status !== "held";
   $<HTMLButtonElement>("cancel").hidden = !["held", "confirmed"].includes(booking.status);
@@ -468,8 +502,12 @@ function showHold() {
   }
 }
 
-/** Any refusal: its title and detail; a 409's alternatives as buttons. */
-function showProblem(problem: Problem | undefined) {
+/**
+ * Any refusal: its title and detail; a 409's alternatives as buttons. For
+ * a refused `attempt` at a slot: a full one can be waited for, and one the
+ * waiting list says is free (`waitlist-not-needed`) can be booked.
+ */
+function showProblem(problem: WaitlistProblem | undefined, attempt?: Attempt) {
   if (!problem || typeof problem !== "object") return say("berth answered with something that is not a problem.", "problem");
   const box = $("message");
   box.hidden = false;
@@ -480,6 +518,21 @@ function showProblem(problem: Problem | undefined) {
   const detail = document.createElement("p");
   detail.textContent = problem.detail ?? "";
   box.replaceChildren(title, detail);
+  if (attempt && slug(problem) === "capacity-exceeded") {
+    const wait = document.createElement("p");
+    const waiting = problem.waitlist_length ?? 0;
+    wait.className = "waiting";
+    wait.textContent =
+      waiting === 0 ? "Nobody is waiting for it yet. " : waiting === 1 ? "1 person is waiting. " : `${waiting} people are waiting. `;
+    wait.append(actionButton("Join the waiting list", "join-waitlist", () => joinWaitlist(attempt)));
+    box.append(wait);
+  }
+  if (attempt && slug(problem) === "waitlist-not-needed") {
+    const free = document.createElement("p");
+    const units = problem.available ? ` (${problem.available} free)` : "";
+    free.append(actionButton(`Book it instead${units}`, "book-instead", () => hold(attempt.startAt, attempt.endAt)));
+    box.append(free);
+  }
   const alternatives = problem.alternatives ?? [];
   if (problem.status === 409 && alternatives.length > 0) {
     const offer = document.createElement("p");
@@ -496,6 +549,115 @@ function showProblem(problem: Problem | undefined) {
     box.append(offer);
   }
   if (problem.status === 409) void loadWeek();
+}
+
+/** A button in a message that starts an intent. */
+function actionButton(text: string, className: string, run: () => Promise<void>): HTMLButtonElement {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = className;
+  button.textContent = text;
+  button.onclick = () => void run();
+  return button;
+}
+
+/** Waits for a full slot: joins its waiting list (for the customer chosen, or the token's own). */
+async function joinWaitlist(attempt: Attempt, key = newKey()): Promise<void> {
+  if (!state.resource) return;
+  quiet();
+  // A customer's token waits for that customer; an admin names one.
+  const who = claims().role === "customer" ? {} : { customer_id: state.customerId };
+  let answer;
+  try {
+    answer = await berth.POST("/v1/waitlist", {
+      params: { header: { "Idempotency-Key": key } },
+      body: { resource_id: state.resource.id, ...who, start_at: attempt.startAt, end_at: attempt.endAt, quantity: 1 },
+    });
+  } catch {
+    return offerRetry("berth could not be reached, so we do not know whether you joined the queue.", () =>
+      joinWaitlist(attempt, key),
+    );
+  }
+  const { data, error } = answer;
+  if (!data) {
+    // Already waiting (another tab, an earlier visit): follow that entry.
+    const problem: WaitlistProblem | undefined = error;
+    if (problem && slug(problem) === "already-on-waitlist" && problem.entry_id) await readEntry(problem.entry_id);
+    return showProblem(problem, attempt);
+  }
+  quiet();
+  state.waitlist = data;
+  showWaitlist();
+}
+
+/** Re-reads our entry while it can still change for us (waiting, or offered). */
+async function refreshEntry() {
+  const entry = state.waitlist;
+  if (entry && (entry.status === "waiting" || entry.status === "offered")) await readEntry(entry.id);
+}
+
+/** Reads an entry; an offer it now holds becomes the hold this page shows. */
+async function readEntry(id: string) {
+  const read = ++state.entryReads;
+  const { data } = await berth.GET("/v1/waitlist/{id}", { params: { path: { id } } });
+  if (!data || read !== state.entryReads) return; // gone, or a newer read is on its way
+  state.waitlist = data;
+  showWaitlist();
+  if (data.status === "offered" && data.booking_id && state.hold?.booking.id !== data.booking_id) {
+    const { data: booking, response } = await berth.GET("/v1/bookings/{id}", { params: { path: { id: data.booking_id } } });
+    if (!booking) return;
+    state.hold = { booking, etag: response.headers.get("etag") ?? `"${booking.version}"` };
+    showHold();
+  }
+}
+
+/**
+ * Leaves the queue. No If-Match: leaving is wanted whatever the entry
+ * became meanwhile (an offer that arrived is passed on to the next).
+ */
+async function leaveWaitlist(key = newKey()): Promise<void> {
+  const entry = state.waitlist;
+  if (!entry) return;
+  quiet();
+  let answer;
+  try {
+    answer = await berth.POST("/v1/waitlist/{id}/leave", {
+      params: { path: { id: entry.id }, header: { "Idempotency-Key": key } },
+    });
+  } catch {
+    return offerRetry("berth could not be reached to leave the queue.", () => leaveWaitlist(key));
+  }
+  const { data, error } = answer;
+  if (!data) {
+    await refreshEntry();
+    return showProblem(error);
+  }
+  state.waitlist = data;
+  showWaitlist();
+  if (data.booking_id && state.hold?.booking.id === data.booking_id) await reloadHold();
+  say("You left the queue.");
+}
+
+/**
+ * Our place in the queue while it waits (or why it stopped waiting). Once
+ * offered, the offer is a hold and the hold panel shows it.
+ */
+function showWaitlist() {
+  const panel = $("waitlist-panel");
+  const entry = state.waitlist;
+  if (!entry || !["waiting", "lapsed"].includes(entry.status)) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  panel.dataset.status = entry.status;
+  panel.dataset.position = String(entry.position ?? "");
+  $("waitlist-title").textContent =
+    entry.status === "waiting"
+      ? `You are number ${entry.position ?? "?"} in the queue`
+      : "This time can no longer be booked, so the waiting list for it is closed";
+  $("waitlist-when").textContent = whenText(entry.start_at, entry.end_at, zoneOf(entry.resource_id ?? ""));
+  $<HTMLButtonElement>("leave-waitlist").hidden = entry.status !== "waiting";
 }
 
 void start();

@@ -14,6 +14,14 @@
 // 4. A booking made elsewhere (the API, no page action) shows up in both
 //    pages' weeks through the live change stream; the winner cancels and
 //    the unit reappears on the loser's page.
+// 5. The waiting list, on a booth of capacity 1: Ada books its last unit
+//    (the API) while Bob's page still shows it (its reload held back, as
+//    when he clicks just before it arrives); Bob gets the full-slot 409,
+//    joins the waiting list and is number 1 (Carol, refused after him, is
+//    told 1 person waits). Ada's booking is cancelled (the API): berth
+//    offers the unit to Bob as a hold, which his page shows live, without
+//    a reload; he confirms, and berth holds his booking, confirmed, with
+//    the entry accepted.
 // Screenshots of each step go to OUTDIR.
 //
 //   node test/race.mjs BASE ADMIN_TOKEN OUTDIR
@@ -69,11 +77,11 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
 });
 try {
-  const open = async (customer) => {
+  const open = async (customer, resource = room) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "America/New_York" });
     const page = await context.newPage();
     page.on("pageerror", (err) => pageErrors.push(err.message));
-    await page.goto(`${base}/demo/?token=${encodeURIComponent(token)}&resource=${room.id}&customer=${customer.id}`);
+    await page.goto(`${base}/demo/?token=${encodeURIComponent(token)}&resource=${resource.id}&customer=${customer.id}`);
     await page.waitForSelector(".slot", { timeout: 20_000 });
     await page.waitForSelector("#live[data-state=on]", { timeout: 10_000 });
     return page;
@@ -158,6 +166,98 @@ try {
     { timeout: 10_000 },
   );
   check(true, "a cancellation gives the unit back, live on the other page");
+
+  // The waiting list: a booth of capacity 1, tomorrow 10:00 in Berlin.
+  const booth = await call("POST", "/v1/resources", {
+    name: `Booth ${run}`,
+    capacity: 1,
+    time_zone: "Europe/Berlin",
+    schedule: { weekly: [{ days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], from: "09:00", to: "18:00" }] },
+  });
+  const { slots: boothSlots } = await call(
+    "GET",
+    `/v1/resources/${booth.id}/slots?from=${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)}T00:00:00Z` +
+      `&to=${new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10)}T00:00:00Z&duration_seconds=3600`,
+  );
+  const full = boothSlots.find((slot) => /T10:00:00\+0[12]:00$/.test(slot.local_start));
+  if (!full) throw new Error("no 10:00 slot tomorrow on the booth");
+  const fullSlot = `.slot[data-start="${full.start_at}"]`;
+  const bobBooth = await open(bob, booth);
+  await bobBooth.waitForSelector(fullSlot);
+  check((await bobBooth.locator(fullSlot).innerText()).includes("1 left"), "Bob's page shows the booth's last unit");
+
+  // Bob's page may not reload its week until he has clicked.
+  let release;
+  const released = new Promise((resolve) => (release = resolve));
+  const isSlots = (url) => url.pathname.endsWith("/slots");
+  const heldBack = [];
+  const holdBack = (route) => {
+    const sent = released.then(() => route.continue());
+    heldBack.push(sent);
+    return sent;
+  };
+  await bobBooth.route(isSlots, holdBack);
+  const adaBooking = await call("POST", "/v1/bookings", {
+    resource_id: booth.id,
+    customer_id: ada.id,
+    start_at: full.start_at,
+    end_at: full.end_at,
+  });
+  await bobBooth.click(fullSlot);
+  await bobBooth.waitForSelector("#message[data-type=capacity-exceeded] .join-waitlist", { timeout: 15_000 });
+  const refusal = await bobBooth.locator("#message").innerText();
+  check(refusal.includes("Capacity exceeded") && refusal.includes("Nobody is waiting"), "Bob's page: the slot is full, nobody waits yet");
+  await bobBooth.screenshot({ path: `${outDir}/5-full-slot.png` });
+  release();
+  await Promise.all(heldBack);
+  await bobBooth.unroute(isSlots, holdBack);
+
+  await bobBooth.click("#message .join-waitlist");
+  await bobBooth.waitForSelector("#waitlist-panel[data-status=waiting]", { timeout: 15_000 });
+  const place = await bobBooth.locator("#waitlist-title").innerText();
+  check(place.includes("You are number 1 in the queue"), `Bob joins the waiting list: "${place}"`);
+  await bobBooth.screenshot({ path: `${outDir}/6-waiting.png` });
+  const entries = await call("GET", `/v1/waitlist?resource_id=${booth.id}&customer_id=${bob.id}`);
+  check(entries.items.length === 1 && entries.items[0].status === "waiting", "berth has Bob's entry, waiting");
+  const entry = entries.items[0];
+
+  const carolTries = await fetch(`${base}/v1/bookings`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ resource_id: booth.id, customer_id: carol.id, start_at: full.start_at, end_at: full.end_at }),
+  });
+  const carolProblem = await carolTries.json();
+  check(
+    carolTries.status === 409 && carolProblem.type.endsWith("/problems/capacity-exceeded") && carolProblem.waitlist_length === 1,
+    `the next refusal counts Bob in its waitlist_length (${carolProblem.waitlist_length})`,
+  );
+
+  // Ada's booking is cancelled: the unit is offered to Bob, live.
+  await bobBooth.evaluate(() => {
+    window.notReloaded = true;
+  });
+  await call("POST", `/v1/bookings/${adaBooking.id}/cancel`);
+  await bobBooth.waitForSelector("#hold-panel[data-status=held][data-offer=true]", { timeout: 15_000 });
+  const offer = await bobBooth.locator("#hold-title").innerText();
+  check(/^A place is free for you until \d\d:\d\d$/.test(offer), `Bob's page shows the offer: "${offer}"`);
+  check(await bobBooth.evaluate(() => window.notReloaded === true), "the offer arrived without a reload");
+  check(await bobBooth.locator("#waitlist-panel").isHidden(), "the queue panel gives way to the offer");
+  await bobBooth.screenshot({ path: `${outDir}/7-offer.png` });
+
+  await bobBooth.click("#confirm");
+  await bobBooth.waitForSelector("#hold-panel[data-status=confirmed]", { timeout: 15_000 });
+  await bobBooth.screenshot({ path: `${outDir}/8-offer-booked.png` });
+  const accepted = await call("GET", `/v1/waitlist/${entry.id}`);
+  check(accepted.status === "accepted" && accepted.booking_id, `Bob's entry is ${accepted.status}`);
+  const taken = await call("GET", `/v1/bookings/${accepted.booking_id}`);
+  check(
+    taken.status === "confirmed" &&
+      taken.customer_id === bob.id &&
+      taken.resource_id === booth.id &&
+      taken.waitlist_entry_id === entry.id &&
+      same(taken.start_at, full.start_at),
+    "berth holds Bob's booking of the slot, confirmed, from his entry",
+  );
   check(pageErrors.length === 0, `no script errors in the pages (${pageErrors.join("; ")})`);
   console.log(`screenshots: ${outDir}`);
 } finally {

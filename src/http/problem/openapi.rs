@@ -47,7 +47,15 @@ pub struct ProblemSchema {
     #[schema(minimum = 0, maximum = 1_000_000)]
     pub available: Option<i64>,
     pub existing_booking_id: Option<uuid::Uuid>,
-    #[schema(pattern = "^(held|confirmed|checked_in|completed|cancelled|expired|no_show)$", max_length = 10)]
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    pub waitlist_length: Option<i64>,
+    /// The customer's waiting-list entry (`already-on-waitlist`).
+    pub entry_id: Option<uuid::Uuid>,
+    /// A booking's status, or (`waitlist-entry-closed`) a waiting-list entry's.
+    #[schema(
+        pattern = "^(held|confirmed|checked_in|completed|cancelled|expired|no_show|waiting|offered|accepted|declined|left|lapsed)$",
+        max_length = 10
+    )]
     pub current_status: Option<String>,
     pub action: Option<BookingAction>,
     #[schema(max_items = 8)]

@@ -33,21 +33,22 @@ pub async fn create(
 async fn with_waitlist_length(db: &Db, new: &NewBooking, err: ServiceError) -> ServiceError {
     let length = || waitlist::waiting_length(db, new.target, &new.range);
     match err {
-        ServiceError::Refused { refusal: Refusal::CapacityExceeded { resource_id, capacity, requested, available, .. }, alternatives } => {
-            match length().await {
-                Ok(waitlist_length) => ServiceError::Refused {
-                    refusal: Refusal::CapacityExceeded {
-                        resource_id,
-                        capacity,
-                        requested,
-                        available,
-                        waitlist_length: Some(waitlist_length),
-                    },
-                    alternatives,
+        ServiceError::Refused {
+            refusal: Refusal::CapacityExceeded { resource_id, capacity, requested, available, .. },
+            alternatives,
+        } => match length().await {
+            Ok(waitlist_length) => ServiceError::Refused {
+                refusal: Refusal::CapacityExceeded {
+                    resource_id,
+                    capacity,
+                    requested,
+                    available,
+                    waitlist_length: Some(waitlist_length),
                 },
-                Err(failed) => failed,
-            }
-        }
+                alternatives,
+            },
+            Err(failed) => failed,
+        },
         ServiceError::NoResourceAvailable { group_id, alternatives, .. } => match length().await {
             Ok(waitlist_length) => {
                 ServiceError::NoResourceAvailable { group_id, alternatives, waitlist_length: Some(waitlist_length) }

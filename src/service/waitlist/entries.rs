@@ -3,12 +3,12 @@
 //! booking is cancelled, the units going to the next in the queue in the
 //! same transaction.
 
-use super::{Placed, queue::serve, settle::save};
+use super::{queue::serve, settle::save};
 use crate::domain::{
     booking::{Action, BookingStatus, Target},
     ids::{CustomerId, WaitlistEntryId},
     time_range::TimeRange,
-    waitlist::{Entry, EntryStatus},
+    waitlist::{Entry, EntryFilter, EntryStatus},
 };
 use crate::service::{
     Context, Db, Expected, ServiceError,
@@ -19,10 +19,15 @@ use crate::service::{
     idempotency::Seal,
     retrying,
 };
-use crate::store::{
-    self, bookings, resources,
-    waitlist::{self as entries, EntryFilter},
-};
+use crate::store::{self, bookings, resources, waitlist as entries};
+
+/// An entry, with its place in the queue while it waits (`None` once not
+/// waiting).
+#[derive(Clone, Debug)]
+pub struct Placed {
+    pub entry: Entry,
+    pub position: Option<i64>,
+}
 
 /// The entry with its position when it waits.
 async fn placed(conn: &impl sea_orm::ConnectionTrait, entry: Entry) -> Result<Placed, ServiceError> {

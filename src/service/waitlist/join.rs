@@ -6,7 +6,7 @@
 
 use sea_orm::DatabaseTransaction;
 
-use super::{Placed, queue::serve};
+use super::{entries::Placed, queue::serve};
 use crate::domain::{
     booking::Target,
     ids::{CustomerId, GroupId, ResourceId},
@@ -21,11 +21,7 @@ use crate::service::{
     idempotency::Seal,
     retrying,
 };
-use crate::store::{
-    self,
-    bookings::{self, Overlap},
-    customers, groups, waitlist as entries,
-};
+use crate::store::{self, bookings, customers, groups, waitlist as entries};
 
 /// A validated request to join a waiting list.
 #[derive(Clone, Debug)]
@@ -58,22 +54,19 @@ pub async fn join(db: &Db, new: NewEntry, ctx: &Context, seal: &Seal<'_, Placed>
         if customers::find(&txn, new.customer_id).await?.is_none() {
             return Err(ServiceError::invalid("customer_id", "no customer with this id"));
         }
+        for resource in locked.values() {
+            // A cancel decides without the resource's lock: waiting for the
+            // bookings it changes orders this join after it (docs/design.md
+            // §24). Before anything is written here, so nothing the cancel
+            // writes next can wait for this join.
+            let window = rules::occupied(&new.range, resource.policy.buffers());
+            bookings::lock_blocking(&txn, resource.id, &window, resource.max_booking_duration_seconds).await?;
+        }
         let now = db.decision_clock(&txn).await?;
         // Those before in the queue are served first: the predicate then
         // judges what is left for a newcomer.
         for resource in locked.values() {
             serve(&txn, db, resource, now, ctx).await?;
-            // A cancel decides without the resource's lock: waiting for the
-            // bookings it changes orders this join after it (docs/design.md §24).
-            let window = rules::occupied(&new.range, resource.policy.buffers());
-            let overlap = Overlap {
-                resource: resource.id,
-                range: &window,
-                max_duration_seconds: resource.max_booking_duration_seconds,
-                now,
-                exclude: None,
-            };
-            bookings::lock_blocking(&txn, &overlap).await?;
         }
         let request = Request { range: new.range, quantity: i64::from(new.quantity) };
         let decision = |resource| Decision {

@@ -19,16 +19,6 @@ mod join;
 pub(in crate::service) mod queue;
 pub(in crate::service) mod settle;
 
-pub use entries::{get, leave, list, waiting_length};
+pub use entries::{Placed, get, leave, list, waiting_length};
 pub use idle::serve_idle_queues;
 pub use join::{NewEntry, join};
-
-use crate::domain::waitlist::Entry;
-
-/// An entry, with its place in the queue while it waits (`None` once not
-/// waiting).
-#[derive(Clone, Debug)]
-pub struct Placed {
-    pub entry: Entry,
-    pub position: Option<i64>,
-}

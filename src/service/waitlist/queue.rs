@@ -65,9 +65,11 @@ pub(in crate::service) async fn serve(
             _ => waiting.push(entry),
         }
     }
-    let Some(span) = waiting.iter().map(|e| rules::occupied(&e.range, resource.policy.buffers())).reduce(|a, b| {
-        TimeRange::new(a.start().min(b.start()), a.end().max(b.end())).unwrap_or(a)
-    }) else {
+    let Some(span) = waiting
+        .iter()
+        .map(|e| rules::occupied(&e.range, resource.policy.buffers()))
+        .reduce(|a, b| TimeRange::new(a.start().min(b.start()), a.end().max(b.end())).unwrap_or(a))
+    else {
         return recount(txn, resource, active).await;
     };
     let overlap = Overlap {
@@ -110,7 +112,9 @@ async fn settle_offer_that_ran_out(
     now: DateTime<Utc>,
     engine: &Context,
 ) -> Result<bool, ServiceError> {
-    let Some(booking_id) = entry.booking_id else { return close(txn, db, entry, EntryStatus::Expired, now, engine).await };
+    let Some(booking_id) = entry.booking_id else {
+        return close(txn, db, entry, EntryStatus::Expired, now, engine).await;
+    };
     let Some(mut booking) = bookings::lock(txn, booking_id).await? else {
         return close(txn, db, entry, EntryStatus::Expired, now, engine).await;
     };
@@ -164,8 +168,13 @@ async fn offer_if_it_fits(
     }
     // The rules of the interval and the room, judged in memory first: most
     // entries of a long queue stop here.
-    let situation =
-        Situation { now, apply_policy: true, rescheduled_from: None, own_bookings: None, occupancy: Occupancy::Intervals(usages) };
+    let situation = Situation {
+        now,
+        apply_policy: true,
+        rescheduled_from: None,
+        own_bookings: None,
+        occupancy: Occupancy::Intervals(usages),
+    };
     match rules::admit(resource, &request, &situation) {
         Err(refusal) if own && waitlist::lapses(&refusal) => {
             close(txn, db, entry, EntryStatus::Lapsed, now, engine).await?;
