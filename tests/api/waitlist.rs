@@ -442,3 +442,99 @@ async fn an_offer_never_holds_past_the_start() {
     let offered = entry(&app, &waiting).await;
     assert_eq!(offered["offer_expires_at"], "2027-01-04T08:05:00Z");
 }
+
+#[tokio::test]
+async fn a_reschedule_away_and_a_member_added_to_the_group_offer_in_their_own_transactions() {
+    let app = TestApp::spawn().await;
+    let (one, two) = (app.create_resource("Court 1", 1).await, app.create_resource("Court 2", 1).await);
+    let group = app
+        .post_json("/v1/groups", &json!({"name": "Courts", "resource_ids": [one["id"]]}))
+        .await
+        .assert_status(201)
+        .body
+        .clone();
+    let [ada, bob, cat, dan] = [
+        app.create_customer("ada@example.com").await,
+        app.create_customer("bob@example.com").await,
+        app.create_customer("cat@example.com").await,
+        app.create_customer("dan@example.com").await,
+    ];
+    let (when, later) = (slot(2, 10, 11), slot(2, 14, 15));
+    let moving = app.booked(&one, &ada, &when, 1).await;
+    let waits_for_one = joined(&app, &one, &bob, &when, 1).await;
+    let body = json!({"group_id": group["id"], "customer_id": cat["id"], "start_at": when.0, "end_at": when.1});
+    let waits_for_group = app.post_json("/v1/waitlist", &body).await.assert_status(201).body.clone();
+    // Ada moves away: bob, first in the resource's queue, gets the unit.
+    let path = format!("/v1/bookings/{}/reschedule", id(&moving));
+    app.post_json(&path, &json!({"start_at": later.0, "end_at": later.1})).await.assert_status(200);
+    assert_eq!(entry(&app, &waits_for_one).await["status"], "offered");
+    assert_eq!(entry(&app, &waits_for_group).await["status"], "waiting");
+    // Court 2 joins the group: cat's entry is offered there, in the
+    // group's PATCH.
+    app.booked(&two, &dan, &later, 1).await;
+    let etag = app.get(&format!("/v1/groups/{}", id(&group))).await.header("etag").unwrap().to_owned();
+    let members = json!({"resource_ids": [one["id"], two["id"]]});
+    app.patch_json(&format!("/v1/groups/{}", id(&group)), &members, Some(&etag)).await.assert_status(200);
+    let offered = entry(&app, &waits_for_group).await;
+    assert_eq!(offered["status"], "offered");
+    assert_eq!(booking(&app, offered["booking_id"].as_str().unwrap()).await["resource_id"], two["id"]);
+    app.assert_within_capacity(&one).await;
+    app.assert_within_capacity(&two).await;
+}
+
+#[tokio::test]
+async fn the_audit_finds_an_offer_out_of_order_and_a_booking_past_the_queue() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let app = TestApp::spawn().await;
+    let court = app.create_resource("Court", 1).await;
+    let [ada, bob, cat, dan] = [
+        app.create_customer("ada@example.com").await,
+        app.create_customer("bob@example.com").await,
+        app.create_customer("cat@example.com").await,
+        app.create_customer("dan@example.com").await,
+    ];
+    let when = slot(2, 10, 11);
+    let taken = app.booked(&court, &ada, &when, 1).await;
+    let first = joined(&app, &court, &bob, &when, 1).await;
+    let second = joined(&app, &court, &cat, &when, 1).await;
+    app.act(&taken, "cancel").await.assert_status(200);
+    app.assert_audit_clean().await;
+    // By hand: the offer moved from the first entry to the second, and a
+    // walk-in's booking written beside the queue.
+    let entry_id = |e: &Value| -> uuid::Uuid { id(e).parse().unwrap() };
+    let offered = entry(&app, &first).await;
+    for (entry, status, booking) in [(&first, "waiting", Value::Null), (&second, "offered", offered["booking_id"].clone())] {
+        let booking: Option<uuid::Uuid> = booking.as_str().map(|b| b.parse().unwrap());
+        entity::waitlist_entry::Entity::update_many()
+            .col_expr(entity::waitlist_entry::Column::Status, Expr::value(status))
+            .col_expr(entity::waitlist_entry::Column::BookingId, Expr::value(booking))
+            .col_expr(entity::waitlist_entry::Column::OfferedAt, Expr::value(booking.map(|_| chrono::Utc::now())))
+            .filter(entity::waitlist_entry::Column::Id.eq(entry_id(entry)))
+            .exec(&app.db)
+            .await
+            .unwrap();
+    }
+    let hold: uuid::Uuid = offered["booking_id"].as_str().unwrap().parse().unwrap();
+    entity::booking::Entity::update_many()
+        .col_expr(entity::booking::Column::CustomerId, Expr::value(id(&cat).parse::<uuid::Uuid>().unwrap()))
+        .col_expr(entity::booking::Column::WaitlistEntryId, Expr::value(entry_id(&second)))
+        .filter(entity::booking::Column::Id.eq(hold))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let report = app.get("/v1/audit").await.assert_status(200).body.clone();
+    let kinds: Vec<&str> = report["violations"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"waitlist_order"), "{report}");
+    let walk_in = app.booked(&app.create_resource("Other", 1).await, &dan, &when, 1).await;
+    entity::booking::Entity::update_many()
+        .col_expr(entity::booking::Column::ResourceId, Expr::value(id(&court).parse::<uuid::Uuid>().unwrap()))
+        .filter(entity::booking::Column::Id.eq(id(&walk_in).parse::<uuid::Uuid>().unwrap()))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let report = app.get("/v1/audit").await.assert_status(200).body.clone();
+    let past: Vec<&Value> =
+        report["violations"].as_array().unwrap().iter().filter(|v| v["kind"] == "booked_past_queue").collect();
+    assert_eq!(past.len(), 1, "{report}");
+    assert_eq!(past[0]["booking_ids"], json!([walk_in["id"], first["id"]]));
+}
