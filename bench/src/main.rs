@@ -20,6 +20,7 @@ mod report;
 mod scenarios;
 mod server;
 mod sqlite_loop;
+mod waitlist;
 
 use std::time::Duration;
 
@@ -58,6 +59,7 @@ pub enum Scenario {
     Policy,
     Slots,
     Peer,
+    Waitlist,
 }
 
 #[derive(Clone, Debug, clap::Args)]

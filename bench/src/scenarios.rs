@@ -117,6 +117,11 @@ async fn run_on(args: &RunArgs, database: &BenchDatabase) -> anyhow::Result<()> 
         let own_sql = rows.iter().find(|r| r.scenario == "pgbench booking.sql").map(|r| r.throughput);
         rows.extend(crate::peer::peer(args, &server, &api, &db, &database.url, own_sql).await?);
     }
+    // Last: the queue it leaves behind (offers held, entries waiting) is
+    // served by the sweeper, which the other scenarios should not pay for.
+    if wants(args, Scenario::Waitlist) {
+        rows.extend(crate::waitlist::waitlist(args, &server, &api, &db).await?);
+    }
     report::summary(engine, &rows);
     Ok(())
 }
@@ -162,7 +167,7 @@ pub(crate) fn id_of(body: &Value) -> anyhow::Result<Uuid> {
     Ok(body["id"].as_str().ok_or_else(|| anyhow::anyhow!("no id in {body}"))?.parse()?)
 }
 
-fn booking(resource: Uuid, customer: Uuid, (start, end): (chrono::DateTime<Utc>, chrono::DateTime<Utc>)) -> Value {
+pub(crate) fn booking(resource: Uuid, customer: Uuid, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> Value {
     json!({"resource_id": resource, "customer_id": customer, "start_at": start.to_rfc3339(), "end_at": end.to_rfc3339()})
 }
 
@@ -176,7 +181,7 @@ async fn book(
     api.post("/v1/bookings", &booking(resource, customer, slot), None).await
 }
 
-async fn checked(db: &DatabaseConnection) -> String {
+pub(crate) async fn checked(db: &DatabaseConnection) -> String {
     match check::invariants(db).await {
         Ok(summary) => summary,
         Err(err) => {

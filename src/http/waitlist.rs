@@ -5,6 +5,7 @@
 //! the entry): confirming it is accepting the offer.
 
 use axum::{Json, extract::State, http::HeaderMap, response::Response};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +20,7 @@ use super::{
     extract::{ApiJson, ApiPath, ApiQuery, OrNull, RawBody, parse_json},
     fields::no_nul,
     idempotency::Keyed,
-    pagination::{PageQuery, paginate},
+    pagination::{DEFAULT_LIMIT, cut},
     precondition::IfMatch,
     problem::Problem,
     reply,
@@ -197,7 +198,7 @@ pub struct WaitlistPage {
     #[schema(max_items = 200)]
     pub items: Vec<WaitlistEntryResponse>,
     /// Pass as `cursor` for the next page; null on the last page.
-    #[schema(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$", max_length = 22)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{32}$", max_length = 32)]
     pub next_cursor: Option<String>,
 }
 
@@ -216,8 +217,26 @@ pub struct WaitlistQuery {
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$", max_length = 22)]
+    #[param(pattern = "^[A-Za-z0-9_-]{32}$", max_length = 32)]
     pub cursor: Option<String>,
+}
+
+/// A page's cursor: where the last entry stands in queue order (its
+/// `created_at` in microseconds and its id), so it needs no entry to
+/// exist to be read (one that left or was deleted still marks a place).
+fn encode_cursor(entry: &Entry) -> String {
+    let mut bytes = entry.created_at.timestamp_micros().to_be_bytes().to_vec();
+    bytes.extend_from_slice(entry.id.0.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, WaitlistEntryId), Problem> {
+    let bad = || Problem::invalid("/cursor", "is not a cursor returned by this list");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let (micros, id) = bytes.split_at_checked(8).ok_or_else(bad)?;
+    let micros = i64::from_be_bytes(micros.try_into().map_err(|_| bad())?);
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    Ok((at, WaitlistEntryId(Uuid::from_slice(id).map_err(|_| bad())?)))
 }
 
 /// Optional body of `leave`.
@@ -306,16 +325,16 @@ pub async fn list_waitlist(
         // A customer asking for someone else's entries sees none.
         return Ok(Json(WaitlistPage { items: Vec::new(), next_cursor: None }));
     }
-    let page = PageQuery { limit: query.limit, cursor: query.cursor.clone() };
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     let filter = EntryFilter {
         resource_id: query.resource_id.map(ResourceId),
         group_id: query.group_id.map(GroupId),
         customer_id: owner.or(requested),
         status: query.status.map(Into::into),
     };
-    let after = page.after()?.map(WaitlistEntryId);
-    let rows = service::list(&state.db, &filter, after, u64::from(page.limit()) + 1).await?;
-    let (rows, next_cursor) = paginate(rows, page.limit(), |p| p.entry.id.0);
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let rows = service::list(&state.db, &filter, after, u64::from(limit) + 1).await?;
+    let (rows, next_cursor) = cut(rows, limit, |p| encode_cursor(&p.entry));
     Ok(Json(WaitlistPage { items: rows.iter().map(Into::into).collect(), next_cursor }))
 }
 

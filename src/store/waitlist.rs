@@ -222,19 +222,20 @@ pub async fn position(conn: &impl ConnectionTrait, entry: &Entry) -> StoreResult
     Ok(i64::try_from(count).unwrap_or(i64::MAX) + 1)
 }
 
-/// One page of entries in queue order, after `after`.
+/// One page of entries in queue order, after the place `after` (a
+/// `created_at` and an id).
 pub async fn list(
     conn: &impl ConnectionTrait,
     filter: &EntryFilter,
-    after: Option<&Entry>,
+    after: Option<(chrono::DateTime<chrono::Utc>, WaitlistEntryId)>,
     limit: u64,
 ) -> StoreResult<Vec<Entry>> {
     let mut query = Entity::find().order_by_asc(Column::CreatedAt).order_by_asc(Column::Id).limit(limit);
-    if let Some(after) = after {
+    if let Some((created_at, id)) = after {
         query = query.filter(
             Condition::any()
-                .add(Column::CreatedAt.gt(after.created_at))
-                .add(Condition::all().add(Column::CreatedAt.eq(after.created_at)).add(Column::Id.gt(after.id.0))),
+                .add(Column::CreatedAt.gt(created_at))
+                .add(Condition::all().add(Column::CreatedAt.eq(created_at)).add(Column::Id.gt(id.0))),
         );
     }
     if let Some(resource) = filter.resource_id {

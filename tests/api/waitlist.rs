@@ -324,7 +324,8 @@ async fn a_groups_queue_is_offered_the_member_that_frees() {
     assert_eq!((joined["group_id"].clone(), joined["position"].clone()), (group["id"].clone(), json!(1)));
     // A booking through the group hears about the queue too.
     let through = json!({"group_id": group["id"], "customer_id": ada["id"], "start_at": when.0, "end_at": when.1});
-    app.post_json("/v1/bookings", &through).await.assert_problem(409, "no-resource-available");
+    let refused = app.post_json("/v1/bookings", &through).await;
+    assert_eq!(refused.assert_problem(409, "no-resource-available")["waitlist_length"], 1);
     app.act(&on_two, "cancel").await.assert_status(200);
     let offered = entry(&app, &joined).await;
     assert_eq!(offered["status"], "offered");
@@ -503,7 +504,9 @@ async fn the_audit_finds_an_offer_out_of_order_and_a_booking_past_the_queue() {
     // walk-in's booking written beside the queue.
     let entry_id = |e: &Value| -> uuid::Uuid { id(e).parse().unwrap() };
     let offered = entry(&app, &first).await;
-    for (entry, status, booking) in [(&first, "waiting", Value::Null), (&second, "offered", offered["booking_id"].clone())] {
+    for (entry, status, booking) in
+        [(&first, "waiting", Value::Null), (&second, "offered", offered["booking_id"].clone())]
+    {
         let booking: Option<uuid::Uuid> = booking.as_str().map(|b| b.parse().unwrap());
         entity::waitlist_entry::Entity::update_many()
             .col_expr(entity::waitlist_entry::Column::Status, Expr::value(status))
@@ -523,7 +526,8 @@ async fn the_audit_finds_an_offer_out_of_order_and_a_booking_past_the_queue() {
         .await
         .unwrap();
     let report = app.get("/v1/audit").await.assert_status(200).body.clone();
-    let kinds: Vec<&str> = report["violations"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> =
+        report["violations"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"waitlist_order"), "{report}");
     let walk_in = app.booked(&app.create_resource("Other", 1).await, &dan, &when, 1).await;
     entity::booking::Entity::update_many()
@@ -537,4 +541,37 @@ async fn the_audit_finds_an_offer_out_of_order_and_a_booking_past_the_queue() {
         report["violations"].as_array().unwrap().iter().filter(|v| v["kind"] == "booked_past_queue").collect();
     assert_eq!(past.len(), 1, "{report}");
     assert_eq!(past[0]["booking_ids"], json!([walk_in["id"], first["id"]]));
+}
+
+#[tokio::test]
+async fn the_list_pages_in_queue_order_and_a_cursor_outlives_its_entry() {
+    let app = TestApp::spawn().await;
+    let court = app.create_resource("Court", 1).await;
+    let when = slot(2, 10, 11);
+    app.booked(&court, &app.create_customer("ada@example.com").await, &when, 1).await;
+    let mut queue = Vec::new();
+    for n in 0..7 {
+        let customer = app.create_customer(&format!("c{n}@example.com")).await;
+        queue.push(joined(&app, &court, &customer, &when, 1).await["id"].clone());
+    }
+    let (mut seen, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let page = app.get(&format!("/v1/waitlist?resource_id={}&limit=3{cursor}", id(&court))).await;
+        let body = page.assert_status(200).body.clone();
+        seen.extend(body["items"].as_array().unwrap().iter().map(|e| e["id"].clone()));
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, queue);
+    // A cursor marks a place, not an entry: the third one leaving changes
+    // nothing for the page after it.
+    let first = app.get(&format!("/v1/waitlist?resource_id={}&limit=3", id(&court))).await.body.clone();
+    let leave = format!("/v1/waitlist/{}/leave", queue[2].as_str().unwrap());
+    app.send(app.client.post(app.url(&leave))).await.assert_status(200);
+    let next = first["next_cursor"].as_str().unwrap();
+    let rest = app.get(&format!("/v1/waitlist?resource_id={}&limit=3&cursor={next}", id(&court))).await;
+    assert_eq!(rest.assert_status(200).body["items"][0]["id"], queue[3]);
+    app.get("/v1/waitlist?cursor=AAAA").await.assert_problem(422, "validation-error");
 }

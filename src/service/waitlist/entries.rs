@@ -3,6 +3,8 @@
 //! booking is cancelled, the units going to the next in the queue in the
 //! same transaction.
 
+use chrono::{DateTime, Utc};
+
 use super::{queue::serve, settle::save};
 use crate::domain::{
     booking::{Action, BookingStatus, Target},
@@ -47,23 +49,16 @@ pub async fn get(db: &Db, id: WaitlistEntryId, owner: Option<CustomerId>) -> Res
     placed(db.conn(), entry).await
 }
 
-/// One page of entries in queue order, after the entry `after`.
+/// One page of entries in queue order, after the place `after` (an
+/// entry's `created_at` and id).
 pub async fn list(
     db: &Db,
     filter: &EntryFilter,
-    after: Option<WaitlistEntryId>,
+    after: Option<(DateTime<Utc>, WaitlistEntryId)>,
     limit: u64,
 ) -> Result<Vec<Placed>, ServiceError> {
-    let after = match after {
-        Some(id) => Some(
-            entries::find(db.conn(), id)
-                .await?
-                .ok_or_else(|| ServiceError::invalid("cursor", "names no entry; start from the first page"))?,
-        ),
-        None => None,
-    };
     let mut page = Vec::new();
-    for entry in entries::list(db.conn(), filter, after.as_ref(), limit).await? {
+    for entry in entries::list(db.conn(), filter, after, limit).await? {
         page.push(placed(db.conn(), entry).await?);
     }
     Ok(page)

@@ -82,8 +82,8 @@ pub(in crate::service) async fn serve(
     let mut usages = bookings::blocking_usage(txn, &overlap).await?;
     for mut entry in waiting {
         match offer_if_it_fits(txn, db, resource, &mut entry, &usages, now, &engine).await? {
-            Served::Offered(booking) => {
-                usages.push(Usage { range: booking.occupied(), quantity: i64::from(booking.quantity) });
+            Served::Offered(taken) => {
+                usages.push(taken);
                 active += 1;
             }
             Served::Waits => active += 1,
@@ -138,7 +138,8 @@ async fn settle_offer_that_ran_out(
 }
 
 enum Served {
-    Offered(Booking),
+    /// What the offer's booking occupies.
+    Offered(Usage),
     Waits,
     Lapsed,
 }
@@ -222,5 +223,5 @@ async fn offer_if_it_fits(
     let expected = entry.version;
     entry.offer(booking.id, expires_at, now);
     save(txn, db, entry, expected, engine).await?;
-    Ok(Served::Offered(booking))
+    Ok(Served::Offered(Usage { range: booking.occupied(), quantity: i64::from(booking.quantity) }))
 }
