@@ -235,7 +235,12 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, WaitlistEntryId), Probl
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let (micros, id) = bytes.split_at_checked(8).ok_or_else(bad)?;
     let micros = i64::from_be_bytes(micros.try_into().map_err(|_| bad())?);
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    // Any well-formed cursor marks a place: one outside the years 1 to
+    // 9999 (all an entry can have) is before or after every entry.
+    // (SQLite compares instants as text: year 10000 would sort first.)
+    const YEAR_1: i64 = -62_135_596_800_000_000;
+    const LAST_OF_9999: i64 = 253_402_300_799_999_999;
+    let at = DateTime::from_timestamp_micros(micros.clamp(YEAR_1, LAST_OF_9999)).ok_or_else(bad)?;
     Ok((at, WaitlistEntryId(Uuid::from_slice(id).map_err(|_| bad())?)))
 }
 

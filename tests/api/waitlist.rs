@@ -574,4 +574,9 @@ async fn the_list_pages_in_queue_order_and_a_cursor_outlives_its_entry() {
     let rest = app.get(&format!("/v1/waitlist?resource_id={}&limit=3&cursor={next}", id(&court))).await;
     assert_eq!(rest.assert_status(200).body["items"][0]["id"], queue[3]);
     app.get("/v1/waitlist?cursor=AAAA").await.assert_problem(422, "validation-error");
+    // Any well-formed cursor is a place: far past every entry, or before all.
+    let past_all = app.get(&format!("/v1/waitlist?cursor={}", "f".repeat(32))).await;
+    assert!(past_all.assert_status(200).body["items"].as_array().unwrap().is_empty());
+    let before_all = app.get(&format!("/v1/waitlist?resource_id={}&cursor=gA{}", id(&court), "A".repeat(30))).await;
+    assert_eq!(before_all.assert_status(200).body["items"][0]["id"], queue[0]);
 }
