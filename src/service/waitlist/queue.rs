@@ -104,6 +104,8 @@ async fn recount(txn: &DatabaseTransaction, resource: &Resource, active: usize) 
 /// An offered entry whose booking is on `resource`: settled when the hold
 /// ran out (the booking marked expired, the entry with it) or was settled
 /// without its entry (an older write). Returns whether it left the queue.
+/// An offer still running is not read: its booking is held (a confirm or
+/// cancel settles the entry in the same write).
 async fn settle_offer_that_ran_out(
     txn: &DatabaseTransaction,
     db: &Db,
@@ -112,6 +114,9 @@ async fn settle_offer_that_ran_out(
     now: DateTime<Utc>,
     engine: &Context,
 ) -> Result<bool, ServiceError> {
+    if entry.offer_expires_at.is_some_and(|expires| expires > now) {
+        return Ok(false);
+    }
     let Some(booking_id) = entry.booking_id else {
         return close(txn, db, entry, EntryStatus::Expired, now, engine).await;
     };
