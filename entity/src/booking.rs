@@ -29,6 +29,8 @@ pub struct Model {
     pub counted_version: Option<i64>,
     /// The waiting-list entry this hold was offered to.
     pub waitlist_entry_id: Option<Uuid>,
+    /// The recurring series it is an occurrence of.
+    pub series_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

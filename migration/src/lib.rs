@@ -12,6 +12,7 @@ mod m20261204_000006_webhooks;
 mod m20261205_000007_usage_summary;
 mod m20261206_000008_usage_counted;
 mod m20261207_000009_waitlist;
+mod m20261208_000010_series;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000007_usage_summary::Migration),
             Box::new(m20261206_000008_usage_counted::Migration),
             Box::new(m20261207_000009_waitlist::Migration),
+            Box::new(m20261208_000010_series::Migration),
         ]
     }
 }

@@ -10,7 +10,8 @@
 //!   exactly (up) by a join under the resource's lock and down only to the
 //!   true count by a decision that read the queue under the same lock, so
 //!   it is never below the truth: a decision that reads 0 in the row it
-//!   locks knows there is no queue to serve without another read.
+//!   locks knows there is no queue to serve without another read. A
+//!   partial index finds the resources above 0 for the sweeper.
 //! - `booking.waitlist_entry_id`: the entry a held booking was offered to.
 
 use sea_orm_migration::prelude::*;
@@ -72,6 +73,10 @@ WHERE status IN ('waiting', 'offered')",
 WHERE status IN ('waiting', 'offered')",
     "CREATE UNIQUE INDEX waitlist_entry_booking ON waitlist_entry (booking_id) WHERE booking_id IS NOT NULL",
 ];
+
+/// The resources the sweeper serves: those whose count is above 0 (none in
+/// most databases), found without reading every resource.
+const QUEUED_RESOURCES: &str = "CREATE INDEX resource_queued ON resource (id) WHERE waitlist_active > 0";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -146,6 +151,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        db.execute_unprepared(QUEUED_RESOURCES).await?;
         manager
             .alter_table(
                 Table::alter()
@@ -160,6 +166,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(WaitlistEntry::Table).to_owned()).await?;
         let db = manager.get_connection();
+        db.execute_unprepared("DROP INDEX IF EXISTS resource_queued").await?;
         db.execute_unprepared("ALTER TABLE resource DROP COLUMN waitlist_active").await?;
         db.execute_unprepared("ALTER TABLE booking DROP COLUMN waitlist_entry_id").await?;
         Ok(())

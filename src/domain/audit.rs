@@ -386,6 +386,7 @@ mod tests {
             version: 1,
             counted: true,
             waitlist_entry: None,
+            series: None,
             created_at: at(-100),
             updated_at: at(-100),
         }

@@ -7,7 +7,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId, WaitlistEntryId};
+use super::ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId, SeriesId, WaitlistEntryId};
 use super::policy::Buffers;
 use super::time_range::TimeRange;
 
@@ -173,6 +173,8 @@ pub struct Booking {
     pub counted: bool,
     /// The waiting-list entry this hold was offered to (docs/design.md §24).
     pub waitlist_entry: Option<WaitlistEntryId>,
+    /// The recurring series it is an occurrence of (docs/design.md §25).
+    pub series: Option<SeriesId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -206,6 +208,7 @@ pub struct BookingFilter {
     pub resource_id: Option<ResourceId>,
     pub customer_id: Option<CustomerId>,
     pub status: Option<BookingStatus>,
+    pub series_id: Option<SeriesId>,
     /// Only bookings overlapping `[from, to)`; either bound may be open.
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,

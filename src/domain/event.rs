@@ -43,6 +43,8 @@ event_types! {
     WaitlistExpired => "waitlist.expired",
     WaitlistLeft => "waitlist.left",
     WaitlistLapsed => "waitlist.lapsed",
+    SeriesCreated => "series.created",
+    SeriesCancelled => "series.cancelled",
 }
 
 impl EventType {

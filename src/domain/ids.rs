@@ -61,3 +61,7 @@ typed_id!(
     /// Identifies a waiting-list entry.
     WaitlistEntryId
 );
+typed_id!(
+    /// Identifies a recurring series of bookings.
+    SeriesId
+);

@@ -14,9 +14,12 @@ use validator::Validate;
 
 use super::{
     AppState, auth::Admin, bookings::dto::BookingResponse, extract::ApiQuery, groups::GroupResponse, problem::Problem,
-    resources::dto::ResourceResponse, waitlist::WaitlistEntryResponse, webhooks::WebhookResponse,
+    resources::dto::ResourceResponse, series::SeriesResponse, waitlist::WaitlistEntryResponse,
+    webhooks::WebhookResponse,
 };
-use crate::domain::{booking::Booking, group::Group, resource::Resource, waitlist::Entry, webhook::Endpoint};
+use crate::domain::{
+    booking::Booking, group::Group, resource::Resource, series::Series, waitlist::Entry, webhook::Endpoint,
+};
 use crate::problems;
 use crate::service::events::{self as service, EventType, Represent};
 
@@ -39,6 +42,9 @@ impl Represent for Representations {
     }
     /// Without its URL (which may carry a token of its own) and secret:
     /// other endpoints receive this.
+    fn series(&self, series: &Series) -> Value {
+        serde_json::to_value(SeriesResponse::new(series)).unwrap_or(Value::Null)
+    }
     fn waitlist_entry(&self, entry: &Entry) -> Value {
         serde_json::to_value(WaitlistEntryResponse::new(entry, None)).unwrap_or(Value::Null)
     }
@@ -65,7 +71,7 @@ pub struct EventsQuery {
     pub limit: Option<u32>,
     /// Only these types, comma-separated (`booking.created,booking.cancelled`).
     #[param(
-        pattern = r"^(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed))(,(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed)))*$",
+        pattern = r"^(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed)|series\.(created|cancelled))(,(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed)|series\.(created|cancelled)))*$",
         max_length = 512
     )]
     pub types: Option<String>,
@@ -82,7 +88,8 @@ pub struct EventResponse {
     /// `booking.no_show`, `booking.rescheduled`, `booking.reassigned`,
     /// `resource.created|updated|deleted`, `group.created|updated|deleted`,
     /// `webhook.disabled`,
-    /// `waitlist.joined|offered|accepted|declined|expired|left|lapsed`.
+    /// `waitlist.joined|offered|accepted|declined|expired|left|lapsed`,
+    /// `series.created|cancelled`.
     #[schema(pattern = "^[a-z_]+\\.[a-z_]+$", max_length = 32, example = "booking.confirmed")]
     pub r#type: String,
     /// The booking, resource, group, webhook endpoint or waiting-list entry

@@ -26,6 +26,7 @@ pub mod reply;
 pub mod resources;
 mod routes;
 pub mod schema_fence;
+pub mod series;
 pub mod service_error;
 pub mod slots;
 mod stack;

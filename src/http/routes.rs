@@ -6,7 +6,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     audit, availability, bookings, changes, customers, events, groups, health, metrics, problem_pages, resources,
-    slots, state::AppState, waitlist, webhooks,
+    series, slots, state::AppState, waitlist, webhooks,
 };
 
 /// The `/v1` API: authenticated (when a token is sent) and rate limited.
@@ -22,6 +22,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(bookings::router())
         .merge(waitlist::router())
+        .merge(series::router())
         .merge(audit::router())
 }
 

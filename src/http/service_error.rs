@@ -10,7 +10,7 @@ use crate::domain::{
     rules::Refusal,
     time_range::TimeRange,
 };
-use crate::http::problem::{Alternative, OpenInterval};
+use crate::http::problem::{Alternative, OccurrenceProblem, OpenInterval};
 use crate::service::ServiceError;
 
 /// A field of the request as a JSON Pointer (RFC 6901): `/schedule/weekly/1/to`.
@@ -71,6 +71,16 @@ impl From<crate::service::ServiceError> for Problem {
                 ),
                 alternatives,
             ),
+            ServiceError::SeriesConflict { occurrences } => {
+                let count = occurrences.len();
+                let listed: Vec<OccurrenceProblem> =
+                    occurrences.iter().map(|(range, err)| OccurrenceProblem::new(range, err, "")).collect();
+                Problem::new(
+                    ProblemType::SeriesConflict,
+                    format!("{count} occurrences of the series cannot be booked; see `occurrences`."),
+                )
+                .with("occurrences", listed)
+            }
             ServiceError::WaitlistNotNeeded { available } => Problem::new(
                 ProblemType::WaitlistNotNeeded,
                 format!("{available} units are free over the whole interval: book it instead of waiting."),
@@ -108,6 +118,27 @@ impl From<crate::service::ServiceError> for Problem {
                 tracing::error!(error = ?source, "internal error");
                 Problem::internal()
             }
+        }
+    }
+}
+
+impl OccurrenceProblem {
+    /// Occurrence `range` refused with `err`, its `type` under `base`.
+    pub fn new(range: &TimeRange, err: &ServiceError, base: &str) -> Self {
+        let problem = match err.refusal_copy() {
+            Some(copy) => Problem::from(copy),
+            None => Problem::internal(),
+        };
+        let info = problem.kind.info();
+        let alternatives = problem.extensions.iter().find(|(name, _)| name == "alternatives").map(|(_, v)| v.clone());
+        Self {
+            start_at: range.start(),
+            end_at: range.end(),
+            r#type: format!("{base}/problems/{}", info.slug),
+            title: info.title.to_owned(),
+            status: info.status,
+            detail: problem.detail,
+            alternatives,
         }
     }
 }

@@ -48,6 +48,10 @@ pub enum ServiceError {
     /// A request to join a waiting list that would book right now.
     #[error("{available} units are free: book instead")]
     WaitlistNotNeeded { available: i64 },
+    /// Occurrences of a series were refused (all or nothing: any; skip
+    /// conflicts: all): each with what it alone would have been answered.
+    #[error("{} occurrences refused", occurrences.len())]
+    SeriesConflict { occurrences: Vec<(TimeRange, ServiceError)> },
     /// The customer already waits for an overlapping interval here.
     #[error("already on the waiting list as {entry_id}")]
     AlreadyOnWaitlist { entry_id: crate::domain::ids::WaitlistEntryId },
@@ -94,6 +98,28 @@ impl ServiceError {
     /// A race lost in a way the database did not report as one.
     pub fn lost_race() -> Self {
         ServiceError::Unavailable(StoreError::Retryable(sea_orm::DbErr::Custom("lost a race".into())))
+    }
+
+    /// A copy of a refusal of one thing (a rule's, a group's, a wrong
+    /// value), to show beside others (a series' occurrences); `None` for
+    /// any other error.
+    pub fn refusal_copy(&self) -> Option<ServiceError> {
+        match self {
+            ServiceError::Refused { refusal, alternatives } => {
+                Some(ServiceError::Refused { refusal: refusal.clone(), alternatives: alternatives.clone() })
+            }
+            ServiceError::NoResourceAvailable { group_id, alternatives, waitlist_length } => {
+                Some(ServiceError::NoResourceAvailable {
+                    group_id: *group_id,
+                    alternatives: alternatives.clone(),
+                    waitlist_length: *waitlist_length,
+                })
+            }
+            ServiceError::Invalid { field, detail } => {
+                Some(ServiceError::Invalid { field: field.clone(), detail: detail.clone() })
+            }
+            _ => None,
+        }
     }
 
     pub fn invalid(field: impl Into<Field>, detail: impl Into<String>) -> Self {

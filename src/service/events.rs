@@ -18,6 +18,7 @@ use crate::domain::{
     group::Group,
     ids::ResourceId,
     resource::Resource,
+    series::Series,
     time_range::TimeRange,
     waitlist::Entry,
     webhook::Endpoint,
@@ -93,6 +94,22 @@ pub(super) fn waitlist_change(db: &Db, event: EventType, entry: &Entry, ctx: &Co
         Target::Group(_) => None,
     };
     outbox::append_statement(event.as_str(), entry.id.0, entry.updated_at, data.to_string(), touched)
+}
+
+/// A series' change, as the insert of its outbox event: the series as the
+/// API shows it and the ids of the occurrences it made or cancelled (each
+/// has its own `booking.*` event too).
+pub(super) fn series_change(
+    db: &Db,
+    event: EventType,
+    series: &Series,
+    bookings: &[Booking],
+    ctx: &Context,
+) -> InsertStatement {
+    let mut data = who(ctx);
+    data["series"] = db.represent().series(series);
+    data["booking_ids"] = json!(bookings.iter().map(|b| b.id.0).collect::<Vec<_>>());
+    outbox::append_statement(event.as_str(), series.id.0, series.updated_at, data.to_string(), None)
 }
 
 /// Appends a resource's change, with its representation (as it was, for a

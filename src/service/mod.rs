@@ -21,6 +21,7 @@ pub mod resources;
 mod retry;
 pub mod schema;
 pub mod sender;
+pub mod series;
 pub mod slots;
 pub mod waitlist;
 pub mod webhooks;

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::{booking::Booking, group::Group, resource::Resource, waitlist::Entry, webhook::Endpoint};
+use crate::domain::{
+    booking::Booking, group::Group, resource::Resource, series::Series, waitlist::Entry, webhook::Endpoint,
+};
 
 /// How an event shows the object it is about: the API's representation.
 pub trait Represent: Send + Sync {
@@ -14,6 +16,8 @@ pub trait Represent: Send + Sync {
     fn webhook(&self, endpoint: &Endpoint) -> Value;
     /// Without its position, which every other change to its queue moves.
     fn waitlist_entry(&self, entry: &Entry) -> Value;
+    /// Without its occurrences, which have their own events.
+    fn series(&self, series: &Series) -> Value;
 }
 
 /// Ids only: for a `Db` used without the HTTP layer (benchmarks).
@@ -34,5 +38,8 @@ impl Represent for IdsOnly {
     }
     fn waitlist_entry(&self, entry: &Entry) -> Value {
         json!({"id": entry.id.0})
+    }
+    fn series(&self, series: &Series) -> Value {
+        json!({"id": series.id.0})
     }
 }

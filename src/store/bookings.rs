@@ -22,7 +22,7 @@ use super::{StoreError, StoreResult};
 use crate::domain::{
     booking::{Booking, BookingFilter, BookingStatus},
     capacity::Usage,
-    ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId, WaitlistEntryId},
+    ids::{BookingId, BundleId, CustomerId, GroupId, ResourceId, SeriesId, WaitlistEntryId},
     policy::{Buffers, limits::MAX_BUFFER_SECONDS},
     rules::OwnBooking,
     time_range::TimeRange,
@@ -47,6 +47,7 @@ pub(super) fn to_domain(m: Model) -> StoreResult<Booking> {
         },
         counted: m.counted_version == Some(m.version),
         waitlist_entry: m.waitlist_entry_id.map(WaitlistEntryId),
+        series: m.series_id.map(SeriesId),
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -81,6 +82,7 @@ fn to_active(b: &Booking) -> ActiveModel {
         version: Set(b.version),
         counted_version: Set(b.counted.then_some(b.version)),
         waitlist_entry_id: Set(b.waitlist_entry.map(|e| e.0)),
+        series_id: Set(b.series.map(|s| s.0)),
         created_at: Set(b.created_at),
         updated_at: Set(b.updated_at),
     }
@@ -502,6 +504,9 @@ pub async fn list(
     }
     if let Some(status) = filter.status {
         query = query.filter(Column::Status.eq(status.as_str()));
+    }
+    if let Some(series) = filter.series_id {
+        query = query.filter(Column::SeriesId.eq(series.0));
     }
     if let Some(from) = filter.from {
         query = query.filter(Column::EndAt.gt(from));

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod locks;
 pub mod outbox;
 pub mod resources;
+pub mod series;
 pub mod settings_json;
 pub mod usage;
 pub mod waitlist;

@@ -24,6 +24,7 @@ mod preconditions;
 mod races;
 mod resources;
 mod schedules;
+mod series;
 mod slots;
 mod trust;
 mod usage;

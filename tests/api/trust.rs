@@ -50,6 +50,7 @@ fn confirmed_row(
         version: Set(1),
         counted_version: Set(counted_version),
         waitlist_entry_id: Set(None),
+        series_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

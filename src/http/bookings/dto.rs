@@ -154,6 +154,9 @@ pub struct BookingResponse {
     /// The waiting-list entry this hold was offered to (confirm it to
     /// accept the offer); null for a booking made directly.
     pub waitlist_entry_id: Option<Uuid>,
+    /// The recurring series it is an occurrence of; null for a booking on
+    /// its own.
+    pub series_id: Option<Uuid>,
     pub customer_id: Uuid,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
@@ -186,6 +189,7 @@ impl From<&Booking> for BookingResponse {
             group_id: b.group_id.map(|g| g.0),
             bundle_id: b.bundle.map(|(bundle, _)| bundle.0),
             waitlist_entry_id: b.waitlist_entry.map(|e| e.0),
+            series_id: b.series.map(|s| s.0),
             customer_id: b.customer_id.0,
             start_at: b.range.start(),
             end_at: b.range.end(),
@@ -275,6 +279,8 @@ pub struct BookingListQuery {
     pub customer_id: Option<Uuid>,
     #[param(inline)]
     pub status: Option<BookingStatusDto>,
+    /// Only the occurrences of this series.
+    pub series_id: Option<Uuid>,
     /// Only bookings that end after this instant (RFC 3339; encode `+` as `%2B`).
     #[serde(default, deserialize_with = "bounded_option")]
     pub from: Option<DateTime<FixedOffset>>,

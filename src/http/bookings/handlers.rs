@@ -12,7 +12,7 @@ use super::dto::{
 };
 use crate::domain::{
     booking::{Booking, BookingFilter},
-    ids::{BookingId, CustomerId, GroupId, ResourceId},
+    ids::{BookingId, CustomerId, GroupId, ResourceId, SeriesId},
 };
 use crate::http::{
     AppState,
@@ -144,6 +144,7 @@ pub async fn list_bookings(
         resource_id: query.resource_id.map(ResourceId),
         customer_id: owner.or(requested),
         status: query.status.map(Into::into),
+        series_id: query.series_id.map(SeriesId),
         from: query.from.map(|t| instant(t, "/from")).transpose()?,
         to: query.to.map(|t| instant(t, "/to")).transpose()?,
     };

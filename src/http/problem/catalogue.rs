@@ -138,6 +138,16 @@ catalogue! {
         example: ("A cancelled booking cannot be confirmed.",
             {"current_status": "cancelled", "action": "confirm", "allowed_actions": []}),
     },
+    SeriesConflict {
+        slug: "series-conflict",
+        status: 409,
+        title: "Series conflict",
+        when: "Occurrences of a recurring series cannot be booked: in `all_or_nothing` mode any one refuses the series (nothing was booked); in `skip_conflicts` mode, every one did. `occurrences` lists each refused occurrence with the problem it alone would have got (its `type`, `detail` and `alternatives`): move or drop those and send the series again.",
+        members: [("occurrences", "every refused occurrence: `{start_at, end_at, type, title, status, detail, alternatives}`")],
+        header: None,
+        example: ("1 occurrences of the series cannot be booked; see `occurrences`.",
+            {"occurrences": [{"start_at": "2027-12-21T17:00:00Z", "end_at": "2027-12-21T18:00:00Z", "type": "/problems/outside-opening-hours", "title": "Outside opening hours", "status": 409, "detail": "The resource is closed at some time of the interval.", "alternatives": []}]}),
+    },
     WaitlistNotNeeded {
         slug: "waitlist-not-needed",
         status: 409,

@@ -17,5 +17,7 @@ mod value;
 
 pub use catalogue::{ProblemInfo, ProblemType};
 pub use middleware::{ProblemContext, finalize, finish_problems, instance_of};
-pub use openapi::{Alternative, OpenInterval, ProblemSchema, add_problem_responses, problem_responses};
+pub use openapi::{
+    Alternative, OccurrenceProblem, OpenInterval, ProblemSchema, add_problem_responses, problem_responses,
+};
 pub use value::{FieldError, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS};

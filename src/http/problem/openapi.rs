@@ -51,6 +51,9 @@ pub struct ProblemSchema {
     pub waitlist_length: Option<i64>,
     /// The customer's waiting-list entry (`already-on-waitlist`).
     pub entry_id: Option<uuid::Uuid>,
+    /// A series' refused occurrences (`series-conflict`).
+    #[schema(max_items = 200)]
+    pub occurrences: Option<Vec<OccurrenceProblem>>,
     /// A booking's status, or (`waitlist-entry-closed`) a waiting-list entry's.
     #[schema(
         pattern = "^(held|confirmed|checked_in|completed|cancelled|expired|no_show|waiting|offered|accepted|declined|left|lapsed)$",
@@ -137,6 +140,26 @@ pub struct OpenInterval {
 pub struct Alternative {
     pub start_at: chrono::DateTime<chrono::Utc>,
     pub end_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One refused occurrence of a series: its interval, and the problem it
+/// alone would have got (`type`, `title`, `status`, `detail`, and its
+/// `alternatives` when that problem offers them).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OccurrenceProblem {
+    pub start_at: chrono::DateTime<chrono::Utc>,
+    pub end_at: chrono::DateTime<chrono::Utc>,
+    /// The problem type's URI, as a whole response's `type`.
+    #[schema(pattern = "/problems/[a-z-]+$", max_length = 600, example = "/problems/capacity-exceeded")]
+    pub r#type: String,
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 100)]
+    pub title: String,
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
+    pub detail: String,
+    #[schema(value_type = Option<Vec<Alternative>>, max_items = 3)]
+    pub alternatives: Option<serde_json::Value>,
 }
 
 /// OpenAPI responses for a set of problem types, grouped by status, each

@@ -124,7 +124,9 @@ impl Problem {
             body.insert("instance".into(), Value::String(instance.into()));
         }
         for (name, value) in &self.extensions {
-            body.insert(name.clone(), value.clone());
+            let mut value = value.clone();
+            rebase_nested_types(&mut value, base);
+            body.insert(name.clone(), value);
         }
         Value::Object(body)
     }
@@ -141,6 +143,19 @@ impl Problem {
             headers.insert(name.clone(), value.clone());
         }
         response
+    }
+}
+
+/// Problems nested in a member (a series' refused occurrences) carry their
+/// `type` relative (`/problems/<slug>`): it takes the response's base here.
+fn rebase_nested_types(value: &mut Value, base: &str) {
+    let Value::Array(items) = value else { return };
+    for item in items {
+        if let Some(Value::String(kind)) = item.get_mut("type")
+            && kind.starts_with("/problems/")
+        {
+            *kind = format!("{base}{kind}");
+        }
     }
 }
 

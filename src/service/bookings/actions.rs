@@ -42,7 +42,7 @@ pub async fn act(
             other => other?,
         };
         return match routed {
-            Routed::Done(booking) => Ok(booking),
+            Routed::Done(booking) => Ok(*booking),
             Routed::Bundle(bundle) => crate::service::bundles::act(db, id, bundle, action, expected, ctx, seal).await,
             Routed::ServeQueue if !lock_resource => {
                 lock_resource = true;
@@ -136,7 +136,7 @@ async fn act_here(
         if from == BookingStatus::Held && to == BookingStatus::Confirmed {
             telemetry::holds("confirmed", 1);
         }
-        Ok(Routed::Done(booking))
+        Ok(Routed::Done(Box::new(booking)))
     })
     .await
 }

@@ -107,11 +107,11 @@ pub async fn reschedule(
         }
         seal.store(&txn, now, &booking).await?;
         txn.commit().await?;
-        Ok(Routed::Done(booking))
+        Ok(Routed::Done(Box::new(booking)))
     })
     .await?;
     match routed {
-        Routed::Done(booking) => Ok(booking),
+        Routed::Done(booking) => Ok(*booking),
         Routed::Bundle(bundle) => {
             crate::service::bundles::reschedule(db, id, bundle, change, expected, ctx, seal).await
         }

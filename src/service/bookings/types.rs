@@ -76,7 +76,7 @@ impl Change {
 /// A change decided here, or a booking of a bundle, which `bundles`
 /// decides (found under the booking's lock, so no extra read routes it).
 pub(super) enum Routed {
-    Done(Booking),
+    Done(Box<Booking>),
     Bundle(BundleId),
     /// The resource has a queue the change must serve: run it again under
     /// the resource's whole lock.

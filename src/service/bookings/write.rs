@@ -65,6 +65,7 @@ pub(in crate::service) fn fresh(resource: &Resource, new: &NewBooking, now: Date
         version: 1,
         counted: true,
         waitlist_entry: None,
+        series: None,
         created_at: now,
         updated_at: now,
     }

@@ -221,6 +221,7 @@ async fn offer_if_it_fits(
         version: 1,
         counted: true,
         waitlist_entry: Some(entry.id),
+        series: None,
         created_at: now,
         updated_at: now,
     };
