@@ -420,6 +420,7 @@ pub(crate) fn confirmed_row(
         // Its hours go into the usage summary with it (`taken`).
         counted_version: Set(Some(1)),
         waitlist_entry_id: Set(None),
+        series_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
