@@ -36,6 +36,9 @@ pub(in crate::service) async fn waiting(
 /// `usages` (what bookings occupy) with what `queue` would take of the
 /// rest added.
 pub(in crate::service) fn with_queue(resource: &Resource, mut usages: Vec<Usage>, queue: Vec<Usage>) -> Vec<Usage> {
+    if queue.is_empty() {
+        return usages;
+    }
     let taken = waitlist::take_in_order(i64::from(resource.capacity), &usages, &queue);
     usages.extend(queue.into_iter().zip(taken).filter_map(|(usage, taken)| taken.then_some(usage)));
     usages
