@@ -123,6 +123,12 @@ async fn weekly_by_day_and_the_second_tuesday_of_the_month() {
     assert_eq!(read.assert_status(200).body["bookings"].as_array().unwrap().len(), 3);
     let listed = app.get(&format!("/v1/bookings?series_id={}", monthly["id"].as_str().unwrap())).await;
     assert_eq!(listed.assert_status(200).body["items"].as_array().unwrap().len(), 3);
+    // Each series is one event beside its occurrences' own.
+    let events = app.get("/v1/events?types=series.created").await.assert_status(200).body["items"].clone();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1]["data"]["series"]["id"], monthly["id"]);
+    assert_eq!(events[1]["data"]["booking_ids"].as_array().unwrap().len(), 3);
 }
 
 #[tokio::test]
