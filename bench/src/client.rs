@@ -50,15 +50,25 @@ impl Api {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Outcome {
+        self.send_typed(request).await.0
+    }
+
+    /// What `send` gets, and the response's `Content-Type`.
+    async fn send_typed(&self, request: reqwest::RequestBuilder) -> (Outcome, Option<String>) {
         match request.bearer_auth(&self.token).send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let replayed = response.headers().contains_key("idempotent-replayed");
+                let content_type = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 let body: Value = response.json().await.unwrap_or(Value::Null);
                 let problem = body["type"].as_str().and_then(|t| t.rsplit('/').next()).map(str::to_owned);
-                Outcome { status, problem, body, replayed }
+                (Outcome { status, problem, body, replayed }, content_type)
             }
-            Err(_) => Outcome { status: 0, problem: None, body: Value::Null, replayed: false },
+            Err(_) => (Outcome { status: 0, problem: None, body: Value::Null, replayed: false }, None),
         }
     }
 
@@ -68,6 +78,11 @@ impl Api {
             request = request.header("idempotency-key", key);
         }
         self.send(request).await
+    }
+
+    /// An unkeyed POST, with the response's `Content-Type`.
+    pub async fn post_typed(&self, path: &str, body: &Value) -> (Outcome, Option<String>) {
+        self.send_typed(self.client.post(format!("{}{path}", self.base)).json(body)).await
     }
 
     pub async fn get(&self, path: &str) -> Outcome {

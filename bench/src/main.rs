@@ -18,6 +18,7 @@ mod limit;
 mod peer;
 mod report;
 mod scenarios;
+mod series;
 mod server;
 mod sqlite_loop;
 mod waitlist;
@@ -59,6 +60,7 @@ pub enum Scenario {
     Policy,
     Slots,
     Peer,
+    Series,
     Waitlist,
 }
 

@@ -117,6 +117,9 @@ async fn run_on(args: &RunArgs, database: &BenchDatabase) -> anyhow::Result<()> 
         let own_sql = rows.iter().find(|r| r.scenario == "pgbench booking.sql").map(|r| r.throughput);
         rows.extend(crate::peer::peer(args, &server, &api, &db, &database.url, own_sql).await?);
     }
+    if wants(args, Scenario::Series) {
+        rows.extend(crate::series::series(args, &server, &api, &db, &database.url).await?);
+    }
     // Last: the queue it leaves behind (offers held, entries waiting) is
     // served by the sweeper, which the other scenarios should not pay for.
     if wants(args, Scenario::Waitlist) {
@@ -439,16 +442,31 @@ fn taken(usage: &mut usage::Changes, resource: Uuid, (start, end): (DateTime<Utc
 /// half in the future, each with its create event.
 async fn seed(db: &DatabaseConnection, resource: Uuid, customer: Uuid, count: usize) -> anyhow::Result<()> {
     let origin = Utc::now().duration_trunc(Span::hours(1))? - Span::hours(3 * (count as i64 / 2)) + Span::minutes(30);
+    let bookings: Vec<_> = (0..count)
+        .map(|i| {
+            let start = origin + Span::hours(3 * i as i64);
+            (customer, (start, start + Span::hours(1)))
+        })
+        .collect();
+    seed_bookings(db, resource, &bookings).await
+}
+
+/// One booking to seed: its customer and its `[start, end)`.
+pub(crate) type Seeded = (Uuid, (DateTime<Utc>, DateTime<Utc>));
+
+/// Inserts a confirmed one-unit booking (`confirmed_row`) of `resource`
+/// for each `(customer, slot)`, each with its create event and its hours
+/// in the usage summary (seeding, not measured).
+pub(crate) async fn seed_bookings(db: &DatabaseConnection, resource: Uuid, seeded: &[Seeded]) -> anyhow::Result<()> {
     let now = Utc::now();
-    for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
+    for chunk in seeded.chunks(1_000) {
         let mut bookings = Vec::with_capacity(chunk.len());
         let mut events = Vec::with_capacity(chunk.len());
         let mut usage = usage::Changes::new();
-        for &i in chunk {
+        for &(customer, slot) in chunk {
             let id = Uuid::now_v7();
-            let start = origin + Span::hours(3 * i as i64);
-            bookings.push(confirmed_row(id, resource, customer, (start, start + Span::hours(1)), now));
-            taken(&mut usage, resource, (start, start + Span::hours(1)));
+            bookings.push(confirmed_row(id, resource, customer, slot, now));
+            taken(&mut usage, resource, slot);
             events.push(entity::booking_event::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 booking_id: Set(id),
