@@ -90,8 +90,15 @@ async fn bookings_made_before_the_summary_existed_are_summed_in_by_its_migration
     let summary =
         names.iter().position(|name| name == "m20261205_000007_usage_summary").expect("the summary's migration");
     let since = u32::try_from(names.len() - summary).unwrap();
-    Migrator::down(&app.db, Some(since)).await.expect("the summary's migration reverts, and every one after it");
-    Migrator::up(&app.db, None).await.expect("and runs again");
+    // On one connection of its own, as `berth migrate` would: every
+    // statement of a migration (and the migrator's own pragmas) on the
+    // connection that holds its transaction.
+    let mut options = sea_orm::ConnectOptions::new(app.database_url.clone());
+    options.max_connections(1).sqlx_logging(false);
+    let one = sea_orm::Database::connect(options).await.expect("a connection of its own");
+    Migrator::down(&one, Some(since)).await.expect("the summary's migration reverts, and every one after it");
+    Migrator::up(&one, None).await.expect("and runs again");
+    one.close().await.expect("closed");
     app.assert_usage_summary_matches_bookings().await;
     use sea_orm::{EntityTrait, PaginatorTrait};
     // Hours 9, 10, 11 and 12 of the hall (with its buffers), 23 and 0 of
