@@ -19,6 +19,17 @@ pub enum Target {
     Group(GroupId),
 }
 
+impl Target {
+    /// As the pair of columns (and API members) that store it: exactly one
+    /// is set.
+    pub fn parts(self) -> (Option<ResourceId>, Option<GroupId>) {
+        match self {
+            Target::Resource(id) => (Some(id), None),
+            Target::Group(id) => (None, Some(id)),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BookingStatus {
     Held,

@@ -65,6 +65,15 @@ pub fn parse_json<T: DeserializeOwned + Validate>(headers: &HeaderMap, body: &[u
     parse_value(value, "")
 }
 
+/// An optional body (an action's reason): empty or `null` is `T`'s
+/// default; anything else is parsed like `parse_json`.
+pub fn optional_json<T: DeserializeOwned + Validate + Default>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    Ok(parse_json::<OrNull<T>>(headers, body)?.0.unwrap_or_default())
+}
+
 /// Deserialises and validates a JSON value found at `prefix` of the body;
 /// errors point into the body.
 pub fn parse_value<T: DeserializeOwned + Validate>(value: serde_json::Value, prefix: &str) -> Result<T, Problem> {

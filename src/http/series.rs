@@ -20,7 +20,7 @@ use super::{
         dto::BookingResponse,
         handlers::{booking_customer, target},
     },
-    extract::{ApiJson, ApiPath, ApiQuery, OrNull, RawBody, parse_json},
+    extract::{ApiJson, ApiPath, ApiQuery, RawBody, optional_json},
     fields::no_nul,
     idempotency::Keyed,
     precondition::IfMatch,
@@ -29,7 +29,6 @@ use super::{
     time::{bounded, bounded_option, instant, time_range},
 };
 use crate::domain::{
-    booking::Target,
     ids::SeriesId,
     recurrence::Rule,
     series::{Series, SeriesMode, SeriesStatus},
@@ -185,14 +184,11 @@ pub struct SeriesResponse {
 
 impl SeriesResponse {
     pub fn new(series: &Series) -> Self {
-        let (resource_id, group_id) = match series.target {
-            Target::Resource(id) => (Some(id.0), None),
-            Target::Group(id) => (None, Some(id.0)),
-        };
+        let (resource_id, group_id) = series.target.parts();
         Self {
             id: series.id.0,
-            resource_id,
-            group_id,
+            resource_id: resource_id.map(|r| r.0),
+            group_id: group_id.map(|g| g.0),
             customer_id: series.customer_id.0,
             start_at: series.first.start(),
             end_at: series.first.end(),
@@ -367,11 +363,7 @@ pub async fn cancel_series(
     let current = service::get(&state.db, id, owner).await?;
     if_match.check(current.series.version)?;
     let expected = if_match.expected();
-    let request = if body.is_empty() {
-        CancelSeriesRequest::default()
-    } else {
-        parse_json::<OrNull<CancelSeriesRequest>>(&headers, &body)?.0.unwrap_or_default()
-    };
+    let request: CancelSeriesRequest = optional_json(&headers, &body)?;
     let from = request.from.map(|at| instant(at, "/from")).transpose()?;
     let ctx = request_context(&who.0, &headers, request.reason);
     keyed

@@ -17,7 +17,7 @@ use super::{
     AppState,
     auth::{SignedIn, request_context},
     bookings::handlers::{booking_customer, target},
-    extract::{ApiJson, ApiPath, ApiQuery, OrNull, RawBody, parse_json},
+    extract::{ApiJson, ApiPath, ApiQuery, RawBody, optional_json},
     fields::no_nul,
     idempotency::Keyed,
     pagination::{DEFAULT_LIMIT, cut},
@@ -27,7 +27,6 @@ use super::{
     time::{bounded, time_range},
 };
 use crate::domain::{
-    booking::Target,
     ids::{CustomerId, GroupId, ResourceId, WaitlistEntryId},
     waitlist::{Entry, EntryFilter, EntryStatus},
 };
@@ -163,14 +162,11 @@ pub struct WaitlistEntryResponse {
 
 impl WaitlistEntryResponse {
     pub fn new(entry: &Entry, position: Option<i64>) -> Self {
-        let (resource_id, group_id) = match entry.target {
-            Target::Resource(id) => (Some(id.0), None),
-            Target::Group(id) => (None, Some(id.0)),
-        };
+        let (resource_id, group_id) = entry.target.parts();
         Self {
             id: entry.id.0,
-            resource_id,
-            group_id,
+            resource_id: resource_id.map(|r| r.0),
+            group_id: group_id.map(|g| g.0),
             customer_id: entry.customer_id.0,
             start_at: entry.range.start(),
             end_at: entry.range.end(),
@@ -395,11 +391,7 @@ pub async fn leave_waitlist(
     let current = service::get(&state.db, id, owner).await?;
     if_match.check(current.entry.version)?;
     let expected: Expected = if_match.expected();
-    let request = if body.is_empty() {
-        LeaveRequest::default()
-    } else {
-        parse_json::<OrNull<LeaveRequest>>(&headers, &body)?.0.unwrap_or_default()
-    };
+    let request: LeaveRequest = optional_json(&headers, &body)?;
     let ctx = request_context(&who.0, &headers, request.reason);
     keyed.write(answer, async |seal| service::leave(&state.db, id, &expected, owner, &ctx, seal).await).await
 }

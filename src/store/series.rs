@@ -40,14 +40,11 @@ fn to_domain(m: Model) -> StoreResult<Series> {
 }
 
 fn to_active(s: &Series) -> ActiveModel {
-    let (resource_id, group_id) = match s.target {
-        Target::Resource(id) => (Some(id.0), None),
-        Target::Group(id) => (None, Some(id.0)),
-    };
+    let (resource_id, group_id) = s.target.parts();
     ActiveModel {
         id: Set(s.id.0),
-        resource_id: Set(resource_id),
-        group_id: Set(group_id),
+        resource_id: Set(resource_id.map(|r| r.0)),
+        group_id: Set(group_id.map(|g| g.0)),
         customer_id: Set(s.customer_id.0),
         start_at: Set(s.first.start()),
         end_at: Set(s.first.end()),

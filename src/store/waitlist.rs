@@ -50,14 +50,11 @@ fn to_domain(m: Model) -> StoreResult<Entry> {
 }
 
 fn to_active(e: &Entry) -> ActiveModel {
-    let (resource_id, group_id) = match e.target {
-        Target::Resource(id) => (Some(id.0), None),
-        Target::Group(id) => (None, Some(id.0)),
-    };
+    let (resource_id, group_id) = e.target.parts();
     ActiveModel {
         id: Set(e.id.0),
-        resource_id: Set(resource_id),
-        group_id: Set(group_id),
+        resource_id: Set(resource_id.map(|r| r.0)),
+        group_id: Set(group_id.map(|g| g.0)),
         customer_id: Set(e.customer_id.0),
         start_at: Set(e.range.start()),
         end_at: Set(e.range.end()),
@@ -98,11 +95,6 @@ pub async fn update_if_version(conn: &impl ConnectionTrait, entry: &Entry, expec
 
 pub async fn find(conn: &impl ConnectionTrait, id: WaitlistEntryId) -> StoreResult<Option<Entry>> {
     Entity::find_by_id(id.0).one(conn).await?.map(to_domain).transpose()
-}
-
-/// The entry, locked for this transaction (PostgreSQL).
-pub async fn lock(conn: &impl ConnectionTrait, id: WaitlistEntryId) -> StoreResult<Option<Entry>> {
-    Entity::find_by_id(id.0).lock_exclusive().one(conn).await?.map(to_domain).transpose()
 }
 
 /// Entries of `resource` itself or of a group it is a member of.

@@ -11,7 +11,7 @@ use crate::domain::{booking::Action, ids::BookingId};
 use crate::http::{
     AppState,
     auth::SignedIn,
-    extract::{ApiPath, OrNull, RawBody, parse_json},
+    extract::{ApiPath, RawBody, optional_json},
     idempotency::Keyed,
     problem::Problem,
 };
@@ -40,11 +40,7 @@ async fn run_action(
     }
     let id = BookingId(id);
     let expected = visible_and_current(state, who, id, headers).await?;
-    let request = if body.is_empty() {
-        ActionRequest::default()
-    } else {
-        parse_json::<OrNull<ActionRequest>>(headers, body)?.0.unwrap_or_default()
-    };
+    let request: ActionRequest = optional_json(headers, body)?;
     let ctx = context(who, headers, request.reason);
     keyed.write(answer, async |seal| service::act(&state.db, id, action, &expected, &ctx, seal).await).await
 }
