@@ -197,8 +197,17 @@ async fn sweep_holds(db: service::Db, every: Duration) {
         telemetry::background_run("hold_sweeper", *result.as_ref().unwrap_or(&0));
         match result {
             Ok(0) => {}
-            Ok(marked) => tracing::info!(marked, "expired holds"),
+            Ok(marked) => tracing::info!(marked, "expired holds and requests"),
             Err(err) => tracing::warn!(error = %err, "hold sweep failed; will retry"),
+        }
+        // Confirmed bookings nobody checked in by their deadline: marked
+        // `no_show`, their time offered to the queue in the same write.
+        let released = service::bookings::release_missed_check_ins(&db).await;
+        telemetry::background_run("check_in_sweeper", *released.as_ref().unwrap_or(&0));
+        match released {
+            Ok(0) => {}
+            Ok(marked) => tracing::info!(marked, "marked missed check-ins no_show"),
+            Err(err) => tracing::warn!(error = %err, "check-in sweep failed; will retry"),
         }
         // Holds and offers that ran out freed units nobody has asked for
         // since: the queues get them (docs/design.md §24).

@@ -16,6 +16,7 @@ pub struct Model {
     pub end_at: DateTimeUtc,
     pub quantity: i32,
     pub status: String,
+    /// Held: when the hold runs out; pending: when the request does.
     pub hold_expires_at: Option<DateTimeUtc>,
     pub notes: Option<String>,
     pub buffer_before_seconds: i32,
@@ -31,6 +32,9 @@ pub struct Model {
     pub waitlist_entry_id: Option<Uuid>,
     /// The recurring series it is an occurrence of.
     pub series_id: Option<Uuid>,
+    /// When a confirmed booking not checked in stops taking the rest of
+    /// its interval (its resource's check-in window after the start).
+    pub check_in_deadline_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

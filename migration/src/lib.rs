@@ -13,6 +13,7 @@ mod m20261205_000007_usage_summary;
 mod m20261206_000008_usage_counted;
 mod m20261207_000009_waitlist;
 mod m20261208_000010_series;
+mod m20261209_000011_approval_check_in;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_usage_counted::Migration),
             Box::new(m20261207_000009_waitlist::Migration),
             Box::new(m20261208_000010_series::Migration),
+            Box::new(m20261209_000011_approval_check_in::Migration),
         ]
     }
 }

@@ -110,11 +110,16 @@ fn capped(mut found: Vec<Violation>) -> Vec<Violation> {
 /// at `now` occupy more than `capacity` units (buffers included), one
 /// violation per stretch, with the bookings that take part in it.
 pub fn over_capacity(resource: ResourceId, capacity: i64, bookings: &[Booking], now: DateTime<Utc>) -> Vec<Violation> {
-    let blocking: Vec<&Booking> = bookings.iter().filter(|b| b.blocks_at(now) && b.occupied().end() > now).collect();
-    let Some(last) = blocking.iter().map(|b| b.occupied().end()).max() else { return Vec::new() };
+    // What each takes as judged at `now` (a missed check-in up to its
+    // deadline only, docs/design.md §26).
+    let blocking: Vec<(&Booking, Usage)> = bookings
+        .iter()
+        .filter_map(|b| b.usage_at(now).map(|usage| (b, usage)))
+        .filter(|(_, usage)| usage.range.end() > now)
+        .collect();
+    let Some(last) = blocking.iter().map(|(_, usage)| usage.range.end()).max() else { return Vec::new() };
     let Some(window) = TimeRange::new(now, last) else { return Vec::new() };
-    let usages: Vec<Usage> =
-        blocking.iter().map(|b| Usage { range: b.occupied(), quantity: i64::from(b.quantity) }).collect();
+    let usages: Vec<Usage> = blocking.iter().map(|(_, usage)| *usage).collect();
     let found = capacity::timeline(&usages, &window)
         .into_iter()
         .filter(|segment| segment.used > capacity)
@@ -129,8 +134,11 @@ pub fn over_capacity(resource: ResourceId, capacity: i64, bookings: &[Booking], 
                     segment.used
                 ),
             );
-            let mut ids: Vec<uuid::Uuid> =
-                blocking.iter().filter(|b| b.occupied().overlaps(&segment.range)).map(|b| b.id.0).collect();
+            let mut ids: Vec<uuid::Uuid> = blocking
+                .iter()
+                .filter(|(_, usage)| usage.range.overlaps(&segment.range))
+                .map(|(b, _)| b.id.0)
+                .collect();
             ids.sort_unstable();
             ids.truncate(MAX_PER_KIND);
             violation.booking_ids = ids;
@@ -148,7 +156,9 @@ pub fn over_capacity(resource: ResourceId, capacity: i64, bookings: &[Booking], 
 /// not).
 pub fn duplicates(resource: ResourceId, bookings: &[Booking], now: DateTime<Utc>) -> Vec<Violation> {
     let mut by_customer: BTreeMap<uuid::Uuid, Vec<&Booking>> = BTreeMap::new();
-    for booking in bookings.iter().filter(|b| b.blocks_at(now)) {
+    // A booking released at a missed check-in deadline leaves the rest of
+    // its interval to anyone, its customer too.
+    for booking in bookings.iter().filter(|b| b.blocks_at(now) && !b.missed_check_in(now)) {
         by_customer.entry(booking.customer_id.0).or_default().push(booking);
     }
     let mut found = Vec::new();
@@ -387,9 +397,24 @@ mod tests {
             counted: true,
             waitlist_entry: None,
             series: None,
+            check_in_deadline_at: None,
             created_at: at(-100),
             updated_at: at(-100),
         }
+    }
+
+    #[test]
+    fn a_missed_check_in_leaves_the_rest_of_its_time_to_others() {
+        let resource = ResourceId(uuid::Uuid::nil());
+        let missed = Booking { check_in_deadline_at: Some(at(10)), ..booking(1, 9, 13, 1) };
+        let after = booking(2, 11, 12, 1);
+        let own_rest = booking(1, 12, 13, 1);
+        let bookings = [missed.clone(), after, own_rest];
+        assert!(over_capacity(resource, 1, &bookings, at(10)).is_empty());
+        assert!(duplicates(resource, &bookings, at(10)).is_empty());
+        // Before the deadline it still takes all of its time.
+        assert_eq!(over_capacity(resource, 1, &bookings, at(9)).len(), 1);
+        assert_eq!(duplicates(resource, &bookings, at(9)).len(), 1);
     }
 
     #[test]

@@ -33,26 +33,41 @@ impl Target {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BookingStatus {
     Held,
+    /// Awaiting an admin's approval (docs/design.md §26).
+    Pending,
     Confirmed,
     CheckedIn,
     Completed,
     Cancelled,
     Expired,
+    /// Not approved: declined by an admin, or the request ran out.
+    Declined,
     NoShow,
 }
 
 impl BookingStatus {
-    pub const ALL: [BookingStatus; 7] =
-        [Self::Held, Self::Confirmed, Self::CheckedIn, Self::Completed, Self::Cancelled, Self::Expired, Self::NoShow];
+    pub const ALL: [BookingStatus; 9] = [
+        Self::Held,
+        Self::Pending,
+        Self::Confirmed,
+        Self::CheckedIn,
+        Self::Completed,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Declined,
+        Self::NoShow,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Held => "held",
+            Self::Pending => "pending",
             Self::Confirmed => "confirmed",
             Self::CheckedIn => "checked_in",
             Self::Completed => "completed",
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
+            Self::Declined => "declined",
             Self::NoShow => "no_show",
         }
     }
@@ -65,6 +80,12 @@ impl BookingStatus {
     pub fn is_terminal(self) -> bool {
         allowed_actions(self).is_empty()
     }
+
+    /// Whether it takes its units until `hold_expires_at` and then lapses
+    /// (a hold, a request awaiting approval).
+    pub fn lapses(self) -> bool {
+        matches!(self, Self::Held | Self::Pending)
+    }
 }
 
 impl fmt::Display for BookingStatus {
@@ -73,11 +94,13 @@ impl fmt::Display for BookingStatus {
     }
 }
 
-/// What can happen to a booking. `Expire` is the engine's; the others are
-/// endpoints.
+/// What can happen to a booking. `Expire` is the engine's (a hold or a
+/// request that ran out); the others are endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     Confirm,
+    Approve,
+    Decline,
     Cancel,
     CheckIn,
     Complete,
@@ -88,12 +111,22 @@ pub enum Action {
 
 impl Action {
     /// The actions a client can ask for, in the order they are listed.
-    pub const REQUESTABLE: [Action; 6] =
-        [Self::Confirm, Self::Cancel, Self::CheckIn, Self::Complete, Self::NoShow, Self::Reschedule];
+    pub const REQUESTABLE: [Action; 8] = [
+        Self::Confirm,
+        Self::Approve,
+        Self::Decline,
+        Self::Cancel,
+        Self::CheckIn,
+        Self::Complete,
+        Self::NoShow,
+        Self::Reschedule,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Confirm => "confirm",
+            Self::Approve => "approve",
+            Self::Decline => "decline",
             Self::Cancel => "cancel",
             Self::CheckIn => "check-in",
             Self::Complete => "complete",
@@ -132,7 +165,8 @@ pub fn allowed_actions(status: BookingStatus) -> Vec<Action> {
     Action::REQUESTABLE.into_iter().filter(|action| next_status(status, *action).is_some()).collect()
 }
 
-/// docs/design.md §2's table. No wildcards: every (status, action) pair is decided here.
+/// docs/design.md §2's table (with §26's rows). No wildcards: every
+/// (status, action) pair is decided here.
 fn next_status(status: BookingStatus, action: Action) -> Option<BookingStatus> {
     use Action as A;
     use BookingStatus as S;
@@ -142,20 +176,29 @@ fn next_status(status: BookingStatus, action: Action) -> Option<BookingStatus> {
             A::Cancel => Some(S::Cancelled),
             A::Expire => Some(S::Expired),
             A::Reschedule => Some(S::Held),
-            A::CheckIn | A::Complete | A::NoShow => None,
+            A::Approve | A::Decline | A::CheckIn | A::Complete | A::NoShow => None,
+        },
+        S::Pending => match action {
+            A::Approve => Some(S::Confirmed),
+            A::Decline | A::Expire => Some(S::Declined),
+            A::Cancel => Some(S::Cancelled),
+            A::Reschedule => Some(S::Pending),
+            A::Confirm | A::CheckIn | A::Complete | A::NoShow => None,
         },
         S::Confirmed => match action {
             A::Cancel => Some(S::Cancelled),
             A::CheckIn => Some(S::CheckedIn),
             A::NoShow => Some(S::NoShow),
             A::Reschedule => Some(S::Confirmed),
-            A::Confirm | A::Complete | A::Expire => None,
+            A::Confirm | A::Approve | A::Decline | A::Complete | A::Expire => None,
         },
         S::CheckedIn => match action {
             A::Complete => Some(S::Completed),
-            A::Confirm | A::Cancel | A::CheckIn | A::NoShow | A::Reschedule | A::Expire => None,
+            A::Confirm | A::Approve | A::Decline | A::Cancel | A::CheckIn | A::NoShow | A::Reschedule | A::Expire => {
+                None
+            }
         },
-        S::Completed | S::Cancelled | S::Expired | S::NoShow => None,
+        S::Completed | S::Cancelled | S::Expired | S::Declined | S::NoShow => None,
     }
 }
 
@@ -172,8 +215,14 @@ pub struct Booking {
     pub range: TimeRange,
     pub quantity: i32,
     pub status: BookingStatus,
-    /// Set while held (and kept on an expired hold: when it ran out).
+    /// When it lapses unless its next step comes: set while held (the
+    /// hold) or pending (the request, shown as `approval_expires_at`), and
+    /// kept when it lapsed (when it ran out).
     pub hold_expires_at: Option<DateTime<Utc>>,
+    /// When a confirmed booking not checked in stops taking the rest of
+    /// its interval (docs/design.md §26): the resource's check-in window
+    /// after the start, as the policy was when it was made or last moved.
+    pub check_in_deadline_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
     /// The buffers it was made with; a later policy change never moves them.
     pub buffers: Buffers,
@@ -196,20 +245,76 @@ impl Booking {
         super::policy::occupied(&self.range, self.buffers)
     }
 
-    /// Whether the booking takes capacity at `now`: confirmed, checked in, or
-    /// held with the hold still running. An expired hold stops blocking at its
-    /// expiry instant, whether or not anything marked it expired yet.
-    pub fn blocks_at(&self, now: DateTime<Utc>) -> bool {
+    /// What it takes of the capacity as judged at `now`: all it occupies
+    /// when confirmed or checked in, or held or pending with time left; a
+    /// confirmed booking past its check-in deadline only what it occupied
+    /// before the deadline (the rest is free from that instant, marked or
+    /// not); nothing otherwise. A hold or a request that ran out stops
+    /// blocking at its expiry instant, whether or not anything marked it.
+    pub fn blocked_at(&self, now: DateTime<Utc>) -> Option<TimeRange> {
+        let occupied = self.occupied();
         match self.status {
-            BookingStatus::Confirmed | BookingStatus::CheckedIn => true,
-            BookingStatus::Held => self.hold_expires_at.is_some_and(|at| at > now),
-            _ => false,
+            BookingStatus::CheckedIn => Some(occupied),
+            BookingStatus::Confirmed => match self.check_in_deadline_at.filter(|at| *at <= now) {
+                Some(deadline) => TimeRange::new(occupied.start(), deadline.min(occupied.end())),
+                None => Some(occupied),
+            },
+            BookingStatus::Held | BookingStatus::Pending => {
+                self.hold_expires_at.is_some_and(|at| at > now).then_some(occupied)
+            }
+            _ => None,
         }
     }
 
-    /// A hold whose time ran out (it may not be marked yet).
-    pub fn hold_has_run_out(&self, now: DateTime<Utc>) -> bool {
-        self.status == BookingStatus::Held && self.hold_expires_at.is_none_or(|at| at <= now)
+    /// Whether it takes any capacity as judged at `now` (`blocked_at`).
+    pub fn blocks_at(&self, now: DateTime<Utc>) -> bool {
+        self.blocked_at(now).is_some()
+    }
+
+    /// What it takes at `now` as a usage of the capacity rule.
+    pub fn usage_at(&self, now: DateTime<Utc>) -> Option<super::capacity::Usage> {
+        self.blocked_at(now).map(|range| super::capacity::Usage { range, quantity: i64::from(self.quantity) })
+    }
+
+    /// A hold or a request whose time ran out (it may not be marked yet).
+    pub fn has_lapsed(&self, now: DateTime<Utc>) -> bool {
+        self.status.lapses() && self.hold_expires_at.is_none_or(|at| at <= now)
+    }
+
+    /// A confirmed booking nobody checked in by its deadline (it may not
+    /// be marked `no_show` yet).
+    pub fn missed_check_in(&self, now: DateTime<Utc>) -> bool {
+        self.status == BookingStatus::Confirmed && self.check_in_deadline_at.is_some_and(|at| at <= now)
+    }
+
+    /// When the request awaiting approval runs out (or ran out).
+    pub fn approval_expires_at(&self) -> Option<DateTime<Utc>> {
+        matches!(self.status, BookingStatus::Pending | BookingStatus::Declined)
+            .then_some(self.hold_expires_at)
+            .flatten()
+    }
+
+    /// When the hold runs out (or ran out).
+    pub fn hold_ends_at(&self) -> Option<DateTime<Utc>> {
+        matches!(self.status, BookingStatus::Held | BookingStatus::Expired).then_some(self.hold_expires_at).flatten()
+    }
+
+    /// Moves it to `to` (a transition's target), or, where a person must
+    /// approve what would be confirmed (`approval`: the request's expiry),
+    /// to `pending` until then. A hold keeps its expiry; any other status
+    /// but pending has none.
+    pub fn enter(&mut self, to: BookingStatus, approval: Option<DateTime<Utc>>) {
+        match (to, approval) {
+            (BookingStatus::Confirmed | BookingStatus::Pending, Some(until)) => {
+                self.status = BookingStatus::Pending;
+                self.hold_expires_at = Some(until);
+            }
+            (BookingStatus::Held, _) | (BookingStatus::Pending, None) => self.status = to,
+            _ => {
+                self.status = to;
+                self.hold_expires_at = None;
+            }
+        }
     }
 }
 
@@ -280,8 +385,23 @@ mod tests {
             (S::Held, A::Expire, S::Expired),
             (S::Held, A::Reschedule, S::Held),
             (S::Confirmed, A::Reschedule, S::Confirmed),
+            (S::Pending, A::Approve, S::Confirmed),
+            (S::Pending, A::Decline, S::Declined),
+            (S::Pending, A::Expire, S::Declined),
+            (S::Pending, A::Cancel, S::Cancelled),
+            (S::Pending, A::Reschedule, S::Pending),
         ];
-        let every_action = [A::Confirm, A::Cancel, A::CheckIn, A::Complete, A::NoShow, A::Reschedule, A::Expire];
+        let every_action = [
+            A::Confirm,
+            A::Approve,
+            A::Decline,
+            A::Cancel,
+            A::CheckIn,
+            A::Complete,
+            A::NoShow,
+            A::Reschedule,
+            A::Expire,
+        ];
         for status in S::ALL {
             for action in every_action {
                 let expected = allowed.iter().find(|(s, a, _)| *s == status && *a == action).map(|(_, _, to)| *to);
@@ -300,14 +420,15 @@ mod tests {
 
     #[test]
     fn terminal_statuses_allow_nothing() {
-        for status in [S::Cancelled, S::Expired, S::Completed, S::NoShow] {
+        for status in [S::Cancelled, S::Expired, S::Declined, S::Completed, S::NoShow] {
             assert!(status.is_terminal(), "{status}");
         }
-        for status in [S::Held, S::Confirmed, S::CheckedIn] {
+        for status in [S::Held, S::Pending, S::Confirmed, S::CheckedIn] {
             assert!(!status.is_terminal(), "{status}");
         }
         assert_eq!(allowed_actions(S::Held), [A::Confirm, A::Cancel, A::Reschedule]);
         assert_eq!(allowed_actions(S::Confirmed), [A::Cancel, A::CheckIn, A::NoShow, A::Reschedule]);
+        assert_eq!(allowed_actions(S::Pending), [A::Approve, A::Decline, A::Cancel, A::Reschedule]);
     }
 
     #[test]
@@ -315,6 +436,66 @@ mod tests {
         for status in S::ALL {
             assert_eq!(S::parse(status.as_str()), Some(status));
         }
-        assert_eq!(S::parse("pending"), None);
+        assert_eq!(S::parse("awaiting"), None);
+    }
+
+    fn booking(status: S) -> Booking {
+        let at = |h: u32, m: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2030, 1, 7, h, m, 0).unwrap();
+        Booking {
+            id: BookingId::generate(),
+            resource_id: ResourceId(uuid::Uuid::nil()),
+            group_id: None,
+            bundle: None,
+            customer_id: CustomerId(uuid::Uuid::nil()),
+            range: TimeRange::new(at(10, 0), at(12, 0)).unwrap(),
+            quantity: 1,
+            status,
+            hold_expires_at: Some(at(9, 0)),
+            notes: None,
+            buffers: Buffers { before_seconds: 0, after_seconds: 600 },
+            version: 1,
+            counted: true,
+            waitlist_entry: None,
+            series: None,
+            check_in_deadline_at: Some(at(10, 15)),
+            created_at: at(8, 0),
+            updated_at: at(8, 0),
+        }
+    }
+
+    #[test]
+    fn a_missed_check_in_frees_the_rest_of_its_time_at_the_deadline() {
+        let at = |h: u32, m: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2030, 1, 7, h, m, 0).unwrap();
+        let confirmed = booking(S::Confirmed);
+        let occupied = TimeRange::new(at(10, 0), at(12, 10)).unwrap();
+        assert_eq!(confirmed.blocked_at(at(10, 14)), Some(occupied));
+        assert!(!confirmed.missed_check_in(at(10, 14)));
+        assert_eq!(confirmed.blocked_at(at(10, 15)), TimeRange::new(at(10, 0), at(10, 15)));
+        assert!(confirmed.missed_check_in(at(10, 15)));
+        assert_eq!(booking(S::CheckedIn).blocked_at(at(11, 0)), Some(occupied));
+        // A request blocks like a hold, until it runs out.
+        assert_eq!(booking(S::Pending).blocked_at(at(8, 59)), Some(occupied));
+        assert_eq!(booking(S::Pending).blocked_at(at(9, 0)), None);
+        assert!(booking(S::Pending).has_lapsed(at(9, 0)));
+        assert_eq!(booking(S::Declined).blocked_at(at(8, 0)), None);
+    }
+
+    #[test]
+    fn what_would_be_confirmed_awaits_approval_when_a_person_must_approve() {
+        let until = booking(S::Held).created_at;
+        let mut held = booking(S::Held);
+        held.enter(S::Confirmed, Some(until));
+        assert_eq!(
+            (held.status, held.hold_expires_at, held.approval_expires_at()),
+            (S::Pending, Some(until), Some(until))
+        );
+        held.enter(S::Confirmed, None);
+        assert_eq!((held.status, held.hold_expires_at), (S::Confirmed, None));
+        let mut pending = booking(S::Pending);
+        pending.enter(S::Pending, None);
+        assert_eq!(pending.hold_expires_at, booking(S::Pending).hold_expires_at);
+        let mut moved = booking(S::Held);
+        moved.enter(S::Held, Some(until));
+        assert_eq!((moved.status, moved.hold_expires_at), (S::Held, booking(S::Held).hold_expires_at));
     }
 }

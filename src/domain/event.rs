@@ -1,7 +1,7 @@
 //! What an event says changed: the closed list of event types the feed,
 //! the webhooks and their filters name (docs/design.md §16).
 
-use super::booking::Action;
+use super::booking::{Action, BookingStatus};
 
 macro_rules! event_types {
     ($($variant:ident => $name:literal),* $(,)?) => {
@@ -21,6 +21,9 @@ macro_rules! event_types {
 
 event_types! {
     BookingCreated => "booking.created",
+    BookingPending => "booking.pending",
+    BookingApproved => "booking.approved",
+    BookingDeclined => "booking.declined",
     BookingConfirmed => "booking.confirmed",
     BookingCancelled => "booking.cancelled",
     BookingExpired => "booking.expired",
@@ -52,10 +55,22 @@ impl EventType {
         Self::ALL.iter().copied().find(|t| t.as_str() == name)
     }
 
-    /// The event of a booking's action.
-    pub fn of(action: Action) -> Self {
+    /// The event of a new booking: a request for approval is
+    /// `booking.pending`, anything else `booking.created`.
+    pub fn created(status: BookingStatus) -> Self {
+        if status == BookingStatus::Pending { Self::BookingPending } else { Self::BookingCreated }
+    }
+
+    /// The event of a booking's action that left it in `to`: a request
+    /// for approval is `booking.pending` whichever action made it, and one
+    /// that ran out `booking.declined`.
+    pub fn of(action: Action, to: BookingStatus) -> Self {
         match action {
+            Action::Confirm if to == BookingStatus::Pending => Self::BookingPending,
+            Action::Expire if to == BookingStatus::Declined => Self::BookingDeclined,
             Action::Confirm => Self::BookingConfirmed,
+            Action::Approve => Self::BookingApproved,
+            Action::Decline => Self::BookingDeclined,
             Action::Cancel => Self::BookingCancelled,
             Action::CheckIn => Self::BookingCheckedIn,
             Action::Complete => Self::BookingCompleted,

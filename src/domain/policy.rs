@@ -1,5 +1,6 @@
 //! A resource's booking policy: notice, horizon, slot grid, minimum
-//! duration, buffers, cut-offs and a per-customer limit. Every value is
+//! duration, buffers, cut-offs, a per-customer limit, the waiting list's
+//! offer time, approval and the check-in window. Every value is
 //! optional; an absent one is no rule. The checks live in `rules`.
 
 use chrono::{DateTime, Duration, Utc};
@@ -39,10 +40,21 @@ pub struct Policy {
     /// How long a waiting-list offer is held (`DEFAULT_WAITLIST_OFFER_SECONDS`
     /// when absent).
     pub waitlist_offer_seconds: Option<i64>,
+    /// A customer's booking awaits an admin's approval (docs/design.md §26).
+    pub approval_required: bool,
+    /// How long a request awaits approval (`DEFAULT_APPROVAL_TIMEOUT_SECONDS`
+    /// when absent), never past its start.
+    pub approval_timeout_seconds: Option<i64>,
+    /// A confirmed booking not checked in this long after its start stops
+    /// taking the rest of its interval.
+    pub check_in_window_seconds: Option<i64>,
 }
 
 /// How long a waiting-list offer is held when the policy does not say.
 pub const DEFAULT_WAITLIST_OFFER_SECONDS: i64 = 900;
+
+/// How long a request awaits approval when the policy does not say.
+pub const DEFAULT_APPROVAL_TIMEOUT_SECONDS: i64 = 172_800;
 
 /// The buffers a booking is made with, kept with it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,6 +69,21 @@ impl Policy {
             before_seconds: self.buffer_before_seconds.unwrap_or(0),
             after_seconds: self.buffer_after_seconds.unwrap_or(0),
         }
+    }
+
+    /// When a request made at `now` for a booking starting at `start`
+    /// runs out, if `customer`'s requests here await approval: the timeout
+    /// later, never past the start. Admins' are not affected.
+    pub fn approval_until(&self, customer: bool, now: DateTime<Utc>, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let timeout = self.approval_timeout_seconds.unwrap_or(DEFAULT_APPROVAL_TIMEOUT_SECONDS);
+        (self.approval_required && customer)
+            .then(|| now.checked_add_signed(Duration::seconds(timeout)).map_or(start, |at| at.min(start)))
+    }
+
+    /// The check-in deadline of a booking starting at `start`, if there is
+    /// a window.
+    pub fn check_in_deadline(&self, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.check_in_window_seconds.and_then(|window| start.checked_add_signed(Duration::seconds(window)))
     }
 }
 

@@ -285,6 +285,9 @@ mod tests {
                 reschedule_cutoff_seconds: None,
                 max_active_bookings_per_customer: maybe(&mut rng, limit),
                 waitlist_offer_seconds: None,
+                approval_required: false,
+                approval_timeout_seconds: None,
+                check_in_window_seconds: None,
             };
             let schedule = if rng.random_bool(0.75) { schedule(&mut rng, base) } else { None };
             let resource = NewResource {

@@ -71,7 +71,7 @@ pub struct EventsQuery {
     pub limit: Option<u32>,
     /// Only these types, comma-separated (`booking.created,booking.cancelled`).
     #[param(
-        pattern = r"^(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed)|series\.(created|cancelled))(,(booking\.(created|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed)|series\.(created|cancelled)))*$",
+        pattern = r"^(booking\.(created|pending|approved|declined|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed)|series\.(created|cancelled))(,(booking\.(created|pending|approved|declined|confirmed|cancelled|expired|checked_in|completed|no_show|rescheduled|reassigned)|(resource|group)\.(created|updated|deleted)|webhook\.disabled|waitlist\.(joined|offered|accepted|declined|expired|left|lapsed)|series\.(created|cancelled)))*$",
         max_length = 512
     )]
     pub types: Option<String>,
@@ -83,7 +83,8 @@ pub struct EventResponse {
     /// Its place in the feed: unique, increasing, never reused.
     #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub position: i64,
-    /// `booking.created`, `booking.confirmed`, `booking.cancelled`,
+    /// `booking.created`, `booking.pending`, `booking.approved`,
+    /// `booking.declined`, `booking.confirmed`, `booking.cancelled`,
     /// `booking.expired`, `booking.checked_in`, `booking.completed`,
     /// `booking.no_show`, `booking.rescheduled`, `booking.reassigned`,
     /// `resource.created|updated|deleted`, `group.created|updated|deleted`,

@@ -20,7 +20,7 @@ use super::{
     Context, Db, Expected, ServiceError,
     bookings::{
         types::{Change, NewBooking, Reschedule, Target},
-        write::{created, expire, fresh, insert_fresh, save_change, swept_hold},
+        write::{created, expire, fresh, insert_fresh, release_no_show, save_change, swept_hold},
     },
     decision::{Decision, lock_in_order, pick, trial_order},
     idempotency::Seal,
@@ -95,6 +95,10 @@ pub async fn create(
         // One hold for the whole bundle: the shortest of the resources it
         // may use, so no item is held past another.
         let hold_ttl = wanted.iter().filter_map(|id| locked.get(id)).map(|r| r.hold_ttl_seconds).min().unwrap_or(0);
+        // And one request: a customer's bundle awaits approval as a whole
+        // when any resource it may use asks for it (docs/design.md §26),
+        // until the earliest of their timeouts.
+        let approval = approval_until(&locked, &wanted, ctx, now, new.range.start());
         let bundle = BundleId::generate();
         let mut made = Vec::new();
         for (index, (item, group)) in new.items.iter().zip(&item_groups).enumerate() {
@@ -132,9 +136,11 @@ pub async fn create(
                 notes: new.notes.clone(),
                 override_policy: new.override_policy,
             };
-            let mut booking = fresh(resource, &single, now);
-            if booking.hold_expires_at.is_some() {
+            let mut booking = fresh(resource, &single, now, ctx.actor.is_customer());
+            if new.hold {
                 booking.hold_expires_at = Some(now + chrono::Duration::seconds(i64::from(hold_ttl)));
+            } else {
+                booking.enter(BookingStatus::Confirmed, approval);
             }
             booking.group_id = group.as_ref().map(|g| g.id);
             booking.bundle = Some((bundle, i16::try_from(index).unwrap_or(i16::MAX)));
@@ -147,6 +153,22 @@ pub async fn create(
         Ok(made)
     })
     .await
+}
+
+/// When a customer's request for the whole bundle runs out, if any of
+/// `resources` asks for approval: the earliest of their timeouts.
+fn approval_until(
+    locked: &HashMap<ResourceId, Resource>,
+    resources: &[ResourceId],
+    ctx: &Context,
+    now: DateTime<Utc>,
+    start: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    resources
+        .iter()
+        .filter_map(|id| locked.get(id))
+        .filter_map(|resource| resource.policy.approval_until(ctx.actor.is_customer(), now, start))
+        .min()
 }
 
 /// Serves the queues of every locked resource (docs/design.md §24).
@@ -183,29 +205,52 @@ async fn admit(txn: &sea_orm::DatabaseTransaction, decision: &Decision<'_>) -> R
     }
 }
 
-/// When the bundle's hold ended, if it has: a hold of it that ran out, or
-/// that the sweeper already marked expired while others are still held
-/// (the sweeper works in batches). One item's hold ending ends them all.
-fn lapsed(all: &[Booking], now: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
-    let run_out = all.iter().filter(|b| b.hold_has_run_out(now)).filter_map(|b| b.hold_expires_at).min();
-    let held = all.iter().any(|b| b.status == BookingStatus::Held);
-    run_out.or_else(|| all.iter().filter_map(swept_hold).min().filter(|_| held))
+/// When the bundle's hold (or request) ended, if it has: one of it that
+/// ran out, or that the sweeper already marked while others still wait
+/// (the sweeper works in batches). One item's ending ends them all.
+fn lapsed(all: &[Booking], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let run_out = all.iter().filter(|b| b.has_lapsed(now)).filter_map(|b| b.hold_expires_at).min();
+    let waiting = all.iter().any(|b| b.status.lapses());
+    let swept = all
+        .iter()
+        .filter(|b| matches!(b.status, BookingStatus::Expired | BookingStatus::Declined))
+        .filter_map(|b| b.hold_expires_at)
+        .min();
+    run_out.or_else(|| swept.filter(|_| waiting))
 }
 
-/// Expires every booking of the bundle still held; returns how many.
+/// Expires every booking of the bundle still held or pending; returns how
+/// many holds it expired.
 async fn expire_held(
-    txn: &sea_orm::DatabaseTransaction,
+    txn: &DatabaseTransaction,
     db: &Db,
     all: &mut [Booking],
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
     ctx: &Context,
 ) -> Result<u64, ServiceError> {
     let mut expired = 0;
-    for booking in all.iter_mut().filter(|b| b.status == BookingStatus::Held) {
+    for booking in all.iter_mut().filter(|b| b.status.lapses()) {
+        expired += u64::from(booking.status == BookingStatus::Held);
         expire(txn, db, booking, now, ctx).await?;
-        expired += 1;
     }
     Ok(expired)
+}
+
+/// Marks every booking of the bundle that missed its check-in deadline
+/// `no_show` (docs/design.md §26); returns whether there was one.
+async fn release_missed(
+    txn: &DatabaseTransaction,
+    db: &Db,
+    all: &mut [Booking],
+    now: DateTime<Utc>,
+    ctx: &Context,
+) -> Result<bool, ServiceError> {
+    let mut any = false;
+    for booking in all.iter_mut().filter(|b| b.missed_check_in(now)) {
+        release_no_show(txn, db, booking, now, ctx).await?;
+        any = true;
+    }
+    Ok(any)
 }
 
 /// The bundle's bookings locked (after `resources`, in the global order),
@@ -239,9 +284,10 @@ pub(super) async fn act(
 ) -> Result<Booking, ServiceError> {
     retrying(|| async {
         let txn = store::begin_write(db.conn()).await?;
-        // Confirming keeps units; freeing them serves the resources' queues
-        // (docs/design.md §24): both under the resources' locks.
-        let needs_resources = matches!(action, Action::Confirm | Action::Cancel | Action::Complete | Action::NoShow);
+        // Confirming or approving keeps units, and so does checking in
+        // where a deadline would free them (§26); freeing them serves the
+        // resources' queues (§24): all under the resources' locks.
+        let needs_resources = action != Action::Reschedule;
         let locked = if needs_resources {
             let members = bookings::in_bundle(&txn, bundle).await?;
             lock_in_order(&txn, &members.iter().map(|b| b.resource_id).collect::<Vec<_>>()).await?
@@ -260,10 +306,25 @@ pub(super) async fn act(
             serve_all(&txn, db, &locked, now, ctx).await?;
             txn.commit().await?;
             telemetry::holds("expired", expired);
-            return Err(match (action, transition(BookingStatus::Expired, action)) {
-                (Action::Confirm, _) | (_, Ok(_)) => ServiceError::HoldExpired { at },
-                (_, Err(invalid)) => ServiceError::InvalidTransition(invalid),
+            // Confirming tells the client its hold ran out; anything else
+            // is judged against the real status now (a request: declined).
+            let status = all[addressed].status;
+            return Err(match transition(status, action) {
+                Err(invalid) if !(action == Action::Confirm && status == BookingStatus::Expired) => {
+                    ServiceError::InvalidTransition(invalid)
+                }
+                _ => ServiceError::HoldExpired { at },
             });
+        }
+        // Released at a missed check-in deadline: marked so (the others
+        // act on below); the addressed one is judged as a no-show.
+        if action != Action::NoShow
+            && release_missed(&txn, db, &mut all, now, ctx).await?
+            && let Err(invalid) = transition(all[addressed].status, action)
+        {
+            serve_all(&txn, db, &locked, now, ctx).await?;
+            txn.commit().await?;
+            return Err(ServiceError::InvalidTransition(invalid));
         }
         if action == Action::Confirm
             && let Some(at) = swept_hold(&all[addressed])
@@ -279,15 +340,20 @@ pub(super) async fn act(
                     .map_err(|refusal| ServiceError::Refused { refusal, alternatives: None })?;
             }
         }
+        // A customer's confirmation where a person must approve is a
+        // request for the whole bundle (docs/design.md §26).
+        let approval = if action == Action::Confirm {
+            let used: Vec<ResourceId> = locked.keys().copied().collect();
+            approval_until(&locked, &used, ctx, now, all[addressed].range.start())
+        } else {
+            None
+        };
         for booking in all.iter_mut().filter(|b| b.status == from) {
             let change = Change::new(booking, action, now);
-            booking.status = to;
-            if to != BookingStatus::Held {
-                booking.hold_expires_at = None;
-            }
+            booking.enter(to, approval);
             save_change(&txn, db, booking, change, ctx).await?;
         }
-        if action != Action::Confirm {
+        if !matches!(action, Action::Confirm | Action::Approve | Action::CheckIn) {
             serve_all(&txn, db, &locked, now, ctx).await?;
         }
         let answer = all.swap_remove(addressed);
@@ -334,16 +400,32 @@ pub(super) async fn reschedule(
         if let Some(at) = lapsed(&all, now) {
             expire_held(&txn, db, &mut all, now, ctx).await?;
             txn.commit().await?;
-            return Err(ServiceError::HoldExpired { at });
+            return Err(match transition(all[addressed].status, Action::Reschedule) {
+                Err(invalid) if all[addressed].status == BookingStatus::Declined => {
+                    ServiceError::InvalidTransition(invalid)
+                }
+                _ => ServiceError::HoldExpired { at },
+            });
         }
         if let Some(at) = swept_hold(&all[addressed]) {
             return Err(ServiceError::HoldExpired { at });
         }
-        for booking in &all {
-            transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
+        if release_missed(&txn, db, &mut all, now, ctx).await? {
+            serve_all(&txn, db, &locked, now, ctx).await?;
+            txn.commit().await?;
+            let invalid = transition(BookingStatus::NoShow, Action::Reschedule).err();
+            return Err(invalid.map_or_else(ServiceError::lost_race, ServiceError::InvalidTransition));
         }
+        let mut moved_to = Vec::with_capacity(all.len());
+        for booking in &all {
+            moved_to.push(transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?);
+        }
+        // A customer's move where a person must approve is a new request
+        // for the whole bundle (docs/design.md §26).
+        let used: Vec<ResourceId> = locked.keys().copied().collect();
+        let approval = approval_until(&locked, &used, ctx, now, change.range.start());
         serve_all(&txn, db, &locked, now, ctx).await?;
-        for booking in &mut all {
+        for (booking, to) in all.iter_mut().zip(moved_to) {
             let index = booking.bundle.map_or(0, |(_, item)| usize::try_from(item).unwrap_or(0));
             // Moved outside what we locked since we looked: start again.
             let own = locked.get(&booking.resource_id).ok_or_else(ServiceError::lost_race)?;
@@ -373,6 +455,8 @@ pub(super) async fn reschedule(
             booking.resource_id = resource.id;
             booking.range = change.range;
             booking.buffers = resource.policy.buffers();
+            booking.check_in_deadline_at = resource.policy.check_in_deadline(change.range.start());
+            booking.enter(to, approval);
             save_change(&txn, db, booking, moved, ctx).await?;
         }
         // The time they left goes to the queues before this commits.

@@ -74,7 +74,8 @@ pub async fn delete(db: &Db, id: CustomerId, expected: &Expected) -> Result<(), 
         // other decider, so a booking confirmed or moved just before counts.
         let active = store::bookings::lock_active_of_customer(&txn, id).await?;
         let now = db.decision_clock(&txn).await?;
-        let blocking_bookings = active.iter().filter(|b| b.blocks_at(now) && b.range.end() > now).count() as u64;
+        let blocking_bookings =
+            active.iter().filter(|b| b.blocks_at(now) && !b.missed_check_in(now) && b.range.end() > now).count() as u64;
         if blocking_bookings > 0 {
             return Err(ServiceError::HasBookings { blocking_bookings });
         }

@@ -23,7 +23,7 @@ use crate::domain::{
     ids::{BookingId, ResourceId},
 };
 
-const NOT_TERMINAL: [&str; 3] = ["held", "confirmed", "checked_in"];
+use super::usage::ACTIVE as NOT_TERMINAL;
 
 /// A read-only transaction whose reads all see one committed state.
 pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
@@ -34,7 +34,7 @@ pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransacti
     }
 }
 
-/// The held, confirmed and checked-in bookings of `resource`: every one
+/// The held, pending, confirmed and checked-in bookings of `resource`: every one
 /// the capacity, duplicate and summary checks look at.
 pub async fn active_bookings(conn: &impl ConnectionTrait, resource: ResourceId) -> StoreResult<Vec<Booking>> {
     let rows = Entity::find()
@@ -137,7 +137,7 @@ WHERE position <= previous LIMIT {at_most}"
     Ok((u64::try_from(count).unwrap_or(0), found))
 }
 
-/// The held, confirmed and checked-in bookings of `resource`, locked for
+/// The held, pending, confirmed and checked-in bookings of `resource`, locked for
 /// this transaction (PostgreSQL; SQLite's writer is alone): a cancel or the
 /// sweeper changing one waits, and one that committed is seen (PostgreSQL
 /// checks the condition again on a row it waited for: one that became

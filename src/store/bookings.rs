@@ -1,5 +1,6 @@
-//! Booking rows, the overlap queries the rules decide on, and the hold
-//! sweeper's batch query.
+//! Booking rows, the overlap queries the rules decide on, and the
+//! sweeper's queries (holds and requests that ran out, check-in deadlines
+//! missed).
 //!
 //! The capacity reads look at what bookings *occupy* (their interval
 //! widened by their buffers) and are bounded on both sides on the
@@ -15,10 +16,10 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     QueryTrait, Statement,
-    sea_query::{InsertStatement, LockBehavior, LockType, PostgresQueryBuilder},
+    sea_query::{Expr, ExprTrait, InsertStatement, LockBehavior, LockType, PostgresQueryBuilder},
 };
 
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, usage::ACTIVE};
 use crate::domain::{
     booking::{Booking, BookingFilter, BookingStatus},
     capacity::Usage,
@@ -48,6 +49,7 @@ pub(super) fn to_domain(m: Model) -> StoreResult<Booking> {
         counted: m.counted_version == Some(m.version),
         waitlist_entry: m.waitlist_entry_id.map(WaitlistEntryId),
         series: m.series_id.map(SeriesId),
+        check_in_deadline_at: m.check_in_deadline_at,
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -83,29 +85,67 @@ fn to_active(b: &Booking) -> ActiveModel {
         counted_version: Set(b.counted.then_some(b.version)),
         waitlist_entry_id: Set(b.waitlist_entry.map(|e| e.0)),
         series_id: Set(b.series.map(|s| s.0)),
+        check_in_deadline_at: Set(b.check_in_deadline_at),
         created_at: Set(b.created_at),
         updated_at: Set(b.updated_at),
     }
 }
 
-/// The SQL form of `Booking::blocks_at(now)`.
-fn blocking_at(now: DateTime<Utc>) -> Condition {
-    Condition::any()
-        .add(Column::Status.is_in([BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()]))
-        .add(Condition::all().add(Column::Status.eq(BookingStatus::Held.as_str())).add(Column::HoldExpiresAt.gt(now)))
+/// The instant a read judges holds, requests and check-in deadlines by:
+/// the decision's clock, or PostgreSQL's as the statement runs
+/// (`clock_timestamp()`, read after the statement took its snapshot).
+#[derive(Clone, Copy)]
+enum JudgedAt {
+    Now(DateTime<Utc>),
+    Read,
 }
 
-/// `blocking_at`, with holds judged by PostgreSQL's clock as the statement
-/// runs (`clock_timestamp()`, read after the statement took its snapshot).
-fn blocking_at_read() -> Condition {
-    use sea_orm::sea_query::{Expr, ExprTrait};
-    Condition::any()
-        .add(Column::Status.is_in([BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()]))
-        .add(
-            Condition::all()
-                .add(Column::Status.eq(BookingStatus::Held.as_str()))
-                .add(Expr::col(Column::HoldExpiresAt).gt(Expr::cust("clock_timestamp()"))),
-        )
+impl JudgedAt {
+    fn expr(self) -> Expr {
+        match self {
+            Self::Now(now) => Expr::val(now),
+            Self::Read => Expr::cust("clock_timestamp()"),
+        }
+    }
+}
+
+const HELD_OR_PENDING: [&str; 2] = ["held", "pending"];
+const CONFIRMED_OR_CHECKED_IN: [&str; 2] = ["confirmed", "checked_in"];
+
+/// The SQL form of `Booking::blocks_at`.
+fn blocking(at: JudgedAt) -> Condition {
+    Condition::any().add(Column::Status.is_in(CONFIRMED_OR_CHECKED_IN)).add(
+        Condition::all().add(Column::Status.is_in(HELD_OR_PENDING)).add(Expr::col(Column::HoldExpiresAt).gt(at.expr())),
+    )
+}
+
+/// Leaves out a confirmed booking whose check-in deadline passed by `at`
+/// (and, given `from`, lies at or before it): what it still takes
+/// (`Booking::blocked_at`) ends at the deadline.
+fn not_released_before(at: JudgedAt, from: Option<DateTime<Utc>>) -> Condition {
+    let condition = Condition::any()
+        .add(Column::CheckInDeadlineAt.is_null())
+        .add(Column::Status.ne(BookingStatus::Confirmed.as_str()))
+        .add(Expr::col(Column::CheckInDeadlineAt).gt(at.expr()));
+    match from {
+        Some(from) => condition.add(Column::CheckInDeadlineAt.gt(from)),
+        None => condition,
+    }
+}
+
+/// The end of what a blocking booking takes as judged at `at`
+/// (`Booking::blocked_at`): its occupied end, or the check-in deadline a
+/// confirmed booking missed, when that is earlier.
+fn blocked_end(at: JudgedAt) -> Expr {
+    Expr::case(
+        Condition::all()
+            .add(Column::Status.eq(BookingStatus::Confirmed.as_str()))
+            .add(Expr::col(Column::CheckInDeadlineAt).lte(at.expr()))
+            .add(Expr::col(Column::CheckInDeadlineAt).lt(Expr::col(Column::OccupiedEndAt))),
+        Expr::col(Column::CheckInDeadlineAt),
+    )
+    .finally(Expr::col(Column::OccupiedEndAt))
+    .into()
 }
 
 /// Bookings of `resource` whose occupied interval overlaps `range`,
@@ -176,10 +216,11 @@ pub struct Overlap<'a> {
 }
 
 impl Overlap<'_> {
-    fn condition(&self) -> Condition {
+    fn condition(&self, at: JudgedAt) -> Condition {
         let mut condition = Condition::all()
             .add(occupying(self.resource, self.range, self.max_duration_seconds))
-            .add(blocking_at(self.now));
+            .add(blocking(at))
+            .add(not_released_before(at, Some(self.range.start())));
         if let Some(exclude) = self.exclude {
             condition = condition.add(Column::Id.ne(exclude.0));
         }
@@ -194,45 +235,43 @@ pub async fn blocking_total(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) 
     let total: Option<Option<i64>> = Entity::find()
         .select_only()
         .column_as(Column::Quantity.sum(), "total")
-        .filter(overlap.condition())
+        .filter(overlap.condition(JudgedAt::Now(overlap.now)))
         .into_tuple()
         .one(conn)
         .await?;
     Ok(total.flatten().unwrap_or(0))
 }
 
-/// The units the overlapping blocking bookings take, over what they occupy.
-/// Only the three columns the capacity rule needs are read: on a busy
-/// window this is most of a booking's cost.
+/// The units the overlapping blocking bookings take, over what they occupy
+/// (up to a check-in deadline they missed, `Booking::blocked_at`). Only the
+/// columns the capacity rule needs are read, from the covering index: on a
+/// busy window this is most of a booking's cost.
 pub async fn blocking_usage(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<Vec<Usage>> {
-    usage_of(conn, overlap.condition()).await
+    usage_of(conn, overlap, JudgedAt::Now(overlap.now)).await
 }
 
-/// `blocking_usage`, but with holds judged by the database's clock as the
-/// statement runs (PostgreSQL's `clock_timestamp()`, which is read after
-/// the statement took its snapshot) instead of `overlap.now`: each hold it
-/// counts still blocked when the snapshot was taken, so what it returns
-/// blocked all at one instant, however long ago `now` was read. For
-/// refusals from a snapshot (docs/design.md §18). SQLite decides nothing
-/// from a snapshot: there it is `blocking_usage`.
+/// `blocking_usage`, but with holds, requests and check-in deadlines judged
+/// by the database's clock as the statement runs (PostgreSQL's
+/// `clock_timestamp()`, which is read after the statement took its
+/// snapshot) instead of `overlap.now`: each booking it counts took what it
+/// counts when the snapshot was taken, so what it returns was taken all at
+/// one instant, however long ago `now` was read. For refusals from a
+/// snapshot (docs/design.md §18). SQLite decides nothing from a snapshot:
+/// there it is `blocking_usage`.
 pub async fn blocking_usage_at_read(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<Vec<Usage>> {
     if conn.get_database_backend() != DatabaseBackend::Postgres {
         return blocking_usage(conn, overlap).await;
     }
-    let mut condition = Condition::all()
-        .add(occupying(overlap.resource, overlap.range, overlap.max_duration_seconds))
-        .add(blocking_at_read());
-    if let Some(exclude) = overlap.exclude {
-        condition = condition.add(Column::Id.ne(exclude.0));
-    }
-    usage_of(conn, condition).await
+    usage_of(conn, overlap, JudgedAt::Read).await
 }
 
-async fn usage_of(conn: &impl ConnectionTrait, condition: Condition) -> StoreResult<Vec<Usage>> {
+async fn usage_of(conn: &impl ConnectionTrait, overlap: &Overlap<'_>, at: JudgedAt) -> StoreResult<Vec<Usage>> {
     let rows: Vec<(DateTime<Utc>, DateTime<Utc>, i32)> = Entity::find()
         .select_only()
-        .columns([Column::OccupiedStartAt, Column::OccupiedEndAt, Column::Quantity])
-        .filter(condition)
+        .column(Column::OccupiedStartAt)
+        .expr_as(blocked_end(at), "blocked_end_at")
+        .column(Column::Quantity)
+        .filter(overlap.condition(at))
         .into_tuple()
         .all(conn)
         .await?;
@@ -255,8 +294,9 @@ pub struct OwnActive {
     pub max_duration_seconds: i64,
     pub now: DateTime<Utc>,
     pub exclude: Option<BookingId>,
-    /// On PostgreSQL, judge holds by the database's clock as the statement
-    /// runs, as `blocking_usage_at_read` does (refusals from a snapshot).
+    /// On PostgreSQL, judge holds, requests and deadlines by the database's
+    /// clock as the statement runs, as `blocking_usage_at_read` does
+    /// (refusals from a snapshot).
     pub holds_at_read: bool,
 }
 
@@ -266,16 +306,19 @@ impl OwnActive {
             .now
             .checked_sub_signed(Duration::seconds(self.max_duration_seconds))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let mut query = Entity::find()
+        let query = Entity::find()
             .filter(Column::CustomerId.eq(self.customer.0))
             .filter(Column::ResourceId.eq(self.resource.0))
             .filter(Column::StartAt.gt(earliest))
-            .filter(Column::EndAt.gt(self.now))
-            .filter(if self.holds_at_read && backend == DatabaseBackend::Postgres {
-                blocking_at_read()
-            } else {
-                blocking_at(self.now)
-            });
+            .filter(Column::EndAt.gt(self.now));
+        let at = if self.holds_at_read && backend == DatabaseBackend::Postgres {
+            JudgedAt::Read
+        } else {
+            JudgedAt::Now(self.now)
+        };
+        // A booking that missed its check-in deadline takes nothing from
+        // then on (and what it took lies before `now`).
+        let mut query = query.filter(blocking(at)).filter(not_released_before(at, None));
         if let Some(exclude) = self.exclude {
             query = query.filter(Column::Id.ne(exclude.0));
         }
@@ -405,7 +448,6 @@ pub async fn mark_counted(
     range: &TimeRange,
     exclude: Option<BookingId>,
 ) -> StoreResult<Vec<Booking>> {
-    let active = [BookingStatus::Held.as_str(), BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()];
     let mut update = Entity::update_many();
     if let Some(exclude) = exclude {
         // The booking being moved is written, and counted, by its change.
@@ -415,7 +457,7 @@ pub async fn mark_counted(
         .col_expr(Column::CountedVersion, sea_orm::sea_query::Expr::col(Column::Version))
         .filter(Column::ResourceId.eq(resource.0))
         .filter(sea_orm::sea_query::Expr::cust(super::usage::UNCOUNTED))
-        .filter(Column::Status.is_in(active))
+        .filter(Column::Status.is_in(ACTIVE))
         .filter(Column::OccupiedStartAt.lt(range.end()))
         .filter(Column::OccupiedEndAt.gt(range.start()))
         .exec_with_returning(conn)
@@ -435,7 +477,8 @@ pub async fn future_blocking(
         .filter(Column::ResourceId.eq(resource.0))
         .filter(Column::OccupiedStartAt.gt(now.checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)))
         .filter(Column::OccupiedEndAt.gt(now))
-        .filter(blocking_at(now))
+        .filter(blocking(JudgedAt::Now(now)))
+        .filter(not_released_before(JudgedAt::Now(now), Some(now)))
         .all(conn)
         .await?;
     to_domain_all(rows)
@@ -456,12 +499,11 @@ pub async fn lock_blocking(
     if conn.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
         return Ok(());
     }
-    let active = [BookingStatus::Held.as_str(), BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()];
     let _locked: Vec<uuid::Uuid> = Entity::find()
         .select_only()
         .column(Column::Id)
         .filter(occupying(resource, range, max_duration_seconds))
-        .filter(Column::Status.is_in(active))
+        .filter(Column::Status.is_in(ACTIVE))
         .lock(LockType::Share)
         .into_tuple()
         .all(conn)
@@ -475,10 +517,9 @@ pub async fn lock_blocking(
 /// fails the filter would not be locked, and a concurrent reschedule could
 /// move it into the future unseen.
 pub async fn lock_active_of_customer(conn: &impl ConnectionTrait, customer: CustomerId) -> StoreResult<Vec<Booking>> {
-    let active = [BookingStatus::Held.as_str(), BookingStatus::Confirmed.as_str(), BookingStatus::CheckedIn.as_str()];
     let rows = Entity::find()
         .filter(Column::CustomerId.eq(customer.0))
-        .filter(Column::Status.is_in(active))
+        .filter(Column::Status.is_in(ACTIVE))
         .lock_exclusive()
         .all(conn)
         .await?;
@@ -517,12 +558,13 @@ pub async fn list(
     to_domain_all(query.all(conn).await?)
 }
 
-/// Up to `limit` holds that ran out by `now`, locked for this transaction.
-/// `SKIP LOCKED` lets several instances sweep at once without waiting on or
-/// double-processing each other's rows (PostgreSQL; SQLite has one writer).
+/// Up to `limit` holds and requests that ran out by `now`, locked for this
+/// transaction. `SKIP LOCKED` lets several instances sweep at once without
+/// waiting on or double-processing each other's rows (PostgreSQL; SQLite
+/// has one writer).
 pub async fn lock_due_holds(conn: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> StoreResult<Vec<Booking>> {
     let rows = Entity::find()
-        .filter(Column::Status.eq(BookingStatus::Held.as_str()))
+        .filter(Column::Status.is_in(HELD_OR_PENDING))
         .filter(Column::HoldExpiresAt.lte(now))
         .order_by_asc(Column::HoldExpiresAt)
         .limit(limit)
@@ -530,4 +572,59 @@ pub async fn lock_due_holds(conn: &impl ConnectionTrait, now: DateTime<Utc>, lim
         .all(conn)
         .await?;
     to_domain_all(rows)
+}
+
+/// Up to `limit` confirmed bookings whose check-in deadline passed by
+/// `now`, as (booking, resource), earliest deadline first (the partial
+/// index `booking_check_in_due`); not locked.
+pub async fn missed_check_ins(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> StoreResult<Vec<(BookingId, ResourceId)>> {
+    let rows: Vec<(uuid::Uuid, uuid::Uuid)> = Entity::find()
+        .select_only()
+        .columns([Column::Id, Column::ResourceId])
+        .filter(Column::Status.eq(BookingStatus::Confirmed.as_str()))
+        .filter(Column::CheckInDeadlineAt.is_not_null())
+        .filter(Column::CheckInDeadlineAt.lte(now))
+        .order_by_asc(Column::CheckInDeadlineAt)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|(id, resource)| (BookingId(id), ResourceId(resource))).collect())
+}
+
+/// Those of `ids` that still missed their check-in deadline at `now`,
+/// locked for this transaction, skipping any another transaction holds.
+pub async fn lock_missed_check_ins(
+    conn: &impl ConnectionTrait,
+    ids: &[BookingId],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Booking>> {
+    let rows = Entity::find()
+        .filter(Column::Id.is_in(ids.iter().map(|id| id.0)))
+        .filter(Column::Status.eq(BookingStatus::Confirmed.as_str()))
+        .filter(Column::CheckInDeadlineAt.lte(now))
+        .order_by_asc(Column::Id)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(conn)
+        .await?;
+    to_domain_all(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statuses_read_as_active_are_those_not_terminal() {
+        let not_terminal: Vec<&str> =
+            BookingStatus::ALL.into_iter().filter(|s| !s.is_terminal()).map(BookingStatus::as_str).collect();
+        assert_eq!(ACTIVE.to_vec(), not_terminal);
+        let lapsing: Vec<&str> =
+            BookingStatus::ALL.into_iter().filter(|s| s.lapses()).map(BookingStatus::as_str).collect();
+        assert_eq!(HELD_OR_PENDING.to_vec(), lapsing);
+    }
 }

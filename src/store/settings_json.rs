@@ -58,7 +58,7 @@ pub fn schedule_from_json(text: &str) -> Option<Schedule> {
 }
 
 /// Each set value by its API name; an empty policy is no policy.
-fn policy_fields(policy: &Policy) -> [(&'static str, Option<i64>); 10] {
+fn policy_fields(policy: &Policy) -> [(&'static str, Option<i64>); 12] {
     [
         ("min_notice_seconds", policy.min_notice_seconds),
         ("max_advance_seconds", policy.max_advance_seconds),
@@ -70,13 +70,18 @@ fn policy_fields(policy: &Policy) -> [(&'static str, Option<i64>); 10] {
         ("reschedule_cutoff_seconds", policy.reschedule_cutoff_seconds),
         ("max_active_bookings_per_customer", policy.max_active_bookings_per_customer),
         ("waitlist_offer_seconds", policy.waitlist_offer_seconds),
+        ("approval_timeout_seconds", policy.approval_timeout_seconds),
+        ("check_in_window_seconds", policy.check_in_window_seconds),
     ]
 }
 
 /// `None` for a policy without rules.
 pub fn policy_to_json(policy: &Policy) -> Option<String> {
-    let fields: Map<String, Value> =
+    let mut fields: Map<String, Value> =
         policy_fields(policy).into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?.into()))).collect();
+    if policy.approval_required {
+        fields.insert("approval_required".to_owned(), Value::Bool(true));
+    }
     (!fields.is_empty()).then(|| Value::Object(fields).to_string())
 }
 
@@ -95,6 +100,9 @@ pub fn policy_from_json(text: &str) -> Option<Policy> {
         reschedule_cutoff_seconds: field("reschedule_cutoff_seconds"),
         max_active_bookings_per_customer: field("max_active_bookings_per_customer"),
         waitlist_offer_seconds: field("waitlist_offer_seconds"),
+        approval_required: object.get("approval_required").and_then(Value::as_bool).unwrap_or(false),
+        approval_timeout_seconds: field("approval_timeout_seconds"),
+        check_in_window_seconds: field("check_in_window_seconds"),
     })
 }
 
@@ -113,5 +121,12 @@ mod tests {
         let policy = Policy { min_notice_seconds: Some(3600), buffer_after_seconds: Some(0), ..Policy::default() };
         assert_eq!(policy_from_json(&policy_to_json(&policy).unwrap()), Some(policy));
         assert_eq!(policy_to_json(&Policy::default()), None);
+        let approval = Policy {
+            approval_required: true,
+            approval_timeout_seconds: Some(60),
+            check_in_window_seconds: Some(900),
+            ..Policy::default()
+        };
+        assert_eq!(policy_from_json(&policy_to_json(&approval).unwrap()), Some(approval));
     }
 }

@@ -139,6 +139,10 @@ impl Reading {
     }
 }
 
+/// Every status whose bookings take or may take units, which the summary
+/// counts: those not terminal.
+pub(super) const ACTIVE: [&str; 4] = ["held", "pending", "confirmed", "checked_in"];
+
 /// The condition naming the rows of `booking_uncounted` (the partial
 /// index's own predicate, so both databases use the index).
 pub const UNCOUNTED: &str = "counted_version IS DISTINCT FROM version";
@@ -154,7 +158,7 @@ pub fn reading_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatem
         .from(Booking)
         .and_where(Expr::col((Booking, B::ResourceId)).eq(resource.0))
         .and_where(Expr::cust(UNCOUNTED))
-        .and_where(Expr::col((Booking, B::Status)).is_in(["held", "confirmed", "checked_in"]))
+        .and_where(Expr::col((Booking, B::Status)).is_in(ACTIVE))
         .and_where(Expr::col((Booking, B::OccupiedStartAt)).lt(occupied.end()))
         .and_where(Expr::col((Booking, B::OccupiedEndAt)).gt(occupied.start()))
         .to_owned();

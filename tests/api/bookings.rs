@@ -474,7 +474,7 @@ async fn bookings_are_listed_with_filters() {
     assert_eq!(ids(&window), [b["id"].clone()]);
     let paged = app.get("/v1/bookings?limit=2").await;
     assert_eq!(ids(&paged).len(), 2);
-    app.get("/v1/bookings?status=pending").await.assert_problem(422, "validation-error");
+    app.get("/v1/bookings?status=awaiting").await.assert_problem(422, "validation-error");
     let reversed = app.get(&format!("/v1/bookings?from={}&to={}", urlencode(&to), urlencode(&from))).await;
     assert_eq!(reversed.assert_problem(422, "validation-error")["errors"][0]["pointer"], "/to");
 }

@@ -346,7 +346,7 @@ impl TestApp {
     }
 
     /// Fails unless the usage summary holds, for every resource and UTC
-    /// hour, exactly the units of the held, confirmed and checked-in
+    /// hour, exactly the units of the held, pending, confirmed and checked-in
     /// bookings whose occupied time touches that hour (hours without any
     /// may be missing or 0), recomputed here from the bookings.
     pub async fn assert_usage_summary_matches_bookings(&self) {
@@ -355,7 +355,7 @@ impl TestApp {
         const HOUR_NS: i64 = 3_600_000_000_000;
         let mut expected: BTreeMap<(uuid::Uuid, i64), i64> = BTreeMap::new();
         for b in entity::booking::Entity::find().all(&self.db).await.unwrap() {
-            if !matches!(b.status.as_str(), "held" | "confirmed" | "checked_in") {
+            if !matches!(b.status.as_str(), "held" | "pending" | "confirmed" | "checked_in") {
                 continue;
             }
             let start = b.occupied_start_at.timestamp_nanos_opt().unwrap();
@@ -425,20 +425,28 @@ impl TestApp {
             .all(&self.db)
             .await
             .unwrap();
+        // (start, end, quantity) of what each takes now: a confirmed booking
+        // past its check-in deadline only up to it.
         let blocking: Vec<_> = rows
             .iter()
-            .filter(|b| match b.status.as_str() {
-                "confirmed" | "checked_in" => true,
-                "held" => b.hold_expires_at.is_some_and(|at| at > now),
-                _ => false,
+            .filter_map(|b| {
+                match b.status.as_str() {
+                    "checked_in" => Some(b.occupied_end_at),
+                    "confirmed" => Some(match b.check_in_deadline_at {
+                        Some(deadline) if deadline <= now => deadline.min(b.occupied_end_at),
+                        _ => b.occupied_end_at,
+                    }),
+                    "held" | "pending" => b.hold_expires_at.is_some_and(|at| at > now).then_some(b.occupied_end_at),
+                    _ => None,
+                }
+                .map(|end| (b.occupied_start_at, end, b.quantity))
             })
             .collect();
-        for b in &blocking {
-            let at = b.occupied_start_at;
+        for (at, _, _) in &blocking {
             let used: i32 = blocking
                 .iter()
-                .filter(|o| o.occupied_start_at <= at && at < o.occupied_end_at)
-                .map(|o| o.quantity)
+                .filter(|(start, end, _)| start <= at && at < end)
+                .map(|(_, _, quantity)| quantity)
                 .sum();
             assert!(used <= capacity, "{used} units at {at} on a resource of capacity {capacity}");
         }

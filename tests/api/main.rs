@@ -2,6 +2,7 @@
 //! fresh SQLite file per test, or a fresh PostgreSQL database per test when
 //! `TEST_DATABASE_URL` is set).
 
+mod approval;
 mod auth;
 mod bookings;
 mod bundles;

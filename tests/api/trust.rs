@@ -51,6 +51,7 @@ fn confirmed_row(
         counted_version: Set(counted_version),
         waitlist_entry_id: Set(None),
         series_id: Set(None),
+        check_in_deadline_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

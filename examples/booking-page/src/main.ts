@@ -17,6 +17,11 @@
 //   change stream reports a change; when units free, berth offers them as
 //   a hold for us (its `waitlist_entry_id` names the entry), shown like any
 //   hold: confirm it before it runs out.
+// - where the resource's policy asks for approval, a customer's confirmed
+//   hold is a request (`pending`) until `approval_expires_at`; it is
+//   re-read whenever the change stream reports a change, so an admin's
+//   approval (`confirmed`) or decline, or its running out (`declined`),
+//   shows live.
 //
 // Query parameters: `token` (kept in sessionStorage, then removed from the
 // address bar), `resource` and `customer` (preselect). berth's address is
@@ -289,6 +294,7 @@ function watchChanges(id: string, retryIn: number) {
         watchChanges(id, Math.min(retryIn * 2, 30_000));
         void loadWeek();
         void refreshEntry();
+        void refreshPending();
       }, retryIn);
     }
   };
@@ -298,6 +304,7 @@ function watchChanges(id: string, retryIn: number) {
     pending = window.setTimeout(() => {
       void loadWeek();
       if (state.waitlist?.resource_id === id) void refreshEntry();
+      if (state.hold?.booking.resource_id === id) void refreshPending();
     }, 150);
   });
   state.changes = changes;
@@ -450,6 +457,11 @@ async function reloadHold() {
   showHold();
 }
 
+/** Re-reads our booking while it awaits approval (approved, declined, or run out). */
+async function refreshPending() {
+  if (state.hold?.booking.status === "pending") await reloadHold();
+}
+
 function showHold() {
   const panel = $("hold-panel");
   const current = state.hold;
@@ -462,11 +474,25 @@ function showHold() {
   panel.hidden = false;
   panel.dataset.status = booking.status;
   panel.dataset.start = booking.start_at;
+  // A request awaiting approval: until when, on the viewer's own clock and
+  // with its day (a request may wait for days). A declined one that kept
+  // it ran out unanswered; one an admin declined has none.
+  const approval = booking.approval_expires_at;
+  const until = new Intl.DateTimeFormat([], {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  });
   const titles: Record<string, string> = {
     held: "Held for you",
+    pending: `Requested — awaiting approval${approval ? ` until ${until.format(new Date(approval))}` : ""}`,
     confirmed: "Booked",
     cancelled: "Cancelled",
     expired: "The hold ran out",
+    declined: approval ? "Not approved: the request ran out unanswered" : "Not approved",
   };
   // A hold berth made from the waiting list is its offer: until when, on
   // the viewer's own clock.
@@ -477,7 +503,7 @@ function showHold() {
     : titles[booking.status] ?? booking.status;
   $("hold-when").textContent = whenText(booking.start_at, booking.end_at, zoneOf(booking.resource_id));
   $<HTMLButtonElement>("confirm").hidden = booking.status !== "held";
-  $<HTMLButtonElement>("cancel").hidden = !["held", "confirmed"].includes(booking.status);
+  $<HTMLButtonElement>("cancel").hidden = !["held", "pending", "confirmed"].includes(booking.status);
   const countdown = $("hold-countdown");
   countdown.textContent = "";
   if (booking.status === "held" && booking.hold_expires_at) {

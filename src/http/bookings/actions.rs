@@ -1,5 +1,5 @@
-//! The state-machine actions on `/v1/bookings/{id}`: confirm, cancel,
-//! check-in, complete, no-show. One handler per action (so each has its
+//! The state-machine actions on `/v1/bookings/{id}`: confirm, approve,
+//! decline, cancel, check-in, complete, no-show. One handler per action (so each has its
 //! own operation in the OpenAPI document), all through `run_action`.
 
 use axum::{extract::State, http::HeaderMap, response::Response};
@@ -35,7 +35,7 @@ async fn run_action(
 ) -> Result<Response, Problem> {
     // Front-desk actions are for admins; a customer hears 403 before
     // anything about the booking is revealed.
-    if matches!(action, Action::CheckIn | Action::Complete | Action::NoShow) {
+    if matches!(action, Action::Approve | Action::Decline | Action::CheckIn | Action::Complete | Action::NoShow) {
         who.admin()?;
     }
     let id = BookingId(id);
@@ -47,7 +47,10 @@ async fn run_action(
 
 /// Confirm a hold
 ///
-/// `held` → `confirmed`. A hold that ran out answers 409 `hold-expired` and the booking becomes `expired`.
+/// `held` → `confirmed`; a customer's on a resource whose policy has
+/// `approval_required` → `pending` (it awaits an admin's approval until
+/// `approval_expires_at`). A hold that ran out answers 409 `hold-expired`
+/// and the booking becomes `expired`.
 #[utoipa::path(
     post, path = "/v1/bookings/{id}/confirm", tag = "bookings", security(("bearer_auth" = [])),
     params(
@@ -74,7 +77,8 @@ pub async fn confirm_booking(
 
 /// Cancel a booking
 ///
-/// `held` or `confirmed` → `cancelled`; the units are free at once. A
+/// `held`, `pending` or `confirmed` → `cancelled`; the units are free at
+/// once (and offered to the resource's waiting list). A
 /// customer may cancel only until the resource's cancel cut-off before the
 /// start (409 `cutoff-passed`); an admin may always.
 #[utoipa::path(
@@ -103,7 +107,9 @@ pub async fn cancel_booking(
 
 /// Check in
 ///
-/// `confirmed` → `checked_in`.
+/// `confirmed` → `checked_in`, until the booking's `check_in_deadline_at`:
+/// from then on it is a no-show (the rest of its time was released), and
+/// checking in is 409 `invalid-state-transition`.
 #[utoipa::path(
     post, path = "/v1/bookings/{id}/check-in", tag = "bookings", security(("bearer_auth" = [])),
     params(
@@ -157,7 +163,8 @@ pub async fn complete_booking(
 
 /// Mark a no-show
 ///
-/// `confirmed` → `no_show`.
+/// `confirmed` → `no_show`; the rest of its time is free at once. The
+/// sweeper does this itself at a missed `check_in_deadline_at`.
 #[utoipa::path(
     post, path = "/v1/bookings/{id}/no-show", tag = "bookings", security(("bearer_auth" = [])),
     params(
@@ -180,4 +187,61 @@ pub async fn no_show_booking(
     RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
     run_action(&state, &who, keyed, id, Action::NoShow, &headers, &body).await
+}
+
+/// Approve a pending booking
+///
+/// `pending` → `confirmed` (admins). It keeps the units it held while it
+/// waited. One whose `approval_expires_at` passed answers 409
+/// `invalid-state-transition` and becomes `declined`.
+#[utoipa::path(
+    post, path = "/v1/bookings/{id}/approve", tag = "bookings", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Booking id"),
+        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
+    ),
+    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
+    responses(
+        (status = 200, description = "Done", body = BookingResponse,
+            headers(("ETag" = String, description = "Strong validator of the new version"))),
+        AdminActionErrors,
+    )
+)]
+pub async fn approve_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    keyed: Keyed,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, Problem> {
+    run_action(&state, &who, keyed, id, Action::Approve, &headers, &body).await
+}
+
+/// Decline a pending booking
+///
+/// `pending` → `declined` (admins). Its units are free at once, and
+/// offered to the resource's waiting list in the same write.
+#[utoipa::path(
+    post, path = "/v1/bookings/{id}/decline", tag = "bookings", security(("bearer_auth" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Booking id"),
+        ("If-Match" = Option<String>, Header, description = "Act only if the booking is still at this ETag"),
+    ),
+    request_body(content = Option<ActionRequest>, description = "Optional: a reason for the history"),
+    responses(
+        (status = 200, description = "Done", body = BookingResponse,
+            headers(("ETag" = String, description = "Strong validator of the new version"))),
+        AdminActionErrors,
+    )
+)]
+pub async fn decline_booking(
+    State(state): State<AppState>,
+    who: SignedIn,
+    keyed: Keyed,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, Problem> {
+    run_action(&state, &who, keyed, id, Action::Decline, &headers, &body).await
 }

@@ -18,11 +18,13 @@ use crate::http::{
 #[serde(rename_all = "snake_case")]
 pub enum BookingStatusDto {
     Held,
+    Pending,
     Confirmed,
     CheckedIn,
     Completed,
     Cancelled,
     Expired,
+    Declined,
     NoShow,
 }
 
@@ -30,6 +32,8 @@ impl From<BookingStatus> for BookingStatusDto {
     fn from(s: BookingStatus) -> Self {
         match s {
             BookingStatus::Held => Self::Held,
+            BookingStatus::Pending => Self::Pending,
+            BookingStatus::Declined => Self::Declined,
             BookingStatus::Confirmed => Self::Confirmed,
             BookingStatus::CheckedIn => Self::CheckedIn,
             BookingStatus::Completed => Self::Completed,
@@ -44,6 +48,8 @@ impl From<BookingStatusDto> for BookingStatus {
     fn from(s: BookingStatusDto) -> Self {
         match s {
             BookingStatusDto::Held => Self::Held,
+            BookingStatusDto::Pending => Self::Pending,
+            BookingStatusDto::Declined => Self::Declined,
             BookingStatusDto::Confirmed => Self::Confirmed,
             BookingStatusDto::CheckedIn => Self::CheckedIn,
             BookingStatusDto::Completed => Self::Completed,
@@ -165,6 +171,13 @@ pub struct BookingResponse {
     pub status: BookingStatusDto,
     /// When the hold runs out (held), or ran out (expired); null otherwise.
     pub hold_expires_at: Option<DateTime<Utc>>,
+    /// When the request awaiting approval runs out and is declined
+    /// (pending), or ran out (declined by the engine); null otherwise.
+    pub approval_expires_at: Option<DateTime<Utc>>,
+    /// From this instant a confirmed booking not checked in no longer
+    /// takes the rest of its interval, and becomes `no_show`; null when
+    /// its resource has no check-in window.
+    pub check_in_deadline_at: Option<DateTime<Utc>>,
     #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub notes: Option<String>,
     /// Time the resource is kept free before the booking (the policy's
@@ -195,7 +208,9 @@ impl From<&Booking> for BookingResponse {
             end_at: b.range.end(),
             quantity: b.quantity,
             status: b.status.into(),
-            hold_expires_at: b.hold_expires_at,
+            hold_expires_at: b.hold_ends_at(),
+            approval_expires_at: b.approval_expires_at(),
+            check_in_deadline_at: b.check_in_deadline_at,
             notes: b.notes.clone(),
             buffer_before_seconds: b.buffers.before_seconds,
             buffer_after_seconds: b.buffers.after_seconds,

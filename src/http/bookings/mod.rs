@@ -24,6 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(check_in_booking))
         .routes(routes!(complete_booking))
         .routes(routes!(no_show_booking))
+        .routes(routes!(approve_booking))
+        .routes(routes!(decline_booking))
         .routes(routes!(reschedule_booking))
         .routes(routes!(list_booking_events))
         .routes(routes!(create_bundle))

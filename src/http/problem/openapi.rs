@@ -56,7 +56,7 @@ pub struct ProblemSchema {
     pub occurrences: Option<Vec<OccurrenceProblem>>,
     /// A booking's status, or (`waitlist-entry-closed`) a waiting-list entry's.
     #[schema(
-        pattern = "^(held|confirmed|checked_in|completed|cancelled|expired|no_show|waiting|offered|accepted|declined|left|lapsed)$",
+        pattern = "^(held|pending|confirmed|checked_in|completed|cancelled|expired|declined|no_show|waiting|offered|accepted|left|lapsed)$",
         max_length = 10
     )]
     pub current_status: Option<String>,
@@ -114,6 +114,8 @@ pub struct ProblemSchema {
 pub enum BookingAction {
     Create,
     Confirm,
+    Approve,
+    Decline,
     Cancel,
     CheckIn,
     Complete,

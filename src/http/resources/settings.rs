@@ -173,6 +173,25 @@ pub struct PolicyDto {
     #[validate(range(min = 5, max = 604_800, message = "must be between 5 and 604800"))]
     #[schema(minimum = 5, maximum = 604_800, example = 900)]
     pub waitlist_offer_seconds: Option<i64>,
+    /// A customer's booking (or confirmation of a hold, or move) is
+    /// `pending` until an admin approves or declines it; an admin's is
+    /// confirmed at once. False when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = false)]
+    pub approval_required: Option<bool>,
+    /// How long a pending booking awaits approval before it is declined
+    /// (never past its start); 172800 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 5, max = 2_592_000, message = "must be between 5 and 2592000"))]
+    #[schema(minimum = 5, maximum = 2_592_000, example = 172_800)]
+    pub approval_timeout_seconds: Option<i64>,
+    /// A confirmed booking not checked in this long after its start is
+    /// released: the rest of its interval is free from then on, and it
+    /// becomes `no_show`. No deadline when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 5, max = 86_400, message = "must be between 5 and 86400"))]
+    #[schema(minimum = 5, maximum = 86_400, example = 900)]
+    pub check_in_window_seconds: Option<i64>,
 }
 
 fn hours(dto: &HoursDto) -> Hours {
@@ -246,6 +265,9 @@ impl From<PolicyDto> for Policy {
             reschedule_cutoff_seconds: p.reschedule_cutoff_seconds,
             max_active_bookings_per_customer: p.max_active_bookings_per_customer,
             waitlist_offer_seconds: p.waitlist_offer_seconds,
+            approval_required: p.approval_required.unwrap_or(false),
+            approval_timeout_seconds: p.approval_timeout_seconds,
+            check_in_window_seconds: p.check_in_window_seconds,
         }
     }
 }
@@ -263,6 +285,9 @@ pub fn policy_dto(p: &Policy) -> Option<PolicyDto> {
         reschedule_cutoff_seconds: p.reschedule_cutoff_seconds,
         max_active_bookings_per_customer: p.max_active_bookings_per_customer,
         waitlist_offer_seconds: p.waitlist_offer_seconds,
+        approval_required: p.approval_required.then_some(true),
+        approval_timeout_seconds: p.approval_timeout_seconds,
+        check_in_window_seconds: p.check_in_window_seconds,
     };
     (*p != Policy::default()).then_some(dto)
 }

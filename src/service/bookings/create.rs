@@ -113,7 +113,7 @@ async fn decide_and_write(
             Ok(resource) => resource,
             Err(err) => return Err(refused(txn, err).await),
         };
-        let mut booking = fresh(resource, new, now);
+        let mut booking = fresh(resource, new, now, ctx.actor.is_customer());
         booking.group_id = group.as_ref().map(|g| g.id);
         // The key's record goes with the booking's inserts (one statement).
         let key_record = seal.record_insert(now, &booking);

@@ -23,13 +23,15 @@
 //! `write` (docs/design.md §8 has the map and the recipe for a new flow):
 //!
 //! - `create`: a new booking or hold;
-//! - `actions`: confirm, cancel, check-in, complete, no-show;
+//! - `actions`: confirm, approve, decline, cancel, check-in, complete,
+//!   no-show;
 //! - `reschedule`: moving a booking;
 //! - `locking`: how a decision locks what it decides on;
 //! - `snapshot`: refusals from a snapshot, without the lock;
 //! - `write`: writing what was decided, with its events and summary;
 //! - `reads`: bookings, histories, availability, commitments;
-//! - `sweep`: the hold sweeper.
+//! - `sweep`: the sweeper (holds and requests that ran out, missed
+//!   check-ins).
 //!
 //! The decision itself, the one place that judges, is `service::decision`.
 
@@ -48,5 +50,5 @@ pub use actions::act;
 pub use create::create;
 pub use reads::{availability, get, history, list};
 pub use reschedule::reschedule;
-pub use sweep::{SWEEP_BATCH, expire_due_holds};
+pub use sweep::{SWEEP_BATCH, expire_due_holds, release_missed_check_ins};
 pub use types::{NewBooking, Reschedule, Target};

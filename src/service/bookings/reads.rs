@@ -18,8 +18,9 @@ use crate::store::{
     events, resources,
 };
 
-fn usages(bookings: &[Booking]) -> Vec<Usage> {
-    bookings.iter().map(|b| Usage { range: b.occupied(), quantity: i64::from(b.quantity) }).collect()
+/// What `bookings` take as judged at `now` (`Booking::usage_at`).
+fn usages(bookings: &[Booking], now: DateTime<Utc>) -> Vec<Usage> {
+    bookings.iter().filter_map(|b| b.usage_at(now)).collect()
 }
 
 /// The booking, if it exists and `owner` (when given) owns it: someone
@@ -87,7 +88,7 @@ pub(in crate::service) async fn future_commitments(
 ) -> Result<Commitments, ServiceError> {
     let future = bookings::future_blocking(txn, resource.id, resource.max_booking_duration_seconds, now).await?;
     let longest_seconds = future.iter().map(|b| b.range.duration_seconds()).max().unwrap_or(0);
-    let occupied = usages(&future);
+    let occupied = usages(&future, now);
     let peak_usage = match occupied.iter().map(|u| u.range.end()).max().and_then(|last| TimeRange::new(now, last)) {
         Some(window) => capacity::peak_usage(&occupied, &window),
         None => 0,

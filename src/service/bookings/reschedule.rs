@@ -4,10 +4,10 @@
 
 use super::{
     types::{Change, Reschedule, Routed},
-    write::{expire, refused, save_change, swept_hold},
+    write::{expire, refused, release_no_show, save_change, swept_hold},
 };
 use crate::domain::{
-    booking::{Action, Booking, transition},
+    booking::{Action, Booking, BookingStatus, transition},
     ids::BookingId,
     rules::Request,
 };
@@ -70,17 +70,29 @@ pub async fn reschedule(
             // A group booking's values are judged per member by `pick`.
             decision(resource).check_values()?;
         }
-        if booking.hold_has_run_out(now) {
-            let at = booking.hold_expires_at.unwrap_or(now);
-            expire(&txn, db, &mut booking, now, ctx).await?;
+        if booking.has_lapsed(now) || booking.missed_check_in(now) {
+            // Run out or released: marked so, and the move judged against that.
+            let (was, at) = (booking.status, booking.hold_expires_at.unwrap_or(now));
+            if booking.has_lapsed(now) {
+                expire(&txn, db, &mut booking, now, ctx).await?;
+            } else {
+                release_no_show(&txn, db, &mut booking, now, ctx).await?;
+            }
+            for locked in locked.values() {
+                serve(&txn, db, locked, now, ctx).await?;
+            }
             txn.commit().await?;
+            if was != BookingStatus::Held {
+                let invalid = transition(booking.status, Action::Reschedule).err();
+                return Err(invalid.map_or(ServiceError::HoldExpired { at }, ServiceError::InvalidTransition));
+            }
             telemetry::holds("expired", 1);
             return Err(ServiceError::HoldExpired { at });
         }
         if let Some(at) = swept_hold(&booking) {
             return Err(ServiceError::HoldExpired { at });
         }
-        transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
+        let to = transition(booking.status, Action::Reschedule).map_err(ServiceError::InvalidTransition)?;
         let picked = match &group {
             None => decision(resource).decide(&txn).await.map(|()| resource),
             Some(group) => {
@@ -98,8 +110,12 @@ pub async fn reschedule(
         booking.resource_id = resource.id;
         booking.range = change.range;
         booking.quantity = quantity;
-        // A move is a new decision: it takes the buffers of the policy now.
+        // A move is a new decision: it takes the buffers and the check-in
+        // window of the policy now, and a customer's move where a person
+        // must approve is a new request (docs/design.md §26).
         booking.buffers = resource.policy.buffers();
+        booking.check_in_deadline_at = resource.policy.check_in_deadline(change.range.start());
+        booking.enter(to, resource.policy.approval_until(ctx.actor.is_customer(), now, change.range.start()));
         save_change(&txn, db, &mut booking, moved, ctx).await?;
         // The time it left goes to the queue before this commits.
         for locked in locked.values() {
@@ -115,6 +131,6 @@ pub async fn reschedule(
         Routed::Bundle(bundle) => {
             crate::service::bundles::reschedule(db, id, bundle, change, expected, ctx, seal).await
         }
-        Routed::ServeQueue => Err(ServiceError::lost_race()),
+        Routed::LockResource => Err(ServiceError::lost_race()),
     }
 }

@@ -78,7 +78,7 @@ impl Change {
 pub(super) enum Routed {
     Done(Box<Booking>),
     Bundle(BundleId),
-    /// The resource has a queue the change must serve: run it again under
-    /// the resource's whole lock.
-    ServeQueue,
+    /// The change must be decided under the resource's whole lock (it has
+    /// a queue to serve, or the change keeps units): run it again so.
+    LockResource,
 }

@@ -1,7 +1,8 @@
 //! Writing what a booking decision decided: a new booking with its
 //! history, outbox event and usage summary in one statement
-//! (`insert_fresh`), a change to one likewise (`save_change`), a hold that
-//! ran out (`expire`), and a refusal that keeps what the decision counted
+//! (`insert_fresh`), a change to one likewise (`save_change`), a hold or
+//! request that ran out (`expire`), a missed check-in (`release_no_show`),
+//! and a refusal that keeps what the decision counted
 //! (`refused`). Used by every booking use case and by bundles.
 
 use chrono::{DateTime, Duration, Utc};
@@ -43,14 +44,16 @@ fn event(
 }
 
 /// A new booking of `new` on `resource`, decided at `now`: held for the
-/// resource's hold time, or confirmed.
-pub(in crate::service) fn fresh(resource: &Resource, new: &NewBooking, now: DateTime<Utc>) -> Booking {
-    let (status, hold_expires_at) = if new.hold {
-        (BookingStatus::Held, Some(now + Duration::seconds(i64::from(resource.hold_ttl_seconds))))
-    } else {
-        (BookingStatus::Confirmed, None)
-    };
-    Booking {
+/// resource's hold time, pending approval (a customer's, where the policy
+/// asks for it, docs/design.md §26), or confirmed; with the check-in
+/// deadline of the policy.
+pub(in crate::service) fn fresh(
+    resource: &Resource,
+    new: &NewBooking,
+    now: DateTime<Utc>,
+    by_customer: bool,
+) -> Booking {
+    let mut booking = Booking {
         id: BookingId::generate(),
         resource_id: resource.id,
         group_id: None,
@@ -58,17 +61,22 @@ pub(in crate::service) fn fresh(resource: &Resource, new: &NewBooking, now: Date
         customer_id: new.customer_id,
         range: new.range,
         quantity: new.quantity,
-        status,
-        hold_expires_at,
+        status: BookingStatus::Held,
+        hold_expires_at: Some(now + Duration::seconds(i64::from(resource.hold_ttl_seconds))),
         notes: new.notes.clone(),
         buffers: resource.policy.buffers(),
         version: 1,
         counted: true,
         waitlist_entry: None,
         series: None,
+        check_in_deadline_at: resource.policy.check_in_deadline(new.range.start()),
         created_at: now,
         updated_at: now,
+    };
+    if !new.hold {
+        booking.enter(BookingStatus::Confirmed, resource.policy.approval_until(by_customer, now, new.range.start()));
     }
+    booking
 }
 
 /// Inserts a booking just decided, with its `create` history event, its
@@ -86,7 +94,7 @@ pub(in crate::service) async fn insert_fresh(
     store::batch::Inserts::new()
         .and(bookings::insert_statement(booking))
         .and(events::append_statement(&event(booking, None, "create", ctx, booking.created_at, policy_overridden)))
-        .and(outbox::booking_change(db, EventType::BookingCreated, booking, Before::default(), ctx))
+        .and(outbox::booking_change(db, EventType::created(booking.status), booking, Before::default(), ctx))
         .and_all(usage::Changes::new().add(booking).statements())
         .and_all(last)
         .run(txn)
@@ -111,7 +119,8 @@ pub(in crate::service) fn created(made: &[Booking]) {
     }
 }
 
-/// Marks a hold that ran out as `expired`, with its events.
+/// Marks a hold that ran out as `expired`, or a request that did as
+/// `declined`, with its events (it keeps when it ran out).
 pub(in crate::service) async fn expire(
     txn: &DatabaseTransaction,
     db: &Db,
@@ -120,8 +129,28 @@ pub(in crate::service) async fn expire(
     ctx: &Context,
 ) -> Result<(), ServiceError> {
     let change = Change::new(booking, Action::Expire, now);
-    booking.status = BookingStatus::Expired;
-    let engine = Context { actor: Actor::engine(), reason: Some("hold ran out".into()), ..ctx.clone() };
+    let (to, reason) = match booking.status {
+        BookingStatus::Pending => (BookingStatus::Declined, "approval request ran out"),
+        _ => (BookingStatus::Expired, "hold ran out"),
+    };
+    booking.status = to;
+    let engine = Context { actor: Actor::engine(), reason: Some(reason.into()), ..ctx.clone() };
+    save_change(txn, db, booking, change, &engine).await
+}
+
+/// Marks a confirmed booking nobody checked in by its deadline as
+/// `no_show` (its time after the deadline was free already, §26).
+pub(in crate::service) async fn release_no_show(
+    txn: &DatabaseTransaction,
+    db: &Db,
+    booking: &mut Booking,
+    now: DateTime<Utc>,
+    ctx: &Context,
+) -> Result<(), ServiceError> {
+    let change = Change::new(booking, Action::NoShow, now);
+    booking.status = BookingStatus::NoShow;
+    let engine =
+        Context { actor: Actor::engine(), reason: Some("not checked in by the deadline".into()), ..ctx.clone() };
     save_change(txn, db, booking, change, &engine).await
 }
 
@@ -148,7 +177,7 @@ pub(in crate::service) async fn save_change(
         return Err(ServiceError::VersionMismatch { current_version: expected });
     }
     let left = Some(before.resource_id).filter(|old| *old != booking.resource_id);
-    let kind = if left.is_some() { EventType::BookingReassigned } else { EventType::of(action) };
+    let kind = if left.is_some() { EventType::BookingReassigned } else { EventType::of(action, booking.status) };
     let moved_from = (action == Action::Reschedule).then(|| before.occupied());
     let from = before.status;
     let outbox_before = Before { status: Some(from), resource: left, occupied: moved_from };

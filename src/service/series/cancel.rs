@@ -63,10 +63,11 @@ pub async fn cancel(
         expected.check(series.version)?;
         let (mut cancelled, mut kept) = (Vec::new(), Vec::new());
         for mut booking in bookings {
-            let wanted = matches!(booking.status, BookingStatus::Held | BookingStatus::Confirmed)
-                && booking.range.start() > now
-                && from.is_none_or(|from| booking.range.start() >= from)
-                && !booking.hold_has_run_out(now);
+            let wanted =
+                matches!(booking.status, BookingStatus::Held | BookingStatus::Pending | BookingStatus::Confirmed)
+                    && booking.range.start() > now
+                    && from.is_none_or(|from| booking.range.start() >= from)
+                    && !booking.has_lapsed(now);
             if !wanted {
                 continue;
             }

@@ -148,7 +148,7 @@ pub async fn create(
             };
             match picked {
                 Ok(resource) => {
-                    let mut booking = fresh(resource, &occurrence, now);
+                    let mut booking = fresh(resource, &occurrence, now, ctx.actor.is_customer());
                     booking.group_id = group.as_ref().map(|g| g.id);
                     booking.series = Some(series.id);
                     insert_fresh(&txn, db, &booking, ctx, new.override_policy, None).await?;

@@ -111,7 +111,7 @@ pub async fn leave(
         left.close(EntryStatus::Left, now);
         save(&txn, db, &left, entry.version, ctx).await?;
         if let Some((resource, mut booking)) = offer {
-            if booking.hold_has_run_out(now) {
+            if booking.has_lapsed(now) {
                 expire(&txn, db, &mut booking, now, ctx).await?;
             } else if booking.status == BookingStatus::Held {
                 let change = Change::new(&booking, Action::Cancel, now);

@@ -127,16 +127,20 @@ async fn settle_offer_that_ran_out(
         // Offered on another member of its group: that member serves it.
         return Ok(false);
     }
-    if booking.hold_has_run_out(now) {
+    if booking.has_lapsed(now) {
         // Marks the entry expired too (`settle_offer`).
         expire(txn, db, &mut booking, now, engine).await?;
         return Ok(true);
     }
     match booking.status {
         BookingStatus::Held => Ok(false),
-        BookingStatus::Confirmed | BookingStatus::CheckedIn | BookingStatus::Completed | BookingStatus::NoShow => {
-            close(txn, db, entry, EntryStatus::Accepted, now, engine).await
-        }
+        // Confirmed (perhaps then awaiting approval, perhaps declined).
+        BookingStatus::Pending
+        | BookingStatus::Declined
+        | BookingStatus::Confirmed
+        | BookingStatus::CheckedIn
+        | BookingStatus::Completed
+        | BookingStatus::NoShow => close(txn, db, entry, EntryStatus::Accepted, now, engine).await,
         BookingStatus::Cancelled => close(txn, db, entry, EntryStatus::Declined, now, engine).await,
         BookingStatus::Expired => close(txn, db, entry, EntryStatus::Expired, now, engine).await,
     }
@@ -222,6 +226,7 @@ async fn offer_if_it_fits(
         counted: true,
         waitlist_entry: Some(entry.id),
         series: None,
+        check_in_deadline_at: resource.policy.check_in_deadline(entry.range.start()),
         created_at: now,
         updated_at: now,
     };

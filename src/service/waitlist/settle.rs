@@ -80,7 +80,15 @@ pub(in crate::service) async fn settle_offer(
         Action::Confirm => EntryStatus::Accepted,
         Action::Cancel => EntryStatus::Declined,
         Action::Expire => EntryStatus::Expired,
-        Action::CheckIn | Action::Complete | Action::NoShow | Action::Reschedule => return Ok(()),
+        // A confirmed offer that awaits approval was accepted already.
+        Action::Approve
+        | Action::Decline
+        | Action::CheckIn
+        | Action::Complete
+        | Action::NoShow
+        | Action::Reschedule => {
+            return Ok(());
+        }
     };
     let Some(entry) = entries::find(txn, id).await? else { return Ok(()) };
     if entry.status != EntryStatus::Offered || entry.booking_id != Some(booking.id) {
