@@ -424,6 +424,7 @@ pub(crate) fn confirmed_row(
         counted_version: Set(Some(1)),
         waitlist_entry_id: Set(None),
         series_id: Set(None),
+        check_in_deadline_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

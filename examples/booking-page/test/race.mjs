@@ -22,14 +22,28 @@
 //    offers the unit to Bob as a hold, which his page shows live, without
 //    a reload; he confirms, and berth holds his booking, confirmed, with
 //    the entry accepted.
+// 6. Approval, on a lab whose policy has `approval_required`: Dora, with a
+//    customer's token of her own, holds a slot and confirms; her page shows
+//    the request awaiting approval (no Confirm, still Cancel). An admin
+//    approves it (the API) and her page says "Booked", live, without a
+//    reload; a second request, declined by an admin, turns to "Not
+//    approved" the same way. berth holds the first confirmed, the second
+//    declined.
 // Screenshots of each step go to OUTDIR.
 //
-//   node test/race.mjs BASE ADMIN_TOKEN OUTDIR
+//   BERTH=target/debug/berth BERTH_JWT_SECRET=… node test/race.mjs BASE ADMIN_TOKEN OUTDIR
+//
+// BERTH and BERTH_JWT_SECRET (the secret the berth at BASE signs with)
+// mint Dora's customer token: `berth token --role customer`.
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const [base, token, outDir] = process.argv.slice(2);
 if (!base || !token || !outDir) throw new Error("usage: node test/race.mjs BASE ADMIN_TOKEN OUTDIR");
+if (!process.env.BERTH || !process.env.BERTH_JWT_SECRET) {
+  throw new Error("set BERTH (the berth binary) and BERTH_JWT_SECRET (BASE's secret): they mint a customer's token");
+}
 mkdirSync(outDir, { recursive: true });
 
 const check = (ok, what) => {
@@ -77,11 +91,11 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
 });
 try {
-  const open = async (customer, resource = room) => {
+  const open = async (customer, resource = room, bearer = token) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "America/New_York" });
     const page = await context.newPage();
     page.on("pageerror", (err) => pageErrors.push(err.message));
-    await page.goto(`${base}/demo/?token=${encodeURIComponent(token)}&resource=${resource.id}&customer=${customer.id}`);
+    await page.goto(`${base}/demo/?token=${encodeURIComponent(bearer)}&resource=${resource.id}&customer=${customer.id}`);
     await page.waitForSelector(".slot", { timeout: 20_000 });
     await page.waitForSelector("#live[data-state=on]", { timeout: 10_000 });
     return page;
@@ -257,6 +271,83 @@ try {
       taken.waitlist_entry_id === entry.id &&
       same(taken.start_at, full.start_at),
     "berth holds Bob's booking of the slot, confirmed, from his entry",
+  );
+
+  // Approval: a lab whose customers' bookings are requests, tomorrow 11:00
+  // and 12:00 in Berlin; Dora books with a customer's token of her own.
+  const lab = await call("POST", "/v1/resources", {
+    name: `Lab ${run}`,
+    capacity: 1,
+    time_zone: "Europe/Berlin",
+    schedule: { weekly: [{ days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], from: "09:00", to: "18:00" }] },
+    policy: { approval_required: true },
+  });
+  check(lab.policy?.approval_required === true, "the lab's policy asks for approval");
+  const { slots: labSlots } = await call(
+    "GET",
+    `/v1/resources/${lab.id}/slots?from=${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)}T00:00:00Z` +
+      `&to=${new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10)}T00:00:00Z&duration_seconds=3600`,
+  );
+  const approved = labSlots.find((slot) => /T11:00:00\+0[12]:00$/.test(slot.local_start));
+  const refused = labSlots.find((slot) => /T12:00:00\+0[12]:00$/.test(slot.local_start));
+  if (!approved || !refused) throw new Error("no 11:00 and 12:00 slots tomorrow on the lab");
+  const dora = await call("POST", "/v1/customers", { email: `dora-${run}@example.com`, name: "Dora" });
+  const doraToken = execFileSync(process.env.BERTH, ["token", "--role", "customer", "--sub", dora.id, "--ttl", "2h"], {
+    env: { ...process.env },
+    encoding: "utf8",
+  }).trim();
+  const doraLab = await open(dora, lab, doraToken);
+  check((await doraLab.locator("#who").innerText()).includes(`customer ${dora.id}`), "Dora's page is signed in as her, a customer");
+
+  // Holds a slot on Dora's page and confirms it: a request, awaiting approval.
+  const request = async (slot) => {
+    await doraLab.click(`.slot[data-start="${slot.start_at}"]`);
+    await doraLab.waitForSelector("#hold-panel[data-status=held]", { timeout: 15_000 });
+    check(same(await doraLab.locator("#hold-panel").getAttribute("data-start"), slot.start_at), "Dora holds the slot she clicked");
+    await doraLab.click("#confirm");
+    await doraLab.waitForSelector("#hold-panel[data-status=pending]", { timeout: 15_000 });
+    const title = await doraLab.locator("#hold-title").innerText();
+    check(/^Requested — awaiting approval until .+\d\d:\d\d$/.test(title), `Dora's page shows the request: "${title}"`);
+    check(await doraLab.locator("#confirm").isHidden(), "a request has nothing left to confirm");
+    check(await doraLab.locator("#cancel").isVisible(), "a request can still be cancelled");
+    const { items } = await call("GET", `/v1/bookings?resource_id=${lab.id}&status=pending`);
+    check(
+      items.length === 1 && items[0].customer_id === dora.id && same(items[0].start_at, slot.start_at) && items[0].approval_expires_at,
+      `berth holds Dora's request, pending until ${items[0]?.approval_expires_at}`,
+    );
+    return items[0];
+  };
+
+  const first = await request(approved);
+  await doraLab.screenshot({ path: `${outDir}/9-pending.png` });
+  await doraLab.evaluate(() => {
+    window.notReloaded = true;
+  });
+  await call("POST", `/v1/bookings/${first.id}/approve`);
+  await doraLab.waitForSelector("#hold-panel[data-status=confirmed]", { timeout: 15_000 });
+  check((await doraLab.locator("#hold-title").innerText()) === "Booked", "the approval reaches Dora's page: Booked");
+  check(await doraLab.evaluate(() => window.notReloaded === true), "the approval arrived without a reload");
+  await doraLab.screenshot({ path: `${outDir}/10-approved.png` });
+
+  const second = await request(refused);
+  await call("POST", `/v1/bookings/${second.id}/decline`);
+  await doraLab.waitForSelector("#hold-panel[data-status=declined]", { timeout: 15_000 });
+  const declined = await doraLab.locator("#hold-title").innerText();
+  check(declined === "Not approved", `the decline reaches Dora's page: "${declined}"`);
+  check(await doraLab.evaluate(() => window.notReloaded === true), "the decline arrived without a reload");
+  await doraLab.screenshot({ path: `${outDir}/11-declined.png` });
+
+  const [firstNow, secondNow] = await Promise.all([
+    call("GET", `/v1/bookings/${first.id}`),
+    call("GET", `/v1/bookings/${second.id}`),
+  ]);
+  check(
+    firstNow.status === "confirmed" && firstNow.customer_id === dora.id && same(firstNow.start_at, approved.start_at),
+    `berth holds the approved request ${firstNow.status}`,
+  );
+  check(
+    secondNow.status === "declined" && secondNow.customer_id === dora.id && same(secondNow.start_at, refused.start_at),
+    `berth holds the declined request ${secondNow.status}`,
   );
   check(pageErrors.length === 0, `no script errors in the pages (${pageErrors.join("; ")})`);
   console.log(`screenshots: ${outDir}`);
