@@ -116,10 +116,20 @@ async fn a_customers_booking_awaits_approval_holding_its_unit_and_an_admin_appro
     app.send_as(as_ada, Some(&customer_token(&ada))).await.assert_problem(403, "forbidden");
     refused(&act(&app, &pending, "check-in", None).await, "pending", &["approve", "decline", "cancel", "reschedule"]);
     act(&app, &pending, "approve", Some(7)).await.assert_problem(412, "precondition-failed");
-    let approved = act(&app, &pending, "approve", Some(1)).await;
+    let approve = || {
+        app.client
+            .post(app.url(&format!("/v1/bookings/{}/approve", id(&pending))))
+            .header("if-match", "\"1\"")
+            .header("idempotency-key", "approve-once")
+    };
+    let approved = app.send(approve()).await;
     assert_eq!(approved.assert_status(200).header("etag"), Some("\"2\""));
     assert_eq!(approved.body["status"], "confirmed");
     assert_eq!(approved.body["approval_expires_at"], Value::Null);
+    // A retry with the same key is the same answer, not a 412 or a 409.
+    let again = app.send(approve()).await;
+    assert_eq!(again.assert_status(200).header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, approved.body);
     refused(&act(&app, &pending, "approve", None).await, "confirmed", &["cancel", "check-in", "no-show", "reschedule"]);
     refused(&act(&app, &pending, "decline", None).await, "confirmed", &["cancel", "check-in", "no-show", "reschedule"]);
 
