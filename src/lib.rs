@@ -5,6 +5,7 @@
 //! says how to run and use it.
 
 pub mod app;
+pub mod attributes_json;
 pub mod auth;
 pub mod config;
 pub mod domain;

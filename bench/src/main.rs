@@ -18,6 +18,7 @@ mod limit;
 mod peer;
 mod report;
 mod scenarios;
+mod search;
 mod series;
 mod server;
 mod sqlite_loop;
@@ -61,6 +62,7 @@ pub enum Scenario {
     Slots,
     Peer,
     Series,
+    Search,
     Waitlist,
 }
 

@@ -120,6 +120,9 @@ async fn run_on(args: &RunArgs, database: &BenchDatabase) -> anyhow::Result<()> 
     if wants(args, Scenario::Series) {
         rows.extend(crate::series::series(args, &server, &api, &db, &database.url).await?);
     }
+    if wants(args, Scenario::Search) {
+        rows.extend(crate::search::search(args, &server, &api, &db, &database.url).await?);
+    }
     // Last: the queue it leaves behind (offers held, entries waiting) is
     // served by the sweeper, which the other scenarios should not pay for.
     if wants(args, Scenario::Waitlist) {

@@ -20,6 +20,10 @@ pub struct Model {
     pub version: i64,
     /// Active waiting-list entries that may concern it (never below the truth).
     pub waitlist_active: i32,
+    /// A flat JSON object of string, number and boolean values (`jsonb` on
+    /// PostgreSQL, text on SQLite).
+    #[sea_orm(column_type = "JsonBinary")]
+    pub attributes: Json,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -14,6 +14,7 @@ mod m20261206_000008_usage_counted;
 mod m20261207_000009_waitlist;
 mod m20261208_000010_series;
 mod m20261209_000011_approval_check_in;
+mod m20261210_000012_resource_attributes;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000009_waitlist::Migration),
             Box::new(m20261208_000010_series::Migration),
             Box::new(m20261209_000011_approval_check_in::Migration),
+            Box::new(m20261210_000012_resource_attributes::Migration),
         ]
     }
 }

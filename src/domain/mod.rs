@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no axum, sea-orm or utoipa in here.
 
+pub mod attributes;
 pub mod audit;
 pub mod booking;
 pub mod capacity;

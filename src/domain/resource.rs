@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::{
+    attributes::Attributes,
     field::{Field, Invalid},
     ids::ResourceId,
     policy::Policy,
@@ -40,6 +41,8 @@ pub struct Resource {
     /// groups' (docs/design.md §24): 0 means there is no queue to serve;
     /// never below the truth.
     pub waitlist_active: i32,
+    /// What search filters on (docs/design.md §27).
+    pub attributes: Attributes,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -56,6 +59,7 @@ pub struct NewResource {
     pub max_booking_duration_seconds: i64,
     pub schedule: Option<Schedule>,
     pub policy: Policy,
+    pub attributes: Attributes,
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -72,6 +76,8 @@ pub struct ResourceChanges {
     /// `Some(None)` removes the schedule (always open).
     pub schedule: Option<Option<Schedule>>,
     pub policy: Option<Policy>,
+    /// The whole new map (a PATCH's merge is done where it arrives).
+    pub attributes: Option<Attributes>,
 }
 
 impl NewResource {
@@ -90,6 +96,7 @@ impl NewResource {
             policy: self.policy,
             version: 1,
             waitlist_active: 0,
+            attributes: self.attributes,
             created_at: now,
             updated_at: now,
         }
@@ -125,6 +132,9 @@ impl Resource {
         }
         if let Some(policy) = changes.policy {
             self.policy = policy;
+        }
+        if let Some(attributes) = changes.attributes {
+            self.attributes = attributes;
         }
         self.version += 1;
         self.updated_at = now;

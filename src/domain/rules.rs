@@ -317,6 +317,7 @@ mod tests {
             max_booking_duration_seconds: 86_400,
             schedule,
             policy,
+            attributes: Default::default(),
         }
         .into_resource(ResourceId::generate(), utc(2027, 1, 1, 0, 0))
     }

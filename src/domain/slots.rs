@@ -300,6 +300,7 @@ mod tests {
                 max_booking_duration_seconds: 86_400,
                 schedule,
                 policy,
+                attributes: Default::default(),
             }
             .into_resource(ResourceId::generate(), base);
             let now = base + minutes(rng.random_range(0..20 * 1440)) + Duration::seconds(rng.random_range(0..2) * 17);

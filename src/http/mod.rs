@@ -2,6 +2,7 @@
 //! declaration), the OpenAPI document, and the middleware stack every
 //! request goes through.
 
+pub mod attributes;
 pub mod audit;
 pub mod auth;
 pub mod availability;
@@ -26,6 +27,7 @@ pub mod reply;
 pub mod resources;
 mod routes;
 pub mod schema_fence;
+pub mod search;
 pub mod series;
 pub mod service_error;
 pub mod slots;

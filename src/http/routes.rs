@@ -6,7 +6,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     audit, availability, bookings, changes, customers, events, groups, health, metrics, problem_pages, resources,
-    series, slots, state::AppState, waitlist, webhooks,
+    search, series, slots, state::AppState, waitlist, webhooks,
 };
 
 /// The `/v1` API: authenticated (when a token is sent) and rate limited.
@@ -16,6 +16,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(availability::router())
         .merge(changes::router())
         .merge(slots::router())
+        .merge(search::router())
         .merge(groups::router())
         .merge(customers::router())
         .merge(events::router())

@@ -22,6 +22,7 @@ use super::{
 use crate::auth::Principal;
 use crate::domain::{
     ids::{CustomerId, GroupId, ResourceId},
+    slots::Slot,
     time_range::TimeRange,
 };
 use crate::problems;
@@ -167,30 +168,44 @@ pub async fn list_group_slots(
     }))
 }
 
-/// Whose rules apply (a customer: its own; an admin: `customer_id`'s), the
-/// window checked, and the search run.
+/// Whose duplicate and booking-limit rules a slot search applies: a
+/// customer's own; an admin's `asked` customer's; nobody's.
+pub(super) fn whose_rules(caller: &Principal, asked: Option<Uuid>) -> Result<Option<CustomerId>, Problem> {
+    match (caller, asked.map(CustomerId)) {
+        (Principal::Customer { id }, Some(other)) if *id != other => {
+            Err(Problem::new(ProblemType::Forbidden, "Customers may only list slots for themselves."))
+        }
+        (Principal::Customer { id }, _) => Ok(Some(*id)),
+        (Principal::Anonymous, Some(_)) => {
+            Err(Problem::new(ProblemType::Unauthenticated, "customer_id needs an admin token."))
+        }
+        (_, asked) => Ok(asked),
+    }
+}
+
+/// `[from, to)`, at most `max_days` long.
+pub(super) fn window(
+    from: DateTime<FixedOffset>,
+    to: DateTime<FixedOffset>,
+    max_days: i64,
+) -> Result<TimeRange, Problem> {
+    let (from, to) = (instant(from, "/from")?, instant(to, "/to")?);
+    let window = TimeRange::new(from, to).ok_or_else(|| Problem::invalid("/to", "must be after from"))?;
+    if window.duration_seconds() > max_days * 86_400 {
+        return Err(Problem::invalid("/to", format!("the window may span at most {max_days} days")));
+    }
+    Ok(window)
+}
+
+/// Whose rules apply, the window checked, and the search run.
 async fn search(
     state: &AppState,
     caller: &Principal,
     target: Target,
     query: SlotsQuery,
 ) -> Result<(SlotSearch, service::Found), Problem> {
-    let asked = query.customer_id.map(CustomerId);
-    let customer = match (caller, asked) {
-        (Principal::Customer { id }, Some(other)) if *id != other => {
-            return Err(Problem::new(ProblemType::Forbidden, "Customers may only list slots for themselves."));
-        }
-        (Principal::Customer { id }, _) => Some(*id),
-        (Principal::Anonymous, Some(_)) => {
-            return Err(Problem::new(ProblemType::Unauthenticated, "customer_id needs an admin token."));
-        }
-        (_, asked) => asked,
-    };
-    let (from, to) = (instant(query.from, "/from")?, instant(query.to, "/to")?);
-    let window = TimeRange::new(from, to).ok_or_else(|| Problem::invalid("/to", "must be after from"))?;
-    if window.duration_seconds() > MAX_WINDOW_DAYS * 86_400 {
-        return Err(Problem::invalid("/to", format!("the window may span at most {MAX_WINDOW_DAYS} days")));
-    }
+    let customer = whose_rules(caller, query.customer_id)?;
+    let window = window(query.from, query.to, MAX_WINDOW_DAYS)?;
     let search = SlotSearch {
         target,
         window,
@@ -203,14 +218,17 @@ async fn search(
 }
 
 fn slot_responses(found: &service::Found) -> Vec<SlotResponse> {
-    found
-        .slots
-        .iter()
-        .map(|slot| SlotResponse {
+    found.slots.iter().map(|slot| SlotResponse::new(slot, found.time_zone)).collect()
+}
+
+impl SlotResponse {
+    /// `slot`, its start shown in `time_zone`.
+    pub fn new(slot: &Slot, time_zone: chrono_tz::Tz) -> Self {
+        Self {
             start_at: slot.range.start(),
             end_at: slot.range.end(),
-            local_start: slot.range.start().with_timezone(&found.time_zone).to_rfc3339(),
+            local_start: slot.range.start().with_timezone(&time_zone).to_rfc3339(),
             available: slot.available,
-        })
-        .collect()
+        }
+    }
 }

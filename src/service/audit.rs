@@ -83,7 +83,7 @@ pub async fn audit(db: &Db, scope: &Scope) -> Result<Report, ServiceError> {
             resources::find(db.conn(), id).await?.ok_or(ServiceError::NotFound)?;
             vec![id]
         }
-        None => resources::list(db.conn(), scope.after, scope.max_resources.saturating_add(1))
+        None => resources::list(db.conn(), scope.after, scope.max_resources.saturating_add(1), &[])
             .await?
             .into_iter()
             .map(|r| r.id)
@@ -187,7 +187,7 @@ pub async fn repair_usage(db: &Db, resource: Option<ResourceId>) -> Result<Repai
     loop {
         let ids: Vec<ResourceId> = match resource {
             Some(id) => vec![id],
-            None => resources::list(db.conn(), after, 100).await?.into_iter().map(|r| r.id).collect(),
+            None => resources::list(db.conn(), after, 100, &[]).await?.into_iter().map(|r| r.id).collect(),
         };
         for id in &ids {
             repaired.hours_changed += repair_one(db, *id).await?;

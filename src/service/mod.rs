@@ -20,6 +20,7 @@ mod represent;
 pub mod resources;
 mod retry;
 pub mod schema;
+pub mod search;
 pub mod sender;
 pub mod series;
 pub mod slots;

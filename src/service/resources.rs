@@ -12,6 +12,7 @@ use super::{
     waitlist::queue::serve,
 };
 use crate::domain::{
+    attributes::AttributeFilter,
     ids::ResourceId,
     resource::{NewResource, Resource, ResourceChanges},
 };
@@ -49,9 +50,15 @@ pub async fn get(db: &Db, id: ResourceId) -> Result<Resource, ServiceError> {
     resources::find(db.conn(), id).await?.ok_or(ServiceError::NotFound)
 }
 
-/// `limit` rows after `after`, in creation order.
-pub async fn list(db: &Db, after: Option<ResourceId>, limit: u64) -> Result<Vec<Resource>, ServiceError> {
-    Ok(resources::list(db.conn(), after, limit).await?)
+/// `limit` rows after `after`, in creation order, those whose attributes
+/// match every filter.
+pub async fn list(
+    db: &Db,
+    after: Option<ResourceId>,
+    limit: u64,
+    filters: &[AttributeFilter],
+) -> Result<Vec<Resource>, ServiceError> {
+    Ok(resources::list(db.conn(), after, limit, filters).await?)
 }
 
 /// Applies `changes` if the resource's version, under its lock, is one

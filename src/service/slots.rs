@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
 use super::{Db, ServiceError, bookings::Target, waitlist::ahead};
@@ -100,11 +100,20 @@ fn too_many_slots() -> ServiceError {
     ServiceError::invalid("to", format!("the window holds more than {} slots; ask for less", slots::MAX_CANDIDATES))
 }
 
-/// The bookable slots of `search` on one resource.
-async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> Result<Vec<Slot>, ServiceError> {
-    let duration = Duration::seconds(search.duration_seconds);
-    if search.duration_seconds > resource.max_booking_duration_seconds {
-        return Err(ServiceError::invalid(
+/// What a search asks of one resource: its grid starts in the window, the
+/// time they book, and what that occupies (buffers included).
+pub(super) struct Plan {
+    pub starts: Vec<DateTime<Utc>>,
+    pub booked: TimeRange,
+    pub span: TimeRange,
+}
+
+/// Why `resource` cannot take bookings of `duration_seconds` and
+/// `quantity` at all (too long for it, shorter than its minimum, more than
+/// its capacity), as the 422 its own slot search answers.
+pub(super) fn unfit(resource: &Resource, duration_seconds: i64, quantity: i64) -> Option<ServiceError> {
+    if duration_seconds > resource.max_booking_duration_seconds {
+        return Some(ServiceError::invalid(
             "duration_seconds",
             format!(
                 "must not exceed the resource's max_booking_duration_seconds ({})",
@@ -112,34 +121,55 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
             ),
         ));
     }
-    if let Some(min) = resource.policy.min_duration_seconds.filter(|min| search.duration_seconds < *min) {
-        return Err(ServiceError::invalid(
+    if let Some(min) = resource.policy.min_duration_seconds.filter(|min| duration_seconds < *min) {
+        return Some(ServiceError::invalid(
             "duration_seconds",
             format!("the resource's bookings last at least {min} s"),
         ));
     }
-    if search.quantity > i64::from(resource.capacity) {
-        return Err(ServiceError::invalid(
-            "quantity",
-            format!("must not exceed the resource's capacity ({})", resource.capacity),
-        ));
-    }
-    let starts = slots::candidates(resource, &search.window, duration).ok_or_else(too_many_slots)?;
-    let (Some(first), Some(last)) = (starts.first(), starts.last()) else { return Ok(Vec::new()) };
-    let Some(booked) = TimeRange::new(*first, *last + duration) else { return Ok(Vec::new()) };
+    (quantity > i64::from(resource.capacity)).then(|| {
+        ServiceError::invalid("quantity", format!("must not exceed the resource's capacity ({})", resource.capacity))
+    })
+}
+
+/// The plan of a search of `window` on `resource`: `None` when no grid
+/// start lies in it; a 422 when the window holds too many.
+pub(super) fn plan(resource: &Resource, window: &TimeRange, duration: Duration) -> Result<Option<Plan>, ServiceError> {
+    let starts = slots::candidates(resource, window, duration).ok_or_else(too_many_slots)?;
+    let (Some(first), Some(last)) = (starts.first(), starts.last()) else { return Ok(None) };
+    let Some(booked) = TimeRange::new(*first, *last + duration) else { return Ok(None) };
     let span = rules::occupied(&booked, resource.policy.buffers());
+    Ok(Some(Plan { starts, booked, span }))
+}
+
+/// The bookable slots of `plan` on `resource`, judged by the predicate of
+/// the write path over what `reads` hold.
+pub(super) fn judged(resource: &Resource, plan: &Plan, duration: Duration, quantity: i64, reads: &Reads) -> Vec<Slot> {
+    slots::search(resource, &plan.starts, duration, quantity, reads)
+        .into_iter()
+        .filter_map(|(_, verdict)| verdict.ok())
+        .collect()
+}
+
+/// The bookable slots of `search` on one resource.
+async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> Result<Vec<Slot>, ServiceError> {
+    let duration = Duration::seconds(search.duration_seconds);
+    if let Some(err) = unfit(resource, search.duration_seconds, search.quantity) {
+        return Err(err);
+    }
+    let Some(plan) = plan(resource, &search.window, duration)? else { return Ok(Vec::new()) };
     let now = db.decision_clock(db.conn()).await?;
     let overlap = Overlap {
         resource: resource.id,
-        range: &span,
+        range: &plan.span,
         max_duration_seconds: resource.max_booking_duration_seconds,
         now,
         exclude: None,
     };
     // A new customer gets only what the queue would not (docs/design.md §24).
-    let queue = ahead::waiting(db.conn(), resource, &span).await?;
+    let queue = ahead::waiting(db.conn(), resource, &plan.span).await?;
     let usages = ahead::with_queue(resource, bookings::blocking_usage(db.conn(), &overlap).await?, queue);
-    let timeline = capacity::timeline(&usages, &span);
+    let timeline = capacity::timeline(&usages, &plan.span);
     let own = match search.customer {
         Some(customer) => {
             let own = OwnActive {
@@ -150,7 +180,7 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
                 exclude: None,
                 holds_at_read: false,
             };
-            Some(own.for_rules(db.conn(), &booked, None, resource.policy.max_active_bookings_per_customer).await?)
+            Some(own.for_rules(db.conn(), &plan.booked, None, resource.policy.max_active_bookings_per_customer).await?)
         }
         None => None,
     };
@@ -159,9 +189,5 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
         own_bookings: own.as_ref().map(|(active, nearby)| OwnBookings { active: *active, nearby }),
         timeline: &timeline,
     };
-    let slots = slots::search(resource, &starts, duration, search.quantity, &reads)
-        .into_iter()
-        .filter_map(|(_, verdict)| verdict.ok())
-        .collect();
-    Ok(slots)
+    Ok(judged(resource, &plan, duration, search.quantity, &reads))
 }

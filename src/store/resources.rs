@@ -6,8 +6,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use entity::resource::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+    sea_query::Expr,
 };
 
 use super::{
@@ -15,6 +16,7 @@ use super::{
     settings_json::{policy_from_json, policy_to_json, schedule_from_json, schedule_to_json},
 };
 use crate::domain::{
+    attributes::{AttributeFilter, AttributeValue},
     ids::{CustomerId, ResourceId},
     resource::Resource,
     uniqueness_key,
@@ -44,6 +46,7 @@ fn to_domain(m: Model) -> StoreResult<Resource> {
         max_booking_duration_seconds: m.max_booking_duration_seconds,
         version: m.version,
         waitlist_active: m.waitlist_active,
+        attributes: crate::attributes_json::from_json(&m.attributes).ok_or_else(|| corrupt("bad attributes"))?,
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
@@ -65,6 +68,7 @@ fn to_active(r: &Resource) -> ActiveModel {
         version: Set(r.version),
         // Written only by the waiting lists' own statements (`waitlist`).
         waitlist_active: NotSet,
+        attributes: Set(crate::attributes_json::to_json(&r.attributes)),
         created_at: Set(r.created_at),
         updated_at: Set(r.updated_at),
     }
@@ -80,13 +84,79 @@ pub async fn find(conn: &impl ConnectionTrait, id: ResourceId) -> StoreResult<Op
     Entity::find_by_id(id.0).one(conn).await?.map(to_domain).transpose()
 }
 
-/// One page of resources in creation order, starting after `after`.
-pub async fn list(conn: &impl ConnectionTrait, after: Option<ResourceId>, limit: u64) -> StoreResult<Vec<Resource>> {
+/// One page of resources in creation order, starting after `after`,
+/// those whose attributes match every filter.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    after: Option<ResourceId>,
+    limit: u64,
+    filters: &[AttributeFilter],
+) -> StoreResult<Vec<Resource>> {
     let mut query = Entity::find().order_by_asc(Column::Id).limit(limit);
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after.0));
     }
+    if !filters.is_empty() {
+        query = query.filter(attributes_match(conn.get_database_backend(), filters));
+    }
     query.all(conn).await?.into_iter().map(to_domain).collect()
+}
+
+/// What a search across resources looks for (docs/design.md §27).
+pub struct Wanted<'a> {
+    pub filters: &'a [AttributeFilter],
+    pub min_capacity: Option<i32>,
+    /// Only these (a group's members); any resource when `None`.
+    pub among: Option<&'a [ResourceId]>,
+}
+
+/// Every active resource `wanted` describes, in one statement, filtered
+/// in SQL (on PostgreSQL by the GIN index of the attributes).
+pub async fn matching(conn: &impl ConnectionTrait, wanted: &Wanted<'_>) -> StoreResult<Vec<Resource>> {
+    let mut query = Entity::find().filter(Column::Active.eq(true)).order_by_asc(Column::Id);
+    if !wanted.filters.is_empty() {
+        query = query.filter(attributes_match(conn.get_database_backend(), wanted.filters));
+    }
+    if let Some(min) = wanted.min_capacity {
+        query = query.filter(Column::Capacity.gte(min));
+    }
+    if let Some(among) = wanted.among {
+        query = query.filter(Column::Id.is_in(among.iter().map(|id| id.0)));
+    }
+    query.all(conn).await?.into_iter().map(to_domain).collect()
+}
+
+/// Attributes equal to every filter, compared as JSON: on PostgreSQL one
+/// containment test (`attributes @> {filters}`, which the GIN index
+/// answers; numbers compare by value), on SQLite each key's JSON type and
+/// value (`json_type` tells the string "4" from the number 4 and `true`
+/// from 1).
+fn attributes_match(backend: DatabaseBackend, filters: &[AttributeFilter]) -> Condition {
+    if backend == DatabaseBackend::Postgres {
+        let wanted: serde_json::Map<String, serde_json::Value> =
+            filters.iter().map(|f| (f.key.clone(), crate::attributes_json::value_to_json(&f.value))).collect();
+        let wanted = sea_orm::Value::Json(Some(Box::new(serde_json::Value::Object(wanted))));
+        return Condition::all().add(Expr::cust_with_values("resource.attributes @> $1::jsonb", [wanted]));
+    }
+    filters.iter().fold(Condition::all(), |all, filter| {
+        // Keys match `^[a-z][a-z0-9_]*$`, so the path needs no quoting.
+        let path = format!("$.{}", filter.key);
+        let (types, value): (&str, Option<sea_orm::Value>) = match &filter.value {
+            AttributeValue::Text(text) => ("'text'", Some(text.clone().into())),
+            AttributeValue::Number(number) => ("'integer', 'real'", Some(number.value().into())),
+            AttributeValue::Flag(true) => ("'true'", None),
+            AttributeValue::Flag(false) => ("'false'", None),
+        };
+        let typed = Expr::cust_with_values(format!("json_type(resource.attributes, ?) IN ({types})"), [path.clone()]);
+        let all = all.add(typed);
+        match value {
+            Some(value) => all.add(Expr::cust_with_values(
+                "json_extract(resource.attributes, ?) = ?",
+                [sea_orm::Value::from(path), value],
+            )),
+            None => all,
+        }
+    })
 }
 
 /// Writes `resource` over the row if the row is still at `expected_version`.

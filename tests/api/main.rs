@@ -25,6 +25,7 @@ mod preconditions;
 mod races;
 mod resources;
 mod schedules;
+mod search;
 mod series;
 mod slots;
 mod trust;

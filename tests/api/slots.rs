@@ -90,6 +90,7 @@ async fn listed_slots_book_and_the_others_are_refused(seed: u64) -> (usize, usiz
         max_booking_duration_seconds: room["max_booking_duration_seconds"].as_i64().unwrap(),
         schedule,
         policy,
+        attributes: Default::default(),
     }
     .into_resource(ResourceId::generate(), now);
     let ada = app.create_customer("ada@example.com").await;

@@ -10,6 +10,7 @@ use validator::{Validate, ValidationError};
 use super::settings::{PolicyDto, ScheduleDto, patched_policy, patched_schedule, policy_dto};
 use crate::domain::resource::{self, NewResource, Resource, ResourceChanges};
 use crate::http::{
+    attributes::{self, AttributesDto},
     fields::{no_nul, non_null, not_blank, nullable},
     problem::Problem,
 };
@@ -83,6 +84,10 @@ pub struct CreateResourceRequest {
     #[validate(nested)]
     #[schema(required = false)]
     pub policy: Option<PolicyDto>,
+    /// What search filters on (`GET /v1/search/slots`); absent or null: none.
+    #[serde(default)]
+    #[schema(required = false)]
+    pub attributes: Option<AttributesDto>,
 }
 
 /// Changes to a resource; absent fields stay as they are, `description: null`
@@ -128,6 +133,11 @@ pub struct UpdateResourceRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<PolicyDto>, required = false)]
     pub policy: Option<Option<serde_json::Value>>,
+    /// Merged into the current attributes (RFC 7396: a key set to `null`
+    /// is removed, the others set); `null` removes every one.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<AttributesDto>, required = false)]
+    pub attributes: Option<Option<serde_json::Value>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,6 +161,8 @@ pub struct ResourceResponse {
     pub schedule: Option<ScheduleDto>,
     /// Booking rules; null: none.
     pub policy: Option<PolicyDto>,
+    /// What search filters on; `{}` when none.
+    pub attributes: AttributesDto,
     /// Row version; the ETag is this number in quotes.
     #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub version: i64,
@@ -181,6 +193,7 @@ impl From<&Resource> for ResourceResponse {
             max_booking_duration_seconds: r.max_booking_duration_seconds,
             schedule: r.schedule.as_ref().map(ScheduleDto::from),
             policy: policy_dto(&r.policy),
+            attributes: AttributesDto::of(&r.attributes),
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -201,6 +214,7 @@ impl CreateResourceRequest {
             max_booking_duration_seconds: self.max_booking_duration_seconds,
             schedule: self.schedule.map(ScheduleDto::into_domain).transpose()?,
             policy: self.policy.map(Into::into).unwrap_or_default(),
+            attributes: self.attributes.map(AttributesDto::into_domain).transpose()?.unwrap_or_default(),
         })
     }
 }
@@ -222,6 +236,10 @@ impl UpdateResourceRequest {
                 .map(|patch| patched_schedule(current.schedule.as_ref(), patch.unwrap_or_default()))
                 .transpose()?,
             policy: self.policy.map(|patch| patched_policy(&current.policy, patch.unwrap_or_default())).transpose()?,
+            attributes: self
+                .attributes
+                .map(|patch| attributes::patched(&current.attributes, patch.unwrap_or_default()))
+                .transpose()?,
         })
     }
 }

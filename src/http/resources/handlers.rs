@@ -12,8 +12,9 @@ use super::dto::{CreateResourceRequest, ResourcePage, ResourceResponse, UpdateRe
 use crate::domain::{ids::ResourceId, resource::Resource};
 use crate::http::{
     AppState,
+    attributes::Filtered,
     auth::Admin,
-    extract::{ApiJson, ApiPath, ApiQuery, RawBody, parse_json},
+    extract::{ApiJson, ApiPath, RawBody, parse_json},
     idempotency::Keyed,
     pagination::{PageQuery, paginate},
     precondition::IfMatch,
@@ -65,7 +66,11 @@ pub async fn create_resource(
 
 /// List resources
 ///
-/// Resources in creation order, one page at a time. Public.
+/// Resources in creation order, one page at a time; with `attr.<key>=<value>`
+/// parameters (at most 32), only those whose attributes equal every one
+/// (compared as JSON: `attr.indoor=true` the boolean, `attr.seats=4` the
+/// number, `attr.seats="4"` the string, anything else the string as
+/// written). Public.
 #[utoipa::path(
     get, path = "/v1/resources", tag = "resources", security((), ("bearer_auth" = [])),
     params(PageQuery),
@@ -73,10 +78,10 @@ pub async fn create_resource(
 )]
 pub async fn list_resources(
     State(state): State<AppState>,
-    ApiQuery(page): ApiQuery<PageQuery>,
+    Filtered { query: page, filters }: Filtered<PageQuery>,
 ) -> Result<Json<ResourcePage>, Problem> {
     let after = page.after()?.map(ResourceId);
-    let rows = service::list(&state.db, after, u64::from(page.limit()) + 1).await?;
+    let rows = service::list(&state.db, after, u64::from(page.limit()) + 1, &filters).await?;
     let (rows, next_cursor) = paginate(rows, page.limit(), |r| r.id.0);
     Ok(Json(ResourcePage { items: rows.iter().map(Into::into).collect(), next_cursor }))
 }
