@@ -35,7 +35,7 @@ use crate::{
     RunArgs,
     client::{Api, for_count},
     report::{self, Row},
-    scenarios::{customers, id_of, seed_bookings},
+    scenarios::{Seeded, customers, id_of, seed_bookings},
     server::Server,
 };
 
@@ -74,7 +74,7 @@ pub async fn search(
     let mut rng = rand::rng();
     for hall in &halls {
         hours.shuffle(&mut rng);
-        let seeded: Vec<(Uuid, (DateTime<Utc>, DateTime<Utc>))> = hours[..per_resource]
+        let seeded: Vec<Seeded> = hours[..per_resource]
             .iter()
             .map(|h| {
                 let start = week_start + Span::hours(*h);

@@ -133,6 +133,9 @@ pub fn patched(current: &Attributes, patch: Value) -> Result<Attributes, Problem
     checked(&merged)
 }
 
+/// One `name=value` of a query string.
+type Pair = (String, String);
+
 /// A query string's `attr.<key>=<value>` equality filters, and its other
 /// parameters as `T` (read and checked as `ApiQuery` does).
 pub struct Filtered<T> {
@@ -149,7 +152,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let raw = parts.uri.query().unwrap_or("");
-        let (wanted, rest): (Vec<(String, String)>, Vec<(String, String)>) = form_urlencoded::parse(raw.as_bytes())
+        let (wanted, rest): (Vec<Pair>, Vec<Pair>) = form_urlencoded::parse(raw.as_bytes())
             .map(|(name, value)| (name.into_owned(), value.into_owned()))
             .partition(|(name, _)| name.starts_with("attr.") || name == "attr");
         let filters = filters(&wanted)?;
@@ -169,7 +172,7 @@ where
 /// The filters of `pairs` (every one named `attr.…`), or a 422 at each
 /// wrong one: a key that breaks the pattern, an operator (only equality
 /// is offered), a key given twice, more than 32.
-fn filters(pairs: &[(String, String)]) -> Result<Vec<AttributeFilter>, Problem> {
+fn filters(pairs: &[Pair]) -> Result<Vec<AttributeFilter>, Problem> {
     let mut errors = Vec::new();
     let mut found: Vec<AttributeFilter> = Vec::new();
     for (name, value) in pairs {
