@@ -17,8 +17,9 @@
 //! Checked: every page of the week's search, followed by its cursor,
 //! lists exactly the 50 matching resources once each, each with the 148
 //! hours its bookings leave, in the promised order; the first slot of
-//! each resource of the first page books (201). The seeded bookings have
-//! their history and summary hours, like any berth wrote, and stay.
+//! each resource of the first page books (201); then the invariant check
+//! and the audit. The seeded bookings have their history and summary
+//! hours, like any berth wrote, and stay.
 
 use std::sync::{
     Arc,
@@ -35,7 +36,7 @@ use crate::{
     RunArgs,
     client::{Api, for_count},
     report::{self, Row},
-    scenarios::{Seeded, customers, id_of, seed_bookings},
+    scenarios::{Seeded, checked, customers, id_of, seed_bookings},
     server::Server,
 };
 
@@ -111,6 +112,7 @@ pub async fn search(
         "\n== search: {statements} SQL statements for one search over {n_resources} resources ({n_matching} matching, {bookings} bookings in the week)"
     );
     check_pages(api, week_start, &matching, per_resource).await?;
+    println!("   {}", checked(db).await);
     Ok(rows)
 }
 

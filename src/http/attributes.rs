@@ -43,7 +43,12 @@ pub struct AttributesDto(pub Map<String, Value>);
 impl PartialSchema for AttributesDto {
     fn schema() -> RefOr<Schema> {
         let value = OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_TEXT_CHARS)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(MAX_TEXT_CHARS))
+                    .pattern(Some("^[^\\u0000]*$")),
+            )
             .item(ObjectBuilder::new().schema_type(Type::Number))
             .item(ObjectBuilder::new().schema_type(Type::Boolean));
         ObjectBuilder::new()
@@ -53,7 +58,12 @@ impl PartialSchema for AttributesDto {
 most 200 characters), a number or a boolean.",
             ))
             .max_properties(Some(MAX_ATTRIBUTES))
-            .property_names(Some(ObjectBuilder::new().schema_type(Type::String).pattern(Some(KEY_PATTERN))))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(KEY_PATTERN))
+                    .max_length(Some(MAX_KEY_LENGTH)),
+            ))
             .additional_properties(Some(RefOr::T(Schema::OneOf(value.build()))))
             .examples([serde_json::json!({"surface": "clay", "indoor": true, "seats": 4})])
             .into()

@@ -5,7 +5,10 @@
 //! that marks a place in that order.
 
 use axum::{Json, extract::State};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use base64::{
+    Engine, alphabet,
+    engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
+};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -67,7 +70,7 @@ pub struct SearchQuery {
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]{32,1100}$", max_length = 1100)]
+    #[param(pattern = "^(?:[A-Za-z0-9_-]{4}){8,275}(?:[A-Za-z0-9_-]{2,3})?$", min_length = 32, max_length = 1103)]
     pub cursor: Option<String>,
 }
 
@@ -101,7 +104,7 @@ pub struct SearchPage {
     #[schema(max_items = 100)]
     pub items: Vec<SearchMatch>,
     /// Pass as `cursor` for the next page; null on the last page.
-    #[schema(pattern = "^[A-Za-z0-9_-]{32,1100}$", max_length = 1100)]
+    #[schema(pattern = "^(?:[A-Za-z0-9_-]{4}){8,275}(?:[A-Za-z0-9_-]{2,3})?$", min_length = 32, max_length = 1103)]
     pub next_cursor: Option<String>,
 }
 
@@ -158,25 +161,42 @@ pub async fn search_slots(
     Ok(Json(SearchPage { items, next_cursor: page.next.as_ref().map(encode_cursor) }))
 }
 
+/// base64url without padding, reading any string of its alphabet whose
+/// length can be base64 (whatever the last symbol's spare bits), so every
+/// cursor the declared pattern admits reads as a place.
+const CURSOR: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+);
+
 /// A page's cursor: the place of its last resource (earliest slot in
 /// microseconds, id, name), so it needs nothing to exist to be read.
 fn encode_cursor(place: &Place) -> String {
     let mut bytes = place.first_start.timestamp_micros().to_be_bytes().to_vec();
     bytes.extend_from_slice(place.id.0.as_bytes());
     bytes.extend_from_slice(place.name.as_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
+    CURSOR.encode(bytes)
 }
 
+/// Any well-formed cursor marks a place: an instant outside the years 1 to
+/// 9999 is before or after every slot, bytes that are not UTF-8 a name
+/// that sorts somewhere.
 fn decode_cursor(cursor: &str) -> Result<Place, Problem> {
     let bad = || Problem::invalid("/cursor", "is not a cursor returned by this search");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let bytes = CURSOR.decode(cursor).map_err(|_| bad())?;
     let (micros, rest) = bytes.split_at_checked(8).ok_or_else(bad)?;
     let (id, name) = rest.split_at_checked(16).ok_or_else(bad)?;
     let micros = i64::from_be_bytes(micros.try_into().map_err(|_| bad())?);
-    let first_start: DateTime<Utc> = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    const YEAR_1: i64 = -62_135_596_800_000_000;
+    const LAST_OF_9999: i64 = 253_402_300_799_999_999;
+    let first_start: DateTime<Utc> =
+        DateTime::from_timestamp_micros(micros.clamp(YEAR_1, LAST_OF_9999)).ok_or_else(bad)?;
     Ok(Place {
         first_start,
-        name: String::from_utf8(name.to_vec()).map_err(|_| bad())?,
+        name: String::from_utf8_lossy(name).into_owned(),
         id: ResourceId(Uuid::from_slice(id).map_err(|_| bad())?),
     })
 }
@@ -193,11 +213,17 @@ mod tests {
             id: ResourceId(Uuid::now_v7()),
         };
         let cursor = encode_cursor(&place);
-        assert!(cursor.len() >= 32 && cursor.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)));
+        let pattern = regex::Regex::new("^(?:[A-Za-z0-9_-]{4}){8,275}(?:[A-Za-z0-9_-]{2,3})?$").unwrap();
+        assert!(pattern.is_match(&cursor), "{cursor}");
         assert_eq!(decode_cursor(&cursor).unwrap(), place);
         assert!(decode_cursor("not-a-cursor").is_err());
         // A name of 200 four-byte characters still fits the declared length.
         let longest = Place { name: "😀".repeat(200), ..place };
-        assert!(encode_cursor(&longest).len() <= 1100);
+        assert!(pattern.is_match(&encode_cursor(&longest)));
+        // Whatever the pattern admits reads as a place.
+        for admitted in ["_".repeat(32), "A".repeat(34), "z9".repeat(20) + "xy", "-".repeat(1103)] {
+            assert!(pattern.is_match(&admitted), "{admitted}");
+            assert!(decode_cursor(&admitted).is_ok(), "{admitted}");
+        }
     }
 }
