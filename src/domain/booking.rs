@@ -202,6 +202,14 @@ fn next_status(status: BookingStatus, action: Action) -> Option<BookingStatus> {
     }
 }
 
+/// The status a move leaves a booking in: `to` (the table's), but a
+/// customer's request moved where nobody must approve (`approval` is none)
+/// is confirmed, since what kept it pending was the resource it left
+/// (docs/design.md §26).
+pub fn moved_into(to: BookingStatus, by_customer: bool, approval: Option<DateTime<Utc>>) -> BookingStatus {
+    if to == BookingStatus::Pending && by_customer && approval.is_none() { BookingStatus::Confirmed } else { to }
+}
+
 /// A booking as the rules see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Booking {
@@ -287,6 +295,13 @@ impl Booking {
         self.status == BookingStatus::Confirmed && self.check_in_deadline_at.is_some_and(|at| at <= now)
     }
 
+    /// Whether confirming it at `now` would keep nothing: its check-in
+    /// deadline passed, or (a request that would run out at `approval`) no
+    /// one could approve it before it runs out. Such a hold ends instead.
+    pub fn too_late_to_confirm(&self, now: DateTime<Utc>, approval: Option<DateTime<Utc>>) -> bool {
+        self.check_in_deadline_at.is_some_and(|at| at <= now) || approval.is_some_and(|until| until <= now)
+    }
+
     /// When the request awaiting approval runs out (or ran out).
     pub fn approval_expires_at(&self) -> Option<DateTime<Utc>> {
         matches!(self.status, BookingStatus::Pending | BookingStatus::Declined)
@@ -301,15 +316,21 @@ impl Booking {
 
     /// Moves it to `to` (a transition's target), or, where a person must
     /// approve what would be confirmed (`approval`: the request's expiry),
-    /// to `pending` until then. A hold keeps its expiry; any other status
-    /// but pending has none.
+    /// to `pending` until then. A hold keeps its expiry, a request its own
+    /// (capped at its start); any other status has none.
     pub fn enter(&mut self, to: BookingStatus, approval: Option<DateTime<Utc>>) {
         match (to, approval) {
             (BookingStatus::Confirmed | BookingStatus::Pending, Some(until)) => {
                 self.status = BookingStatus::Pending;
                 self.hold_expires_at = Some(until);
             }
-            (BookingStatus::Held, _) | (BookingStatus::Pending, None) => self.status = to,
+            (BookingStatus::Held, _) => self.status = to,
+            // A request moved by an admin keeps its expiry, never past its
+            // (new) start.
+            (BookingStatus::Pending, None) => {
+                self.status = to;
+                self.hold_expires_at = self.hold_expires_at.map(|at| at.min(self.range.start()));
+            }
             _ => {
                 self.status = to;
                 self.hold_expires_at = None;

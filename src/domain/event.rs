@@ -61,12 +61,15 @@ impl EventType {
         if status == BookingStatus::Pending { Self::BookingPending } else { Self::BookingCreated }
     }
 
-    /// The event of a booking's action that left it in `to`: a request
-    /// for approval is `booking.pending` whichever action made it, and one
-    /// that ran out `booking.declined`.
-    pub fn of(action: Action, to: BookingStatus) -> Self {
+    /// The event of a booking's action that took it from `from` to `to`: a
+    /// request for approval made is `booking.pending` whichever action made
+    /// it (a confirmation, a customer's move), and one that ran out
+    /// `booking.declined`.
+    pub fn of(action: Action, from: BookingStatus, to: BookingStatus) -> Self {
         match action {
-            Action::Confirm if to == BookingStatus::Pending => Self::BookingPending,
+            Action::Confirm | Action::Reschedule if to == BookingStatus::Pending && from != BookingStatus::Pending => {
+                Self::BookingPending
+            }
             Action::Expire if to == BookingStatus::Declined => Self::BookingDeclined,
             Action::Confirm => Self::BookingConfirmed,
             Action::Approve => Self::BookingApproved,

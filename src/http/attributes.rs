@@ -86,6 +86,26 @@ impl AttributesDto {
     }
 }
 
+/// The largest integer every database compares exactly (2^53 - 1):
+/// numbers beyond it would match on one database and not on the other.
+const MAX_EXACT: f64 = 9_007_199_254_740_991.0;
+
+/// Why a value cannot be stored or searched for, if it cannot: a string
+/// too long or holding NUL (which PostgreSQL's `jsonb` refuses), a number
+/// no database compares exactly.
+fn wrong_value(value: &AttributeValue) -> Option<String> {
+    match value {
+        AttributeValue::Text(text) if text.chars().count() > MAX_TEXT_CHARS => {
+            Some(format!("must be at most {MAX_TEXT_CHARS} characters"))
+        }
+        AttributeValue::Text(text) if text.contains('\0') => Some("must not contain NUL characters".into()),
+        AttributeValue::Number(number) if number.value().abs() > MAX_EXACT => {
+            Some("must be a number between -9007199254740991 and 9007199254740991".into())
+        }
+        _ => None,
+    }
+}
+
 /// `map` as attributes, or a 422 naming every wrong key or value at
 /// `/attributes/<key>`.
 fn checked(map: &Map<String, Value>) -> Result<Attributes, Problem> {
@@ -98,15 +118,12 @@ fn checked(map: &Map<String, Value>) -> Result<Attributes, Problem> {
             continue;
         }
         match crate::attributes_json::value_from_json(value) {
-            Some(AttributeValue::Text(text)) if text.chars().count() > MAX_TEXT_CHARS => {
-                errors.push(FieldError { pointer, detail: format!("must be at most {MAX_TEXT_CHARS} characters") })
-            }
-            Some(AttributeValue::Text(text)) if text.contains('\0') => {
-                errors.push(FieldError { pointer, detail: "must not contain NUL characters".into() })
-            }
-            Some(value) => {
-                found.insert(key.clone(), value);
-            }
+            Some(value) => match wrong_value(&value) {
+                Some(detail) => errors.push(FieldError { pointer, detail }),
+                None => {
+                    found.insert(key.clone(), value);
+                }
+            },
             None => errors.push(FieldError { pointer, detail: "must be a string, a number or a boolean".into() }),
         }
     }
@@ -202,7 +219,11 @@ fn filters(pairs: &[Pair]) -> Result<Vec<AttributeFilter>, Problem> {
         } else if found.len() == MAX_ATTRIBUTES {
             errors.push(FieldError { pointer, detail: format!("at most {MAX_ATTRIBUTES} attribute filters") });
         } else {
-            found.push(AttributeFilter { key: key.to_owned(), value: crate::attributes_json::value_from_query(value) });
+            let value = crate::attributes_json::value_from_query(value);
+            match wrong_value(&value) {
+                Some(detail) => errors.push(FieldError { pointer, detail }),
+                None => found.push(AttributeFilter { key: key.to_owned(), value }),
+            }
         }
     }
     if errors.is_empty() { Ok(found) } else { Err(Problem::validation(errors)) }
@@ -237,6 +258,10 @@ mod tests {
         assert_eq!(wrong(&[("attr.Seats", "4")]), "/attr.Seats");
         assert_eq!(wrong(&[("attr", "4")]), "/attr");
         assert_eq!(wrong(&[("attr.a", "1"), ("attr.a", "2")]), "/attr.a");
+        assert_eq!(wrong(&[("attr.a", "x\0y")]), "/attr.a");
+        assert_eq!(wrong(&[("attr.a", "9007199254740993")]), "/attr.a");
+        assert_eq!(wrong(&[("attr.a", &"x".repeat(201))]), "/attr.a");
+        assert!(filters(&pairs(&[("attr.a", "9007199254740991")])).is_ok());
         let many: Vec<(String, String)> = (0..33).map(|i| (format!("attr.k{i}"), "1".to_owned())).collect();
         let problem = filters(&many).unwrap_err();
         assert_eq!(problem.body("", None)["errors"][0]["pointer"], "/attr.k32");

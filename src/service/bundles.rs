@@ -28,7 +28,7 @@ use super::{
     waitlist::queue::serve,
 };
 use crate::domain::{
-    booking::{Action, Booking, BookingStatus, transition},
+    booking::{Action, Booking, BookingStatus, moved_into, transition},
     ids::{BookingId, BundleId, CustomerId, ResourceId},
     resource::Resource,
     rules::{self, Request},
@@ -169,6 +169,27 @@ fn approval_until(
         .filter_map(|id| locked.get(id))
         .filter_map(|resource| resource.policy.approval_until(ctx.actor.is_customer(), now, start))
         .min()
+}
+
+/// Every resource the bundle's bookings may use: those they are on (as
+/// `locked` holds them) and the members of their groups (read).
+async fn may_use(
+    txn: &DatabaseTransaction,
+    all: &[Booking],
+    locked: &HashMap<ResourceId, Resource>,
+) -> Result<HashMap<ResourceId, Resource>, ServiceError> {
+    let mut found = locked.clone();
+    for group_id in all.iter().filter_map(|b| b.group_id) {
+        let Some(group) = groups::find(txn, group_id).await? else { continue };
+        for member in group.members {
+            if !found.contains_key(&member)
+                && let Some(resource) = resources::find(txn, member).await?
+            {
+                found.insert(member, resource);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Serves the queues of every locked resource (docs/design.md §24).
@@ -341,13 +362,27 @@ pub(super) async fn act(
             }
         }
         // A customer's confirmation where a person must approve is a
-        // request for the whole bundle (docs/design.md §26).
+        // request for the whole bundle (docs/design.md §26), asked of every
+        // resource it may use, as when it was made.
         let approval = if action == Action::Confirm {
-            let used: Vec<ResourceId> = locked.keys().copied().collect();
-            approval_until(&locked, &used, ctx, now, all[addressed].range.start())
+            let may_use = may_use(&txn, &all, &locked).await?;
+            let ids: Vec<ResourceId> = may_use.keys().copied().collect();
+            approval_until(&may_use, &ids, ctx, now, all[addressed].range.start())
         } else {
             None
         };
+        if action == Action::Confirm && all.iter().any(|b| b.status == from && b.too_late_to_confirm(now, approval)) {
+            // Confirmed, it would be released (or run out) at once: the
+            // bundle's hold ends now instead.
+            for booking in all.iter_mut().filter(|b| b.status == BookingStatus::Held) {
+                booking.hold_expires_at = Some(now);
+            }
+            let expired = expire_held(&txn, db, &mut all, now, ctx).await?;
+            serve_all(&txn, db, &locked, now, ctx).await?;
+            txn.commit().await?;
+            telemetry::holds("expired", expired);
+            return Err(ServiceError::HoldExpired { at: now });
+        }
         for booking in all.iter_mut().filter(|b| b.status == from) {
             let change = Change::new(booking, action, now);
             booking.enter(to, approval);
@@ -359,7 +394,7 @@ pub(super) async fn act(
         let answer = all.swap_remove(addressed);
         seal.store(&txn, now, &answer).await?;
         txn.commit().await?;
-        if from == BookingStatus::Held && to == BookingStatus::Confirmed {
+        if from == BookingStatus::Held && answer.status == BookingStatus::Confirmed {
             telemetry::holds("confirmed", 1 + all.len() as u64);
         }
         Ok(answer)
@@ -456,7 +491,7 @@ pub(super) async fn reschedule(
             booking.range = change.range;
             booking.buffers = resource.policy.buffers();
             booking.check_in_deadline_at = resource.policy.check_in_deadline(change.range.start());
-            booking.enter(to, approval);
+            booking.enter(moved_into(to, ctx.actor.is_customer(), approval), approval);
             save_change(&txn, db, booking, moved, ctx).await?;
         }
         // The time they left goes to the queues before this commits.

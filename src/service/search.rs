@@ -130,7 +130,10 @@ pub async fn slots(db: &Db, search: &Search) -> Result<Page, ServiceError> {
     };
     let mut matches = Vec::new();
     for (resource, plan) in planned {
-        let usages = taken.remove(&resource.id).unwrap_or_default();
+        // What its own span holds, as `/slots` reads it (the queue's first
+        // fit must not see bookings beyond it).
+        let mut usages = taken.remove(&resource.id).unwrap_or_default();
+        usages.retain(|usage| usage.range.overlaps(&plan.span));
         let usages = ahead::with_queue(&resource, usages, queues.remove(&resource.id).unwrap_or_default());
         let timeline = capacity::timeline(&usages, &plan.span);
         // Every one of the customer's active bookings there: the count for

@@ -285,8 +285,12 @@ async fn usage_of(conn: &impl ConnectionTrait, overlap: &Overlap<'_>, at: Judged
         .collect())
 }
 
+/// How many ids one `IN (...)` list carries (both databases bound the
+/// parameters of a statement: PostgreSQL 65,535, SQLite 32,766).
+const IDS_PER_STATEMENT: usize = 1_000;
+
 /// What the blocking bookings of each of `resources` take of `span` as
-/// judged at `now` (like `blocking_usage`), in one statement for all of
+/// judged at `now` (like `blocking_usage`), in one statement per 1,000 of
 /// them (a search across resources, docs/design.md §27); bounded below by
 /// the longest booking any of them allows.
 pub async fn blocking_usage_of_each(
@@ -298,32 +302,37 @@ pub async fn blocking_usage_of_each(
 ) -> StoreResult<HashMap<ResourceId, Vec<Usage>>> {
     let at = JudgedAt::Now(now);
     let reach = Duration::seconds(max_duration_seconds + 2 * MAX_BUFFER_SECONDS);
-    let rows: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>, i32)> = Entity::find()
-        .select_only()
-        .columns([Column::ResourceId, Column::OccupiedStartAt])
-        .expr_as(blocked_end(at), "blocked_end_at")
-        .column(Column::Quantity)
-        .filter(Column::ResourceId.is_in(resources.iter().map(|r| r.0)))
-        .filter(Column::OccupiedStartAt.lt(span.end()))
-        .filter(Column::OccupiedStartAt.gt(span.start().checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)))
-        .filter(Column::OccupiedEndAt.gt(span.start()))
-        .filter(blocking(at))
-        .filter(not_released_before(at, Some(span.start())))
-        .into_tuple()
-        .all(conn)
-        .await?;
     let mut each: HashMap<ResourceId, Vec<Usage>> = HashMap::new();
-    for (resource, start, end, quantity) in rows {
-        if let Some(range) = TimeRange::new(start, end) {
-            each.entry(ResourceId(resource)).or_default().push(Usage { range, quantity: i64::from(quantity) });
+    for some in resources.chunks(IDS_PER_STATEMENT) {
+        let rows: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>, i32)> = Entity::find()
+            .select_only()
+            .columns([Column::ResourceId, Column::OccupiedStartAt])
+            .expr_as(blocked_end(at), "blocked_end_at")
+            .column(Column::Quantity)
+            .filter(Column::ResourceId.is_in(some.iter().map(|r| r.0)))
+            .filter(Column::OccupiedStartAt.lt(span.end()))
+            .filter(
+                Column::OccupiedStartAt.gt(span.start().checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)),
+            )
+            .filter(Column::OccupiedEndAt.gt(span.start()))
+            .filter(blocking(at))
+            .filter(not_released_before(at, Some(span.start())))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (resource, start, end, quantity) in rows {
+            if let Some(range) = TimeRange::new(start, end) {
+                each.entry(ResourceId(resource)).or_default().push(Usage { range, quantity: i64::from(quantity) });
+            }
         }
     }
     Ok(each)
 }
 
 /// The bookings of `customer` on each of `resources` that block at `now`
-/// and end after it, by start, in one statement (a search across
-/// resources applies the customer's own rules to each, docs/design.md §27).
+/// and end after it, by start, in one statement per 1,000 resources (a
+/// search across resources applies the customer's own rules to each,
+/// docs/design.md §27).
 pub async fn own_active_of_each(
     conn: &impl ConnectionTrait,
     customer: CustomerId,
@@ -333,23 +342,25 @@ pub async fn own_active_of_each(
 ) -> StoreResult<HashMap<ResourceId, Vec<OwnBooking>>> {
     let at = JudgedAt::Now(now);
     let earliest = now.checked_sub_signed(Duration::seconds(max_duration_seconds)).unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let rows: Vec<(uuid::Uuid, uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> = Entity::find()
-        .select_only()
-        .columns([Column::ResourceId, Column::Id, Column::StartAt, Column::EndAt])
-        .filter(Column::CustomerId.eq(customer.0))
-        .filter(Column::ResourceId.is_in(resources.iter().map(|r| r.0)))
-        .filter(Column::StartAt.gt(earliest))
-        .filter(Column::EndAt.gt(now))
-        .filter(blocking(at))
-        .filter(not_released_before(at, None))
-        .order_by_asc(Column::StartAt)
-        .into_tuple()
-        .all(conn)
-        .await?;
     let mut each: HashMap<ResourceId, Vec<OwnBooking>> = HashMap::new();
-    for (resource, id, start, end) in rows {
-        if let Some(range) = TimeRange::new(start, end) {
-            each.entry(ResourceId(resource)).or_default().push(OwnBooking { id: BookingId(id), range });
+    for some in resources.chunks(IDS_PER_STATEMENT) {
+        let rows: Vec<(uuid::Uuid, uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> = Entity::find()
+            .select_only()
+            .columns([Column::ResourceId, Column::Id, Column::StartAt, Column::EndAt])
+            .filter(Column::CustomerId.eq(customer.0))
+            .filter(Column::ResourceId.is_in(some.iter().map(|r| r.0)))
+            .filter(Column::StartAt.gt(earliest))
+            .filter(Column::EndAt.gt(now))
+            .filter(blocking(at))
+            .filter(not_released_before(at, None))
+            .order_by_asc(Column::StartAt)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (resource, id, start, end) in rows {
+            if let Some(range) = TimeRange::new(start, end) {
+                each.entry(ResourceId(resource)).or_default().push(OwnBooking { id: BookingId(id), range });
+            }
         }
     }
     Ok(each)

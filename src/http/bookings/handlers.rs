@@ -47,7 +47,9 @@ problems!(ListBookingEventsErrors, api: NotFound);
 /// Book
 ///
 /// Books `quantity` units of a resource for `[start_at, end_at)`: confirmed
-/// at once, or held (`hold: true`) until `hold_expires_at`. Refused with a
+/// at once, or held (`hold: true`) until `hold_expires_at`; a customer's on
+/// a resource whose policy has `approval_required` is `pending` (it holds
+/// its units) until an admin approves it or `approval_expires_at`. Refused with a
 /// 409 when the resource is inactive, a rule of its booking policy or its
 /// opening hours is broken (notice, horizon, hours, slot grid, booking
 /// limit, in that order), the customer already has an overlapping booking
@@ -200,12 +202,14 @@ pub(super) async fn visible_and_current(
 
 /// Reschedule a booking
 ///
-/// Moves a `held` or `confirmed` booking to a new interval (and quantity),
-/// re-checking the resource state, the booking policy and opening hours
-/// (a customer only until the reschedule cut-off), duplicates and capacity
-/// while its own old interval does not count. All or nothing: when
-/// refused, the booking is untouched. A hold keeps its expiry; the booking
-/// takes the policy's buffers as they are now.
+/// Moves a `held`, `pending` or `confirmed` booking to a new interval (and
+/// quantity), re-checking the resource state, the booking policy and
+/// opening hours (a customer only until the reschedule cut-off), duplicates
+/// and capacity while its own old interval does not count. All or nothing:
+/// when refused, the booking is untouched. A hold keeps its expiry; the
+/// booking takes the policy's buffers and check-in window as they are now;
+/// a customer's move on a resource whose policy has `approval_required` is
+/// a new request (`pending`).
 #[utoipa::path(
     post, path = "/v1/bookings/{id}/reschedule", tag = "bookings", security(("bearer_auth" = [])),
     params(

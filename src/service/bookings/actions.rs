@@ -147,6 +147,18 @@ async fn act_here(
             .as_ref()
             .filter(|_| action == Action::Confirm)
             .and_then(|r| r.policy.approval_until(ctx.actor.is_customer(), now, booking.range.start()));
+        if action == Action::Confirm && booking.too_late_to_confirm(now, approval) {
+            // Confirmed, it would be released (or run out) at once: the
+            // hold ends now instead (docs/design.md §26).
+            booking.hold_expires_at = Some(now);
+            expire(&txn, db, &mut booking, now, ctx).await?;
+            if let Some(resource) = &resource {
+                serve(&txn, db, resource, now, ctx).await?;
+            }
+            txn.commit().await?;
+            telemetry::holds("expired", 1);
+            return Err(ServiceError::HoldExpired { at: now });
+        }
         let change = Change::new(&booking, action, now);
         booking.enter(to, approval);
         save_change(&txn, db, &mut booking, change, ctx).await?;
@@ -156,7 +168,7 @@ async fn act_here(
         }
         seal.store(&txn, now, &booking).await?;
         txn.commit().await?;
-        if from == BookingStatus::Held && action == Action::Confirm {
+        if from == BookingStatus::Held && booking.status == BookingStatus::Confirmed {
             telemetry::holds("confirmed", 1);
         }
         Ok(Routed::Done(Box::new(booking)))

@@ -7,7 +7,7 @@ use super::{
     write::{expire, refused, release_no_show, save_change, swept_hold},
 };
 use crate::domain::{
-    booking::{Action, Booking, BookingStatus, transition},
+    booking::{Action, Booking, BookingStatus, moved_into, transition},
     ids::BookingId,
     rules::Request,
 };
@@ -115,7 +115,8 @@ pub async fn reschedule(
         // must approve is a new request (docs/design.md §26).
         booking.buffers = resource.policy.buffers();
         booking.check_in_deadline_at = resource.policy.check_in_deadline(change.range.start());
-        booking.enter(to, resource.policy.approval_until(ctx.actor.is_customer(), now, change.range.start()));
+        let approval = resource.policy.approval_until(ctx.actor.is_customer(), now, change.range.start());
+        booking.enter(moved_into(to, ctx.actor.is_customer(), approval), approval);
         save_change(&txn, db, &mut booking, moved, ctx).await?;
         // The time it left goes to the queue before this commits.
         for locked in locked.values() {

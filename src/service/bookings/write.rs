@@ -177,7 +177,11 @@ pub(in crate::service) async fn save_change(
         return Err(ServiceError::VersionMismatch { current_version: expected });
     }
     let left = Some(before.resource_id).filter(|old| *old != booking.resource_id);
-    let kind = if left.is_some() { EventType::BookingReassigned } else { EventType::of(action, booking.status) };
+    let kind = if left.is_some() {
+        EventType::BookingReassigned
+    } else {
+        EventType::of(action, before.status, booking.status)
+    };
     let moved_from = (action == Action::Reschedule).then(|| before.occupied());
     let from = before.status;
     let outbox_before = Before { status: Some(from), resource: left, occupied: moved_from };
