@@ -111,6 +111,7 @@ pub async fn direct(
                 quantity: 1,
                 hold: false,
                 notes: None,
+                fields: None,
                 override_policy: false,
             };
             let result = bookings::create(db, new, ctx, &seal).await;

@@ -35,6 +35,8 @@ pub struct Model {
     /// When a confirmed booking not checked in stops taking the rest of
     /// its interval (its resource's check-in window after the start).
     pub check_in_deadline_at: Option<DateTimeUtc>,
+    /// The booking's answers to its resource's fields (JSON object text).
+    pub fields: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

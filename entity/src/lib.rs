@@ -4,6 +4,7 @@
 pub mod booking;
 pub mod booking_event;
 pub mod booking_series;
+pub mod calendar_feed;
 pub mod customer;
 pub mod idempotency_record;
 pub mod outbox_event;

@@ -24,6 +24,8 @@ pub struct Model {
     /// PostgreSQL, text on SQLite).
     #[sea_orm(column_type = "JsonBinary")]
     pub attributes: Json,
+    /// JSON Schema text a booking's `fields` must satisfy; NULL: no fields.
+    pub booking_fields: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -15,6 +15,7 @@ mod m20261207_000009_waitlist;
 mod m20261208_000010_series;
 mod m20261209_000011_approval_check_in;
 mod m20261210_000012_resource_attributes;
+mod m20261211_000013_fields_and_feeds;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000010_series::Migration),
             Box::new(m20261209_000011_approval_check_in::Migration),
             Box::new(m20261210_000012_resource_attributes::Migration),
+            Box::new(m20261211_000013_fields_and_feeds::Migration),
         ]
     }
 }

@@ -398,6 +398,7 @@ mod tests {
             waitlist_entry: None,
             series: None,
             check_in_deadline_at: None,
+            fields: None,
             created_at: at(-100),
             updated_at: at(-100),
         }

@@ -232,6 +232,9 @@ pub struct Booking {
     /// after the start, as the policy was when it was made or last moved.
     pub check_in_deadline_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
+    /// Its answers to its resource's booking fields, as a JSON object's
+    /// text (docs/design.md §28).
+    pub fields: Option<String>,
     /// The buffers it was made with; a later policy change never moves them.
     pub buffers: Buffers,
     pub version: i64,
@@ -479,6 +482,7 @@ mod tests {
             waitlist_entry: None,
             series: None,
             check_in_deadline_at: Some(at(10, 15)),
+            fields: None,
             created_at: at(8, 0),
             updated_at: at(8, 0),
         }

@@ -43,6 +43,10 @@ pub struct Resource {
     pub waitlist_active: i32,
     /// What search filters on (docs/design.md §27).
     pub attributes: Attributes,
+    /// The JSON Schema a booking's `fields` must satisfy, as its text
+    /// (checked where it arrives); `None`: bookings take no fields
+    /// (docs/design.md §28).
+    pub booking_fields: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -60,6 +64,7 @@ pub struct NewResource {
     pub schedule: Option<Schedule>,
     pub policy: Policy,
     pub attributes: Attributes,
+    pub booking_fields: Option<String>,
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -78,6 +83,8 @@ pub struct ResourceChanges {
     pub policy: Option<Policy>,
     /// The whole new map (a PATCH's merge is done where it arrives).
     pub attributes: Option<Attributes>,
+    /// `Some(None)` removes the schema.
+    pub booking_fields: Option<Option<String>>,
 }
 
 impl NewResource {
@@ -97,6 +104,7 @@ impl NewResource {
             version: 1,
             waitlist_active: 0,
             attributes: self.attributes,
+            booking_fields: self.booking_fields,
             created_at: now,
             updated_at: now,
         }
@@ -135,6 +143,9 @@ impl Resource {
         }
         if let Some(attributes) = changes.attributes {
             self.attributes = attributes;
+        }
+        if let Some(booking_fields) = changes.booking_fields {
+            self.booking_fields = booking_fields;
         }
         self.version += 1;
         self.updated_at = now;

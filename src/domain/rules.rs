@@ -318,6 +318,7 @@ mod tests {
             schedule,
             policy,
             attributes: Default::default(),
+            booking_fields: None,
         }
         .into_resource(ResourceId::generate(), utc(2027, 1, 1, 0, 0))
     }

@@ -301,6 +301,7 @@ mod tests {
                 schedule,
                 policy,
                 attributes: Default::default(),
+                booking_fields: None,
             }
             .into_resource(ResourceId::generate(), base);
             let now = base + minutes(rng.random_range(0..20 * 1440)) + Duration::seconds(rng.random_range(0..2) * 17);

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod availability;
 pub mod bookings;
+pub mod calendar;
 pub mod changes;
 pub mod customers;
 pub mod events;

@@ -5,8 +5,8 @@
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
-    audit, availability, bookings, changes, customers, events, groups, health, metrics, problem_pages, resources,
-    search, series, slots, state::AppState, waitlist, webhooks,
+    audit, availability, bookings, calendar, changes, customers, events, groups, health, metrics, problem_pages,
+    resources, search, series, slots, state::AppState, waitlist, webhooks,
 };
 
 /// The `/v1` API: authenticated (when a token is sent) and rate limited.
@@ -17,6 +17,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(changes::router())
         .merge(slots::router())
         .merge(search::router())
+        .merge(calendar::router())
         .merge(groups::router())
         .merge(customers::router())
         .merge(events::router())

@@ -3,7 +3,7 @@
 
 use super::{
     precondition::precondition_failed,
-    problem::{Problem, ProblemType},
+    problem::{FieldError, Problem, ProblemType},
 };
 use crate::domain::{
     field::{Field, Step},
@@ -36,6 +36,9 @@ impl From<crate::service::ServiceError> for Problem {
             }
             ServiceError::VersionMismatch { current_version } => precondition_failed(current_version),
             ServiceError::Invalid { field, detail } => Problem::invalid(pointer(&field), detail),
+            ServiceError::InvalidAt(problems) => Problem::validation(
+                problems.into_iter().map(|(pointer, detail)| FieldError { pointer, detail }).collect(),
+            ),
             ServiceError::InvalidTransition(invalid) => Problem::new(
                 ProblemType::InvalidStateTransition,
                 format!("A {} booking cannot {}.", invalid.current, invalid.action),

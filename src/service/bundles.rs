@@ -134,8 +134,12 @@ pub async fn create(
                 quantity: item.quantity,
                 hold: new.hold,
                 notes: new.notes.clone(),
+                fields: None,
                 override_policy: new.override_policy,
             };
+            // A bundle carries no fields: a resource that requires some is
+            // not booked this way.
+            super::fields::checked(resource.booking_fields.as_deref(), None).map_err(at_item(index))?;
             let mut booking = fresh(resource, &single, now, ctx.actor.is_customer());
             if new.hold {
                 booking.hold_expires_at = Some(now + chrono::Duration::seconds(i64::from(hold_ttl)));

@@ -24,6 +24,10 @@ pub enum ServiceError {
     /// exist, ...). `field` names the value; the HTTP layer points at it.
     #[error("{field}: {detail}")]
     Invalid { field: Field, detail: String },
+    /// Values wrong at JSON pointers only known at run time (a booking's
+    /// custom fields, a resource's fields schema): (pointer, why) each.
+    #[error("{} invalid values", .0.len())]
+    InvalidAt(Vec<(String, String)>),
     #[error("{action} is not allowed from {current}", current = .0.current, action = .0.action)]
     InvalidTransition(InvalidTransition),
     #[error("the hold expired at {at}")]

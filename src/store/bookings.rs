@@ -52,6 +52,7 @@ pub(super) fn to_domain(m: Model) -> StoreResult<Booking> {
         waitlist_entry: m.waitlist_entry_id.map(WaitlistEntryId),
         series: m.series_id.map(SeriesId),
         check_in_deadline_at: m.check_in_deadline_at,
+        fields: m.fields,
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -88,6 +89,7 @@ fn to_active(b: &Booking) -> ActiveModel {
         waitlist_entry_id: Set(b.waitlist_entry.map(|e| e.0)),
         series_id: Set(b.series.map(|s| s.0)),
         check_in_deadline_at: Set(b.check_in_deadline_at),
+        fields: Set(b.fields.clone()),
         created_at: Set(b.created_at),
         updated_at: Set(b.updated_at),
     }

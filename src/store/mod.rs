@@ -12,6 +12,7 @@ pub mod batch;
 pub mod bookings;
 pub mod customers;
 pub mod events;
+pub mod feeds;
 pub mod groups;
 pub mod idempotency;
 pub mod locks;

@@ -47,6 +47,7 @@ fn to_domain(m: Model) -> StoreResult<Resource> {
         version: m.version,
         waitlist_active: m.waitlist_active,
         attributes: crate::attributes_json::from_json(&m.attributes).ok_or_else(|| corrupt("bad attributes"))?,
+        booking_fields: m.booking_fields,
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
@@ -69,6 +70,7 @@ fn to_active(r: &Resource) -> ActiveModel {
         // Written only by the waiting lists' own statements (`waitlist`).
         waitlist_active: NotSet,
         attributes: Set(crate::attributes_json::to_json(&r.attributes)),
+        booking_fields: Set(r.booking_fields.clone()),
         created_at: Set(r.created_at),
         updated_at: Set(r.updated_at),
     }

@@ -331,6 +331,7 @@ async fn a_second_run_of_a_key_rolls_back_and_answers_what_the_key_holds() {
             quantity: 1,
             hold: false,
             notes: None,
+            fields: None,
             override_policy: false,
         }
     };

@@ -91,6 +91,7 @@ async fn listed_slots_book_and_the_others_are_refused(seed: u64) -> (usize, usiz
         schedule,
         policy,
         attributes: Default::default(),
+        booking_fields: None,
     }
     .into_resource(ResourceId::generate(), now);
     let ada = app.create_customer("ada@example.com").await;

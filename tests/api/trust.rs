@@ -52,6 +52,7 @@ fn confirmed_row(
         waitlist_entry_id: Set(None),
         series_id: Set(None),
         check_in_deadline_at: Set(None),
+        fields: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

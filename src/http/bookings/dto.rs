@@ -105,6 +105,12 @@ pub struct CreateBookingRequest {
     #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
     #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub notes: Option<String>,
+    /// Answers to the resource's `booking_fields` (checked against that
+    /// schema: 422 per failing field at `/fields/<name>`; at most 8 KiB).
+    /// A resource without a schema takes none.
+    #[serde(default)]
+    #[schema(required = false, value_type = Option<Object>, example = json!({"party_size": 4}))]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// Admins only: skip the resource's opening hours and booking policy
     /// (capacity, duplicates and the resource's state still apply);
     /// recorded in the history.
@@ -137,6 +143,11 @@ pub struct RescheduleRequest {
     #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: Option<i32>,
+    /// New answers to the (new) resource's `booking_fields`, checked as on
+    /// create; unchanged when absent.
+    #[serde(default)]
+    #[schema(required = false, value_type = Option<Object>)]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
     #[validate(length(max = 2000, message = "must be at most 2000 characters"), custom(function = no_nul))]
     #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub reason: Option<String>,
@@ -180,6 +191,9 @@ pub struct BookingResponse {
     pub check_in_deadline_at: Option<DateTime<Utc>>,
     #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub notes: Option<String>,
+    /// Its answers to the resource's `booking_fields`; null when none.
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<serde_json::Value>,
     /// Time the resource is kept free before the booking (the policy's
     /// buffer when it was made or last moved).
     #[schema(minimum = 0, maximum = 86_400)]
@@ -212,6 +226,7 @@ impl From<&Booking> for BookingResponse {
             approval_expires_at: b.approval_expires_at(),
             check_in_deadline_at: b.check_in_deadline_at,
             notes: b.notes.clone(),
+            fields: b.fields.as_deref().and_then(|text| serde_json::from_str(text).ok()),
             buffer_before_seconds: b.buffers.before_seconds,
             buffer_after_seconds: b.buffers.after_seconds,
             version: b.version,

@@ -83,6 +83,7 @@ pub async fn create_booking(
         quantity: request.quantity,
         hold: request.hold,
         notes: request.notes,
+        fields: request.fields,
         override_policy: request.override_policy,
     };
     let created = |b: &Booking| {
@@ -240,6 +241,7 @@ pub async fn reschedule_booking(
     let change = Reschedule {
         range: time_range(request.start_at, request.end_at)?,
         quantity: request.quantity,
+        fields: request.fields,
         override_policy: request.override_policy,
     };
     let ctx = context(&who, &headers, request.reason);

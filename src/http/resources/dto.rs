@@ -88,6 +88,16 @@ pub struct CreateResourceRequest {
     #[serde(default)]
     #[schema(required = false)]
     pub attributes: Option<AttributesDto>,
+    /// What a booking asks (its `fields`): a JSON Schema of an object whose
+    /// properties are strings, numbers, integers, booleans or `enum`s, with
+    /// `required` and the usual bounds (`minLength`, `maxLength`,
+    /// `pattern`, `minimum`, `maximum`, `exclusiveMinimum`,
+    /// `exclusiveMaximum`, `multipleOf`); absent or null: bookings take no
+    /// fields.
+    #[serde(default)]
+    #[schema(required = false, value_type = Option<Object>,
+        example = json!({"type": "object", "required": ["party_size"], "properties": {"party_size": {"type": "integer", "minimum": 1, "maximum": 12}}}))]
+    pub booking_fields: Option<serde_json::Value>,
 }
 
 /// Changes to a resource; absent fields stay as they are, `description: null`
@@ -138,6 +148,11 @@ pub struct UpdateResourceRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<AttributesDto>, required = false)]
     pub attributes: Option<Option<serde_json::Value>>,
+    /// Replaces the schema of what a booking asks (not merged); `null`
+    /// removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>, required = false)]
+    pub booking_fields: Option<Option<serde_json::Value>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,6 +178,10 @@ pub struct ResourceResponse {
     pub policy: Option<PolicyDto>,
     /// What search filters on; `{}` when none.
     pub attributes: AttributesDto,
+    /// The JSON Schema a booking's `fields` must satisfy; null: bookings
+    /// take no fields.
+    #[schema(value_type = Option<Object>)]
+    pub booking_fields: Option<serde_json::Value>,
     /// Row version; the ETag is this number in quotes.
     #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub version: i64,
@@ -194,6 +213,7 @@ impl From<&Resource> for ResourceResponse {
             schedule: r.schedule.as_ref().map(ScheduleDto::from),
             policy: policy_dto(&r.policy),
             attributes: AttributesDto::of(&r.attributes),
+            booking_fields: r.booking_fields.as_deref().and_then(|text| serde_json::from_str(text).ok()),
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -215,6 +235,7 @@ impl CreateResourceRequest {
             schedule: self.schedule.map(ScheduleDto::into_domain).transpose()?,
             policy: self.policy.map(Into::into).unwrap_or_default(),
             attributes: self.attributes.map(AttributesDto::into_domain).transpose()?.unwrap_or_default(),
+            booking_fields: self.booking_fields.as_ref().map(fields_schema).transpose()?,
         })
     }
 }
@@ -240,8 +261,27 @@ impl UpdateResourceRequest {
                 .attributes
                 .map(|patch| attributes::patched(&current.attributes, patch.unwrap_or_default()))
                 .transpose()?,
+            booking_fields: self
+                .booking_fields
+                .map(|schema| schema.as_ref().map(fields_schema).transpose())
+                .transpose()?,
         })
     }
+}
+
+/// A booking-fields schema as stored, or a 422 at every place in
+/// `/booking_fields` where it leaves the subset berth takes.
+fn fields_schema(schema: &serde_json::Value) -> Result<String, Problem> {
+    let problems = crate::service::fields::schema_problems(schema);
+    if problems.is_empty() {
+        return Ok(schema.to_string());
+    }
+    Err(Problem::validation(
+        problems
+            .into_iter()
+            .map(|(at, detail)| crate::http::problem::FieldError { pointer: format!("/booking_fields{at}"), detail })
+            .collect(),
+    ))
 }
 
 /// A validated IANA name (`valid_time_zone` ran first).

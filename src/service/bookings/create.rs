@@ -10,6 +10,7 @@ use crate::domain::{booking::Booking, rules::Refusal};
 use crate::service::{
     Context, Db, ServiceError,
     decision::{lock_in_order, pick, trial_order},
+    fields,
     idempotency::Seal,
     retrying,
     waitlist::{self, queue::serve},
@@ -102,6 +103,8 @@ async fn decide_and_write(
                 let only = locked.values().next().ok_or(ServiceError::NotFound)?;
                 let decision = decision(only);
                 decision.check_values()?;
+                // Wrong answers are wrong whatever is booked: before the rules.
+                fields::checked(only.booking_fields.as_deref(), new.fields.as_ref())?;
                 decision.decide(&txn).await.map(|()| only)
             }
             Some(group) => {
@@ -114,6 +117,8 @@ async fn decide_and_write(
             Err(err) => return Err(refused(txn, err).await),
         };
         let mut booking = fresh(resource, new, now, ctx.actor.is_customer());
+        // Against the resource picked (a group's member may ask otherwise).
+        booking.fields = fields::checked(resource.booking_fields.as_deref(), new.fields.as_ref())?;
         booking.group_id = group.as_ref().map(|g| g.id);
         // The key's record goes with the booking's inserts (one statement).
         let key_record = seal.record_insert(now, &booking);

@@ -14,6 +14,7 @@ use crate::domain::{
 use crate::service::{
     Context, Db, Expected, ServiceError,
     decision::{Decision, lock_in_order, pick, trial_order},
+    fields,
     idempotency::Seal,
     retrying,
     waitlist::queue::serve,
@@ -115,6 +116,9 @@ pub async fn reschedule(
         // must approve is a new request (docs/design.md §26).
         booking.buffers = resource.policy.buffers();
         booking.check_in_deadline_at = resource.policy.check_in_deadline(change.range.start());
+        if change.fields.is_some() {
+            booking.fields = fields::checked(resource.booking_fields.as_deref(), change.fields.as_ref())?;
+        }
         let approval = resource.policy.approval_until(ctx.actor.is_customer(), now, change.range.start());
         booking.enter(moved_into(to, ctx.actor.is_customer(), approval), approval);
         save_change(&txn, db, &mut booking, moved, ctx).await?;

@@ -24,6 +24,8 @@ pub struct NewBooking {
     pub quantity: i32,
     pub hold: bool,
     pub notes: Option<String>,
+    /// Answers to the resource's booking fields (docs/design.md §28).
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// An admin skips the booking policy and opening hours.
     pub override_policy: bool,
 }
@@ -48,6 +50,8 @@ impl NewBooking {
 pub struct Reschedule {
     pub range: TimeRange,
     pub quantity: Option<i32>,
+    /// New answers to the resource's booking fields; unchanged when `None`.
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// An admin skips the booking policy and opening hours.
     pub override_policy: bool,
 }

@@ -70,6 +70,7 @@ pub(in crate::service) fn fresh(
         waitlist_entry: None,
         series: None,
         check_in_deadline_at: resource.policy.check_in_deadline(new.range.start()),
+        fields: None,
         created_at: now,
         updated_at: now,
     };

@@ -108,11 +108,14 @@ pub async fn create(
             quantity: new.quantity,
             hold: new.hold,
             notes: new.notes.clone(),
+            fields: None,
             override_policy: new.override_policy,
         };
         // The first occurrence is the request's own: its wrong values are
-        // the request's 422, not a skipped occurrence.
+        // the request's 422, not a skipped occurrence. A series carries no
+        // fields: a resource that requires some is not booked this way.
         single(new.first).decision(home, now).check_values()?;
+        crate::service::fields::checked(home.booking_fields.as_deref(), None)?;
         for resource in locked.values() {
             serve(&txn, db, resource, now, ctx).await?;
         }

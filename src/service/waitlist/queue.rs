@@ -227,6 +227,7 @@ async fn offer_if_it_fits(
         waitlist_entry: Some(entry.id),
         series: None,
         check_in_deadline_at: resource.policy.check_in_deadline(entry.range.start()),
+        fields: None,
         created_at: now,
         updated_at: now,
     };
