@@ -3,17 +3,19 @@
 //! its subscription URL. A token is 32 random bytes (base64url), stored
 //! only as its SHA-256; making a new one revokes the old. A feed shows the
 //! bookings from 30 days back to a year ahead (at most `MAX_EVENTS`, in
-//! start order); a resource's shows no customer data.
+//! start order); a resource's shows no customer data. The text is written
+//! by the `icalendar` crate (escaping, folding at 75 octets, CRLF).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Duration;
+use icalendar::{Component, EventLike};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::{Db, ServiceError};
 use crate::domain::{
-    booking::BookingFilter,
-    calendar::{self, Event},
+    booking::{Booking, BookingFilter},
+    calendar::{self, EventStatus},
     ids::{CustomerId, ResourceId},
 };
 use crate::store::{bookings, customers, feeds, resources};
@@ -98,9 +100,30 @@ pub async fn feed(db: &Db, owner: Owner, token: &str) -> Result<String, ServiceE
             slot.insert(name);
         }
     }
-    let events: Vec<Event> = found
-        .iter()
-        .map(|booking| Event { booking, summary: names.get(&booking.resource_id).map_or("", String::as_str) })
-        .collect();
-    Ok(calendar::render(&name, &events))
+    let mut feed = icalendar::Calendar::new();
+    feed.name(&name);
+    for booking in &found {
+        feed.push(event(booking, names.get(&booking.resource_id).map_or("", String::as_str)));
+    }
+    Ok(feed.done().to_string())
+}
+
+/// One booking as a calendar event: a stable `UID`, `SEQUENCE` its version
+/// (every change raises it), `DTSTAMP` its last change (so an unchanged
+/// feed is the same text), times in UTC, its status, `summary`.
+fn event(booking: &Booking, summary: &str) -> icalendar::Event {
+    let status = match calendar::status(booking.status) {
+        EventStatus::Tentative => icalendar::EventStatus::Tentative,
+        EventStatus::Confirmed => icalendar::EventStatus::Confirmed,
+        EventStatus::Cancelled => icalendar::EventStatus::Cancelled,
+    };
+    icalendar::Event::new()
+        .uid(&format!("{}@berth", booking.id))
+        .timestamp(booking.updated_at)
+        .sequence(u32::try_from(booking.version).unwrap_or(u32::MAX))
+        .starts(booking.range.start())
+        .ends(booking.range.end())
+        .status(status)
+        .summary(summary)
+        .done()
 }

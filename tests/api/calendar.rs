@@ -7,7 +7,7 @@
 //! revoking the old (404, like no token); a customer's feed holding only
 //! that customer's bookings.
 
-use icalendar::{Calendar, Component, EventLike};
+use icalendar::{Calendar, Component};
 use serde_json::{Value, json};
 
 use crate::helpers::{Reply, TestApp, customer_token, slot};
