@@ -21,6 +21,7 @@ use super::{
     AppState,
     auth::SignedIn,
     extract::{ApiPath, ApiQuery},
+    precondition::none_match,
     problem::Problem,
 };
 use crate::domain::ids::{CustomerId, ResourceId};
@@ -55,8 +56,13 @@ impl ToSchema for CalendarText {}
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FeedToken {
     /// The feed's URL, token included: shown this once (only its hash is
-    /// kept). Making another revokes this one.
-    #[schema(max_length = 2048, example = "https://berth.example/v1/resources/0190.../calendar.ics?token=3q2-7w...")]
+    /// kept). Making another revokes this one. Absolute when berth knows
+    /// its public URL (`BERTH_PUBLIC_URL`), else a path.
+    #[schema(
+        pattern = "^(https?://\\S+|/\\S+)$",
+        max_length = 2048,
+        example = "https://berth.example/v1/resources/0190.../calendar.ics?token=3q2-7w..."
+    )]
     pub url: String,
 }
 
@@ -69,7 +75,7 @@ pub struct FeedQuery {
 }
 
 problems!(FeedTokenErrors, api: Unauthenticated, Forbidden, NotFound);
-problems!(FeedErrors, api: NotFound);
+problems!(FeedErrors, api: MalformedRequest, NotFound);
 
 /// Make a resource's feed token
 ///
@@ -142,7 +148,7 @@ pub async fn resource_calendar(
 ) -> Result<Response, Problem> {
     let token = query.token.unwrap_or_default();
     let body = service::feed(&state.db, Owner::Resource(ResourceId(id)), &token).await?;
-    Ok(calendar(body, &headers))
+    calendar(body, &headers)
 }
 
 /// A customer's calendar feed
@@ -168,25 +174,21 @@ pub async fn customer_calendar(
 ) -> Result<Response, Problem> {
     let token = query.token.unwrap_or_default();
     let body = service::feed(&state.db, Owner::Customer(CustomerId(id)), &token).await?;
-    Ok(calendar(body, &headers))
+    calendar(body, &headers)
 }
 
 /// The feed with its ETag (a hash of the content), or 304 when
-/// `If-None-Match` names it.
-fn calendar(body: String, headers: &HeaderMap) -> Response {
-    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(body.as_bytes()))[..32]);
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
-    let etag_value = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
-    if matches {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+/// `If-None-Match` names it (a malformed one is a 400).
+fn calendar(body: String, headers: &HeaderMap) -> Result<Response, Problem> {
+    let opaque = hex::encode(Sha256::digest(body.as_bytes()))[..32].to_owned();
+    let etag = HeaderValue::from_str(&format!("\"{opaque}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    if none_match(headers, &opaque)? {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    (
+    Ok((
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8")), (header::ETAG, etag_value)],
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8")), (header::ETAG, etag)],
         body,
     )
-        .into_response()
+        .into_response())
 }

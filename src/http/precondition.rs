@@ -122,7 +122,30 @@ fn entity_tags(text: &str) -> Result<Vec<(bool, &str)>, Problem> {
 }
 
 fn bad_if_match() -> Problem {
-    Problem::malformed("If-Match must be '*' or a list of entity tags such as \"3\".")
+    Problem::malformed("If-Match and If-None-Match must be '*' or a list of entity tags such as \"3\".")
+}
+
+/// Whether `If-None-Match` names the entity tag `opaque` (RFC 9110
+/// §13.1.2: `*`, or a tag equal to it by the weak comparison); `false`
+/// when absent. Read with `If-Match`'s syntax and bound: malformed, a 400.
+pub fn none_match(headers: &HeaderMap, opaque: &str) -> Result<bool, Problem> {
+    let values: Vec<_> = headers.get_all(header::IF_NONE_MATCH).iter().collect();
+    if values.iter().map(|v| v.len()).sum::<usize>() > MAX_IF_MATCH_LENGTH {
+        return Err(Problem::malformed(format!("If-None-Match must be at most {MAX_IF_MATCH_LENGTH} characters.")));
+    }
+    let mut matched = false;
+    for value in values {
+        let text = value.to_str().map_err(|_| bad_if_match())?;
+        if text.trim() == "*" {
+            return Ok(true);
+        }
+        let tags = entity_tags(text)?;
+        if tags.is_empty() {
+            return Err(bad_if_match());
+        }
+        matched |= tags.iter().any(|(_, tag)| *tag == opaque);
+    }
+    Ok(matched)
 }
 
 /// The longest `If-Match` berth reads (some fifty tags).
@@ -131,8 +154,9 @@ pub const MAX_IF_MATCH_LENGTH: usize = 1024;
 /// What `IfMatch::from_headers` accepts: `*` or a list of entity tags.
 pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#;
 
-/// Gives every `If-Match` parameter of the spec the syntax berth accepts,
-/// so a generated client (or a fuzzer) knows a malformed one is a 400.
+/// Gives every `If-Match` (and `If-None-Match`) parameter of the spec the
+/// syntax berth accepts, so a generated client (or a fuzzer) knows a
+/// malformed one is a 400.
 pub struct PreconditionDocs;
 
 impl utoipa::Modify for PreconditionDocs {
@@ -143,7 +167,7 @@ impl utoipa::Modify for PreconditionDocs {
             for operation in operations.into_iter().flatten() {
                 for parameter in operation.parameters.iter_mut().flatten() {
                     if let RefOr::T(parameter) = parameter
-                        && parameter.name == "If-Match"
+                        && (parameter.name == "If-Match" || parameter.name == "If-None-Match")
                     {
                         parameter.schema = Some(
                             ObjectBuilder::new()

@@ -77,6 +77,8 @@ async fn a_resource_feed_shows_each_booking_as_an_event_and_follows_its_changes(
 
     // Unchanged: 304. Cancelled: CANCELLED, a higher SEQUENCE, a new ETag.
     assert_eq!(get_feed(&app, &path, Some(&etag)).await.status(), 304);
+    assert_eq!(get_feed(&app, &path, Some(&format!("\"x\", {etag}"))).await.status(), 304);
+    assert_eq!(get_feed(&app, &path, Some("not a tag")).await.status(), 400);
     app.act(&booking, "cancel").await.assert_status(200);
     let changed = get_feed(&app, &path, Some(&etag)).await;
     assert_eq!(changed.status(), 200);
