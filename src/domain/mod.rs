@@ -3,7 +3,6 @@
 pub mod attributes;
 pub mod audit;
 pub mod booking;
-pub mod calendar;
 pub mod capacity;
 pub mod customer;
 pub mod event;

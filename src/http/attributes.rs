@@ -13,7 +13,7 @@ use utoipa::{
 use validator::Validate;
 
 use super::{
-    extract::ApiQuery,
+    extract::parse_query,
     problem::{FieldError, Problem},
 };
 use crate::domain::attributes::{AttributeFilter, AttributeValue, Attributes, MAX_ATTRIBUTES, MAX_TEXT_CHARS};
@@ -164,7 +164,7 @@ pub fn patched(current: &Attributes, patch: Value) -> Result<Attributes, Problem
 type Pair = (String, String);
 
 /// A query string's `attr.<key>=<value>` equality filters, and its other
-/// parameters as `T` (read and checked as `ApiQuery` does).
+/// parameters as `T` (read and checked as `ApiQuery` reads them).
 pub struct Filtered<T> {
     pub query: T,
     pub filters: Vec<AttributeFilter>,
@@ -177,22 +177,14 @@ where
 {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let raw = parts.uri.query().unwrap_or("");
         let (wanted, rest): (Vec<Pair>, Vec<Pair>) = form_urlencoded::parse(raw.as_bytes())
             .map(|(name, value)| (name.into_owned(), value.into_owned()))
             .partition(|(name, _)| name.starts_with("attr.") || name == "attr");
         let filters = filters(&wanted)?;
-        // The rest, as the query string `ApiQuery` reads.
         let rest = form_urlencoded::Serializer::new(String::new()).extend_pairs(rest).finish();
-        let mut uri = parts.uri.clone().into_parts();
-        let path = uri.path_and_query.as_ref().map_or("/", |p| p.path()).to_owned();
-        let rebuilt = if rest.is_empty() { path } else { format!("{path}?{rest}") };
-        uri.path_and_query = rebuilt.parse().ok();
-        let original = std::mem::replace(&mut parts.uri, axum::http::Uri::from_parts(uri).unwrap_or_default());
-        let query = ApiQuery::<T>::from_request_parts(parts, state).await;
-        parts.uri = original;
-        Ok(Filtered { query: query?.0, filters })
+        Ok(Filtered { query: parse_query(&rest)?, filters })
     }
 }
 

@@ -190,12 +190,17 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        let parsed: T = serde_path_to_error::deserialize(deserializer).map_err(|e| deserialize_problem(e, ""))?;
-        parsed.validate().map_err(|errors| Problem::validation(field_errors(&errors, "")))?;
-        Ok(ApiQuery(parsed))
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
     }
+}
+
+/// `query` (a query string) deserialised and validated, as `ApiQuery`
+/// reads it; errors point at `/<param>`.
+pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, Problem> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    let parsed: T = serde_path_to_error::deserialize(deserializer).map_err(|e| deserialize_problem(e, ""))?;
+    parsed.validate().map_err(|errors| Problem::validation(field_errors(&errors, "")))?;
+    Ok(parsed)
 }
 
 /// A path id. An id that is not a UUID cannot name anything: 404, like an

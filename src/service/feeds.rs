@@ -14,8 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Db, ServiceError};
 use crate::domain::{
-    booking::{Booking, BookingFilter},
-    calendar::{self, EventStatus},
+    booking::{Booking, BookingFilter, BookingStatus},
     ids::{CustomerId, ResourceId},
 };
 use crate::store::{bookings, customers, feeds, resources};
@@ -78,10 +77,15 @@ pub async fn feed(db: &Db, owner: Owner, token: &str) -> Result<String, ServiceE
         to: Some(now + Duration::days(366)),
         ..Default::default()
     };
+    // Each event is its resource's name: a resource feed shows no
+    // customer, a customer's feed says where.
+    let mut names = std::collections::HashMap::new();
     let name = match owner {
         Owner::Resource(id) => {
             filter.resource_id = Some(id);
-            resources::find(db.conn(), id).await?.ok_or(ServiceError::NotFound)?.name
+            let name = resources::find(db.conn(), id).await?.ok_or(ServiceError::NotFound)?.name;
+            names.insert(id, name.clone());
+            name
         }
         Owner::Customer(id) => {
             filter.customer_id = Some(id);
@@ -91,9 +95,6 @@ pub async fn feed(db: &Db, owner: Owner, token: &str) -> Result<String, ServiceE
     };
     let mut found = bookings::list(db.conn(), &filter, None, MAX_EVENTS).await?;
     found.sort_by_key(|b| (b.range.start(), b.id));
-    // Each event is its resource's name: a resource feed shows no
-    // customer, a customer's feed says where.
-    let mut names = std::collections::HashMap::new();
     for booking in &found {
         if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(booking.resource_id) {
             let name = resources::find(db.conn(), booking.resource_id).await?.map(|r| r.name).unwrap_or_default();
@@ -112,10 +113,16 @@ pub async fn feed(db: &Db, owner: Owner, token: &str) -> Result<String, ServiceE
 /// (every change raises it), `DTSTAMP` its last change (so an unchanged
 /// feed is the same text), times in UTC, its status, `summary`.
 fn event(booking: &Booking, summary: &str) -> icalendar::Event {
-    let status = match calendar::status(booking.status) {
-        EventStatus::Tentative => icalendar::EventStatus::Tentative,
-        EventStatus::Confirmed => icalendar::EventStatus::Confirmed,
-        EventStatus::Cancelled => icalendar::EventStatus::Cancelled,
+    // Held and pending bookings are tentative; those that will not happen
+    // are cancelled, so subscribed calendars remove them (RFC 5545 §3.8.1.11).
+    let status = match booking.status {
+        BookingStatus::Held | BookingStatus::Pending => icalendar::EventStatus::Tentative,
+        BookingStatus::Confirmed | BookingStatus::CheckedIn | BookingStatus::Completed => {
+            icalendar::EventStatus::Confirmed
+        }
+        BookingStatus::Cancelled | BookingStatus::Expired | BookingStatus::Declined | BookingStatus::NoShow => {
+            icalendar::EventStatus::Cancelled
+        }
     };
     icalendar::Event::new()
         .uid(&format!("{}@berth", booking.id))

@@ -98,13 +98,15 @@ async fn decide_and_write(
             serve(&txn, db, resource, now, ctx).await?;
         }
         let decision = |resource| new.decision(resource, now);
+        // The fields as stored, once checked against the resource booked.
+        let mut checked_fields = None;
         let picked = match &group {
             None => {
                 let only = locked.values().next().ok_or(ServiceError::NotFound)?;
                 let decision = decision(only);
                 decision.check_values()?;
                 // Wrong answers are wrong whatever is booked: before the rules.
-                fields::checked(only.booking_fields.as_deref(), new.fields.as_ref())?;
+                checked_fields = Some(fields::checked(only.booking_fields.as_deref(), new.fields.as_ref())?);
                 decision.decide(&txn).await.map(|()| only)
             }
             Some(group) => {
@@ -117,8 +119,11 @@ async fn decide_and_write(
             Err(err) => return Err(refused(txn, err).await),
         };
         let mut booking = fresh(resource, new, now, ctx.actor.is_customer());
-        // Against the resource picked (a group's member may ask otherwise).
-        booking.fields = fields::checked(resource.booking_fields.as_deref(), new.fields.as_ref())?;
+        // A group's: against the member picked (members may ask otherwise).
+        booking.fields = match checked_fields {
+            Some(fields) => fields,
+            None => fields::checked(resource.booking_fields.as_deref(), new.fields.as_ref())?,
+        };
         booking.group_id = group.as_ref().map(|g| g.id);
         // The key's record goes with the booking's inserts (one statement).
         let key_record = seal.record_insert(now, &booking);
