@@ -26,7 +26,7 @@ use utoipa::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use super::problem::{FieldError, ProblemSchema};
+use super::problem::{self, Alternative, BookingAction, FieldError, OccurrenceProblem, OpenInterval};
 use super::{AppState, idempotency, precondition};
 
 /// The name of the bearer security scheme in the spec.
@@ -40,10 +40,12 @@ pub use super::time::MAX_DATE_TIME_LENGTH;
         title = "berth",
         description = "A booking engine that says no correctly. Every refusal is an RFC 9457 problem \
 (`application/problem+json`) whose `type` names one of the problem types listed under `/problems`; \
-switch on `type` and read the extension members, never the prose.",
+switch on its `code` (the last segment of `type`) and read the extension members, never the prose. \
+Each problem type has its own schema (`<Code>Problem`) with exactly its members, and each error response lists \
+the types that operation answers with, as a union discriminated by `code`.",
         license(name = "MIT", identifier = "MIT"),
     ),
-    components(schemas(ProblemSchema, FieldError)),
+    components(schemas(FieldError, Alternative, OpenInterval, OccurrenceProblem, BookingAction)),
     modifiers(&SecurityAddon),
     tags(
         (name = "resources", description = "Bookable resources and their capacity"),
@@ -71,9 +73,35 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     precondition::PreconditionDocs.modify(&mut doc);
     super::webhooks::WebhookDocs.modify(&mut doc);
     super::schema_fence::SchemaFenceDocs.modify(&mut doc);
+    ProblemTypeSchemas.modify(&mut doc);
     ResponseHeaders.modify(&mut doc);
     FormatLengths.modify(&mut doc);
     doc
+}
+
+/// Adds the schema of every problem type an operation answers with (each
+/// error response's examples name them) to the components.
+struct ProblemTypeSchemas;
+
+impl Modify for ProblemTypeSchemas {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut kinds = std::collections::BTreeSet::new();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                for response in operation.responses.responses.values() {
+                    if let RefOr::T(response) = response
+                        && let Some(RefOr::T(content)) = response.content.get(problem::PROBLEM_JSON)
+                    {
+                        kinds.extend(problem::documented_types(content));
+                    }
+                }
+            }
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for kind in kinds {
+            components.schemas.insert(problem::schema_name(kind), RefOr::T(problem::type_schema(kind)));
+        }
+    }
 }
 
 /// Declares the bearer scheme that protected operations name.

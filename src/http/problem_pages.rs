@@ -31,16 +31,22 @@ fn page(title: &str, body: &str) -> Html<String> {
 
 fn describe(info: &ProblemInfo) -> String {
     let mut html = format!(
-        "<h1>{}</h1><p>HTTP status <strong>{}</strong> &middot; type <code>/problems/{}</code></p><p>{}</p>",
+        "<h1>{}</h1><p>HTTP status <strong>{}</strong> &middot; type <code>/problems/{}</code> &middot; code <code>{}</code></p><p>{}</p>",
         escape(info.title),
         info.status,
+        info.slug,
         info.slug,
         escape(info.when)
     );
     if !info.members.is_empty() {
         html.push_str("<h2>Extension members</h2><table>");
-        for (name, meaning) in info.members {
-            html.push_str(&format!("<tr><td><code>{name}</code></td><td>{}</td></tr>", escape(meaning)));
+        for member in info.members {
+            let presence = if member.always { "always" } else { "sometimes" };
+            html.push_str(&format!(
+                "<tr><td><code>{}</code></td><td>{presence}</td><td>{}</td></tr>",
+                member.name,
+                escape(member.meaning)
+            ));
         }
         html.push_str("</table>");
     }

@@ -60,6 +60,8 @@ impl From<crate::service::ServiceError> for Problem {
                     {
                         Problem::invalid(format!("{item}{}", pointer(&field)), detail)
                     }
+                    // Not the item's fault: no pointer.
+                    other @ (ServiceError::Unavailable(_) | ServiceError::Internal(_)) => Problem::from(other),
                     other => Problem::from(other).with("item_pointer", item),
                 }
             }
@@ -138,6 +140,7 @@ impl OccurrenceProblem {
             start_at: range.start(),
             end_at: range.end(),
             r#type: format!("{base}/problems/{}", info.slug),
+            code: info.slug.to_owned(),
             title: info.title.to_owned(),
             status: info.status,
             detail: problem.detail,

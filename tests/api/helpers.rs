@@ -243,7 +243,9 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.expect("body read");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { method, path, status, headers, text, body }
+        let reply = Reply { method, path, status, headers, text, body };
+        crate::documented::assert_documented(&reply);
+        reply
     }
 
     pub async fn get(&self, path: &str) -> Reply {

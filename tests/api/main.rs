@@ -11,6 +11,7 @@ mod changes;
 mod cors;
 mod customers;
 mod demo;
+mod documented;
 mod errors;
 mod events;
 mod fields;

@@ -43,18 +43,47 @@ fn every_operation_documents_its_errors_as_problems_with_examples() {
                         response["content"].as_object().unwrap_or_else(|| panic!("{id} {status}: no content"));
                     assert_eq!(content.keys().collect::<Vec<_>>(), ["application/problem+json"], "{id} {status}");
                     let media = &content["application/problem+json"];
-                    assert_eq!(media["schema"]["$ref"], "#/components/schemas/Problem", "{id} {status}");
                     let examples = media["examples"].as_object().unwrap();
                     assert!(!examples.is_empty(), "{id} {status}: no examples");
+                    let mut documented: Vec<&str> = examples.keys().map(String::as_str).collect();
+                    documented.sort_unstable();
+                    assert_eq!(types_of(&media["schema"]), documented, "{id} {status}: the body is not their union");
                     for (slug, example) in examples {
                         assert_eq!(example["value"]["status"].as_u64().unwrap().to_string(), *status, "{id} {slug}");
                         assert!(example["value"]["type"].as_str().unwrap().ends_with(slug.as_str()), "{id} {slug}");
+                        assert_eq!(example["value"]["code"], slug.as_str(), "{id} {slug}");
+                        let errors = crate::documented::problems_of(&example["value"]);
+                        assert!(errors.is_empty(), "{id} {slug}: the example does not match its type: {errors:?}");
                     }
                 }
             }
         }
     }
     assert!(operations >= 14, "only {operations} operations");
+}
+
+/// The problem codes an error response's schema admits: one type's
+/// schema, or a union of types discriminated by `code` whose mapping names
+/// each exactly.
+fn types_of(schema: &Value) -> Vec<&'static str> {
+    let code_of = |reference: &Value| {
+        let name = reference.as_str().and_then(|r| r.strip_prefix("#/components/schemas/")).expect("a component");
+        spec()["components"]["schemas"][name]["properties"]["code"]["const"].as_str().expect("a problem type")
+    };
+    let mut codes: Vec<&str> = match schema["oneOf"].as_array() {
+        None => vec![code_of(&schema["$ref"])],
+        Some(union) => {
+            assert_eq!(schema["discriminator"]["propertyName"], "code");
+            let mapping = schema["discriminator"]["mapping"].as_object().expect("a mapping");
+            assert_eq!(mapping.len(), union.len());
+            for (code, reference) in mapping {
+                assert_eq!(code_of(reference), code, "the mapping of {code} names another type");
+            }
+            union.iter().map(|item| code_of(&item["$ref"])).collect()
+        }
+    };
+    codes.sort_unstable();
+    codes
 }
 
 fn collect_refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {

@@ -15,23 +15,47 @@ pub struct ProblemInfo {
     pub title: &'static str,
     /// When it happens and what a client should do, for the docs page.
     pub when: &'static str,
-    /// Extension members: (name, meaning).
-    pub members: &'static [(&'static str, &'static str)],
+    /// Extension members, each with its meaning and whether every problem
+    /// of this type carries it.
+    pub members: &'static [Member],
     /// A response header that comes with it: (name, meaning).
     pub header: Option<(&'static str, &'static str)>,
 }
 
+/// An extension member of a problem type.
+pub struct Member {
+    pub name: &'static str,
+    pub meaning: &'static str,
+    /// Every problem of the type carries it (the type's schema requires it);
+    /// otherwise only where `meaning` says.
+    pub always: bool,
+}
+
+const fn always(name: &'static str, meaning: &'static str) -> Member {
+    Member { name, meaning, always: true }
+}
+
+const fn sometimes(name: &'static str, meaning: &'static str) -> Member {
+    Member { name, meaning, always: false }
+}
+
 const RETRY: Option<(&str, &str)> = Some(("Retry-After", "seconds to wait before retrying"));
 /// The member every refusal of create and reschedule carries.
-const ALTERNATIVES: (&str, &str) = (
+const ALTERNATIVES: Member = sometimes(
     "alternatives",
     "on create and reschedule: up to 3 bookable `{start_at, end_at}` of the same length and quantity, nearest to the requested start within 7 days either side; `[]` when there is none",
 );
 
 /// The member a full interval's refusal of a new booking carries.
-const WAITLIST_LENGTH: (&str, &str) = (
+const WAITLIST_LENGTH: Member = sometimes(
     "waitlist_length",
     "on create: how many waiting-list entries wait for intervals overlapping this one (join with `POST /v1/waitlist`)",
+);
+
+/// The member a refusal of one item of a bundle carries.
+const ITEM_POINTER: Member = sometimes(
+    "item_pointer",
+    "on a bundle: the item refused, as a JSON Pointer into the request (`/items/1`); nothing was booked",
 );
 
 /// One row per problem type; `example` is the detail and the extension
@@ -65,7 +89,10 @@ macro_rules! catalogue {
                         status: $status,
                         title: $title,
                         when: $when,
-                        members: &[$($member),*],
+                        members: {
+                            const MEMBERS: &[Member] = &[$($member),*];
+                            MEMBERS
+                        },
                         header: $header,
                     }),*
                 }
@@ -90,12 +117,13 @@ catalogue! {
         title: "Capacity exceeded",
         when: "The requested quantity does not fit: at some instant of the interval the resource's blocking bookings plus the request would exceed its capacity. Retry with at most `available` units, or another interval.",
         members: [
-            ("resource_id", "the resource asked for"),
-            ("capacity", "the resource's capacity"),
-            ("requested", "the quantity asked for"),
-            ("available", "the largest quantity that would fit over the whole interval"),
+            always("resource_id", "the resource asked for"),
+            always("capacity", "the resource's capacity"),
+            always("requested", "the quantity asked for"),
+            always("available", "the largest quantity that would fit over the whole interval"),
             WAITLIST_LENGTH,
             ALTERNATIVES,
+            ITEM_POINTER,
         ],
         header: None,
         example: ("Only 2 of the 3 requested units are free over the whole interval.",
@@ -106,7 +134,7 @@ catalogue! {
         status: 409,
         title: "No resource available",
         when: "A booking through a group found no member for which every rule passes (capacity, opening hours, policy, duplicates) over the interval. `alternatives` are the nearest intervals some member could take.",
-        members: [("group_id", "the group asked for"), WAITLIST_LENGTH, ALTERNATIVES],
+        members: [always("group_id", "the group asked for"), WAITLIST_LENGTH, ALTERNATIVES, ITEM_POINTER],
         header: None,
         example: ("None of the group's 5 members is free over the whole interval.",
             {"group_id": "0193a5c2-8c2f-7d4b-ae3f-2a5c6d7e8f90", "waitlist_length": 3, "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}]}),
@@ -117,8 +145,9 @@ catalogue! {
         title: "Duplicate booking",
         when: "The customer already holds a blocking booking of this resource that overlaps the interval.",
         members: [
-            ("existing_booking_id", "the booking that overlaps"),
+            always("existing_booking_id", "the booking that overlaps"),
             ALTERNATIVES,
+            ITEM_POINTER,
         ],
         header: None,
         example: ("The customer already has a booking of this resource that overlaps the interval.",
@@ -130,9 +159,9 @@ catalogue! {
         title: "Invalid state transition",
         when: "The action is not allowed from the booking's current status.",
         members: [
-            ("current_status", "the booking's status now"),
-            ("action", "the action that was refused"),
-            ("allowed_actions", "the actions allowed from the current status"),
+            always("current_status", "the booking's status now"),
+            always("action", "the action that was refused"),
+            always("allowed_actions", "the actions allowed from the current status"),
         ],
         header: None,
         example: ("A cancelled booking cannot be confirmed.",
@@ -143,17 +172,17 @@ catalogue! {
         status: 409,
         title: "Series conflict",
         when: "Occurrences of a recurring series cannot be booked: in `all_or_nothing` mode any one refuses the series (nothing was booked); in `skip_conflicts` mode, every one did. `occurrences` lists each refused occurrence with the problem it alone would have got (its `type`, `detail` and `alternatives`): move or drop those and send the series again.",
-        members: [("occurrences", "every refused occurrence: `{start_at, end_at, type, title, status, detail, alternatives}`")],
+        members: [always("occurrences", "every refused occurrence: `{start_at, end_at, type, code, title, status, detail, alternatives}`")],
         header: None,
         example: ("1 occurrences of the series cannot be booked; see `occurrences`.",
-            {"occurrences": [{"start_at": "2027-12-21T17:00:00Z", "end_at": "2027-12-21T18:00:00Z", "type": "/problems/outside-opening-hours", "title": "Outside opening hours", "status": 409, "detail": "The resource is closed at some time of the interval.", "alternatives": []}]}),
+            {"occurrences": [{"start_at": "2027-12-21T17:00:00Z", "end_at": "2027-12-21T18:00:00Z", "type": "/problems/outside-opening-hours", "code": "outside-opening-hours", "title": "Outside opening hours", "status": 409, "detail": "The resource is closed at some time of the interval.", "alternatives": []}]}),
     },
     WaitlistNotNeeded {
         slug: "waitlist-not-needed",
         status: 409,
         title: "Waiting list not needed",
         when: "A request to join a waiting list that would be booked right now: `available` units are free over the whole interval and no one waiting before would take them. Book it instead.",
-        members: [("available", "the largest quantity that would fit over the whole interval")],
+        members: [always("available", "the largest quantity that would fit over the whole interval")],
         header: None,
         example: ("2 units are free over the whole interval: book it instead of waiting.", {"available": 2}),
     },
@@ -162,7 +191,7 @@ catalogue! {
         status: 409,
         title: "Already on the waiting list",
         when: "The customer already has a waiting or offered entry for an overlapping interval of this resource or group: one place per customer. Show or leave that entry.",
-        members: [("entry_id", "the customer's entry")],
+        members: [always("entry_id", "the customer's entry")],
         header: None,
         example: ("The customer already waits for an overlapping interval of this resource or group.",
             {"entry_id": "0193a5c2-9d3a-7e5c-bf4a-3b6d7e8f9a01"}),
@@ -172,7 +201,7 @@ catalogue! {
         status: 409,
         title: "Waiting-list entry closed",
         when: "The entry is no longer in the queue (accepted, declined, expired, left or lapsed): nothing to leave.",
-        members: [("current_status", "the entry's status")],
+        members: [always("current_status", "the entry's status")],
         header: None,
         example: ("The entry is expired: it is no longer in the queue.", {"current_status": "expired"}),
     },
@@ -181,7 +210,7 @@ catalogue! {
         status: 409,
         title: "Hold expired",
         when: "The hold ran out before it was confirmed; the booking is now `expired`. Book again.",
-        members: [("hold_expired_at", "when the hold ran out")],
+        members: [always("hold_expired_at", "when the hold ran out")],
         header: None,
         example: ("The hold expired before it was confirmed.", {"hold_expired_at": "2026-11-22T10:10:00Z"}),
     },
@@ -191,8 +220,9 @@ catalogue! {
         title: "Resource inactive",
         when: "The resource is deactivated: it takes no new bookings or reschedules.",
         members: [
-            ("resource_id", "the inactive resource"),
+            always("resource_id", "the inactive resource"),
             ALTERNATIVES,
+            ITEM_POINTER,
         ],
         header: None,
         example: ("The resource is inactive and takes no new bookings.",
@@ -204,8 +234,8 @@ catalogue! {
         title: "Cut-off passed",
         when: "A customer may cancel or reschedule only until the resource's cut-off before the booking starts; that moment has passed. An admin can still do it.",
         members: [
-            ("action", "`cancel` or `reschedule`"),
-            ("cutoff_at", "the last instant the action was allowed"),
+            always("action", "`cancel` or `reschedule`"),
+            always("cutoff_at", "the last instant the action was allowed"),
             ALTERNATIVES,
         ],
         header: None,
@@ -218,9 +248,10 @@ catalogue! {
         title: "Notice too short",
         when: "The booking starts sooner than the resource's minimum notice allows. Start at `earliest_start_at` or later.",
         members: [
-            ("min_notice_seconds", "the minimum notice"),
-            ("earliest_start_at", "the earliest start allowed now"),
+            always("min_notice_seconds", "the minimum notice"),
+            always("earliest_start_at", "the earliest start allowed now"),
             ALTERNATIVES,
+            ITEM_POINTER,
         ],
         header: None,
         example: ("Bookings of this resource need 3600 s of notice.",
@@ -232,9 +263,10 @@ catalogue! {
         title: "Beyond the booking horizon",
         when: "The booking starts later than the resource takes bookings ahead. Start at `latest_start_at` or earlier, or come back later.",
         members: [
-            ("max_advance_seconds", "how far ahead bookings are taken"),
-            ("latest_start_at", "the latest start allowed now"),
+            always("max_advance_seconds", "how far ahead bookings are taken"),
+            always("latest_start_at", "the latest start allowed now"),
             ALTERNATIVES,
+            ITEM_POINTER,
         ],
         header: None,
         example: ("This resource takes bookings up to 7776000 s ahead.",
@@ -246,9 +278,10 @@ catalogue! {
         title: "Outside opening hours",
         when: "The booking does not lie wholly inside the resource's opening hours. `open_intervals` lists the open time of the local date it starts on.",
         members: [
-            ("time_zone", "the resource's time zone, in which the hours are kept"),
-            ("open_intervals", "that local date's open time: `{start_at, end_at}` in UTC and `{local_start, local_end}` in the resource's zone"),
+            always("time_zone", "the resource's time zone, in which the hours are kept"),
+            always("open_intervals", "that local date's open time: `{start_at, end_at}` in UTC and `{local_start, local_end}` in the resource's zone"),
             ALTERNATIVES,
+            ITEM_POINTER,
         ],
         header: None,
         example: ("The resource is open 09:00-17:00 (Europe/Berlin) that day.",
@@ -261,8 +294,9 @@ catalogue! {
         title: "Not on the slot grid",
         when: "Bookings of this resource start on a grid of `slot_step_seconds`, counted from the start of the open interval (local midnight without opening hours).",
         members: [
-            ("slot_step_seconds", "the grid's step"),
+            always("slot_step_seconds", "the grid's step"),
             ALTERNATIVES,
+            ITEM_POINTER,
         ],
         header: None,
         example: ("Bookings start every 900 s from the opening time.", {"slot_step_seconds": 900, "alternatives": [{"start_at": "2027-03-29T11:00:00Z", "end_at": "2027-03-29T12:00:00Z"}, {"start_at": "2027-03-29T08:00:00Z", "end_at": "2027-03-29T09:00:00Z"}]}),
@@ -273,9 +307,10 @@ catalogue! {
         title: "Booking limit reached",
         when: "The customer already holds as many active bookings (blocking, not yet ended) of this resource as its policy allows.",
         members: [
-            ("limit", "the most active bookings a customer may hold"),
-            ("active_bookings", "how many the customer holds"),
+            always("limit", "the most active bookings a customer may hold"),
+            always("active_bookings", "how many the customer holds"),
             ALTERNATIVES,
+            ITEM_POINTER,
         ],
         header: None,
         example: ("A customer may hold 2 active bookings of this resource.", {"limit": 2, "active_bookings": 2, "alternatives": []}),
@@ -285,7 +320,7 @@ catalogue! {
         status: 409,
         title: "Capacity below commitments",
         when: "The new capacity is lower than the peak usage of the resource's future blocking bookings.",
-        members: [("peak_usage", "the highest number of units booked at one instant in the future")],
+        members: [always("peak_usage", "the highest number of units booked at one instant in the future")],
         header: None,
         example: ("Future bookings use up to 8 units at once; capacity cannot go below that.", {"peak_usage": 8}),
     },
@@ -294,7 +329,7 @@ catalogue! {
         status: 409,
         title: "Resource has bookings",
         when: "The resource has future blocking bookings and cannot be deleted; deactivate it instead.",
-        members: [("blocking_bookings", "how many future blocking bookings it has")],
+        members: [always("blocking_bookings", "how many future blocking bookings it has")],
         header: None,
         example: ("The resource has 3 future blocking bookings; deactivate it instead.", {"blocking_bookings": 3}),
     },
@@ -303,7 +338,7 @@ catalogue! {
         status: 409,
         title: "Already exists",
         when: "Another object already uses this unique value (resource names and customer e-mails are unique, ignoring case).",
-        members: [("field", "the field whose value is taken")],
+        members: [always("field", "the field whose value is taken")],
         header: None,
         example: ("A resource named 'Court 1' already exists.", {"field": "name"}),
     },
@@ -321,7 +356,7 @@ catalogue! {
         status: 412,
         title: "Precondition failed",
         when: "The `If-Match` ETag does not match the current version: someone changed the object since you read it. Nothing was changed; read it again and reapply.",
-        members: [("current_etag", "the object's current ETag")],
+        members: [always("current_etag", "the object's current ETag")],
         header: None,
         example: ("The ETag in If-Match is not the current one.", {"current_etag": "\"4\""}),
     },
@@ -330,7 +365,7 @@ catalogue! {
         status: 428,
         title: "Precondition required",
         when: "This write needs an `If-Match` header with the ETag you last read, so that it cannot overwrite a change you have not seen.",
-        members: [("required_header", "the header to send")],
+        members: [always("required_header", "the header to send")],
         header: None,
         example: ("This request needs an If-Match header.", {"required_header": "If-Match"}),
     },
@@ -339,7 +374,7 @@ catalogue! {
         status: 422,
         title: "Validation error",
         when: "The request is well-formed but some values are not acceptable. Each entry of `errors` points at one value (a JSON Pointer into the body, or `/name` of a query parameter).",
-        members: [("errors", "a list of `{pointer, detail}`")],
+        members: [always("errors", "a list of `{pointer, detail}`"), ITEM_POINTER],
         header: None,
         example: ("The request has 1 invalid value.",
             {"errors": [{"pointer": "/capacity", "detail": "must be between 1 and 1000000"}]}),
@@ -482,6 +517,7 @@ impl ProblemType {
         let (detail, members) = self.example_parts();
         let mut body = json!({
             "type": format!("/problems/{}", info.slug),
+            "code": info.slug,
             "title": info.title,
             "status": info.status,
             "detail": detail,
@@ -516,8 +552,13 @@ mod tests {
             assert_eq!(example["status"], kind.info().status, "{}", kind.slug());
             // The `Problem` schema's maxLength of `title`.
             assert!(kind.info().title.chars().count() <= 100, "{}", kind.slug());
-            for (member, _) in kind.info().members {
-                assert!(example.get(member).is_some(), "{} example lacks {member}", kind.slug());
+            for member in kind.info().members.iter().filter(|m| m.always) {
+                assert!(example.get(member.name).is_some(), "{} example lacks {}", kind.slug(), member.name);
+            }
+            let standard = ["type", "code", "title", "status", "detail", "instance"];
+            for name in example.as_object().into_iter().flat_map(|o| o.keys()) {
+                let declared = kind.info().members.iter().any(|m| m.name == name);
+                assert!(declared || standard.contains(&name.as_str()), "{} example has undeclared {name}", kind.slug());
             }
         }
     }

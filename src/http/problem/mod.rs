@@ -5,7 +5,7 @@
 //! - `value`: the `Problem` a handler returns, and its rendering;
 //! - `middleware`: renders problems with their request context and turns
 //!   the framework's bare error responses into problems;
-//! - `openapi`: the `Problem` schema and the documented error responses.
+//! - `openapi`: each type's schema and the documented error responses.
 //!
 //! How a service error becomes a problem lives next door, in
 //! `http::service_error`.
@@ -15,9 +15,10 @@ mod middleware;
 mod openapi;
 mod value;
 
-pub use catalogue::{ProblemInfo, ProblemType};
+pub use catalogue::{Member, ProblemInfo, ProblemType};
 pub use middleware::{ProblemContext, finalize, finish_problems, instance_of};
 pub use openapi::{
-    Alternative, OccurrenceProblem, OpenInterval, ProblemSchema, add_problem_responses, problem_responses,
+    Alternative, BookingAction, OccurrenceProblem, OpenInterval, add_problem_responses, documented_types,
+    problem_responses, schema_name, type_schema,
 };
 pub use value::{FieldError, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS};

@@ -117,6 +117,7 @@ impl Problem {
         let info = self.kind.info();
         let mut body = Map::new();
         body.insert("type".into(), Value::String(format!("{base}/problems/{}", info.slug)));
+        body.insert("code".into(), Value::String(info.slug.into()));
         body.insert("title".into(), Value::String(info.title.into()));
         body.insert("status".into(), Value::from(info.status));
         body.insert("detail".into(), Value::String(self.detail.clone()));
@@ -196,6 +197,7 @@ mod tests {
             .with("field", "name")
             .body("https://berth.example", Some("urn:uuid:x"));
         assert_eq!(body["type"], "https://berth.example/problems/already-exists");
+        assert_eq!(body["code"], "already-exists");
         assert_eq!(body["status"], 409);
         assert_eq!(body["title"], "Already exists");
         assert_eq!(body["detail"], "taken");

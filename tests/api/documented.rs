@@ -1,0 +1,71 @@
+//! The runtime half of the contract: every problem any test receives is one
+//! its operation documents, with exactly the members its type's schema
+//! declares. `TestApp::send_as` runs this on every reply, so the whole
+//! suite checks it on real refusals.
+
+use std::{collections::HashMap, sync::OnceLock};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Reply, spec, spec_operation};
+
+/// Panics unless a problem reply's status and type are documented for its
+/// operation and its body validates against the type's schema, closed to
+/// undeclared members.
+#[track_caller]
+pub fn assert_documented(reply: &Reply) {
+    let is_problem = reply.header("content-type") == Some("application/problem+json");
+    if !is_problem {
+        return;
+    }
+    let Some(operation) = spec_operation(&reply.method, &reply.path) else {
+        // No route: the router's 404 and 405 are not an operation's.
+        return;
+    };
+    let (method, path, status) = (&reply.method, &reply.path, reply.status.as_u16());
+    let content = &operation["responses"][status.to_string()]["content"]["application/problem+json"];
+    assert!(content.is_object(), "{method} {path} answered {status}, which it does not document: {}", reply.text);
+    let code = reply.body["code"].as_str().unwrap_or_else(|| panic!("problem without a code: {}", reply.text));
+    assert!(
+        content["examples"][code].is_object(),
+        "{method} {path} answered {status} `{code}`, a type it does not document: {}",
+        reply.text
+    );
+    let errors: Vec<String> =
+        validator(code).iter_errors(&reply.body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{method} {path}: `{code}` does not match its schema: {errors:?}\n{}", reply.text);
+}
+
+/// The validator of a problem type's schema, closed: a member the schema
+/// does not declare is an error.
+pub fn validator(code: &str) -> &'static jsonschema::Validator {
+    static VALIDATORS: OnceLock<HashMap<String, jsonschema::Validator>> = OnceLock::new();
+    let validators = VALIDATORS.get_or_init(|| {
+        let components = &spec()["components"];
+        components["schemas"]
+            .as_object()
+            .expect("schemas")
+            .iter()
+            .filter_map(|(name, schema)| {
+                let code = schema["properties"]["code"]["const"].as_str()?;
+                let mut closed = schema.clone();
+                closed["additionalProperties"] = json!(false);
+                // The type's `$ref`s point into the spec's components.
+                closed["components"] = components.clone();
+                let validator = jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft202012)
+                    .should_validate_formats(true)
+                    .build(&closed)
+                    .unwrap_or_else(|e| panic!("{name} is not a valid schema: {e}"));
+                Some((code.to_owned(), validator))
+            })
+            .collect()
+    });
+    validators.get(code).unwrap_or_else(|| panic!("no schema has code `{code}`"))
+}
+
+/// A value as the validator sees it, for tests of the check itself.
+pub fn problems_of(value: &Value) -> Vec<String> {
+    let code = value["code"].as_str().unwrap_or_default();
+    validator(code).iter_errors(value).map(|e| e.to_string()).collect()
+}
