@@ -14,6 +14,10 @@ use axum::{
 };
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{ObjectBuilder, Ref, RefOr, Schema, schema::Type},
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -36,14 +40,63 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The `data` of a `change` message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChangeMessage {
     pub resource_id: Uuid,
     /// The changed window (what bookings occupy, buffers included); both
     /// null when all of the resource's time may have changed (its schedule,
     /// policy or capacity changed, or it was deleted).
+    #[schema(required = true)]
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(required = true)]
     pub end_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One message of the stream as a Server-Sent Events parser reads it:
+/// `event`, `id` and `data` are the fields of the message (the first
+/// message carries only `id`), `data` a `ChangeMessage` as JSON. Described
+/// this way (OpenAPI 3.1: the schema of an event stream describes each
+/// event), a validator can check a real stream message by message.
+pub struct ChangeStreamMessage;
+
+impl utoipa::PartialSchema for ChangeStreamMessage {
+    fn schema() -> RefOr<Schema> {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "One message of the stream: `event: change`, `id: <position>`, `data: <ChangeMessage as JSON>`; \
+the first message carries only its `id`.",
+            ))
+            .property(
+                "event",
+                string().enum_values(Some(["change"])).description(Some("`change`; absent on the first message")),
+            )
+            .property(
+                "id",
+                string()
+                    .pattern(Some("^[0-9]{1,19}$"))
+                    .max_length(Some(19))
+                    .description(Some("The change's position in the event feed: send it back as `Last-Event-ID`")),
+            )
+            .required("id")
+            .property(
+                "data",
+                string()
+                    .content_media_type("application/json")
+                    .content_schema(Some(Ref::from_schema_name("ChangeMessage")))
+                    .max_length(Some(200))
+                    .description(Some("A `ChangeMessage`, as JSON; absent on the first message")),
+            )
+            .build()
+            .into()
+    }
+}
+
+impl ToSchema for ChangeStreamMessage {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("ChangeMessage".into(), ChangeMessage::schema()));
+    }
 }
 
 problems!(ResourceChangesErrors, api: MalformedRequest, NotFound);
@@ -66,8 +119,8 @@ problems!(ResourceChangesErrors, api: MalformedRequest, NotFound);
         ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received", pattern = "^[0-9]{1,19}$", max_length = 19),
     ),
     responses(
-        (status = 200, description = "The stream (`text/event-stream`); each `data` is a ChangeMessage",
-            content_type = "text/event-stream", body = String),
+        (status = 200, description = "The stream (`text/event-stream`); the schema describes each message",
+            content_type = "text/event-stream", body = inline(ChangeStreamMessage)),
         ResourceChangesErrors,
     )
 )]

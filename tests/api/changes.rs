@@ -8,7 +8,9 @@ use crate::helpers::{TestApp, slot};
 
 /// Reads `count` `change` messages (id, data) from an event stream, after
 /// its first message, which carries only the id it starts at.
+/// Every message read is checked against the stream's schema in the spec.
 async fn read_changes(response: reqwest::Response, count: usize) -> Vec<(String, Value)> {
+    let path = response.url().path().to_owned();
     let mut body = response.bytes_stream();
     let mut text = String::new();
     let mut changes = Vec::new();
@@ -19,6 +21,13 @@ async fn read_changes(response: reqwest::Response, count: usize) -> Vec<(String,
         while let Some(end) = text.find("\n\n") {
             let block: String = text.drain(..end + 2).collect();
             let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).map(str::to_owned);
+            let message: serde_json::Map<String, Value> = ["event", "id", "data"]
+                .into_iter()
+                .filter_map(|name| Some((name.to_owned(), Value::String(field(&format!("{name}:"))?))))
+                .collect();
+            if !message.is_empty() {
+                crate::documented::assert_stream_message(&path, &Value::Object(message));
+            }
             if changes.is_empty() && field("event:").is_none() && field("data:").is_none() {
                 assert!(field("id:").is_some_and(|id| id.parse::<i64>().is_ok()), "{block}");
             }

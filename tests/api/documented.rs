@@ -69,3 +69,59 @@ pub fn problems_of(value: &Value) -> Vec<String> {
     let code = value["code"].as_str().unwrap_or_default();
     validator(code).iter_errors(value).map(|e| e.to_string()).collect()
 }
+
+/// Panics unless one message of an event stream (its fields `event`, `id`,
+/// `data` as an SSE parser reads them) matches the schema the operation
+/// documents for its stream, and its `data` the JSON schema named there,
+/// closed to undeclared members.
+#[track_caller]
+pub fn assert_stream_message(path: &str, message: &Value) {
+    let operation = spec_operation(&reqwest::Method::GET, path).expect("a documented stream");
+    let schema = &operation["responses"]["200"]["content"]["text/event-stream"]["schema"];
+    let errors = errors_of(schema, message, false);
+    assert!(errors.is_empty(), "{path}: message {message} does not match the stream's schema: {errors:?}");
+    if let Some(data) = message["data"].as_str() {
+        let data: Value = serde_json::from_str(data).expect("data is JSON");
+        let errors = errors_of(&schema["properties"]["data"]["contentSchema"], &data, true);
+        assert!(errors.is_empty(), "{path}: data {data} does not match its schema: {errors:?}");
+    }
+}
+
+/// `value`'s errors against a schema of the spec (`$ref`s resolved in it).
+fn errors_of(schema: &Value, value: &Value, closed: bool) -> Vec<String> {
+    let components = &spec()["components"];
+    let mut root = match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            components["schemas"][reference.trim_start_matches("#/components/schemas/")].clone()
+        }
+        None => schema.clone(),
+    };
+    if closed {
+        root["additionalProperties"] = json!(false);
+    }
+    root["components"] = components.clone();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .expect("a valid schema");
+    validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+}
+
+#[test]
+fn the_check_refuses_a_missing_member_an_undeclared_one_and_a_mistyped_one() {
+    let example = berth::http::problem::ProblemType::CapacityExceeded.example();
+    assert!(problems_of(&example).is_empty(), "{:?}", problems_of(&example));
+    let mut missing = example.clone();
+    missing.as_object_mut().unwrap().remove("available");
+    assert!(!problems_of(&missing).is_empty());
+    let mut undeclared = example.clone();
+    undeclared["cutoff_at"] = json!("2027-03-28T07:00:00Z");
+    assert!(!problems_of(&undeclared).is_empty());
+    let mut mistyped = example.clone();
+    mistyped["available"] = json!("2");
+    assert!(!problems_of(&mistyped).is_empty());
+    let mut wrong_status = example;
+    wrong_status["status"] = json!(422);
+    assert!(!problems_of(&wrong_status).is_empty());
+}
