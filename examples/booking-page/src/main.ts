@@ -6,9 +6,12 @@
 // - hold a slot (`POST /v1/bookings`, `hold: true`) with an Idempotency-Key,
 //   retried with the same key when the network fails; a countdown to the
 //   hold's end; confirm or cancel it (`If-Match` with the hold's ETag);
-// - every refusal is a problem: a 409 shows its title and detail and offers
-//   its `alternatives` as buttons; a 412 reloads the booking and says why; a
-//   429 waits the `Retry-After` it names;
+// - every refusal is a problem: its title and detail are shown; where the
+//   page reacts to one, it switches on the problem's `code` over exactly the
+//   problem types the spec gives that operation (exhaustively: a type the
+//   spec adds is a compile error until the page decides what to do with
+//   it); a 409 offers its `alternatives` as buttons; a 412 reloads the
+//   booking and says why; a 429 waits the `Retry-After` it names;
 // - the week reloads when `GET /v1/resources/{id}/changes` (Server-Sent
 //   Events) says the resource's time changed, e.g. someone else booked;
 // - a full slot (409 `capacity-exceeded`, with its `waitlist_length`) can
@@ -32,17 +35,37 @@
 import createClient from "openapi-fetch";
 import type { components, paths } from "./berth";
 
-type Problem = components["schemas"]["Problem"];
+/**
+ * Any problem berth answers with: one of the spec's `…Problem` types, a
+ * union discriminated on `code` (the type's slug, a constant in each). As
+ * such only the members every type has (code, title, detail, status) can
+ * be read from it: enough to show any refusal.
+ */
+type Problem = Extract<components["schemas"][keyof components["schemas"]], { code: string }>;
+/**
+ * The problems an operation can answer with: the bodies of its 4xx and 5xx
+ * responses. Switch on `code` to reach a type's own members.
+ */
+type ProblemOf<Operation> = Operation extends { responses: infer Responses }
+  ? {
+      [Status in keyof Responses]: `${Status & number}` extends `4${string}` | `5${string}`
+        ? Responses[Status] extends { content: { "application/problem+json": infer Body } }
+          ? Body
+          : never
+        : never;
+    }[keyof Responses]
+  : never;
+/** Why a hold (`POST /v1/bookings`) was refused. */
+type HoldProblem = ProblemOf<paths["/v1/bookings"]["post"]>;
+/** Why joining a waiting list (`POST /v1/waitlist`) was refused. */
+type JoinProblem = ProblemOf<paths["/v1/waitlist"]["post"]>;
+/** Why confirming or cancelling a booking was refused. */
+type ActProblem = ProblemOf<paths["/v1/bookings/{id}/confirm"]["post"] | paths["/v1/bookings/{id}/cancel"]["post"]>;
+type Alternative = components["schemas"]["Alternative"];
 type Booking = components["schemas"]["BookingResponse"];
 type Resource = components["schemas"]["ResourceResponse"];
 type Slot = components["schemas"]["SlotResponse"];
 type Entry = components["schemas"]["WaitlistEntryResponse"];
-/**
- * Members of the waiting-list problems that the spec's `Problem` schema
- * does not list: `waitlist_length` (capacity-exceeded: how many already
- * wait) and `entry_id` (already-on-waitlist: the entry that waits).
- */
-type WaitlistProblem = Problem & { waitlist_length?: number | null; entry_id?: string | null };
 /** The slot a refused request asked for, to wait for it or book it. */
 type Attempt = { startAt: string; endAt: string };
 
@@ -89,7 +112,7 @@ async function patientFetch(request: Request): Promise<Response> {
     }
     // 429, or this very request still running under its key (a retry after
     // the network lost the first answer): wait as berth asks, send again.
-    const busy = response.status === 429 || (response.status === 409 && (await slugOf(response)) === "idempotency-key-in-use");
+    const busy = response.status === 429 || (response.status === 409 && (await codeOf(response)) === "idempotency-key-in-use");
     if (busy && attempt < 4) {
       const wait = Number(response.headers.get("retry-after") ?? "1");
       say(`berth asks us to wait ${wait} s…`);
@@ -101,10 +124,11 @@ async function patientFetch(request: Request): Promise<Response> {
   }
 }
 
-async function slugOf(response: Response): Promise<string> {
+/** The `code` of the problem a raw answer carries ("" for none). */
+async function codeOf(response: Response): Promise<string> {
   try {
     const body = await response.clone().json();
-    return typeof body?.type === "string" ? body.type.split("/").pop() : "";
+    return typeof body?.code === "string" ? body.code : "";
   } catch {
     return "";
   }
@@ -130,9 +154,6 @@ const berth = createClient<paths>({
   fetch: patientFetch,
   headers: token ? { Authorization: `Bearer ${token}` } : {},
 });
-
-/** The problem type's slug: switch on it, never on the prose. */
-const slug = (problem: Problem) => (typeof problem?.type === "string" ? problem.type.split("/").pop() ?? "" : "");
 
 /** Who the token says we are. */
 function claims(): { sub?: string; role?: string } {
@@ -398,7 +419,7 @@ async function hold(startAt: string, endAt: string, key = newKey()): Promise<voi
     return offerRetry("berth could not be reached, so we do not know whether the hold was made.", () => hold(startAt, endAt, key));
   }
   const { data, error, response } = answer;
-  if (!data) return showProblem(error, { startAt, endAt });
+  if (!data) return showProblem(error, holdOffers(error, { startAt, endAt }));
   quiet();
   state.hold = { booking: data, etag: response.headers.get("etag") ?? `"${data.version}"` };
   showHold();
@@ -432,22 +453,54 @@ async function act(action: "confirm" | "cancel", key = newKey()): Promise<void> 
     return offerRetry(`berth could not be reached to ${action}.`, () => act(action, key));
   }
   const { data, error, response } = answer;
-  if (!data) {
-    if (response.status === 412) {
+  if (!data) return actRefused(error);
+  quiet();
+  state.hold = { booking: data, etag: response.headers.get("etag") ?? `"${data.version}"` };
+  showHold();
+  void loadWeek();
+}
+
+/** Reacts to a refused confirm or cancel, by the problem's type: every one the spec gives them is named. */
+async function actRefused(problem: ActProblem): Promise<void> {
+  switch (problem?.code) {
+    case "precondition-failed":
       // Changed elsewhere (another tab, an admin, the hold ran out): show
       // what it is now instead of acting on what we last saw.
       await reloadHold();
       say("This booking changed since this page last saw it; here is how it is now. Try again if you still want to.");
       return;
+    case "hold-expired":
+    case "cutoff-passed":
+    case "invalid-state-transition":
+      // e.g. hold-expired: show the booking as it is now, then why, and
+      // the times berth offers instead.
+      await reloadHold();
+      return showProblem(problem, alternativeOffers(problem.alternatives));
+    case "idempotency-key-in-use":
+      // Still running after every retry: show where the booking stands.
+      await reloadHold();
+      return showProblem(problem);
+    case "idempotency-key-invalid":
+    case "idempotency-key-reused":
+    case "malformed-request":
+    case "validation-error":
+    case "unauthenticated":
+    case "not-found":
+    case "payload-too-large":
+    case "unsupported-media-type":
+    case "rate-limited":
+    case "internal-error":
+    case "schema-ahead-of-binary":
+    case "service-unavailable":
+      return showProblem(problem);
+    default: {
+      // Every problem type of these operations is named above, so this is
+      // `never`; one the spec adds is a compile error here. At run time: a
+      // body the spec does not describe (or none: hence `?.`).
+      const unnamed: never = problem;
+      return showProblem(unnamed);
     }
-    // e.g. 409 hold-expired: show the booking as it is now, then why.
-    if (response.status === 409) await reloadHold();
-    return showProblem(error);
   }
-  quiet();
-  state.hold = { booking: data, etag: response.headers.get("etag") ?? `"${data.version}"` };
-  showHold();
-  void loadWeek();
 }
 
 async function reloadHold() {
@@ -529,52 +582,93 @@ function showHold() {
 }
 
 /**
- * Any refusal: its title and detail; a 409's alternatives as buttons. For
- * a refused `attempt` at a slot: a full one can be waited for, and one the
- * waiting list says is free (`waitlist-not-needed`) can be booked.
+ * Any refusal: its title and detail (members every problem type has), then
+ * what the page `offers` for it. A 409 means the time changed under us:
+ * the week reloads.
  */
-function showProblem(problem: WaitlistProblem | undefined, attempt?: Attempt) {
+function showProblem(problem: Problem | undefined, offers: HTMLElement[] = []) {
   if (!problem || typeof problem !== "object") return say("berth answered with something that is not a problem.", "problem");
   const box = $("message");
   box.hidden = false;
   box.dataset.kind = "problem";
-  box.dataset.type = slug(problem);
+  box.dataset.type = problem.code ?? "";
   const title = document.createElement("h2");
   title.textContent = problem.title ?? "Refused";
   const detail = document.createElement("p");
   detail.textContent = problem.detail ?? "";
-  box.replaceChildren(title, detail);
-  if (attempt && slug(problem) === "capacity-exceeded") {
-    const wait = document.createElement("p");
-    const waiting = problem.waitlist_length ?? 0;
-    wait.className = "waiting";
-    wait.textContent =
-      waiting === 0 ? "Nobody is waiting for it yet. " : waiting === 1 ? "1 person is waiting. " : `${waiting} people are waiting. `;
-    wait.append(actionButton("Join the waiting list", "join-waitlist", () => joinWaitlist(attempt)));
-    box.append(wait);
-  }
-  if (attempt && slug(problem) === "waitlist-not-needed") {
-    const free = document.createElement("p");
-    const units = problem.available ? ` (${problem.available} free)` : "";
-    free.append(actionButton(`Book it instead${units}`, "book-instead", () => hold(attempt.startAt, attempt.endAt)));
-    box.append(free);
-  }
-  const alternatives = problem.alternatives ?? [];
-  if (problem.status === 409 && alternatives.length > 0) {
-    const offer = document.createElement("p");
-    offer.textContent = "Free nearby:";
-    for (const alternative of alternatives) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "alternative";
-      button.dataset.start = alternative.start_at;
-      button.textContent = `Hold ${whenText(alternative.start_at, alternative.end_at, state.resource?.time_zone ?? "UTC")}`;
-      button.onclick = () => void hold(alternative.start_at, alternative.end_at);
-      offer.append(button);
-    }
-    box.append(offer);
-  }
+  box.replaceChildren(title, detail, ...offers);
   if (problem.status === 409) void loadWeek();
+}
+
+/**
+ * What the page offers for a refused hold of the slot `attempt`, by the
+ * problem's type: every one the spec gives `POST /v1/bookings` is named.
+ */
+function holdOffers(problem: HoldProblem, attempt: Attempt): HTMLElement[] {
+  switch (problem?.code) {
+    case "capacity-exceeded":
+      // Full: wait for it (with how many already do), or take a time nearby.
+      return [waitlistOffer(problem.waitlist_length ?? 0, attempt), ...alternativeOffers(problem.alternatives)];
+    case "beyond-booking-horizon":
+    case "booking-limit-reached":
+    case "duplicate-booking":
+    case "no-resource-available":
+    case "not-on-slot-grid":
+    case "notice-too-short":
+    case "outside-opening-hours":
+    case "resource-inactive":
+      return alternativeOffers(problem.alternatives);
+    case "idempotency-key-in-use":
+    case "idempotency-key-invalid":
+    case "idempotency-key-reused":
+    case "malformed-request":
+    case "validation-error":
+    case "unauthenticated":
+    case "forbidden":
+    case "payload-too-large":
+    case "unsupported-media-type":
+    case "rate-limited":
+    case "internal-error":
+    case "schema-ahead-of-binary":
+    case "service-unavailable":
+      return [];
+    default: {
+      // Every problem type of the operation is named above, so this is
+      // `never`; one the spec adds is a compile error here. At run time: a
+      // body the spec does not describe (or none: hence `?.`), shown with
+      // nothing to offer.
+      const unnamed: never = problem;
+      void unnamed;
+      return [];
+    }
+  }
+}
+
+/** A full slot: how many wait for it, and a button to join them. */
+function waitlistOffer(waiting: number, attempt: Attempt): HTMLElement {
+  const wait = document.createElement("p");
+  wait.className = "waiting";
+  wait.textContent =
+    waiting === 0 ? "Nobody is waiting for it yet. " : waiting === 1 ? "1 person is waiting. " : `${waiting} people are waiting. `;
+  wait.append(actionButton("Join the waiting list", "join-waitlist", () => joinWaitlist(attempt)));
+  return wait;
+}
+
+/** The free times berth names near a refused one, as buttons that hold them (none: no offer). */
+function alternativeOffers(alternatives: Alternative[] | null | undefined): HTMLElement[] {
+  if (!alternatives?.length) return [];
+  const offer = document.createElement("p");
+  offer.textContent = "Free nearby:";
+  for (const alternative of alternatives) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "alternative";
+    button.dataset.start = alternative.start_at;
+    button.textContent = `Hold ${whenText(alternative.start_at, alternative.end_at, state.resource?.time_zone ?? "UTC")}`;
+    button.onclick = () => void hold(alternative.start_at, alternative.end_at);
+    offer.append(button);
+  }
+  return [offer];
 }
 
 /** A button in a message that starts an intent. */
@@ -605,15 +699,60 @@ async function joinWaitlist(attempt: Attempt, key = newKey()): Promise<void> {
     );
   }
   const { data, error } = answer;
-  if (!data) {
-    // Already waiting (another tab, an earlier visit): follow that entry.
-    const problem: WaitlistProblem | undefined = error;
-    if (problem && slug(problem) === "already-on-waitlist" && problem.entry_id) await readEntry(problem.entry_id);
-    return showProblem(problem, attempt);
-  }
+  if (!data) return joinRefused(error, attempt);
   quiet();
   state.waitlist = data;
   showWaitlist();
+}
+
+/**
+ * Reacts to a refused join of the slot `attempt`'s waiting list, by the
+ * problem's type: every one the spec gives `POST /v1/waitlist` is named.
+ */
+async function joinRefused(problem: JoinProblem, attempt: Attempt): Promise<void> {
+  switch (problem?.code) {
+    case "already-on-waitlist":
+      // Already waiting (another tab, an earlier visit): follow that entry.
+      await readEntry(problem.entry_id);
+      return showProblem(problem);
+    case "waitlist-not-needed": {
+      // Free after all: book it instead.
+      const free = document.createElement("p");
+      const units = problem.available ? ` (${problem.available} free)` : "";
+      free.append(actionButton(`Book it instead${units}`, "book-instead", () => hold(attempt.startAt, attempt.endAt)));
+      return showProblem(problem, [free]);
+    }
+    case "beyond-booking-horizon":
+    case "booking-limit-reached":
+    case "duplicate-booking":
+    case "no-resource-available":
+    case "not-on-slot-grid":
+    case "notice-too-short":
+    case "outside-opening-hours":
+    case "resource-inactive":
+      return showProblem(problem, alternativeOffers(problem.alternatives));
+    case "idempotency-key-in-use":
+    case "idempotency-key-invalid":
+    case "idempotency-key-reused":
+    case "malformed-request":
+    case "validation-error":
+    case "unauthenticated":
+    case "forbidden":
+    case "payload-too-large":
+    case "unsupported-media-type":
+    case "rate-limited":
+    case "internal-error":
+    case "schema-ahead-of-binary":
+    case "service-unavailable":
+      return showProblem(problem);
+    default: {
+      // Every problem type of the operation is named above, so this is
+      // `never`; one the spec adds is a compile error here. At run time: a
+      // body the spec does not describe (or none: hence `?.`).
+      const unnamed: never = problem;
+      return showProblem(unnamed);
+    }
+  }
 }
 
 /** Re-reads our entry while it can still change for us (waiting, or offered). */
