@@ -91,9 +91,7 @@ pub fn assert_stream_message(path: &str, message: &Value) {
 fn errors_of(schema: &Value, value: &Value, closed: bool) -> Vec<String> {
     let components = &spec()["components"];
     let mut root = match schema.get("$ref").and_then(Value::as_str) {
-        Some(reference) => {
-            components["schemas"][reference.trim_start_matches("#/components/schemas/")].clone()
-        }
+        Some(reference) => components["schemas"][reference.trim_start_matches("#/components/schemas/")].clone(),
         None => schema.clone(),
     };
     if closed {
