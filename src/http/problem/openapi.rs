@@ -20,7 +20,7 @@ use utoipa::{
         example::ExampleBuilder,
         extensions::Extensions,
         response::Response as OaResponse,
-        schema::{Discriminator, SchemaFormat, Type},
+        schema::{Discriminator, KnownFormat, SchemaFormat, Type},
     },
 };
 
@@ -240,6 +240,8 @@ pub fn type_schema(kind: ProblemType) -> Schema {
     let info = kind.info();
     let fixed = |value: Value| Extensions::from_iter([("const", value)]);
     let string = || ObjectBuilder::new().schema_type(Type::String);
+    // Text berth writes: any characters but NUL.
+    let prose = || string().pattern(Some("^[^\\u0000]*$"));
     let mut object = ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some(format!("`{}` ({}): {}", info.slug, info.status, info.when)))
@@ -257,15 +259,18 @@ pub fn type_schema(kind: ProblemType) -> Schema {
                 "The problem type, the last segment of `type`: switch on it (its values are fixed, whatever the deployment's URL).",
             )),
         )
-        .property("title", string().max_length(Some(100)))
+        .property("title", prose().max_length(Some(100)))
         .property(
             "status",
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                .minimum(Some(info.status))
+                .maximum(Some(info.status))
                 .extensions(Some(fixed(info.status.into())))
                 .description(Some("The HTTP status code, repeated.")),
         )
-        .property("detail", string().max_length(Some(2000)).description(Some("What happened this time, for humans.")))
+        .property("detail", prose().max_length(Some(2000)).description(Some("What happened this time, for humans.")))
         .property(
             "instance",
             string()
