@@ -17,6 +17,7 @@ mod client;
 mod limit;
 mod peer;
 mod report;
+mod rush;
 mod scenarios;
 mod search;
 mod series;
@@ -64,6 +65,8 @@ pub enum Scenario {
     Series,
     Search,
     Waitlist,
+    Rush,
+    Storm,
 }
 
 #[derive(Clone, Debug, clap::Args)]

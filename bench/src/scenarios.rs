@@ -123,6 +123,12 @@ async fn run_on(args: &RunArgs, database: &BenchDatabase) -> anyhow::Result<()> 
     if wants(args, Scenario::Search) {
         rows.extend(crate::search::search(args, &server, &api, &db, &database.url).await?);
     }
+    if wants(args, Scenario::Rush) {
+        rows.extend(crate::rush::rush(args, &server, &api, &db).await?);
+    }
+    if wants(args, Scenario::Storm) {
+        rows.push(crate::rush::storm(args, &server, &api, &db).await?);
+    }
     // Last: the queue it leaves behind (offers held, entries waiting) is
     // served by the sweeper, which the other scenarios should not pay for.
     if wants(args, Scenario::Waitlist) {

@@ -135,7 +135,9 @@ pub async fn resource_changes(
         Some(value) => value
             .to_str()
             .ok()
-            .and_then(|text| text.trim().parse::<i64>().ok())
+            .map(str::trim)
+            .filter(|text| (1..=19).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|text| text.parse::<i64>().ok())
             .ok_or_else(|| Problem::malformed("Last-Event-ID must be the id of a message of this stream."))?,
         None => events::latest_position(&state.db).await?,
     };

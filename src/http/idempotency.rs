@@ -99,7 +99,8 @@ impl Keyed {
 fn answer(found: Found) -> Option<Response> {
     match found {
         Found::Nothing => None,
-        Found::Replay(stored) => {
+        Found::Replay(mut stored) => {
+            stored.body = with_problem_codes(stored.body);
             let mut response = reply::send(&stored);
             response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
             crate::telemetry::idempotent_replay();
@@ -114,6 +115,34 @@ fn answer(found: Found) -> Option<Response> {
             .into_response(),
         ),
     }
+}
+
+/// A stored answer as this release writes it: an answer stored by a
+/// release before problems carried `code` (design §29) gets it, in the
+/// body and in each refused occurrence it lists, from the last segment of
+/// `type`. Any other answer is replayed byte for byte.
+fn with_problem_codes(body: Vec<u8>) -> Vec<u8> {
+    fn add_code(value: &mut serde_json::Value) -> bool {
+        let Some(object) = value.as_object_mut() else { return false };
+        let mut changed = false;
+        if !object.contains_key("code")
+            && let Some(slug) = object.get("type").and_then(|t| t.as_str()).and_then(|t| t.rsplit_once("/problems/"))
+        {
+            let slug = slug.1.to_owned();
+            object.insert("code".into(), slug.into());
+            changed = true;
+        }
+        for list in ["occurrences", "skipped"] {
+            if let Some(serde_json::Value::Array(items)) = object.get_mut(list) {
+                for item in items {
+                    changed |= add_code(item);
+                }
+            }
+        }
+        changed
+    }
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) else { return body };
+    if add_code(&mut value) { serde_json::to_vec(&value).unwrap_or(body) } else { body }
 }
 
 fn in_use() -> Response {
@@ -332,6 +361,22 @@ mod tests {
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_str(value).unwrap());
         parse_key(&headers)
+    }
+
+    #[test]
+    fn answers_stored_before_problems_had_a_code_are_replayed_with_it() {
+        let old = br#"{"type":"https://b.example/problems/series-conflict","status":409,"occurrences":[{"type":"/problems/capacity-exceeded"}]}"#;
+        let replayed: serde_json::Value = serde_json::from_slice(&with_problem_codes(old.to_vec())).unwrap();
+        assert_eq!(replayed["code"], "series-conflict");
+        assert_eq!(replayed["occurrences"][0]["code"], "capacity-exceeded");
+        let series = br#"{"id":"x","skipped":[{"type":"/problems/outside-opening-hours"}]}"#;
+        let replayed: serde_json::Value = serde_json::from_slice(&with_problem_codes(series.to_vec())).unwrap();
+        assert_eq!(replayed["skipped"][0]["code"], "outside-opening-hours");
+        assert!(replayed.get("code").is_none());
+        // Anything else, byte for byte.
+        for same in [&br#"{"type":"/problems/not-found","code":"not-found"}"#[..], br#"{"id": 1}"#, b"not json"] {
+            assert_eq!(with_problem_codes(same.to_vec()), same);
+        }
     }
 
     #[test]

@@ -75,7 +75,10 @@ async fn a_client_sees_a_booking_a_cancel_and_an_expiry_and_resumes_with_last_ev
         seen[1..].iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()
     );
 
-    let bad = app.client.get(app.url(&path)).header("last-event-id", "yesterday");
-    app.send(bad).await.assert_problem(400, "malformed-request");
+    // Only what the header's pattern admits: digits, 1 to 19 of them.
+    for bad in ["yesterday", "-5", "+5", "", "12345678901234567890"] {
+        let request = app.client.get(app.url(&path)).header("last-event-id", bad);
+        app.send(request).await.assert_problem(400, "malformed-request");
+    }
     app.get(&format!("/v1/resources/{}/changes", uuid::Uuid::now_v7())).await.assert_problem(404, "not-found");
 }

@@ -1,7 +1,7 @@
-//! The runtime half of the contract: every problem any test receives is one
-//! its operation documents, with exactly the members its type's schema
-//! declares. `TestApp::send_as` runs this on every reply, so the whole
-//! suite checks it on real refusals.
+//! The runtime half of the contract: every problem a test receives through
+//! `TestApp::send_as` (the shared client nearly every test uses) is one its
+//! operation documents, with exactly the members its type's schema
+//! declares, nested objects included: the suite checks it on real refusals.
 
 use std::{collections::HashMap, sync::OnceLock};
 
@@ -50,8 +50,9 @@ pub fn validator(code: &str) -> &'static jsonschema::Validator {
                 let code = schema["properties"]["code"]["const"].as_str()?;
                 let mut closed = schema.clone();
                 closed["additionalProperties"] = json!(false);
-                // The type's `$ref`s point into the spec's components.
-                closed["components"] = components.clone();
+                // The type's `$ref`s point into the spec's components,
+                // closed too: no undeclared member in a nested object.
+                closed["components"] = closed_components();
                 let validator = jsonschema::options()
                     .with_draft(jsonschema::Draft::Draft202012)
                     .should_validate_formats(true)
@@ -62,6 +63,18 @@ pub fn validator(code: &str) -> &'static jsonschema::Validator {
             .collect()
     });
     validators.get(code).unwrap_or_else(|| panic!("no schema has code `{code}`"))
+}
+
+/// The spec's components with every object schema closed to members it
+/// does not declare.
+fn closed_components() -> Value {
+    let mut components = spec()["components"].clone();
+    for schema in components["schemas"].as_object_mut().expect("schemas").values_mut() {
+        if schema.get("properties").is_some() && schema.get("additionalProperties").is_none() {
+            schema["additionalProperties"] = json!(false);
+        }
+    }
+    components
 }
 
 /// A value as the validator sees it, for tests of the check itself.
@@ -116,6 +129,9 @@ fn the_check_refuses_a_missing_member_an_undeclared_one_and_a_mistyped_one() {
     let mut undeclared = example.clone();
     undeclared["cutoff_at"] = json!("2027-03-28T07:00:00Z");
     assert!(!problems_of(&undeclared).is_empty());
+    let mut nested = example.clone();
+    nested["alternatives"][0]["quantity"] = json!(1);
+    assert!(!problems_of(&nested).is_empty());
     let mut mistyped = example.clone();
     mistyped["available"] = json!("2");
     assert!(!problems_of(&mistyped).is_empty());

@@ -43,7 +43,7 @@ const RETRY: Option<(&str, &str)> = Some(("Retry-After", "seconds to wait before
 /// The member every refusal of create and reschedule carries.
 const ALTERNATIVES: Member = sometimes(
     "alternatives",
-    "on create and reschedule: up to 3 bookable `{start_at, end_at}` of the same length and quantity, nearest to the requested start within 7 days either side; `[]` when there is none",
+    "on create, reschedule and joining a waiting list: up to 3 bookable `{start_at, end_at}` of the same length and quantity, nearest to the requested start within 7 days either side; `[]` when there is none",
 );
 
 /// The member a full interval's refusal of a new booking carries.
@@ -55,7 +55,7 @@ const WAITLIST_LENGTH: Member = sometimes(
 /// The member a refusal of one item of a bundle carries.
 const ITEM_POINTER: Member = sometimes(
     "item_pointer",
-    "on a bundle: the item refused, as a JSON Pointer into the request (`/items/1`); nothing was booked",
+    "on a bundle (made, confirmed or moved): the item refused, `/items/<index in the bundle>`; nothing was changed",
 );
 
 /// One row per problem type; `example` is the detail and the extension
@@ -238,6 +238,7 @@ catalogue! {
             always("action", "`cancel` or `reschedule`"),
             always("cutoff_at", "the last instant the action was allowed"),
             ALTERNATIVES,
+            ITEM_POINTER,
         ],
         header: None,
         example: ("Bookings of this resource can be cancelled until 24 hours before they start.",
