@@ -86,6 +86,9 @@ pub struct RunArgs {
     /// Seconds each timed phase runs (spread, lifecycle).
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// Clients that book at the same instant in `rush` (10,000 unless set).
+    #[arg(long)]
+    pub rush_clients: Option<usize>,
     /// A tiny run of every scenario, for CI: proves the tool works, measures nothing.
     #[arg(long)]
     pub smoke: bool,

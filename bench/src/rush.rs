@@ -1,7 +1,7 @@
 //! Scenarios `rush` and `storm`: the two moments a venue's booking page is
 //! hammered (issue #32).
 //!
-//! - `rush`: tickets open. N clients (10,000) ask at the same instant for
+//! - `rush`: tickets open. N clients (10,000; `--rush-clients`) ask at the same instant for
 //!   one unit each of a resource with C units (100), each its own customer,
 //!   each on its own connection. Exact means: C admitted, N − C refused
 //!   with `capacity-exceeded` (nothing else: no 5xx, no other problem), and
@@ -33,7 +33,7 @@ use crate::{
 };
 
 pub async fn rush(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConnection) -> anyhow::Result<Vec<Row>> {
-    let (capacity, clients) = (args.size(100, 10), args.size(10_000, 200));
+    let (capacity, clients) = (args.size(100, 10), args.rush_clients.unwrap_or(args.size(10_000, 200)));
     let hall = create_resource(api, "rush", capacity, None).await?;
     let people = many_customers(api, "rush", clients).await?;
     let slot = random_slot();
