@@ -59,10 +59,15 @@ pub async fn rush(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConne
     let verdict = if exact {
         format!("exact: {capacity} admitted, {full} refused capacity-exceeded")
     } else {
-        format!("NOT EXACT: {} admitted of {capacity}; {} refused otherwise", admitted.requests, clients as u64 - full - admitted.requests)
+        format!(
+            "NOT EXACT: {} admitted of {capacity}; {} refused otherwise",
+            admitted.requests,
+            clients as u64 - full - admitted.requests
+        )
     };
     let audit = checked(db).await;
-    let whole = format!("{clients} clients at once for {capacity} units in {:.2} s; {verdict}; {audit}", elapsed.as_secs_f64());
+    let whole =
+        format!("{clients} clients at once for {capacity} units in {:.2} s; {verdict}; {audit}", elapsed.as_secs_f64());
     Ok(vec![
         report::print("rush: admitted", &admitted, rss, whole),
         report::print("rush: refused", &refused, rss, "the same run's refusals".into()),

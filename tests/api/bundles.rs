@@ -231,3 +231,27 @@ async fn a_bundles_hold_ends_for_all_of_it_at_once() {
         assert_eq!(now.body["status"], "expired");
     }
 }
+
+/// A customer's move of a bundle past one item's cut-off is refused for
+/// that item, named by its place in the bundle; nothing moves.
+#[tokio::test]
+async fn a_customers_move_of_a_bundle_past_an_items_cutoff_names_that_item() {
+    use crate::policies::{app_at, at, resource};
+    let (app, clock) = app_at("2027-01-01T00:00:00Z").await;
+    let room = resource(&app, json!({})).await;
+    let instructor = resource(&app, json!({"policy": {"reschedule_cutoff_seconds": 7200}})).await;
+    let ada = app.create_customer("ada@example.com").await;
+    let when = ("2027-01-04T10:00:00Z".to_owned(), "2027-01-04T11:00:00Z".to_owned());
+    let made = app.post_json("/v1/bundles", &bundle(&[item(&room), item(&instructor)], &ada, &when)).await;
+    let first = made.assert_status(201).body["bookings"][0].clone();
+
+    clock.set(at("2027-01-04T08:00:00.000001Z"));
+    let target = json!({"start_at": "2027-01-04T12:00:00Z", "end_at": "2027-01-04T13:00:00Z"});
+    let request = app.client.post(app.url(&path(&first, "reschedule"))).json(&target);
+    let refused = app.send_as(request, Some(&crate::helpers::customer_token(&ada))).await;
+    let problem = refused.assert_problem(409, "cutoff-passed");
+    assert_eq!(problem["item_pointer"], "/items/1");
+    assert_eq!(problem["cutoff_at"], "2027-01-04T08:00:00Z");
+    let unmoved = app.get(&format!("/v1/bookings/{}", first["id"].as_str().unwrap())).await;
+    assert_eq!(unmoved.body["start_at"], first["start_at"]);
+}
