@@ -670,9 +670,8 @@ async fn slots(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConnecti
 }
 
 /// What autovacuum does to seeded rows in time, on PostgreSQL:
-/// `VACUUM (ANALYZE)`. SQLite has no visibility map; berth never runs its
-/// `ANALYZE` (with statistics, SQLite 3.51 plans this read worse: the
-/// week's p50 went from 24 to 72 ms, issue #32's note).
+/// `VACUUM (ANALYZE)`. SQLite has no visibility map (its `ANALYZE` was
+/// tried: the same plan and time for this read).
 pub(crate) async fn settle(db: &DatabaseConnection) -> anyhow::Result<()> {
     use sea_orm::{ConnectionTrait, DatabaseBackend};
     if db.get_database_backend() == DatabaseBackend::Postgres {

@@ -168,7 +168,7 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
     };
     // A new customer gets only what the queue would not (docs/design.md §24).
     let queue = ahead::waiting(db.conn(), resource, &plan.span).await?;
-    let usages = ahead::with_queue(resource, bookings::blocking_usage(db.conn(), &overlap).await?, queue);
+    let usages = ahead::with_queue(resource, bookings::blocking_timeline(db.conn(), &overlap).await?, queue);
     let timeline = capacity::timeline(&usages, &plan.span);
     let own = match search.customer {
         Some(customer) => {

@@ -318,3 +318,56 @@ async fn alternatives_never_start_in_the_past() {
     // 10:00 (now) and 12:00 are an hour away; 09:00 has begun, so 13:00.
     assert_eq!(offered, ["2027-01-04T10:00:00Z", "2027-01-04T12:00:00Z", "2027-01-04T13:00:00Z"]);
 }
+
+/// The timeline slot search and availability read (summed by instant in
+/// the database on SQLite, `store::bookings::blocking_timeline`) is the one
+/// the bookings make, as the capacity rule reads them: over random
+/// bookings with buffers, holds that ran out, cancellations and missed
+/// check-in deadlines, for whole and partial windows.
+#[tokio::test]
+async fn the_timeline_pages_read_is_the_one_the_bookings_make() {
+    use berth::domain::capacity::timeline;
+    use berth::store::bookings::{Overlap, blocking_timeline, blocking_usage};
+    for seed in 0..3 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let base = at("2027-03-11T00:00:00Z");
+        let (app, clock) = app_at("2027-03-10T00:00:00Z").await;
+        let policy = json!({"capacity": 50, "hold_ttl_seconds": 600,
+            "policy": {"buffer_after_seconds": 300, "check_in_window_seconds": 900}});
+        let room = resource(&app, policy).await;
+        let mut booked = 0;
+        for n in 0..40 {
+            let who = app.create_customer(&format!("c{seed}-{n}@example.com")).await;
+            let start = base + Duration::minutes(5 * rng.random_range(0..288));
+            let end = start + Duration::minutes(15 * rng.random_range(1..=12));
+            let mut body = json!({"resource_id": room["id"], "customer_id": who["id"],
+                "start_at": start.to_rfc3339(), "end_at": end.to_rfc3339()});
+            body["hold"] = json!(rng.random_bool(0.3));
+            let made = app.post_json("/v1/bookings", &body).await.assert_status(201).body.clone();
+            booked += 1;
+            if rng.random_bool(0.2) {
+                app.act(&made, "cancel").await.assert_status(200);
+            }
+        }
+        // Every hold has run out (unmarked: no sweeper ran), and the
+        // bookings that started before 11:45 missed their check-in.
+        let now = at("2027-03-11T12:00:00Z");
+        clock.set(now);
+        let resource = ResourceId(room["id"].as_str().unwrap().parse().unwrap());
+        let day = TimeRange::new(base, base + Duration::days(1)).unwrap();
+        let mut windows = vec![day];
+        for _ in 0..5 {
+            let from = base + Duration::minutes(5 * rng.random_range(0..288));
+            windows.push(TimeRange::new(from, from + Duration::minutes(5 * rng.random_range(1..=96))).unwrap());
+        }
+        for window in windows {
+            let overlap = Overlap { resource, range: &window, max_duration_seconds: 2_678_400, now, exclude: None };
+            let bookings = timeline(&blocking_usage(&app.db, &overlap).await.unwrap(), &window);
+            let read = timeline(&blocking_timeline(&app.db, &overlap).await.unwrap(), &window);
+            assert_eq!(read, bookings, "seed {seed}, window {window:?}");
+        }
+        let whole = Overlap { resource, range: &day, max_duration_seconds: 2_678_400, now, exclude: None };
+        let segments = timeline(&blocking_usage(&app.db, &whole).await.unwrap(), &day);
+        assert!(segments.len() > 10 && booked == 40, "seed {seed}: too few changes to compare ({})", segments.len());
+    }
+}

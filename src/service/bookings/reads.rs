@@ -64,7 +64,7 @@ pub async fn availability(
     };
     // What the queue would take is not there for a new customer (§24).
     let queue = ahead::waiting(db.conn(), &resource, &window).await?;
-    let usages = ahead::with_queue(&resource, bookings::blocking_usage(db.conn(), &overlap).await?, queue);
+    let usages = ahead::with_queue(&resource, bookings::blocking_timeline(db.conn(), &overlap).await?, queue);
     let open = resource.schedule.as_ref().map(|schedule| schedule.open_time(resource.time_zone, &window));
     let segments = capacity::timeline_open(&usages, open.as_deref(), &window);
     Ok((resource, segments))
