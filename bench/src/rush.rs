@@ -1,9 +1,9 @@
 //! Scenarios `rush` and `storm`: the two moments a venue's booking page is
 //! hammered (issue #32).
 //!
-//! - `rush`: tickets open. N clients (10,000; `--rush-clients`) ask at the same instant for
-//!   one unit each of a resource with C units (100), each its own customer,
-//!   each on its own connection. Exact means: C admitted, N − C refused
+//! - `rush`: tickets open. N clients (10,000; `--rush-clients`) ask at the
+//!   same instant for one unit each of a resource with C units (100), each
+//!   its own customer, each on its own connection. Exact means: C admitted, N − C refused
 //!   with `capacity-exceeded` (nothing else: no 5xx, no other problem), and
 //!   the audit clean. Latencies are printed apart for the admitted and the
 //!   refused, since a refusal should not wait behind the admissions.
@@ -55,7 +55,7 @@ pub async fn rush(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConne
     admitted.elapsed = elapsed;
     refused.elapsed = elapsed;
     let full = refused.count("409 capacity-exceeded");
-    let exact = admitted.requests == capacity as u64 && full + admitted.requests == clients as u64;
+    let exact = admitted.requests == capacity.min(clients) as u64 && full + admitted.requests == clients as u64;
     let verdict = if exact {
         format!("exact: {capacity} admitted, {full} refused capacity-exceeded")
     } else {
