@@ -57,7 +57,7 @@ pub async fn rush(args: &RunArgs, server: &Server, api: &Api, db: &DatabaseConne
     let full = refused.count("409 capacity-exceeded");
     let exact = admitted.requests == capacity.min(clients) as u64 && full + admitted.requests == clients as u64;
     let verdict = if exact {
-        format!("exact: {capacity} admitted, {full} refused capacity-exceeded")
+        format!("exact: {} admitted of {capacity} units, {full} refused capacity-exceeded", admitted.requests)
     } else {
         format!(
             "NOT EXACT: {} admitted of {capacity}; {} refused otherwise",
