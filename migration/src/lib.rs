@@ -16,6 +16,7 @@ mod m20261208_000010_series;
 mod m20261209_000011_approval_check_in;
 mod m20261210_000012_resource_attributes;
 mod m20261211_000013_fields_and_feeds;
+mod m20261212_000014_status_check_validated;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000011_approval_check_in::Migration),
             Box::new(m20261210_000012_resource_attributes::Migration),
             Box::new(m20261211_000013_fields_and_feeds::Migration),
+            Box::new(m20261212_000014_status_check_validated::Migration),
         ]
     }
 }
