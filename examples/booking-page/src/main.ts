@@ -493,13 +493,8 @@ async function actRefused(problem: ActProblem): Promise<void> {
     case "schema-ahead-of-binary":
     case "service-unavailable":
       return showProblem(problem);
-    default: {
-      // Every problem type of these operations is named above, so this is
-      // `never`; one the spec adds is a compile error here. At run time: a
-      // body the spec does not describe (or none: hence `?.`).
-      const unnamed: never = problem;
-      return showProblem(unnamed);
-    }
+    default:
+      return showProblem(unnamed(problem));
   }
 }
 
@@ -601,6 +596,16 @@ function showProblem(problem: Problem | undefined, offers: HTMLElement[] = []) {
 }
 
 /**
+ * The `default` of a switch that names every problem type of an
+ * operation: the compiler proves it unreachable (a type the spec adds is a
+ * compile error at the call), so at run time it is a body the spec does
+ * not describe, or none (hence the switches' `?.`).
+ */
+function unnamed(problem: never): Problem | undefined {
+  return problem;
+}
+
+/**
  * What the page offers for a refused hold of the slot `attempt`, by the
  * problem's type: every one the spec gives `POST /v1/bookings` is named.
  */
@@ -632,15 +637,9 @@ function holdOffers(problem: HoldProblem, attempt: Attempt): HTMLElement[] {
     case "schema-ahead-of-binary":
     case "service-unavailable":
       return [];
-    default: {
-      // Every problem type of the operation is named above, so this is
-      // `never`; one the spec adds is a compile error here. At run time: a
-      // body the spec does not describe (or none: hence `?.`), shown with
-      // nothing to offer.
-      const unnamed: never = problem;
-      void unnamed;
+    default:
+      unnamed(problem);
       return [];
-    }
   }
 }
 
@@ -745,13 +744,8 @@ async function joinRefused(problem: JoinProblem, attempt: Attempt): Promise<void
     case "schema-ahead-of-binary":
     case "service-unavailable":
       return showProblem(problem);
-    default: {
-      // Every problem type of the operation is named above, so this is
-      // `never`; one the spec adds is a compile error here. At run time: a
-      // body the spec does not describe (or none: hence `?.`).
-      const unnamed: never = problem;
-      return showProblem(unnamed);
-    }
+    default:
+      return showProblem(unnamed(problem));
   }
 }
 
