@@ -58,7 +58,7 @@ impl Application {
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let authenticator = Arc::new(config.authenticator()?);
         telemetry::prometheus();
-        let services = services(&db, &config.clock);
+        let services = services(&db, &config.clock).with_one_trip(config.one_trip_bookings);
         if let Err(err) = service::schema::check(&services).await {
             tracing::warn!(error = %err, "cannot read the applied migrations; will retry");
         }

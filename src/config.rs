@@ -181,6 +181,11 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "BERTH_SHUTDOWN_GRACE_SECONDS", default_value_t = 30, global = true)]
     pub shutdown_grace_seconds: u64,
+    /// Decide a new booking on one resource in one round trip when the
+    /// instance can (PostgreSQL; docs/design.md §30). Off, every booking
+    /// takes the full decision.
+    #[arg(long, env = "BERTH_ONE_TRIP_BOOKINGS", default_value_t = true, action = ArgAction::Set, global = true)]
+    pub one_trip_bookings: bool,
     /// Where decisions read the time: always the database's, except in tests
     /// that set a manual clock (no flag or variable reaches this).
     #[arg(skip)]
@@ -225,6 +230,7 @@ impl Config {
             metrics_token: None,
             log_format: "text".into(),
             shutdown_grace_seconds: 30,
+            one_trip_bookings: true,
             clock: crate::service::Clock::default(),
         }
     }

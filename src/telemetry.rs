@@ -74,6 +74,8 @@ pub const REFUSED_WITHOUT_LOCK: &str = "berth_refused_without_lock_total";
 pub const WEBHOOK_ATTEMPTS: &str = "berth_webhook_attempts_total";
 pub const WEBHOOK_LAG: &str = "berth_webhook_delivery_lag_seconds";
 pub const USAGE_SUMMARY_FALLBACKS: &str = "berth_usage_summary_fallbacks_total";
+/// New bookings tried in one round trip (docs/design.md §30), by outcome.
+pub const ONE_TRIP_BOOKINGS: &str = "berth_one_trip_bookings_total";
 pub const SCHEMA_AHEAD: &str = "berth_schema_ahead_of_binary";
 
 /// One finished HTTP request.
@@ -138,6 +140,13 @@ pub fn usage_summary_fallback(reason: &'static str) {
 /// refuses writes), 0 otherwise.
 pub fn schema_ahead(ahead: bool) {
     metrics::gauge!(SCHEMA_AHEAD).set(if ahead { 1.0 } else { 0.0 });
+}
+
+/// A booking tried in one round trip: `written`, or the check that sent it
+/// the full way (`resource`, `busy`, `summary`, `customer`, `own`,
+/// `uncounted`, `key`, `clock`, `error`).
+pub fn one_trip_booking(outcome: &'static str) {
+    metrics::counter!(ONE_TRIP_BOOKINGS, "outcome" => outcome).increment(1);
 }
 
 /// A booking refused from a snapshot, without queueing on the resource.

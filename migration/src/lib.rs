@@ -17,6 +17,7 @@ mod m20261209_000011_approval_check_in;
 mod m20261210_000012_resource_attributes;
 mod m20261211_000013_fields_and_feeds;
 mod m20261212_000014_status_check_validated;
+mod m20261213_000015_one_trip_guard;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000012_resource_attributes::Migration),
             Box::new(m20261211_000013_fields_and_feeds::Migration),
             Box::new(m20261212_000014_status_check_validated::Migration),
+            Box::new(m20261213_000015_one_trip_guard::Migration),
         ]
     }
 }

@@ -37,6 +37,11 @@ use crate::service::{
 /// What `parse_key` accepts, for the spec.
 const KEY_PATTERN: &str = r#"^("[!#-~]{1,255}"|[!#-~]{1,255})$"#;
 
+/// The one path whose use case looks its key up itself: `POST
+/// /v1/bookings`, whose one-round-trip booking inserts the key's record
+/// and so learns that the key was free without a look-up before it.
+const LOOKED_UP_BY_THE_BOOKING: &str = "/v1/bookings";
+
 /// The longest request path a key is kept for.
 const MAX_KEYED_PATH_BYTES: usize = 512;
 
@@ -265,12 +270,17 @@ pub async fn idempotency(State(state): State<IdempotencyState>, request: Request
     };
     let path = parts.uri.path().to_owned();
     let scope = Scope { principal, key, method: parts.method.to_string(), route: path.clone() };
-    let key = Key { fingerprint: fingerprint(&parts.method, &path, &body), scope, policy: state.policy };
-    match service::look_up(&state.db, &key).await {
-        Err(err) => return Problem::from(err).into_response(),
-        Ok(found) => {
-            if let Some(response) = answer(found) {
-                return response;
+    // A new booking looks its key up itself, and only when it cannot prove
+    // the look-up needless (docs/design.md §30).
+    let looked_up = path != LOOKED_UP_BY_THE_BOOKING;
+    let key = Key { fingerprint: fingerprint(&parts.method, &path, &body), scope, policy: state.policy, looked_up };
+    if looked_up {
+        match service::look_up(&state.db, &key).await {
+            Err(err) => return Problem::from(err).into_response(),
+            Ok(found) => {
+                if let Some(response) = answer(found) {
+                    return response;
+                }
             }
         }
     }

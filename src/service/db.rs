@@ -1,7 +1,15 @@
 //! The handle the services work through (`Db`): the connection pool, the
-//! clock decisions read (`Clock`), how events show objects, what this
-//! instance last saw of each resource's buffers, and the schema fence.
-//! Above the service layer it is opaque.
+//! clock decisions read (`Clock`) and how far the database's runs ahead of
+//! this process's, how events show objects, what this instance last saw of
+//! each resource (its buffers, its queue, its settings for the
+//! one-round-trip booking), and the schema fence. Above the service layer
+//! it is opaque.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, AtomicU64, Ordering},
+};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -11,7 +19,7 @@ use super::{
     fence::Fence,
     represent::{IdsOnly, Represent},
 };
-use crate::domain::{ids::ResourceId, policy::Buffers};
+use crate::domain::{ids::ResourceId, policy::Buffers, resource::Resource};
 use crate::store;
 
 /// The database the services work on, and the clock they decide by. Above
@@ -24,21 +32,39 @@ pub struct Db {
     represent: std::sync::Arc<dyn Represent>,
     seen: KnownResources,
     schema: Fence,
+    /// Whether bookings may be decided in one round trip (docs/design.md
+    /// §30); on by default, `BERTH_ONE_TRIP_BOOKINGS=false` turns it off.
+    one_trip: bool,
+    /// How long a resource's bookings skip the one-round-trip attempt after
+    /// one found its hours busy or full (a rush on one slot: every attempt
+    /// would fall back).
+    one_trip_pause: Duration,
+    /// How many microseconds the database's clock was ahead of this
+    /// process's when last read (at most: the read travelled meanwhile).
+    clock_lead_micros: Arc<AtomicI64>,
+    one_trip_written: Arc<AtomicU64>,
 }
 
-/// What this instance last saw of each resource: its buffers and whether it
-/// had a waiting list. A booking chooses how it locks before it has read
-/// its resource (docs/design.md §20: the time buckets of its buffers, or
-/// the whole row where a queue is to be served, §24). A wrong guess costs
-/// one retry, never a wrong decision: the guess is checked against the
-/// resource under the lock.
+/// What this instance last saw of each resource: its buffers, whether it
+/// had a waiting list, and the resource itself as a decision last locked
+/// it. A booking chooses how it locks before it has read its resource
+/// (docs/design.md §20: the time buckets of its buffers, or the whole row
+/// where a queue is to be served, §24), and the one-round-trip booking
+/// decides by the settings it remembers (§30). A wrong guess costs one
+/// retry, never a wrong decision: the guess is checked against the
+/// resource under the lock (the one-round-trip statement checks its
+/// version).
 #[derive(Clone, Default)]
-struct KnownResources(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<ResourceId, Seen>>>);
+struct KnownResources(Arc<std::sync::Mutex<std::collections::HashMap<ResourceId, Seen>>>);
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Seen {
     buffers: Buffers,
     queued: bool,
+    resource: Option<Arc<Resource>>,
+    /// No one-round-trip booking of it before then: the last one found
+    /// its hours busy or full, where the full decision is the one to take.
+    one_trip_paused_until: Option<Instant>,
 }
 
 /// Forgotten all at once past this many resources (a guess is only a guess).
@@ -57,9 +83,64 @@ impl Db {
             represent: std::sync::Arc::new(IdsOnly),
             seen: KnownResources::default(),
             schema: Fence::default(),
+            one_trip: true,
+            one_trip_pause: Duration::from_millis(250),
+            clock_lead_micros: Arc::default(),
+            one_trip_written: Arc::default(),
         }
     }
 
+    /// Turns the one-round-trip booking (docs/design.md §30) on or off.
+    pub fn with_one_trip(mut self, on: bool) -> Self {
+        self.one_trip = on;
+        self
+    }
+
+    /// Sets how long a resource's bookings skip the one-round-trip attempt
+    /// after one found its hours busy or full (250 ms; tests racing on one
+    /// resource set none).
+    pub fn with_one_trip_pause(mut self, pause: Duration) -> Self {
+        self.one_trip_pause = pause;
+        self
+    }
+
+    /// Whether bookings of `resource` may be tried in one round trip now.
+    pub(crate) fn one_trip_allowed(&self, resource: ResourceId) -> bool {
+        self.one_trip && self.seen(resource).one_trip_paused_until.is_none_or(|until| Instant::now() >= until)
+    }
+
+    /// The resource as this instance last read it.
+    pub(crate) fn known_resource(&self, resource: ResourceId) -> Option<Arc<Resource>> {
+        self.seen(resource).resource
+    }
+
+    /// Counts a booking written in one round trip.
+    pub(crate) fn one_trip_written(&self) {
+        self.one_trip_written.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many bookings this handle wrote in one round trip (for tests and
+    /// the benchmark; the metric `berth_one_trip_bookings_total` counts the
+    /// whole process's).
+    pub fn one_trip_bookings(&self) -> u64 {
+        self.one_trip_written.load(Ordering::Relaxed)
+    }
+
+    /// Remembers `resource` as a decision locked it (or a one-round-trip
+    /// booking read it).
+    pub(crate) fn remember_resource(&self, resource: &Resource) {
+        let fresh = |seen: &Seen| seen.resource.as_ref().is_some_and(|known| known.version == resource.version);
+        if !fresh(&self.seen(resource.id)) {
+            let known = Arc::new(resource.clone());
+            self.remember(resource.id, |seen| seen.resource = Some(known));
+        }
+    }
+
+    /// Its bookings skip the one-round-trip attempt for a moment.
+    pub(crate) fn pause_one_trip(&self, resource: ResourceId) {
+        let until = Instant::now() + self.one_trip_pause;
+        self.remember(resource, |seen| seen.one_trip_paused_until = Some(until));
+    }
     /// The buffers `resource` had when this instance last looked (none
     /// when it never did).
     pub(crate) fn known_buffers(&self, resource: ResourceId) -> Buffers {
@@ -82,7 +163,7 @@ impl Db {
     }
 
     fn seen(&self, resource: ResourceId) -> Seen {
-        self.seen.0.lock().ok().and_then(|known| known.get(&resource).copied()).unwrap_or_default()
+        self.seen.0.lock().ok().and_then(|known| known.get(&resource).cloned()).unwrap_or_default()
     }
 
     fn remember(&self, resource: ResourceId, change: impl FnOnce(&mut Seen)) {
@@ -112,7 +193,7 @@ impl Db {
     /// (docs/design.md §5).
     pub(crate) async fn decision_clock(&self, conn: &impl ConnectionTrait) -> Result<DateTime<Utc>, ServiceError> {
         match &self.clock {
-            Clock::Database => Ok(store::decision_clock(conn).await?),
+            Clock::Database => Ok(self.learn_clock(store::decision_clock(conn).await?)),
             Clock::Manual(at) => Ok(at.lock().map(|at| *at).unwrap_or_else(|poisoned| *poisoned.into_inner())),
         }
     }
@@ -125,7 +206,7 @@ impl Db {
         read: Option<DateTime<Utc>>,
     ) -> Result<DateTime<Utc>, ServiceError> {
         match (&self.clock, read) {
-            (Clock::Database, Some(read)) => Ok(read),
+            (Clock::Database, Some(read)) => Ok(self.learn_clock(read)),
             _ => self.decision_clock(conn).await,
         }
     }
@@ -153,6 +234,29 @@ impl Db {
         match &self.clock {
             Clock::Database => now(),
             Clock::Manual(at) => at.lock().map(|at| *at).unwrap_or_else(|poisoned| *poisoned.into_inner()),
+        }
+    }
+
+    /// Notes how far the database's clock, as `read` by a statement that
+    /// just answered, is ahead of this process's; returns `read`.
+    pub(crate) fn learn_clock(&self, read: DateTime<Utc>) -> DateTime<Utc> {
+        if let Some(lead) = (read - Utc::now()).num_microseconds() {
+            self.clock_lead_micros.store(lead, Ordering::Relaxed);
+        }
+        read
+    }
+
+    /// The one-round-trip booking's decision clock (docs/design.md §30): a
+    /// manual clock as it is; else this process's clock moved by the
+    /// database's last known lead, which a statement then checks against
+    /// the database's own clock (the flag: whether to check).
+    pub(crate) fn one_trip_clock(&self) -> (DateTime<Utc>, bool) {
+        match &self.clock {
+            Clock::Database => {
+                let lead = chrono::Duration::microseconds(self.clock_lead_micros.load(Ordering::Relaxed));
+                ((Utc::now() + lead).trunc_subsecs(6), true)
+            }
+            Clock::Manual(_) => (self.approximate_now(), false),
         }
     }
 

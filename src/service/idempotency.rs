@@ -70,6 +70,11 @@ pub struct Key {
     pub scope: Scope,
     pub fingerprint: String,
     pub policy: Policy,
+    /// Whether the key was looked up before the request ran. A use case
+    /// that may prove the look-up needless (the one-round-trip booking,
+    /// docs/design.md §30) is given it not looked up, and looks it up
+    /// itself before it decides any other way (`Seal::look_up`).
+    pub looked_up: bool,
 }
 
 /// What a key says about a request.
@@ -219,6 +224,22 @@ impl<'a, T> Seal<'a, T> {
     /// answer with instead.
     pub fn taken(self) -> Option<Found> {
         self.taken.into_inner().ok().flatten()
+    }
+
+    /// Looks the key up, when that was left to the use case: anything but
+    /// `Found::Nothing` ends the request with what the key holds
+    /// (`IdempotencyKeyTaken`, `taken`), as the look-up before it would have.
+    pub(crate) async fn look_up(&self, db: &Db) -> Result<(), ServiceError> {
+        let Some(key) = self.key.filter(|key| !key.looked_up) else { return Ok(()) };
+        match look_up(db, key).await? {
+            Found::Nothing => Ok(()),
+            found => {
+                if let Ok(mut taken) = self.taken.lock() {
+                    *taken = Some(found);
+                }
+                Err(ServiceError::IdempotencyKeyTaken)
+            }
+        }
     }
 
     /// The insert of the key's record with `value`'s response, to run as

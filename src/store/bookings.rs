@@ -479,6 +479,12 @@ impl OwnActive {
             .collect())
     }
 
+    /// The first of those whose booked interval overlaps `range`, as a
+    /// query to embed (the one-round-trip booking's duplicate check).
+    pub fn overlapping_statement(&self, range: &TimeRange) -> sea_orm::sea_query::SelectStatement {
+        self.overlapping_query(DatabaseBackend::Postgres, Some(range), Some(1)).into_query()
+    }
+
     fn overlapping_query(
         &self,
         backend: DatabaseBackend,

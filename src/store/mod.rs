@@ -16,6 +16,7 @@ pub mod feeds;
 pub mod groups;
 pub mod idempotency;
 pub mod locks;
+pub mod one_trip;
 pub mod outbox;
 pub mod resources;
 pub mod series;

@@ -73,11 +73,15 @@ impl Changes {
 
     /// The upserts adding every change to its row, in ascending (resource,
     /// hour) order, so that two writers never take the rows' locks in
-    /// opposite orders; none when nothing changes. One per
+    /// opposite orders; none when no booking touched an hour. An hour a
+    /// change touched is written even when its units stay the same (a
+    /// confirmation, a move within the same hours): the one-round-trip
+    /// booking (docs/design.md §30) learns from a row's new version that
+    /// something changed in that hour since its snapshot. One per
     /// `ROWS_PER_STATEMENT` rows: a booking of a year touches 8,800 hours,
     /// and a statement may carry only so many values (SQLite: 32,766).
     pub fn statements(&self) -> Vec<InsertStatement> {
-        let changed: Vec<_> = self.0.iter().filter(|(_, units)| **units != 0).collect();
+        let changed: Vec<_> = self.0.iter().collect();
         changed
             .chunks(ROWS_PER_STATEMENT)
             .map(|rows| {
@@ -151,17 +155,8 @@ pub const UNCOUNTED: &str = "counted_version IS DISTINCT FROM version";
 /// `resource`; `uncounted`: whether a booking the summary may not hold
 /// occupies part of it (one probe of the `booking_uncounted` index).
 pub fn reading_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatement {
-    use entity::booking::{Column as B, Entity as Booking};
     let hours = occupied.hours();
-    let uncounted = Query::select()
-        .expr(Expr::val(1))
-        .from(Booking)
-        .and_where(Expr::col((Booking, B::ResourceId)).eq(resource.0))
-        .and_where(Expr::cust(UNCOUNTED))
-        .and_where(Expr::col((Booking, B::Status)).is_in(ACTIVE))
-        .and_where(Expr::col((Booking, B::OccupiedStartAt)).lt(occupied.end()))
-        .and_where(Expr::col((Booking, B::OccupiedEndAt)).gt(occupied.start()))
-        .to_owned();
+    let uncounted = uncounted_query(resource, occupied);
     Entity::find()
         .select_only()
         .column_as(Column::Units.max(), "busiest")
@@ -169,6 +164,22 @@ pub fn reading_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatem
         .filter(Column::ResourceId.eq(resource.0))
         .filter(Column::Bucket.between(*hours.start(), *hours.end()))
         .into_query()
+}
+
+/// The held, confirmed and checked-in bookings occupying part of
+/// `occupied` on `resource` that the summary may not hold (a probe of the
+/// `booking_uncounted` index).
+pub fn uncounted_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatement {
+    use entity::booking::{Column as B, Entity as Booking};
+    Query::select()
+        .expr(Expr::val(1))
+        .from(Booking)
+        .and_where(Expr::col((Booking, B::ResourceId)).eq(resource.0))
+        .and_where(Expr::cust(UNCOUNTED))
+        .and_where(Expr::col((Booking, B::Status)).is_in(ACTIVE))
+        .and_where(Expr::col((Booking, B::OccupiedStartAt)).lt(occupied.end()))
+        .and_where(Expr::col((Booking, B::OccupiedEndAt)).gt(occupied.start()))
+        .to_owned()
 }
 
 /// What the summary says about `occupied` on `resource` (`reading_query`).

@@ -312,6 +312,7 @@ async fn a_second_run_of_a_key_rolls_back_and_answers_what_the_key_holds() {
         },
         fingerprint: fingerprint.into(),
         policy: Policy { ttl: chrono::Duration::hours(24), lease: chrono::Duration::seconds(60) },
+        looked_up: true,
     };
     let (first, second) = (key("same request"), key("same request"));
     assert!(matches!(look_up(&db, &first).await.unwrap(), Found::Nothing));

@@ -21,6 +21,7 @@ mod helpers;
 mod idempotency;
 mod layering;
 mod limits;
+mod one_trip;
 mod openapi;
 mod operations;
 mod policies;

@@ -1,8 +1,10 @@
 //! Booking: a new booking (or hold) on a resource or on any member of a
-//! group, decided and written in one transaction.
+//! group, decided and written in one transaction; on one resource first
+//! tried in one round trip (`one_trip`).
 
 use super::{
     locking::lock_one,
+    one_trip,
     types::{NewBooking, Target},
     write::{created, fresh, insert_fresh, refused},
 };
@@ -23,6 +25,12 @@ pub async fn create(
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
+    // The common booking first, in one round trip (docs/design.md §30).
+    if let Some(booking) = one_trip::book(db, &new, ctx, seal).await? {
+        return Ok(booking);
+    }
+    // Its key was not looked up before: it may hold an answer already.
+    seal.look_up(db).await?;
     match decide_and_write(db, &new, ctx, seal).await {
         Err(err) => Err(with_waitlist_length(db, &new, err).await),
         done => done,

@@ -50,6 +50,7 @@ pub(super) async fn lock_one(
     };
     let resource = resource.ok_or_else(|| ServiceError::invalid("resource_id", "no resource with this id"))?;
     db.remember_queue(id, resource.waitlist_active > 0);
+    db.remember_resource(&resource);
     if buckets.is_some() && resource.waitlist_active > 0 {
         // It has a queue since this instance last looked: start again with
         // the whole lock.

@@ -23,6 +23,8 @@
 //! `write` (docs/design.md §8 has the map and the recipe for a new flow):
 //!
 //! - `create`: a new booking or hold;
+//! - `one_trip`: a new booking on one resource in one round trip, when it
+//!   can be (docs/design.md §30);
 //! - `actions`: confirm, approve, decline, cancel, check-in, complete,
 //!   no-show;
 //! - `reschedule`: moving a booking;
@@ -38,6 +40,7 @@
 mod actions;
 mod create;
 mod locking;
+mod one_trip;
 pub(in crate::service) mod reads;
 mod reschedule;
 mod snapshot;

@@ -1,9 +1,10 @@
 //! Writing what a booking decision decided: a new booking with its
 //! history, outbox event and usage summary in one statement
-//! (`insert_fresh`), a change to one likewise (`save_change`), a hold or
-//! request that ran out (`expire`), a missed check-in (`release_no_show`),
-//! and a refusal that keeps what the decision counted
-//! (`refused`). Used by every booking use case and by bundles.
+//! (`insert_fresh`; its rows without the summary: `recorded`), a change
+//! to one likewise (`save_change`), a hold or request that ran out
+//! (`expire`), a missed check-in (`release_no_show`), and a refusal that
+//! keeps what the decision counted (`refused`). Used by every booking use
+//! case and by bundles.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{DatabaseTransaction, sea_query::InsertStatement};
@@ -93,9 +94,7 @@ pub(in crate::service) async fn insert_fresh(
     last: Option<InsertStatement>,
 ) -> Result<bool, ServiceError> {
     store::batch::Inserts::new()
-        .and(bookings::insert_statement(booking))
-        .and(events::append_statement(&event(booking, None, "create", ctx, booking.created_at, policy_overridden)))
-        .and(outbox::booking_change(db, EventType::created(booking.status), booking, Before::default(), ctx))
+        .and_all(recorded(db, booking, ctx, policy_overridden))
         .and_all(usage::Changes::new().add(booking).statements())
         .and_all(last)
         .run(txn)
@@ -107,6 +106,22 @@ pub(in crate::service) async fn insert_fresh(
             StoreError::ForeignKey => ServiceError::invalid("customer_id", "no customer with this id"),
             other => other.into(),
         })
+}
+
+/// The rows that record a new booking: the booking, its `create` history
+/// event and its `booking.created` outbox event (its hours in the usage
+/// summary are the caller's).
+pub(in crate::service) fn recorded(
+    db: &Db,
+    booking: &Booking,
+    ctx: &Context,
+    policy_overridden: bool,
+) -> [InsertStatement; 3] {
+    [
+        bookings::insert_statement(booking),
+        events::append_statement(&event(booking, None, "create", ctx, booking.created_at, policy_overridden)),
+        outbox::booking_change(db, EventType::created(booking.status), booking, Before::default(), ctx),
+    ]
 }
 
 /// Counts bookings made, once committed.
