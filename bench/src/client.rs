@@ -72,6 +72,22 @@ impl Api {
         }
     }
 
+    /// The server's one-round-trip booking counts (docs/design.md §30), by
+    /// outcome, from `/metrics`: e.g. `written 10908, busy 3`.
+    pub async fn one_trip_counts(&self) -> String {
+        let text = match self.client.get(format!("{}/metrics", self.base)).bearer_auth(&self.token).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(err) => return format!("not read ({err})"),
+        };
+        let counts: Vec<String> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("berth_one_trip_bookings_total{outcome=\""))
+            .filter_map(|rest| rest.split_once("\"} "))
+            .map(|(outcome, count)| format!("{outcome} {count}"))
+            .collect();
+        if counts.is_empty() { "none".into() } else { counts.join(", ") }
+    }
+
     pub async fn post(&self, path: &str, body: &Value, key: Option<&str>) -> Outcome {
         let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
         if let Some(key) = key {

@@ -62,6 +62,10 @@ pub async fn direct(
     write_percent: u32,
 ) -> Recorded {
     let db = &Db::new(db.clone());
+    // As an instance at start: the one-round-trip booking waits for it.
+    if let Err(err) = berth::service::schema::check(db).await {
+        println!("   (the migrations were not read: {err})");
+    }
     let policy = Policy { ttl: Span::hours(24), lease: Span::seconds(60) };
     let ctx = Context { actor: Principal::Admin { sub: "bench".into() }.actor(), request_id: None, reason: None };
     let render = |b: &Booking| StoredResponse {

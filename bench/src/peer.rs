@@ -124,6 +124,7 @@ pub async fn peer(
         server.reset_peak_rss();
         let recorded = phase(args, api, on, customer, &slots, keyed).await;
         let refused = recorded.requests - recorded.count("201");
+        println!("   one-trip bookings so far (server's /metrics): {}", api.one_trip_counts().await);
         measured.push((name, keyed, recorded, server.peak_rss_mib(), refused));
     }
     let (yardstick, own_sql) = match args.database {

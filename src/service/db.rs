@@ -43,6 +43,9 @@ pub struct Db {
     /// process's when last read (at most: the read travelled meanwhile).
     clock_lead_micros: Arc<AtomicI64>,
     one_trip_written: Arc<AtomicU64>,
+    /// Unix seconds from which no older instance can be writing
+    /// (`schema::check`); `i64::MAX` until it has looked.
+    one_trip_safe_from: Arc<AtomicI64>,
 }
 
 /// What this instance last saw of each resource: its buffers, whether it
@@ -87,6 +90,7 @@ impl Db {
             one_trip_pause: Duration::from_millis(250),
             clock_lead_micros: Arc::default(),
             one_trip_written: Arc::default(),
+            one_trip_safe_from: Arc::new(AtomicI64::new(i64::MAX)),
         }
     }
 
@@ -106,7 +110,15 @@ impl Db {
 
     /// Whether bookings of `resource` may be tried in one round trip now.
     pub(crate) fn one_trip_allowed(&self, resource: ResourceId) -> bool {
-        self.one_trip && self.seen(resource).one_trip_paused_until.is_none_or(|until| Instant::now() >= until)
+        self.one_trip
+            && Utc::now().timestamp() >= self.one_trip_safe_from.load(Ordering::Relaxed)
+            && self.seen(resource).one_trip_paused_until.is_none_or(|until| Instant::now() >= until)
+    }
+
+    /// Notes from when (Unix seconds) no older instance can be writing;
+    /// `None`: the migration is not there (never, then).
+    pub(crate) fn one_trip_safe_from(&self, from: Option<i64>) {
+        self.one_trip_safe_from.store(from.unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
     /// The resource as this instance last read it.

@@ -17,6 +17,7 @@ use crate::store;
 /// not know (the fence is closed while there are any).
 pub async fn check(db: &Db) -> Result<Vec<String>, ServiceError> {
     let unknown = store::unknown_migrations(db.conn()).await?;
+    db.one_trip_safe_from(one_trip_safe_from(db).await?);
     let was_closed = db.schema_fence().is_closed();
     db.schema_fence().set(!unknown.is_empty());
     if !unknown.is_empty() && !was_closed {
@@ -28,6 +29,29 @@ pub async fn check(db: &Db) -> Result<Vec<String>, ServiceError> {
         tracing::info!("the database's migrations are all known again: writes accepted");
     }
     Ok(unknown)
+}
+
+/// The migration the one-round-trip booking relies on (docs/design.md
+/// §30), and the one before it.
+const ONE_TRIP_GUARD: (&str, &str) = ("m20261212_000014_status_check_validated", "m20261213_000015_one_trip_guard");
+
+/// How long after that migration an older instance may still write: it
+/// sees the fence within `BERTH_SCHEMA_CHECK_SECONDS` (at most 30), twice
+/// that to be sure.
+const OLDER_WRITERS_GONE_AFTER: i64 = 60;
+
+/// From when bookings may be tried in one round trip: once no older
+/// instance can be writing (docs/design.md §30). Older releases write a
+/// change's summary rows only where units change, which the one-trip
+/// statement cannot tell from no change. Right away on a database this
+/// release created (the migration applied in the same run as the one
+/// before it, so no older binary ever ran on it); else a minute after the
+/// migration.
+async fn one_trip_safe_from(db: &Db) -> Result<Option<i64>, ServiceError> {
+    let Some((earlier, guard)) = store::applied_at(db.conn(), ONE_TRIP_GUARD.0, ONE_TRIP_GUARD.1).await? else {
+        return Ok(None);
+    };
+    Ok(Some(if guard - earlier <= 5 { guard } else { guard + OLDER_WRITERS_GONE_AFTER }))
 }
 
 /// Looks again every `every`, forever. A failed look keeps the last state.

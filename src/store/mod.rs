@@ -97,6 +97,24 @@ AND table_schema = current_schema()"
     Ok(unknown)
 }
 
+/// When (Unix seconds) migrations `earlier` and `later` were applied, if
+/// both were (read with `unknown_migrations`, after it found the table).
+pub async fn applied_at(db: &impl ConnectionTrait, earlier: &str, later: &str) -> Result<Option<(i64, i64)>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = if backend == DatabaseBackend::Postgres {
+        "SELECT version, applied_at FROM seaql_migrations WHERE version IN ($1, $2)"
+    } else {
+        "SELECT version, applied_at FROM seaql_migrations WHERE version IN (?, ?)"
+    };
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, [earlier.into(), later.into()])).await?;
+    let (mut first, mut second) = (None, None);
+    for row in rows {
+        let at: i64 = row.try_get("", "applied_at")?;
+        if row.try_get::<String>("", "version")? == earlier { first = Some(at) } else { second = Some(at) }
+    }
+    Ok(first.zip(second))
+}
+
 /// Where the database is, without credentials: `sqlite:berth.db`,
 /// `postgres://host:5432/berth`.
 pub fn describe_url(url: &str) -> String {

@@ -112,6 +112,13 @@ fn statement(trip: Trip<'_>) -> (String, Vec<Value>) {
     let hours = trip.occupied.hours();
     let (resource, version) = (v.add(trip.resource.0), v.add(trip.version));
     let (first, last, count) = (v.add(*hours.start()), v.add(*hours.end()), v.add(hours.end() - hours.start() + 1));
+    // One placeholder per hour (at most `locks::MAX_BUCKETS`), not
+    // `generate_series`: its row count is then known when the statement is
+    // planned once for every execution (a generic plan), where
+    // `generate_series` over placeholders is guessed at 1,000 rows and
+    // PostgreSQL plans the whole statement again on every execution.
+    let every_hour: Vec<String> = hours.clone().map(|hour| format!("({}::bigint)", v.add(hour))).collect();
+    let every_hour = every_hour.join(", ");
     let (quantity, capacity) = (v.add(trip.quantity), v.add(trip.capacity));
     // Tried in order; the first taken stops the rest (as §20's statement).
     let mut tried = String::new();
@@ -127,8 +134,8 @@ tried AS MATERIALIZED (SELECT {tried} AS got FROM locked), \
 seen AS MATERIALIZED (SELECT bucket, xmin AS seen FROM resource_usage WHERE resource_id = {resource} \
 AND bucket BETWEEN {first} AND {last}), \
 upserted AS (INSERT INTO resource_usage (resource_id, bucket, units) \
-SELECT {resource}, hour, {quantity} FROM tried CROSS JOIN generate_series({first}::bigint, {last}::bigint) AS hour \
-WHERE tried.got ORDER BY hour \
+SELECT {resource}, hours.hour, {quantity} FROM tried CROSS JOIN (VALUES {every_hour}) AS hours (hour) \
+WHERE tried.got ORDER BY hours.hour \
 ON CONFLICT (resource_id, bucket) DO UPDATE SET units = resource_usage.units + excluded.units \
 WHERE resource_usage.units + excluded.units <= {capacity} \
 AND resource_usage.xmin = (SELECT seen.seen FROM seen WHERE seen.bucket = resource_usage.bucket) \

@@ -57,8 +57,12 @@ fn on_postgres() -> bool {
     std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
 }
 
-fn services(app: &TestApp, one_trip: bool) -> Db {
-    Db::new(app.db.clone()).representing(Arc::new(Representations)).with_one_trip(one_trip)
+/// A service handle on `app`'s database, which has looked at its
+/// migrations as an instance does at start (the one trip waits for that).
+async fn services(app: &TestApp, one_trip: bool) -> Db {
+    let db = Db::new(app.db.clone()).representing(Arc::new(Representations)).with_one_trip(one_trip);
+    berth::service::schema::check(&db).await.unwrap();
+    db
 }
 
 fn admin() -> Context {
@@ -152,7 +156,7 @@ fn policy(rng: &mut Rng) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_one_trip_admits_exactly_what_the_full_decision_admits() {
     let (fast, full) = (TestApp::spawn().await, TestApp::spawn_with(|c| c.one_trip_bookings = false).await);
-    let (fast_db, full_db) = (services(&fast, true), services(&full, false));
+    let (fast_db, full_db) = (services(&fast, true).await, services(&full, false).await);
     let mut people = Vec::new();
     for n in 0..3 {
         let email = format!("p{n}@example.com");
@@ -263,7 +267,7 @@ async fn assert_nobody_booked_twice_at_once(app: &TestApp) {
 async fn one_trip_bookings_racing_moves_and_cancels_never_oversell_or_double_book() {
     let app = TestApp::spawn().await;
     // Every booking tries the trip, however busy its hours just were.
-    let db = services(&app, true).with_one_trip_pause(std::time::Duration::ZERO);
+    let db = services(&app, true).await.with_one_trip_pause(std::time::Duration::ZERO);
     let rng = &mut Rng(0x005E_ED0F_0A7E);
     let resource = app
         .post_json("/v1/resources", &json!({"name": "Studio", "capacity": 3, "policy": {"buffer_after_seconds": 900}}))
@@ -361,7 +365,7 @@ async fn a_summary_row_written_after_the_statement_began_sends_it_the_full_way()
         return;
     }
     let app = TestApp::spawn().await;
-    let db = services(&app, true);
+    let db = services(&app, true).await;
     let resource = app.create_resource("Room", 2).await;
     let customer = app.create_customer("moving@example.com").await;
     let at = |minutes: i64| day() + Duration::minutes(10 * 60 + minutes);
