@@ -6,7 +6,9 @@
 //!
 //! The fence is looked at when the app starts and every
 //! `BERTH_SCHEMA_CHECK_SECONDS` after (`watch`); HTTP writes, readiness and
-//! the background writers read it from memory (`Db::schema_ahead`).
+//! the background writers read it from memory (`Db::schema_ahead`). The
+//! same look says from when bookings may be decided in one round trip
+//! (docs/design.md §30): once no older instance can be writing.
 
 use std::time::Duration;
 
@@ -17,7 +19,6 @@ use crate::store;
 /// not know (the fence is closed while there are any).
 pub async fn check(db: &Db) -> Result<Vec<String>, ServiceError> {
     let unknown = store::unknown_migrations(db.conn()).await?;
-    db.one_trip_safe_from(one_trip_safe_from(db).await?);
     let was_closed = db.schema_fence().is_closed();
     db.schema_fence().set(!unknown.is_empty());
     if !unknown.is_empty() && !was_closed {
@@ -27,6 +28,10 @@ pub async fn check(db: &Db) -> Result<Vec<String>, ServiceError> {
         );
     } else if unknown.is_empty() && was_closed {
         tracing::info!("the database's migrations are all known again: writes accepted");
+    }
+    match one_trip_safe_from(db).await {
+        Ok(from) => db.one_trip_safe_from(from),
+        Err(err) => tracing::warn!(error = %err, "cannot read when the one-trip guard was applied; will retry"),
     }
     Ok(unknown)
 }

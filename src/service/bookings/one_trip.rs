@@ -1,16 +1,15 @@
 //! A new booking on one resource decided and written in one round trip and
 //! one commit (docs/design.md §30), on PostgreSQL.
 //!
-//! The instance judges here what needs no database: the rules of the
-//! resource as a decision last locked it (`Db::known_resource`; read once
-//! when it has not seen it),
-//! values, policy and opening hours, at both ends of the instants the
-//! statement may run at. What needs the database (room, the customer's
-//! own bookings, the resource still at that version and without a queue,
-//! its time free of other deciders, the key still free) the statement
-//! checks after it wrote (`store::one_trip`), and gives up when one check
-//! fails. Anything it cannot decide with certainty (a booking limit, a
-//! long stay, wrong values, a refusal, a resource it has not seen) is not
+//! The instance judges here what needs no database, by the resource as a
+//! decision last locked it (`Db::known_resource`; read once when it has
+//! not seen it): values, policy and opening hours, at both ends of the
+//! instants the statement may run at. What needs the database (room, the
+//! customer's own bookings, the resource still at that version and
+//! without a queue, its time free of other deciders, the key still free)
+//! the statement checks after it wrote (`store::one_trip`), and gives up
+//! when one check fails. Anything it cannot decide with certainty (a
+//! group, a booking limit, a long stay, wrong values, a refusal) is not
 //! tried; anything it gave up on is decided the full way by the caller.
 //! So it only ever admits what the full decision admits, and refuses
 //! nothing.
