@@ -133,6 +133,30 @@ pub async fn pgbench(
     duration: Duration,
 ) -> anyhow::Result<f64> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/booking.sql");
+    pgbench_script(database_url, script, resources, customers, concurrency, duration).await
+}
+
+/// `pgbench` with berth's one-round-trip statement (`one-trip.sql`, on the
+/// same `limit-N` resources as `booking.sql`). Returns bookings per second.
+pub async fn pgbench_one_trip(
+    database_url: &str,
+    resources: usize,
+    customers: usize,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/one-trip.sql");
+    pgbench_script(database_url, script, resources, customers, concurrency, duration).await
+}
+
+async fn pgbench_script(
+    database_url: &str,
+    script: &str,
+    resources: usize,
+    customers: usize,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
     let defines = [format!("nres={resources}"), format!("ncust={customers}")];
     let tps = run_pgbench(database_url, script, concurrency, duration, &defines).await?;
     forget_yardstick_bookings(database_url).await?;

@@ -10,8 +10,9 @@
 //! - PostgreSQL only, the yardsticks (`bench/pgbench/`): the peer's whole
 //!   reserve path as plain SQL (`peer-reserve.sql` on its schema: one
 //!   INSERT checked by a GiST exclusion constraint, a change-log trigger
-//!   with NOTIFY), and berth's own statements for a keyed booking
-//!   (`booking.sql`, the plain-SQL limit of the `spread` scenario);
+//!   with NOTIFY), berth's own statements for a keyed booking
+//!   (`booking.sql`, the plain-SQL limit of the `spread` scenario) and its
+//!   one-round-trip statement for one (`one-trip.sql`);
 //! - SQLite only, berth's statements for a keyed booking as a plain loop
 //!   (`sqlite_loop`), the same workload.
 //!
@@ -188,6 +189,24 @@ pub async fn peer(
                 p99_ms: 0.0,
                 note: format!("{:.0}% of the peer's SQL", own / tps * 100.0),
             });
+            // The same `limit-N` resources: the one-round-trip statement.
+            let n = args.size(1000, 10);
+            match limit::pgbench_one_trip(url, n, n, args.concurrency, args.phase()).await {
+                Ok(one) => {
+                    println!(
+                        "   berth's one-trip statement for a keyed booking as plain SQL (one-trip.sql): {one:.0}/s, {:.0}% of it",
+                        one / tps * 100.0
+                    );
+                    rows.push(Row {
+                        scenario: "berth's keyed one-trip booking as plain SQL (pgbench one-trip.sql)".into(),
+                        throughput: one,
+                        p50_ms: 0.0,
+                        p99_ms: 0.0,
+                        note: format!("{:.0}% of the peer's SQL", one / tps * 100.0),
+                    });
+                }
+                Err(err) => println!("\n== one-trip.sql: not measured ({err})"),
+            }
         }
     }
     Ok(rows)
