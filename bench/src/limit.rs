@@ -123,33 +123,16 @@ pub async fn direct(
     .await
 }
 
-/// `pgbench` with the booking statements, on the bench database. Returns
+/// berth's statements for one keyed booking (the full decision).
+pub const BOOKING_SQL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/booking.sql");
+
+/// berth's one-round-trip statement for one keyed booking.
+pub const ONE_TRIP_SQL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/one-trip.sql");
+
+/// `pgbench` with one of berth's booking scripts (`BOOKING_SQL`,
+/// `ONE_TRIP_SQL`) on the bench database's `limit-N` resources. Returns
 /// transactions (bookings) per second.
 pub async fn pgbench(
-    database_url: &str,
-    resources: usize,
-    customers: usize,
-    concurrency: usize,
-    duration: Duration,
-) -> anyhow::Result<f64> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/booking.sql");
-    pgbench_script(database_url, script, resources, customers, concurrency, duration).await
-}
-
-/// `pgbench` with berth's one-round-trip statement (`one-trip.sql`, on the
-/// same `limit-N` resources as `booking.sql`). Returns bookings per second.
-pub async fn pgbench_one_trip(
-    database_url: &str,
-    resources: usize,
-    customers: usize,
-    concurrency: usize,
-    duration: Duration,
-) -> anyhow::Result<f64> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/one-trip.sql");
-    pgbench_script(database_url, script, resources, customers, concurrency, duration).await
-}
-
-async fn pgbench_script(
     database_url: &str,
     script: &str,
     resources: usize,

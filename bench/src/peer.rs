@@ -178,36 +178,26 @@ pub async fn peer(
             note: "100%: the yardstick".into(),
         });
         if let Some(own) = own_sql {
-            println!(
-                "   berth's statements for a keyed booking as plain SQL (booking.sql): {own:.0}/s, {:.0}% of it",
-                own / tps * 100.0
-            );
-            rows.push(Row {
-                scenario: "berth's keyed booking as plain SQL (pgbench booking.sql)".into(),
-                throughput: own,
-                p50_ms: 0.0,
-                p99_ms: 0.0,
-                note: format!("{:.0}% of the peer's SQL", own / tps * 100.0),
-            });
+            rows.push(plain_sql_row("berth's keyed booking as plain SQL (pgbench booking.sql)", own, tps));
             // The same `limit-N` resources: the one-round-trip statement.
             let n = args.size(1000, 10);
-            match limit::pgbench_one_trip(url, n, n, args.concurrency, args.phase()).await {
-                Ok(one) => {
-                    println!(
-                        "   berth's one-trip statement for a keyed booking as plain SQL (one-trip.sql): {one:.0}/s, {:.0}% of it",
-                        one / tps * 100.0
-                    );
-                    rows.push(Row {
-                        scenario: "berth's keyed one-trip booking as plain SQL (pgbench one-trip.sql)".into(),
-                        throughput: one,
-                        p50_ms: 0.0,
-                        p99_ms: 0.0,
-                        note: format!("{:.0}% of the peer's SQL", one / tps * 100.0),
-                    });
-                }
+            match limit::pgbench(url, limit::ONE_TRIP_SQL, n, n, args.concurrency, args.phase()).await {
+                Ok(one) => rows.push(plain_sql_row(
+                    "berth's keyed one-trip booking as plain SQL (pgbench one-trip.sql)",
+                    one,
+                    tps,
+                )),
                 Err(err) => println!("\n== one-trip.sql: not measured ({err})"),
             }
         }
     }
     Ok(rows)
+}
+
+/// A row for berth's statements run as plain SQL at `own` per second,
+/// as a share of the peer's SQL at `peer`, printed as it is made.
+fn plain_sql_row(scenario: &str, own: f64, peer: f64) -> Row {
+    let note = format!("{:.0}% of the peer's SQL", own / peer * 100.0);
+    println!("   {scenario}: {own:.0}/s, {note}");
+    Row { scenario: scenario.into(), throughput: own, p50_ms: 0.0, p99_ms: 0.0, note }
 }

@@ -150,7 +150,7 @@ pub(crate) async fn pgbench_limit(
     for i in 0..n_resources {
         resource(api, &format!("limit-{i}"), 1_000_000, Some(86_400)).await?;
     }
-    limit::pgbench(url, n_resources, n_customers, args.concurrency, args.phase()).await
+    limit::pgbench(url, limit::BOOKING_SQL, n_resources, n_customers, args.concurrency, args.phase()).await
 }
 
 pub(crate) async fn customers(api: &Api, prefix: &str, count: usize) -> anyhow::Result<Vec<Uuid>> {
