@@ -58,7 +58,9 @@ impl Application {
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let authenticator = Arc::new(config.authenticator()?);
         telemetry::prometheus();
-        let services = services(&db, &config.clock).with_one_trip(config.one_trip_bookings);
+        let services = services(&db, &config.clock)
+            .with_one_trip(config.one_trip_bookings)
+            .with_timeline_cache(config.timeline_cache_stretches);
         if let Err(err) = service::schema::check(&services).await {
             tracing::warn!(error = %err, "cannot read the applied migrations; will retry");
         }

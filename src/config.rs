@@ -186,6 +186,11 @@ pub struct Config {
     /// takes the full decision.
     #[arg(long, env = "BERTH_ONE_TRIP_BOOKINGS", default_value_t = true, action = ArgAction::Set, global = true)]
     pub one_trip_bookings: bool,
+    /// How many stretches of resources' usage timelines this instance
+    /// remembers for slot search and availability (docs/design.md §31;
+    /// about 40 bytes each); 0 remembers none.
+    #[arg(long, env = "BERTH_TIMELINE_CACHE_STRETCHES", default_value_t = crate::service::DEFAULT_TIMELINE_STRETCHES, global = true)]
+    pub timeline_cache_stretches: u64,
     /// Where decisions read the time: always the database's, except in tests
     /// that set a manual clock (no flag or variable reaches this).
     #[arg(skip)]
@@ -231,6 +236,7 @@ impl Config {
             log_format: "text".into(),
             shutdown_grace_seconds: 30,
             one_trip_bookings: true,
+            timeline_cache_stretches: crate::service::DEFAULT_TIMELINE_STRETCHES,
             clock: crate::service::Clock::default(),
         }
     }

@@ -76,6 +76,10 @@ pub const WEBHOOK_LAG: &str = "berth_webhook_delivery_lag_seconds";
 pub const USAGE_SUMMARY_FALLBACKS: &str = "berth_usage_summary_fallbacks_total";
 /// New bookings tried in one round trip (docs/design.md §30), by outcome.
 pub const ONE_TRIP_BOOKINGS: &str = "berth_one_trip_bookings_total";
+/// Page loads' usage timelines (docs/design.md §31): remembered and still
+/// valid (`hit`), read again (`miss`), or not remembered where the summary
+/// does not hold every booking (`bypassed`).
+pub const TIMELINE_CACHE: &str = "berth_timeline_cache_total";
 pub const SCHEMA_AHEAD: &str = "berth_schema_ahead_of_binary";
 
 /// One finished HTTP request.
@@ -147,6 +151,11 @@ pub fn schema_ahead(ahead: bool) {
 /// `uncounted`, `key`, `clock`, `error`).
 pub fn one_trip_booking(outcome: &'static str) {
     metrics::counter!(ONE_TRIP_BOOKINGS, "outcome" => outcome).increment(1);
+}
+
+/// A page load's usage timeline, by how it was had.
+pub fn timeline_cache(outcome: &'static str) {
+    metrics::counter!(TIMELINE_CACHE, "outcome" => outcome).increment(1);
 }
 
 /// A booking refused from a snapshot, without queueing on the resource.

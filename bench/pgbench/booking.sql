@@ -45,8 +45,8 @@ i1 AS (INSERT INTO booking_event (id, booking_id, from_status, to_status, action
   VALUES (gen_random_uuid(), CAST(:booking_id AS uuid), NULL, 'confirmed', 'create', 'bench', 'admin', NULL, NULL, false, now())),
 i2 AS (INSERT INTO outbox_event (position, type, subject_id, occurred_at, data, resource_id, previous_resource_id, window_start, window_end)
   VALUES (NULL, 'booking.created', CAST(:booking_id AS uuid), now(), '{"booking":{}}', CAST(:res_id AS uuid), NULL, CAST(:s AS timestamptz), CAST(:s AS timestamptz) + interval '1 hour')),
-i3 AS (INSERT INTO resource_usage (resource_id, bucket, units) VALUES (CAST(:res_id AS uuid), CAST(:bucket AS bigint), 1)
-  ON CONFLICT (resource_id, bucket) DO UPDATE SET units = resource_usage.units + excluded.units)
+i3 AS (INSERT INTO resource_usage (resource_id, bucket, units, stamp) VALUES (CAST(:res_id AS uuid), CAST(:bucket AS bigint), 1, CAST(random() * 9e18 AS bigint))
+  ON CONFLICT (resource_id, bucket) DO UPDATE SET units = resource_usage.units + excluded.units, stamp = excluded.stamp)
 INSERT INTO idempotency_record (id, principal, idempotency_key, method, route, fingerprint, state, response_status, response_headers, response_body, created_at, expires_at)
   VALUES (gen_random_uuid(), 'pgbench', CAST(:client_id AS text) || '-' || CAST(:k AS text), 'POST', '/v1/bookings', md5(CAST(random() AS text)), 'completed', 201, '[]', CAST('\x7b7d' AS bytea), now(), now() + interval '1 day')
   ON CONFLICT (principal, idempotency_key, method, route) DO NOTHING;

@@ -27,9 +27,9 @@ tried AS MATERIALIZED (SELECT CASE WHEN pg_try_advisory_xact_lock(hashtextextend
     THEN true END AS got FROM locked),
 seen AS MATERIALIZED (SELECT resource_usage.bucket, resource_usage.xmin AS seen FROM resource_usage, p
     WHERE resource_usage.resource_id = p.res_id AND resource_usage.bucket BETWEEN p.bucket AND p.bucket),
-upserted AS (INSERT INTO resource_usage (resource_id, bucket, units)
-    SELECT p.res_id, p.bucket, 1 FROM tried CROSS JOIN p WHERE tried.got
-    ON CONFLICT (resource_id, bucket) DO UPDATE SET units = resource_usage.units + excluded.units
+upserted AS (INSERT INTO resource_usage (resource_id, bucket, units, stamp)
+    SELECT p.res_id, p.bucket, 1, CAST(:k AS bigint) FROM tried CROSS JOIN p WHERE tried.got
+    ON CONFLICT (resource_id, bucket) DO UPDATE SET units = resource_usage.units + excluded.units, stamp = excluded.stamp
     WHERE resource_usage.units + excluded.units <= 1000000
       AND resource_usage.xmin = (SELECT seen.seen FROM seen WHERE seen.bucket = resource_usage.bucket)
     RETURNING bucket),

@@ -10,6 +10,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub bucket: i64,
     pub units: i64,
+    /// Set anew by every write of the row (docs/design.md §31).
+    pub stamp: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

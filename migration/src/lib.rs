@@ -18,6 +18,7 @@ mod m20261210_000012_resource_attributes;
 mod m20261211_000013_fields_and_feeds;
 mod m20261212_000014_status_check_validated;
 mod m20261213_000015_one_trip_guard;
+mod m20261214_000016_usage_stamp;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000013_fields_and_feeds::Migration),
             Box::new(m20261212_000014_status_check_validated::Migration),
             Box::new(m20261213_000015_one_trip_guard::Migration),
+            Box::new(m20261214_000016_usage_stamp::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ use super::{
     error::ServiceError,
     fence::Fence,
     represent::{IdsOnly, Represent},
+    timelines::Timelines,
 };
 use crate::domain::{ids::ResourceId, policy::Buffers, resource::Resource};
 use crate::store;
@@ -46,6 +47,8 @@ pub struct Db {
     /// Unix seconds from which no older instance can be writing
     /// (`schema::check`); `i64::MAX` until it has looked.
     one_trip_safe_from: Arc<AtomicI64>,
+    /// Resources' usage timelines as last read (docs/design.md §31).
+    timelines: Timelines,
 }
 
 /// What this instance last saw of each resource: its buffers, whether it
@@ -70,6 +73,10 @@ struct Seen {
     one_trip_paused_until: Option<Instant>,
 }
 
+/// How many stretches of timelines an instance remembers by default
+/// (`BERTH_TIMELINE_CACHE_STRETCHES`): about 8 MiB.
+pub const DEFAULT_TIMELINE_STRETCHES: u64 = 200_000;
+
 /// Forgotten all at once past this many resources (a guess is only a guess).
 const KNOWN_RESOURCES_MAX: usize = 10_000;
 
@@ -91,7 +98,19 @@ impl Db {
             clock_lead_micros: Arc::default(),
             one_trip_written: Arc::default(),
             one_trip_safe_from: Arc::new(AtomicI64::new(i64::MAX)),
+            timelines: Timelines::new(DEFAULT_TIMELINE_STRETCHES),
         }
+    }
+
+    /// Remembers at most `stretches` stretches of resources' usage
+    /// timelines for page loads (docs/design.md §31); 0 remembers none.
+    pub fn with_timeline_cache(mut self, stretches: u64) -> Self {
+        self.timelines = Timelines::new(stretches);
+        self
+    }
+
+    pub(crate) fn timelines(&self) -> &Timelines {
+        &self.timelines
     }
 
     /// Turns the one-round-trip booking (docs/design.md §30) on or off.

@@ -26,11 +26,12 @@ pub mod search;
 pub mod sender;
 pub mod series;
 pub mod slots;
+mod timelines;
 pub mod waitlist;
 pub mod webhooks;
 
 pub use context::{Context, Expected};
-pub use db::{Clock, Db, now};
+pub use db::{Clock, DEFAULT_TIMELINE_STRETCHES, Db, now};
 pub use error::ServiceError;
 pub(crate) use retry::forget_in_batches;
 pub use retry::retrying;

@@ -29,9 +29,13 @@ pub async fn check(db: &Db) -> Result<Vec<String>, ServiceError> {
     } else if unknown.is_empty() && was_closed {
         tracing::info!("the database's migrations are all known again: writes accepted");
     }
-    match one_trip_safe_from(db).await {
+    match older_writers_gone_from(db, ONE_TRIP_GUARD).await {
         Ok(from) => db.one_trip_safe_from(from),
         Err(err) => tracing::warn!(error = %err, "cannot read when the one-trip guard was applied; will retry"),
+    }
+    match older_writers_gone_from(db, USAGE_STAMP).await {
+        Ok(from) => db.timelines().trust_stamps_from(from),
+        Err(err) => tracing::warn!(error = %err, "cannot read when the usage stamps were added; will retry"),
     }
     Ok(unknown)
 }
@@ -40,20 +44,26 @@ pub async fn check(db: &Db) -> Result<Vec<String>, ServiceError> {
 /// §30), and the one before it.
 const ONE_TRIP_GUARD: (&str, &str) = ("m20261212_000014_status_check_validated", "m20261213_000015_one_trip_guard");
 
-/// How long after that migration an older instance may still write: it
+/// The migration that gives the summary's rows their stamps, which cached
+/// timelines are checked against (docs/design.md §31), and the one before.
+const USAGE_STAMP: (&str, &str) = ("m20261213_000015_one_trip_guard", "m20261214_000016_usage_stamp");
+
+/// How long after such a migration an older instance may still write: it
 /// sees the fence within `BERTH_SCHEMA_CHECK_SECONDS` (at most 30), twice
 /// that to be sure.
 const OLDER_WRITERS_GONE_AFTER: i64 = 60;
 
-/// From when bookings may be tried in one round trip: once no older
-/// instance can be writing (docs/design.md §30). Older releases write a
-/// change's summary rows only where units change, which the one-trip
-/// statement cannot tell from no change. Right away on a database this
-/// release created (the migration applied in the same run as the one
-/// before it, so no older binary ever ran on it); else a minute after the
-/// migration.
-async fn one_trip_safe_from(db: &Db) -> Result<Option<i64>, ServiceError> {
-    let Some((earlier, guard)) = store::applied_at(db.conn(), ONE_TRIP_GUARD.0, ONE_TRIP_GUARD.1).await? else {
+/// From when no instance older than `(earlier, guard).1` can be writing
+/// (Unix seconds), for what relies on every writer doing what that
+/// release started doing: the one-round-trip booking (§30: older releases
+/// write a change's summary rows only where units change, which its
+/// statement cannot tell from no change), cached timelines (§31: older
+/// releases write no new stamp). Right away on a database this release
+/// created (the migration applied in the same run as the one before it,
+/// so no older binary ever ran on it); else a minute after the migration;
+/// never (`None`) while it is not there.
+async fn older_writers_gone_from(db: &Db, (earlier, guard): (&str, &str)) -> Result<Option<i64>, ServiceError> {
+    let Some((earlier, guard)) = store::applied_at(db.conn(), earlier, guard).await? else {
         return Ok(None);
     };
     Ok(Some(if guard - earlier <= 5 { guard } else { guard + OLDER_WRITERS_GONE_AFTER }))

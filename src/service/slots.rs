@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
-use super::{Db, ServiceError, bookings::Target, waitlist::ahead};
+use super::{Db, ServiceError, bookings::Target, timelines, waitlist::ahead};
 use crate::domain::{
     capacity,
     ids::CustomerId,
@@ -21,10 +21,7 @@ use crate::domain::{
     slots::{self, Reads, Slot},
     time_range::TimeRange,
 };
-use crate::store::{
-    bookings::{self, Overlap, OwnActive},
-    groups, resources,
-};
+use crate::store::{bookings::OwnActive, groups, resources};
 
 /// What a slot search asks for.
 #[derive(Clone, Debug)]
@@ -159,16 +156,9 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
     }
     let Some(plan) = plan(resource, &search.window, duration)? else { return Ok(Vec::new()) };
     let now = db.decision_clock(db.conn()).await?;
-    let overlap = Overlap {
-        resource: resource.id,
-        range: &plan.span,
-        max_duration_seconds: resource.max_booking_duration_seconds,
-        now,
-        exclude: None,
-    };
     // A new customer gets only what the queue would not (docs/design.md §24).
     let queue = ahead::waiting(db.conn(), resource, &plan.span).await?;
-    let usages = ahead::with_queue(resource, bookings::blocking_timeline(db.conn(), &overlap).await?, queue);
+    let usages = ahead::with_queue(resource, timelines::blocking_timeline(db, resource, &plan.span, now).await?, queue);
     let timeline = capacity::timeline(&usages, &plan.span);
     let own = match search.customer {
         Some(customer) => {

@@ -338,6 +338,31 @@ pub async fn blocking_timeline(conn: &impl ConnectionTrait, overlap: &Overlap<'_
     Ok(timeline)
 }
 
+/// The first instant after `overlap.now` at which what the overlapping
+/// blocking bookings take changes by the clock alone (no write): a hold or
+/// request running out, a confirmed booking's check-in deadline passing.
+/// Until then `blocking_timeline` judged at `overlap.now` stays what it is
+/// (a cached timeline's expiry, docs/design.md §31). One aggregate.
+pub async fn next_lapse(conn: &impl ConnectionTrait, overlap: &Overlap<'_>) -> StoreResult<Option<DateTime<Utc>>> {
+    let at = JudgedAt::Now(overlap.now);
+    let lapse = Expr::case(Column::Status.is_in(HELD_OR_PENDING), Expr::col(Column::HoldExpiresAt))
+        .case(
+            Condition::all()
+                .add(Column::Status.eq(BookingStatus::Confirmed.as_str()))
+                .add(Expr::col(Column::CheckInDeadlineAt).gt(at.expr())),
+            Expr::col(Column::CheckInDeadlineAt),
+        )
+        .finally(Expr::val(Option::<DateTime<Utc>>::None));
+    let first: Option<Option<DateTime<Utc>>> = Entity::find()
+        .select_only()
+        .expr_as(Expr::expr(lapse).min(), "first")
+        .filter(overlap.condition(at))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(first.flatten())
+}
+
 /// How many ids one `IN (...)` list carries (both databases bound the
 /// parameters of a statement: PostgreSQL 65,535, SQLite 32,766).
 const IDS_PER_STATEMENT: usize = 1_000;

@@ -119,7 +119,7 @@ fn statement(trip: Trip<'_>) -> (String, Vec<Value>) {
     // PostgreSQL plans the whole statement again on every execution.
     let every_hour: Vec<String> = hours.clone().map(|hour| format!("({}::bigint)", v.add(hour))).collect();
     let every_hour = every_hour.join(", ");
-    let (quantity, capacity) = (v.add(trip.quantity), v.add(trip.capacity));
+    let (quantity, capacity, stamp) = (v.add(trip.quantity), v.add(trip.capacity), v.add(super::usage::new_stamp()));
     // Tried in order; the first taken stops the rest (as §20's statement).
     let mut tried = String::new();
     for key in trip.bucket_keys {
@@ -133,10 +133,10 @@ AND waitlist_active = 0 FOR KEY SHARE SKIP LOCKED), \
 tried AS MATERIALIZED (SELECT {tried} AS got FROM locked), \
 seen AS MATERIALIZED (SELECT bucket, xmin AS seen FROM resource_usage WHERE resource_id = {resource} \
 AND bucket BETWEEN {first} AND {last}), \
-upserted AS (INSERT INTO resource_usage (resource_id, bucket, units) \
-SELECT {resource}, hours.hour, {quantity} FROM tried CROSS JOIN (VALUES {every_hour}) AS hours (hour) \
+upserted AS (INSERT INTO resource_usage (resource_id, bucket, units, stamp) \
+SELECT {resource}, hours.hour, {quantity}, {stamp} FROM tried CROSS JOIN (VALUES {every_hour}) AS hours (hour) \
 WHERE tried.got ORDER BY hours.hour \
-ON CONFLICT (resource_id, bucket) DO UPDATE SET units = resource_usage.units + excluded.units \
+ON CONFLICT (resource_id, bucket) DO UPDATE SET units = resource_usage.units + excluded.units, stamp = excluded.stamp \
 WHERE resource_usage.units + excluded.units <= {capacity} \
 AND resource_usage.xmin = (SELECT seen.seen FROM seen WHERE seen.bucket = resource_usage.bucket) \
 RETURNING bucket)"

@@ -23,8 +23,8 @@ use std::collections::BTreeMap;
 
 use entity::resource_usage::{Column, Entity};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
-    sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query, SelectStatement},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, Order, QueryFilter, QuerySelect, QueryTrait,
+    sea_query::{Alias, Expr, ExprTrait, InsertStatement, OnConflict, Query, SelectStatement},
 };
 
 use super::StoreResult;
@@ -80,22 +80,26 @@ impl Changes {
     /// something changed in that hour since its snapshot. One per
     /// `ROWS_PER_STATEMENT` rows: a booking of a year touches 8,800 hours,
     /// and a statement may carry only so many values (SQLite: 32,766).
+    /// Every row it writes gets a new `stamp` (`new_stamp`): cached
+    /// timelines learn from it that the hour changed (§31).
     pub fn statements(&self) -> Vec<InsertStatement> {
         let changed: Vec<_> = self.0.iter().collect();
         changed
             .chunks(ROWS_PER_STATEMENT)
             .map(|rows| {
+                let stamp = new_stamp();
                 let mut insert = Query::insert()
                     .into_table(Entity)
-                    .columns([Column::ResourceId, Column::Bucket, Column::Units])
+                    .columns([Column::ResourceId, Column::Bucket, Column::Units, Column::Stamp])
                     .on_conflict(
                         OnConflict::columns([Column::ResourceId, Column::Bucket])
                             .value(Column::Units, Expr::cust(r#""resource_usage"."units" + "excluded"."units""#))
+                            .update_column(Column::Stamp)
                             .to_owned(),
                     )
                     .to_owned();
                 for ((resource, bucket), units) in rows {
-                    insert.values_panic([(*resource).into(), (*bucket).into(), (*units).into()]);
+                    insert.values_panic([(*resource).into(), (*bucket).into(), (*units).into(), stamp.into()]);
                 }
                 insert
             })
@@ -115,6 +119,58 @@ impl Changes {
         }
         Ok(())
     }
+}
+
+/// A value for `stamp` no earlier write of a row gave it (but by a chance
+/// of one in 2^64): random, so that a row deleted and written again (a
+/// rebuild, `audit::replace_usage`) cannot come back with the stamp a
+/// reader saw before, as a counter starting over would.
+pub fn new_stamp() -> i64 {
+    rand::random()
+}
+
+/// The stamps of the summary rows of hours `hours` of `resource`, in hour
+/// order (hours without a row left out), and whether a booking the
+/// summary may not hold occupies part of `occupied` (§22): what a cached
+/// timeline is checked against (docs/design.md §31). One statement.
+pub async fn stamps(
+    conn: &impl ConnectionTrait,
+    resource: ResourceId,
+    occupied: &TimeRange,
+) -> StoreResult<(Vec<(i64, i64)>, bool)> {
+    let hours = occupied.hours();
+    // The probe as a one-row table joined to the hours' rows, so that it
+    // comes back even when no hour has a row.
+    let query = Query::select()
+        .column((Alias::new("probe"), Alias::new("uncounted")))
+        .column((Entity, Column::Bucket))
+        .column((Entity, Column::Stamp))
+        .from_subquery(
+            Query::select()
+                .expr_as(Expr::exists(uncounted_query(resource, occupied)), Alias::new("uncounted"))
+                .to_owned(),
+            Alias::new("probe"),
+        )
+        .join(
+            JoinType::LeftJoin,
+            Entity,
+            Condition::all()
+                .add(Expr::col((Entity, Column::ResourceId)).eq(resource.0))
+                .add(Expr::col((Entity, Column::Bucket)).between(*hours.start(), *hours.end())),
+        )
+        .order_by((Entity, Column::Bucket), Order::Asc)
+        .to_owned();
+    let mut uncounted = false;
+    let mut stamps = Vec::new();
+    for row in conn.query_all(&query).await? {
+        uncounted = row.try_get::<bool>("", "uncounted")?;
+        if let (Some(bucket), Some(stamp)) =
+            (row.try_get::<Option<i64>>("", "bucket")?, row.try_get::<Option<i64>>("", "stamp")?)
+        {
+            stamps.push((bucket, stamp));
+        }
+    }
+    Ok((stamps, uncounted))
 }
 
 /// What the summary says about a window of one resource.

@@ -32,6 +32,7 @@ mod schedules;
 mod search;
 mod series;
 mod slots;
+mod timelines;
 mod trust;
 mod usage;
 mod waitlist;

@@ -12,11 +12,8 @@ use crate::domain::{
     resource::Resource,
     time_range::TimeRange,
 };
-use crate::service::{Db, ServiceError, now, waitlist::ahead};
-use crate::store::{
-    bookings::{self, Overlap},
-    events, resources,
-};
+use crate::service::{Db, ServiceError, now, timelines, waitlist::ahead};
+use crate::store::{bookings, events, resources};
 
 /// What `bookings` take as judged at `now` (`Booking::usage_at`).
 fn usages(bookings: &[Booking], now: DateTime<Utc>) -> Vec<Usage> {
@@ -55,16 +52,10 @@ pub async fn availability(
     window: TimeRange,
 ) -> Result<(Resource, Vec<OpenSegment>), ServiceError> {
     let resource = resources::find(db.conn(), resource_id).await?.ok_or(ServiceError::NotFound)?;
-    let overlap = Overlap {
-        resource: resource.id,
-        range: &window,
-        max_duration_seconds: resource.max_booking_duration_seconds,
-        now: now(),
-        exclude: None,
-    };
     // What the queue would take is not there for a new customer (§24).
     let queue = ahead::waiting(db.conn(), &resource, &window).await?;
-    let usages = ahead::with_queue(&resource, bookings::blocking_timeline(db.conn(), &overlap).await?, queue);
+    let usages =
+        ahead::with_queue(&resource, timelines::blocking_timeline(db, &resource, &window, now()).await?, queue);
     let open = resource.schedule.as_ref().map(|schedule| schedule.open_time(resource.time_zone, &window));
     let segments = capacity::timeline_open(&usages, open.as_deref(), &window);
     Ok((resource, segments))

@@ -1,0 +1,225 @@
+//! What this instance remembers of resources' usage timelines, so that a
+//! page load (slot search, availability) does not read and sweep every
+//! booking of its window again while nothing there changed
+//! (docs/design.md §31).
+//!
+//! A remembered timeline covers whole UTC hours of one resource at one
+//! version, as judged at one instant, and carries the summary stamps of
+//! those hours as they were read *before* its bookings were. Every write
+//! of a booking writes the summary rows of every hour it occupies, with a
+//! new stamp, in the same transaction (`usage::Changes`, §21, §30), so
+//! unchanged stamps mean no booking occupying those hours changed since
+//! the timeline was read, on this instance or any other. What changes
+//! with no write (a hold or request running out, a check-in deadline
+//! passing) bounds how long it holds: until the first such instant
+//! (`bookings::next_lapse`). A page load then costs one read of those
+//! hours' stamps (and the probe for bookings the summary does not hold,
+//! §22: with one there, nothing is remembered).
+//!
+//! Only ever an answer to a read: no decision takes a remembered timeline
+//! (the write path reads the bookings under its locks, as before). Stamps
+//! are trusted once no older release can be writing (`schema::check`):
+//! those write rows without a new stamp.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+};
+
+use chrono::{DateTime, Utc};
+use quick_cache::{Weighter, sync::Cache};
+
+use super::{Db, ServiceError};
+use crate::domain::{
+    capacity::{self, Usage},
+    ids::ResourceId,
+    resource::Resource,
+    time_range::TimeRange,
+};
+use crate::store::{
+    bookings::{self, Overlap},
+    usage,
+};
+use crate::telemetry;
+
+/// The timelines one instance remembers, bounded by how many stretches of
+/// constant use they hold together (`BERTH_TIMELINE_CACHE_STRETCHES`;
+/// about 40 bytes each). Clones share them.
+#[derive(Clone)]
+pub(crate) struct Timelines {
+    remembered: Option<Arc<Cache<Key, Arc<Remembered>, ByStretches>>>,
+    /// Unix seconds from which stamps are trusted; `i64::MAX` until
+    /// `schema::check` has looked.
+    trusted_from: Arc<AtomicI64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    resource: ResourceId,
+    /// The resource's version: a change of its settings (the longest
+    /// booking bounds the read) starts afresh.
+    version: i64,
+    first_hour: i64,
+    last_hour: i64,
+}
+
+struct Remembered {
+    /// (hour, stamp) of the hours' summary rows, read before the bookings.
+    stamps: Vec<(i64, i64)>,
+    judged_at: DateTime<Utc>,
+    /// The first instant the clock alone changes it; never, `None`.
+    lapses_at: Option<DateTime<Utc>>,
+    usages: Vec<Usage>,
+}
+
+impl Remembered {
+    fn holds(&self, stamps: &[(i64, i64)], now: DateTime<Utc>) -> bool {
+        self.stamps == stamps && self.judged_at <= now && self.lapses_at.is_none_or(|lapse| now < lapse)
+    }
+}
+
+#[derive(Clone)]
+struct ByStretches;
+
+impl Weighter<Key, Arc<Remembered>> for ByStretches {
+    fn weight(&self, _key: &Key, remembered: &Arc<Remembered>) -> u64 {
+        (remembered.usages.len() + remembered.stamps.len() + 1) as u64
+    }
+}
+
+/// How many timelines a bound of stretches is sized for, at a guess.
+const STRETCHES_PER_TIMELINE: u64 = 200;
+
+impl Timelines {
+    /// Remembering at most `stretches` stretches; none, off.
+    pub(crate) fn new(stretches: u64) -> Self {
+        let remembered = (stretches > 0).then(|| {
+            let items = usize::try_from((stretches / STRETCHES_PER_TIMELINE).max(1)).unwrap_or(usize::MAX);
+            Arc::new(Cache::with_weighter(items, stretches, ByStretches))
+        });
+        Self { remembered, trusted_from: Arc::new(AtomicI64::new(i64::MAX)) }
+    }
+
+    /// Notes from when (Unix seconds) stamps are trusted; `None`: their
+    /// migration is not there (never, then).
+    pub(crate) fn trust_stamps_from(&self, from: Option<i64>) {
+        self.trusted_from.store(from.unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    fn in_use(&self) -> Option<&Cache<Key, Arc<Remembered>, ByStretches>> {
+        let trusted = Utc::now().timestamp() >= self.trusted_from.load(Ordering::Relaxed);
+        self.remembered.as_deref().filter(|_| trusted)
+    }
+}
+
+/// What the blocking bookings of `resource` take of `span` as judged at
+/// `now` (`bookings::blocking_timeline`), remembered where this instance
+/// can (above). What it returns may reach past `span`, to whole hours.
+pub(super) async fn blocking_timeline(
+    db: &Db,
+    resource: &Resource,
+    span: &TimeRange,
+    now: DateTime<Utc>,
+) -> Result<Vec<Usage>, ServiceError> {
+    let read = |range| Overlap {
+        resource: resource.id,
+        range,
+        max_duration_seconds: resource.max_booking_duration_seconds,
+        now,
+        exclude: None,
+    };
+    // A queue's share is judged over each entry's whole time, which may
+    // reach past the remembered hours: read as before then.
+    let queued = resource.waitlist_active != 0;
+    let (Some(cache), Some(hours), false) = (db.timelines().in_use(), whole_hours(span), queued) else {
+        return Ok(bookings::blocking_timeline(db.conn(), &read(span)).await?);
+    };
+    let hour_numbers = span.hours();
+    let key = Key {
+        resource: resource.id,
+        version: resource.version,
+        first_hour: *hour_numbers.start(),
+        last_hour: *hour_numbers.end(),
+    };
+    // The stamps first: whatever the bookings read below then shows is at
+    // least as new as they are, so a write they miss changes a stamp.
+    let (stamps, uncounted) = usage::stamps(db.conn(), resource.id, &hours).await?;
+    if uncounted {
+        telemetry::timeline_cache("bypassed");
+        return Ok(bookings::blocking_timeline(db.conn(), &read(span)).await?);
+    }
+    if let Some(remembered) = cache.get(&key).filter(|remembered| remembered.holds(&stamps, now)) {
+        telemetry::timeline_cache("hit");
+        return Ok(remembered.usages.clone());
+    }
+    telemetry::timeline_cache("miss");
+    let usages = bookings::blocking_timeline(db.conn(), &read(&hours)).await?;
+    let lapses_at = bookings::next_lapse(db.conn(), &read(&hours)).await?;
+    let usages = stretches(&usages, &hours);
+    cache.insert(key, Arc::new(Remembered { stamps, judged_at: now, lapses_at, usages: usages.clone() }));
+    Ok(usages)
+}
+
+/// The whole UTC hours `span` touches.
+fn whole_hours(span: &TimeRange) -> Option<TimeRange> {
+    let hours = span.hours();
+    let at = |hour: i64| DateTime::<Utc>::from_timestamp(hour.checked_mul(3_600)?, 0);
+    TimeRange::new(at(*hours.start())?, at(hours.end().checked_add(1)?)?)
+}
+
+/// `usages` as stretches of constant use within `window` (the same
+/// timeline, one `Usage` per stretch: what is remembered is as small as
+/// the profile, however many bookings make it).
+fn stretches(usages: &[Usage], window: &TimeRange) -> Vec<Usage> {
+    capacity::timeline(usages, window)
+        .into_iter()
+        .filter(|segment| segment.used != 0)
+        .map(|segment| Usage { range: segment.range, quantity: segment.used })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2030, 1, 1, hour, minute, 0).single().expect("a valid instant")
+    }
+
+    #[test]
+    fn whole_hours_reach_out_to_the_hour_on_both_sides() {
+        let span = TimeRange::new(at(9, 15), at(11, 0)).expect("a range");
+        assert_eq!(whole_hours(&span), TimeRange::new(at(9, 0), at(11, 0)));
+        let span = TimeRange::new(at(9, 15), at(10, 30)).expect("a range");
+        assert_eq!(whole_hours(&span), TimeRange::new(at(9, 0), at(11, 0)));
+    }
+
+    #[test]
+    fn stretches_keep_the_timeline() {
+        let window = TimeRange::new(at(9, 0), at(12, 0)).expect("a range");
+        let usage = |from: (u32, u32), to: (u32, u32), quantity| Usage {
+            range: TimeRange::new(at(from.0, from.1), at(to.0, to.1)).expect("a range"),
+            quantity,
+        };
+        let usages = [usage((9, 0), (10, 0), 2), usage((9, 30), (11, 0), 1), usage((11, 0), (11, 30), 1)];
+        let compact = stretches(&usages, &window);
+        assert_eq!(compact.len(), 3);
+        assert_eq!(capacity::timeline(&compact, &window), capacity::timeline(&usages, &window));
+    }
+
+    #[test]
+    fn a_remembered_timeline_holds_only_with_the_same_stamps_before_its_lapse() {
+        let remembered = Remembered {
+            stamps: vec![(1, 7), (2, 9)],
+            judged_at: at(9, 0),
+            lapses_at: Some(at(10, 0)),
+            usages: vec![],
+        };
+        assert!(remembered.holds(&[(1, 7), (2, 9)], at(9, 59)));
+        assert!(!remembered.holds(&[(1, 7), (2, 8)], at(9, 30)));
+        assert!(!remembered.holds(&[(1, 7)], at(9, 30)));
+        assert!(!remembered.holds(&[(1, 7), (2, 9), (3, 1)], at(9, 30)));
+        assert!(!remembered.holds(&[(1, 7), (2, 9)], at(10, 0)));
+        assert!(!remembered.holds(&[(1, 7), (2, 9)], at(8, 59)));
+    }
+}
