@@ -158,7 +158,11 @@ async fn search_resource(db: &Db, resource: &Resource, search: &SlotSearch) -> R
     let now = db.decision_clock(db.conn()).await?;
     // A new customer gets only what the queue would not (docs/design.md §24).
     let queue = ahead::waiting(db.conn(), resource, &plan.span).await?;
-    let usages = ahead::with_queue(resource, timelines::blocking_timeline(db, resource, &plan.span, now).await?, queue);
+    let usages = ahead::with_queue(
+        resource,
+        timelines::blocking_timeline(db.conn(), db.timelines(), resource, &plan.span, now).await?,
+        queue,
+    );
     let timeline = capacity::timeline(&usages, &plan.span);
     let own = match search.customer {
         Some(customer) => {

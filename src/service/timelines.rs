@@ -29,7 +29,9 @@ use std::sync::{
 use chrono::{DateTime, Utc};
 use quick_cache::{Weighter, sync::Cache};
 
-use super::{Db, ServiceError};
+use sea_orm::ConnectionTrait;
+
+use super::ServiceError;
 use crate::domain::{
     capacity::{self, Usage},
     ids::ResourceId,
@@ -116,7 +118,8 @@ impl Timelines {
 /// `now` (`bookings::blocking_timeline`), remembered where this instance
 /// can (above). What it returns may reach past `span`, to whole hours.
 pub(super) async fn blocking_timeline(
-    db: &Db,
+    conn: &impl ConnectionTrait,
+    timelines: &Timelines,
     resource: &Resource,
     span: &TimeRange,
     now: DateTime<Utc>,
@@ -131,8 +134,8 @@ pub(super) async fn blocking_timeline(
     // A queue's share is judged over each entry's whole time, which may
     // reach past the remembered hours: read as before then.
     let queued = resource.waitlist_active != 0;
-    let (Some(cache), Some(hours), false) = (db.timelines().in_use(), whole_hours(span), queued) else {
-        return Ok(bookings::blocking_timeline(db.conn(), &read(span)).await?);
+    let (Some(cache), Some(hours), false) = (timelines.in_use(), whole_hours(span), queued) else {
+        return Ok(bookings::blocking_timeline(conn, &read(span)).await?);
     };
     let hour_numbers = span.hours();
     let key = Key {
@@ -143,18 +146,18 @@ pub(super) async fn blocking_timeline(
     };
     // The stamps first: whatever the bookings read below then shows is at
     // least as new as they are, so a write they miss changes a stamp.
-    let (stamps, uncounted) = usage::stamps(db.conn(), resource.id, &hours).await?;
+    let (stamps, uncounted) = usage::stamps(conn, resource.id, &hours).await?;
     if uncounted {
         telemetry::timeline_cache("bypassed");
-        return Ok(bookings::blocking_timeline(db.conn(), &read(span)).await?);
+        return Ok(bookings::blocking_timeline(conn, &read(span)).await?);
     }
     if let Some(remembered) = cache.get(&key).filter(|remembered| remembered.holds(&stamps, now)) {
         telemetry::timeline_cache("hit");
         return Ok(remembered.usages.clone());
     }
     telemetry::timeline_cache("miss");
-    let usages = bookings::blocking_timeline(db.conn(), &read(&hours)).await?;
-    let lapses_at = bookings::next_lapse(db.conn(), &read(&hours)).await?;
+    let usages = bookings::blocking_timeline(conn, &read(&hours)).await?;
+    let lapses_at = bookings::next_lapse(conn, &read(&hours)).await?;
     let usages = stretches(&usages, &hours);
     cache.insert(key, Arc::new(Remembered { stamps, judged_at: now, lapses_at, usages: usages.clone() }));
     Ok(usages)

@@ -54,8 +54,11 @@ pub async fn availability(
     let resource = resources::find(db.conn(), resource_id).await?.ok_or(ServiceError::NotFound)?;
     // What the queue would take is not there for a new customer (§24).
     let queue = ahead::waiting(db.conn(), &resource, &window).await?;
-    let usages =
-        ahead::with_queue(&resource, timelines::blocking_timeline(db, &resource, &window, now()).await?, queue);
+    let usages = ahead::with_queue(
+        &resource,
+        timelines::blocking_timeline(db.conn(), db.timelines(), &resource, &window, now()).await?,
+        queue,
+    );
     let open = resource.schedule.as_ref().map(|schedule| schedule.open_time(resource.time_zone, &window));
     let segments = capacity::timeline_open(&usages, open.as_deref(), &window);
     Ok((resource, segments))
