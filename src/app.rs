@@ -60,7 +60,7 @@ impl Application {
         telemetry::prometheus();
         let services = services(&db, &config.clock)
             .with_one_trip(config.one_trip_bookings)
-            .with_timeline_cache(config.timeline_cache_stretches);
+            .with_timeline_cache(config.timeline_cache_stretches, config.timeline_cache_min_rows);
         if let Err(err) = service::schema::check(&services).await {
             tracing::warn!(error = %err, "cannot read the applied migrations; will retry");
         }

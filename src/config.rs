@@ -191,6 +191,11 @@ pub struct Config {
     /// about 40 bytes each); 0 remembers none.
     #[arg(long, env = "BERTH_TIMELINE_CACHE_STRETCHES", default_value_t = crate::service::DEFAULT_TIMELINE_STRETCHES, global = true)]
     pub timeline_cache_stretches: u64,
+    /// A window's timeline is remembered once a read of it returned at
+    /// least this many rows (bookings on PostgreSQL, stretches of constant
+    /// use on SQLite): a lighter one costs no more to read than to check.
+    #[arg(long, env = "BERTH_TIMELINE_CACHE_MIN_ROWS", default_value_t = crate::service::DEFAULT_TIMELINE_MIN_ROWS, global = true)]
+    pub timeline_cache_min_rows: usize,
     /// Where decisions read the time: always the database's, except in tests
     /// that set a manual clock (no flag or variable reaches this).
     #[arg(skip)]
@@ -237,6 +242,7 @@ impl Config {
             shutdown_grace_seconds: 30,
             one_trip_bookings: true,
             timeline_cache_stretches: crate::service::DEFAULT_TIMELINE_STRETCHES,
+            timeline_cache_min_rows: crate::service::DEFAULT_TIMELINE_MIN_ROWS,
             clock: crate::service::Clock::default(),
         }
     }

@@ -141,36 +141,51 @@ pub async fn pgbench(
     duration: Duration,
 ) -> anyhow::Result<f64> {
     let defines = [format!("nres={resources}"), format!("ncust={customers}")];
-    let tps = run_pgbench(database_url, script, concurrency, duration, &defines).await?;
-    forget_yardstick_bookings(database_url).await?;
-    Ok(tps)
+    let run = run_pgbench(database_url, script, concurrency, duration, &defines).await?;
+    let written = forget_yardstick_bookings(database_url).await?;
+    let name = std::path::Path::new(script).file_name().map_or(script.into(), |n| n.to_string_lossy());
+    println!("   {name}: {written} of {} transactions wrote a booking", run.transactions);
+    Ok(run.tps)
 }
 
-/// Deletes what `booking.sql` booked (on the `limit-N` resources), with its
-/// history and hours. The yardstick measures the database, not the rules:
-/// it inserts whatever it draws, and two draws of one customer and hour
-/// are a double booking by berth's rules, which the audit after the
-/// scenario would rightly report. berth's own bookings are what it judges.
-async fn forget_yardstick_bookings(database_url: &str) -> anyhow::Result<()> {
+/// Deletes what a booking script booked (on the `limit-N` resources), with
+/// its history and hours, then vacuums what it left dead, as autovacuum
+/// would in time (the next script's probes would otherwise wade through
+/// thousands of dead index entries). The yardstick measures the database,
+/// not the rules: it inserts whatever it draws, and two draws of one
+/// customer and hour are a double booking by berth's rules, which the
+/// audit after the scenario would rightly report. berth's own bookings
+/// are what it judges. Returns how many bookings it had written.
+async fn forget_yardstick_bookings(database_url: &str) -> anyhow::Result<u64> {
     use sea_orm::ConnectionTrait;
     let db = sea_orm::Database::connect(database_url).await?;
     let limit_resources = "SELECT id FROM resource WHERE name_key LIKE 'limit-%'";
-    for table in ["resource_usage", "booking"] {
-        db.execute_unprepared(&format!("DELETE FROM {table} WHERE resource_id IN ({limit_resources})")).await?;
-    }
+    db.execute_unprepared(&format!("DELETE FROM resource_usage WHERE resource_id IN ({limit_resources})")).await?;
+    let written = db
+        .execute_unprepared(&format!("DELETE FROM booking WHERE resource_id IN ({limit_resources})"))
+        .await?
+        .rows_affected();
+    db.execute_unprepared("VACUUM (ANALYZE) booking, resource_usage").await?;
     db.close().await?;
-    Ok(())
+    Ok(written)
 }
 
-/// `pgbench -n -M prepared -j 2` running `script` with `-D` `defines`;
-/// returns its transactions per second.
+/// What one pgbench run did.
+pub struct Pgbench {
+    /// Transactions per second.
+    pub tps: f64,
+    /// Transactions run in all.
+    pub transactions: u64,
+}
+
+/// `pgbench -n -M prepared -j 2` running `script` with `-D` `defines`.
 pub async fn run_pgbench(
     database_url: &str,
     script: &str,
     concurrency: usize,
     duration: Duration,
     defines: &[String],
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Pgbench> {
     let started = Instant::now();
     let output = tokio::process::Command::new("pgbench")
         .args(["-n", "-M", "prepared", "-j", "2"])
@@ -188,10 +203,15 @@ pub async fn run_pgbench(
         started.elapsed(),
         String::from_utf8_lossy(&output.stderr)
     );
-    stdout
-        .lines()
-        .find(|l| l.starts_with("tps ="))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|tps| tps.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {stdout}"))
+    let field = |prefix: &str, nth: usize| {
+        stdout.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.split_whitespace().nth(nth).map(str::to_owned))
+    };
+    let tps = field("tps =", 2).and_then(|tps| tps.parse().ok());
+    // "number of transactions actually processed: 1234" (or "1234/5678").
+    let transactions = field("number of transactions actually processed:", 5)
+        .and_then(|n| n.split('/').next().and_then(|n| n.parse().ok()));
+    match (tps, transactions) {
+        (Some(tps), Some(transactions)) => Ok(Pgbench { tps, transactions }),
+        _ => Err(anyhow::anyhow!("no tps or transactions in pgbench output: {stdout}")),
+    }
 }

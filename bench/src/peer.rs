@@ -91,7 +91,7 @@ async fn peer_sql(url: &str, args: &RunArgs) -> anyhow::Result<f64> {
         tokio::process::Command::new("psql").args(["-q", "-v", "ON_ERROR_STOP=1", "-f", schema, url]).output().await?;
     anyhow::ensure!(loaded.status.success(), "psql: {}", String::from_utf8_lossy(&loaded.stderr));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/peer-reserve.sql");
-    limit::run_pgbench(url, script, args.concurrency, args.phase(), &[]).await
+    Ok(limit::run_pgbench(url, script, args.concurrency, args.phase(), &[]).await?.tps)
 }
 
 /// `own_sql`: berth's statements as plain SQL (`booking.sql`), when the

@@ -77,6 +77,10 @@ struct Seen {
 /// (`BERTH_TIMELINE_CACHE_STRETCHES`): about 8 MiB.
 pub const DEFAULT_TIMELINE_STRETCHES: u64 = 200_000;
 
+/// How many rows a window's read must return to be remembered by default
+/// (`BERTH_TIMELINE_CACHE_MIN_ROWS`).
+pub const DEFAULT_TIMELINE_MIN_ROWS: usize = 100;
+
 /// Forgotten all at once past this many resources (a guess is only a guess).
 const KNOWN_RESOURCES_MAX: usize = 10_000;
 
@@ -98,14 +102,15 @@ impl Db {
             clock_lead_micros: Arc::default(),
             one_trip_written: Arc::default(),
             one_trip_safe_from: Arc::new(AtomicI64::new(i64::MAX)),
-            timelines: Timelines::new(DEFAULT_TIMELINE_STRETCHES),
+            timelines: Timelines::new(DEFAULT_TIMELINE_STRETCHES, DEFAULT_TIMELINE_MIN_ROWS),
         }
     }
 
     /// Remembers at most `stretches` stretches of resources' usage
-    /// timelines for page loads (docs/design.md §31); 0 remembers none.
-    pub fn with_timeline_cache(mut self, stretches: u64) -> Self {
-        self.timelines = Timelines::new(stretches);
+    /// timelines for page loads (docs/design.md §31; 0 remembers none), of
+    /// windows whose read returned at least `min_rows` rows.
+    pub fn with_timeline_cache(mut self, stretches: u64, min_rows: usize) -> Self {
+        self.timelines = Timelines::new(stretches, min_rows);
         self
     }
 

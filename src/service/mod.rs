@@ -31,7 +31,7 @@ pub mod waitlist;
 pub mod webhooks;
 
 pub use context::{Context, Expected};
-pub use db::{Clock, DEFAULT_TIMELINE_STRETCHES, Db, now};
+pub use db::{Clock, DEFAULT_TIMELINE_MIN_ROWS, DEFAULT_TIMELINE_STRETCHES, Db, now};
 pub use error::ServiceError;
 pub(crate) use retry::forget_in_batches;
 pub use retry::retrying;

@@ -14,7 +14,9 @@
 //! passing) bounds how long it holds: until the first such instant
 //! (`bookings::next_lapse`). A page load then costs one read of those
 //! hours' stamps (and the probe for bookings the summary does not hold,
-//! §22: with one there, nothing is remembered).
+//! §22: with one there, nothing is remembered). Only windows whose read
+//! was heavy (`BERTH_TIMELINE_CACHE_MIN_ROWS`) are remembered, from their
+//! second load on: a light window costs no more to read than to check.
 //!
 //! Only ever an answer to a read: no decision takes a remembered timeline
 //! (the write path reads the bookings under its locks, as before). Stamps
@@ -49,7 +51,11 @@ use crate::telemetry;
 /// about 40 bytes each). Clones share them.
 #[derive(Clone)]
 pub(crate) struct Timelines {
-    remembered: Option<Arc<Cache<Key, Arc<Remembered>, ByStretches>>>,
+    remembered: Option<Arc<Cache<Key, Arc<Memory>, ByStretches>>>,
+    /// How many rows a read of a window must return for the window to be
+    /// worth remembering (`BERTH_TIMELINE_CACHE_MIN_ROWS`): checking a
+    /// light window's stamps costs about what reading it does.
+    min_rows: usize,
     /// Unix seconds from which stamps are trusted; `i64::MAX` until
     /// `schema::check` has looked.
     trusted_from: Arc<AtomicI64>,
@@ -63,6 +69,13 @@ struct Key {
     version: i64,
     first_hour: i64,
     last_hour: i64,
+}
+
+/// What an instance knows of a window.
+enum Memory {
+    /// A read of it was heavy enough: the next load remembers it.
+    Worth,
+    Remembered(Remembered),
 }
 
 struct Remembered {
@@ -83,9 +96,12 @@ impl Remembered {
 #[derive(Clone)]
 struct ByStretches;
 
-impl Weighter<Key, Arc<Remembered>> for ByStretches {
-    fn weight(&self, _key: &Key, remembered: &Arc<Remembered>) -> u64 {
-        (remembered.usages.len() + remembered.stamps.len() + 1) as u64
+impl Weighter<Key, Arc<Memory>> for ByStretches {
+    fn weight(&self, _key: &Key, memory: &Arc<Memory>) -> u64 {
+        match memory.as_ref() {
+            Memory::Worth => 1,
+            Memory::Remembered(remembered) => (remembered.usages.len() + remembered.stamps.len() + 1) as u64,
+        }
     }
 }
 
@@ -93,13 +109,14 @@ impl Weighter<Key, Arc<Remembered>> for ByStretches {
 const STRETCHES_PER_TIMELINE: u64 = 200;
 
 impl Timelines {
-    /// Remembering at most `stretches` stretches; none, off.
-    pub(crate) fn new(stretches: u64) -> Self {
+    /// Remembering at most `stretches` stretches (none: off) of windows
+    /// whose read returned at least `min_rows` rows.
+    pub(crate) fn new(stretches: u64, min_rows: usize) -> Self {
         let remembered = (stretches > 0).then(|| {
             let items = usize::try_from((stretches / STRETCHES_PER_TIMELINE).max(1)).unwrap_or(usize::MAX);
             Arc::new(Cache::with_weighter(items, stretches, ByStretches))
         });
-        Self { remembered, trusted_from: Arc::new(AtomicI64::new(i64::MAX)) }
+        Self { remembered, min_rows, trusted_from: Arc::new(AtomicI64::new(i64::MAX)) }
     }
 
     /// Notes from when (Unix seconds) stamps are trusted; `None`: their
@@ -108,7 +125,7 @@ impl Timelines {
         self.trusted_from.store(from.unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
-    fn in_use(&self) -> Option<&Cache<Key, Arc<Remembered>, ByStretches>> {
+    fn in_use(&self) -> Option<&Cache<Key, Arc<Memory>, ByStretches>> {
         let trusted = Utc::now().timestamp() >= self.trusted_from.load(Ordering::Relaxed);
         self.remembered.as_deref().filter(|_| trusted)
     }
@@ -144,6 +161,17 @@ pub(super) async fn blocking_timeline(
         first_hour: *hour_numbers.start(),
         last_hour: *hour_numbers.end(),
     };
+    // A window seen for the first time, or one too light to be worth its
+    // stamps, is read as before; a heavy one is remembered from its next
+    // load on.
+    let Some(memory) = cache.get(&key) else {
+        telemetry::timeline_cache("unremembered");
+        let usages = bookings::blocking_timeline(conn, &read(span)).await?;
+        if usages.len() >= timelines.min_rows {
+            cache.insert(key, Arc::new(Memory::Worth));
+        }
+        return Ok(usages);
+    };
     // The stamps first: whatever the bookings read below then shows is at
     // least as new as they are, so a write they miss changes a stamp.
     let (stamps, uncounted) = usage::stamps(conn, resource.id, &hours).await?;
@@ -151,7 +179,9 @@ pub(super) async fn blocking_timeline(
         telemetry::timeline_cache("bypassed");
         return Ok(bookings::blocking_timeline(conn, &read(span)).await?);
     }
-    if let Some(remembered) = cache.get(&key).filter(|remembered| remembered.holds(&stamps, now)) {
+    if let Memory::Remembered(remembered) = memory.as_ref()
+        && remembered.holds(&stamps, now)
+    {
         telemetry::timeline_cache("hit");
         return Ok(remembered.usages.clone());
     }
@@ -159,7 +189,8 @@ pub(super) async fn blocking_timeline(
     let usages = bookings::blocking_timeline(conn, &read(&hours)).await?;
     let lapses_at = bookings::next_lapse(conn, &read(&hours)).await?;
     let usages = stretches(&usages, &hours);
-    cache.insert(key, Arc::new(Remembered { stamps, judged_at: now, lapses_at, usages: usages.clone() }));
+    let remembered = Remembered { stamps, judged_at: now, lapses_at, usages: usages.clone() };
+    cache.insert(key, Arc::new(Memory::Remembered(remembered)));
     Ok(usages)
 }
 

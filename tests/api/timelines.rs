@@ -30,9 +30,11 @@ struct World {
 impl World {
     async fn new(now: &str) -> Self {
         let clock = Clock::manual(at(now));
+        // Every window is worth remembering here, however few its bookings.
         let app = TestApp::spawn_with(|c| {
             c.clock = clock.clone();
             c.hold_sweep_interval_ms = 0;
+            c.timeline_cache_min_rows = 0;
         })
         .await;
         let (writer, stop_writer) = app
