@@ -14,6 +14,7 @@
 
 mod check;
 mod client;
+mod cpu;
 mod limit;
 mod peer;
 mod report;
@@ -92,6 +93,13 @@ pub struct RunArgs {
     /// A tiny run of every scenario, for CI: proves the tool works, measures nothing.
     #[arg(long)]
     pub smoke: bool,
+    /// `sslmode` of every PostgreSQL connection of the run (berth's, the
+    /// bench's, pgbench's and psql's, through `PGSSLMODE`). `disable` by
+    /// default: a PostgreSQL with `ssl = on` otherwise encrypts every
+    /// round trip on loopback, which halves the peer's SQL and makes every
+    /// share look better than it is (BENCHMARKS.md, #32 fourth part).
+    #[arg(long, env = "BENCH_PG_SSLMODE", default_value = "disable")]
+    pub pg_sslmode: String,
 }
 
 impl RunArgs {
@@ -107,6 +115,12 @@ impl RunArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.command.is_none() {
+        // SAFETY: no other thread runs yet (the runtime is built below), so
+        // nothing reads the environment while it changes; the server and
+        // pgbench processes inherit it.
+        unsafe { std::env::set_var("PGSSLMODE", &cli.run.pg_sslmode) };
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Some(Command::Serve) => runtime.block_on(server::serve()),

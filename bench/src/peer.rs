@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::{
     Engine, RunArgs,
     client::{Api, Recorded, for_duration},
+    cpu::Spent,
     limit,
     report::{self, Row},
     server::Server,
@@ -57,9 +58,20 @@ impl Slots {
     }
 }
 
-/// One phase: bookings at the next slots, keyed or not.
-async fn phase(args: &RunArgs, api: &Api, resources: &[Uuid], customer: Uuid, slots: &Slots, keyed: bool) -> Recorded {
-    for_duration(args.concurrency, args.phase(), |_| {
+/// How long bookings run before the first measured phase.
+const WARM_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One phase of `duration`: bookings at the next slots, keyed or not.
+async fn phase(
+    duration: std::time::Duration,
+    args: &RunArgs,
+    api: &Api,
+    resources: &[Uuid],
+    customer: Uuid,
+    slots: &Slots,
+    keyed: bool,
+) -> Recorded {
+    for_duration(args.concurrency, duration, |_| {
         let (resource, start) = slots.next(resources);
         let body = json!({
             "resource_id": resource,
@@ -91,7 +103,10 @@ async fn peer_sql(url: &str, args: &RunArgs) -> anyhow::Result<f64> {
         tokio::process::Command::new("psql").args(["-q", "-v", "ON_ERROR_STOP=1", "-f", schema, url]).output().await?;
     anyhow::ensure!(loaded.status.success(), "psql: {}", String::from_utf8_lossy(&loaded.stderr));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pgbench/peer-reserve.sql");
-    Ok(limit::run_pgbench(url, script, args.concurrency, args.phase(), &[]).await?.tps)
+    let spent = Spent::start(None);
+    let run = limit::run_pgbench(url, script, args.concurrency, args.phase(), &[]).await?;
+    println!("   peer's SQL: {}", spent.per(run.transactions));
+    Ok(run.tps)
 }
 
 /// `own_sql`: berth's statements as plain SQL (`booking.sql`), when the
@@ -116,6 +131,12 @@ pub async fn peer(
         &api.create("/v1/customers", &json!({"email": "peer@bench.example", "name": "Peer"})).await?,
     )?;
     let slots = Slots::new();
+    // Not measured: the server opens its pool's connections and first
+    // reads each resource here (pgbench likewise leaves its connections'
+    // setup out of its rate).
+    let everything: Vec<Uuid> = resources.iter().copied().chain([hot]).collect();
+    let warm_up = phase(WARM_UP.min(args.phase()), args, api, &everything, customer, &slots, false).await;
+    println!("   warm-up: {} bookings, not measured", warm_up.requests);
     let mut measured = Vec::new();
     for (name, on, keyed) in [
         ("peer: berth unkeyed, 1,000 resources", &resources[..], false),
@@ -123,7 +144,9 @@ pub async fn peer(
         ("peer: berth unkeyed, one resource", std::slice::from_ref(&hot), false),
     ] {
         server.reset_peak_rss();
-        let recorded = phase(args, api, on, customer, &slots, keyed).await;
+        let spent = Spent::start(server.pid());
+        let recorded = phase(args.phase(), args, api, on, customer, &slots, keyed).await;
+        println!("   {name}: {}", spent.per(recorded.requests));
         let refused = recorded.requests - recorded.count("201");
         println!("   one-trip bookings so far (server's /metrics): {}", api.one_trip_counts().await);
         measured.push((name, keyed, recorded, server.peak_rss_mib(), refused));

@@ -25,9 +25,16 @@ use crate::store;
 
 /// The database the services work on, and the clock they decide by. Above
 /// the service layer it is an opaque handle: the HTTP layer holds it and
-/// hands it back, never queries it.
+/// hands it back, never queries it. A clone is one reference count: every
+/// request's handlers and middleware take one.
 #[derive(Clone)]
 pub struct Db {
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a `Db` shares.
+#[derive(Clone)]
+struct Shared {
     conn: DatabaseConnection,
     clock: Clock,
     represent: std::sync::Arc<dyn Represent>,
@@ -91,7 +98,7 @@ impl Db {
 
     /// Decisions read `clock` instead of the database's.
     pub fn with_clock(conn: DatabaseConnection, clock: Clock) -> Self {
-        Self {
+        let shared = Shared {
             conn,
             clock,
             represent: std::sync::Arc::new(IdsOnly),
@@ -103,24 +110,30 @@ impl Db {
             one_trip_written: Arc::default(),
             one_trip_safe_from: Arc::new(AtomicI64::new(i64::MAX)),
             timelines: Timelines::new(DEFAULT_TIMELINE_STRETCHES, DEFAULT_TIMELINE_MIN_ROWS),
-        }
+        };
+        Self { shared: Arc::new(shared) }
+    }
+
+    /// The settings to change while building (a copy when already shared).
+    fn settings(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.shared)
     }
 
     /// Remembers at most `stretches` stretches of resources' usage
     /// timelines for page loads (docs/design.md §31; 0 remembers none), of
     /// windows whose read returned at least `min_rows` rows.
     pub fn with_timeline_cache(mut self, stretches: u64, min_rows: usize) -> Self {
-        self.timelines = Timelines::new(stretches, min_rows);
+        self.settings().timelines = Timelines::new(stretches, min_rows);
         self
     }
 
     pub(crate) fn timelines(&self) -> &Timelines {
-        &self.timelines
+        &self.shared.timelines
     }
 
     /// Turns the one-round-trip booking (docs/design.md §30) on or off.
     pub fn with_one_trip(mut self, on: bool) -> Self {
-        self.one_trip = on;
+        self.settings().one_trip = on;
         self
     }
 
@@ -128,21 +141,21 @@ impl Db {
     /// after one found its hours busy or full (250 ms; tests racing on one
     /// resource set none).
     pub fn with_one_trip_pause(mut self, pause: Duration) -> Self {
-        self.one_trip_pause = pause;
+        self.settings().one_trip_pause = pause;
         self
     }
 
     /// Whether bookings of `resource` may be tried in one round trip now.
     pub(crate) fn one_trip_allowed(&self, resource: ResourceId) -> bool {
-        self.one_trip
-            && Utc::now().timestamp() >= self.one_trip_safe_from.load(Ordering::Relaxed)
+        self.shared.one_trip
+            && Utc::now().timestamp() >= self.shared.one_trip_safe_from.load(Ordering::Relaxed)
             && self.seen(resource).one_trip_paused_until.is_none_or(|until| Instant::now() >= until)
     }
 
     /// Notes from when (Unix seconds) no older instance can be writing;
     /// `None`: the migration is not there (never, then).
     pub(crate) fn one_trip_safe_from(&self, from: Option<i64>) {
-        self.one_trip_safe_from.store(from.unwrap_or(i64::MAX), Ordering::Relaxed);
+        self.shared.one_trip_safe_from.store(from.unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
     /// The resource as this instance last read it.
@@ -152,14 +165,14 @@ impl Db {
 
     /// Counts a booking written in one round trip.
     pub(crate) fn one_trip_written(&self) {
-        self.one_trip_written.fetch_add(1, Ordering::Relaxed);
+        self.shared.one_trip_written.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many bookings this handle wrote in one round trip (for tests and
     /// the benchmark; the metric `berth_one_trip_bookings_total` counts the
     /// whole process's).
     pub fn one_trip_bookings(&self) -> u64 {
-        self.one_trip_written.load(Ordering::Relaxed)
+        self.shared.one_trip_written.load(Ordering::Relaxed)
     }
 
     /// Remembers `resource` as a decision locked it (or a one-round-trip
@@ -174,7 +187,7 @@ impl Db {
 
     /// Its bookings skip the one-round-trip attempt for a moment.
     pub(crate) fn pause_one_trip(&self, resource: ResourceId) {
-        let until = Instant::now() + self.one_trip_pause;
+        let until = Instant::now() + self.shared.one_trip_pause;
         self.remember(resource, |seen| seen.one_trip_paused_until = Some(until));
     }
     /// The buffers `resource` had when this instance last looked (none
@@ -199,11 +212,11 @@ impl Db {
     }
 
     fn seen(&self, resource: ResourceId) -> Seen {
-        self.seen.0.lock().ok().and_then(|known| known.get(&resource).cloned()).unwrap_or_default()
+        self.shared.seen.0.lock().ok().and_then(|known| known.get(&resource).cloned()).unwrap_or_default()
     }
 
     fn remember(&self, resource: ResourceId, change: impl FnOnce(&mut Seen)) {
-        if let Ok(mut known) = self.seen.0.lock() {
+        if let Ok(mut known) = self.shared.seen.0.lock() {
             if known.len() >= KNOWN_RESOURCES_MAX {
                 known.clear();
             }
@@ -213,22 +226,22 @@ impl Db {
 
     /// Events show objects as `represent` does (the API's shapes).
     pub fn representing(mut self, represent: std::sync::Arc<dyn Represent>) -> Self {
-        self.represent = represent;
+        self.settings().represent = represent;
         self
     }
 
     pub(crate) fn represent(&self) -> &dyn Represent {
-        self.represent.as_ref()
+        self.shared.represent.as_ref()
     }
 
     pub(crate) fn conn(&self) -> &DatabaseConnection {
-        &self.conn
+        &self.shared.conn
     }
 
     /// The instant a decision is made at, read after the decision's locks
     /// (docs/design.md §5).
     pub(crate) async fn decision_clock(&self, conn: &impl ConnectionTrait) -> Result<DateTime<Utc>, ServiceError> {
-        match &self.clock {
+        match &self.shared.clock {
             Clock::Database => Ok(self.learn_clock(store::decision_clock(conn).await?)),
             Clock::Manual(at) => Ok(at.lock().map(|at| *at).unwrap_or_else(|poisoned| *poisoned.into_inner())),
         }
@@ -241,7 +254,7 @@ impl Db {
         conn: &impl ConnectionTrait,
         read: Option<DateTime<Utc>>,
     ) -> Result<DateTime<Utc>, ServiceError> {
-        match (&self.clock, read) {
+        match (&self.shared.clock, read) {
             (Clock::Database, Some(read)) => Ok(self.learn_clock(read)),
             _ => self.decision_clock(conn).await,
         }
@@ -249,25 +262,25 @@ impl Db {
 
     /// The schema fence this handle's writers obey (shared by its clones).
     pub fn schema_fence(&self) -> &Fence {
-        &self.schema
+        &self.shared.schema
     }
 
     /// Whether the database has migrations this binary does not know, as
     /// last looked (`schema::check`): writes are then refused.
     pub fn schema_ahead(&self) -> bool {
-        self.schema.is_closed()
+        self.shared.schema.is_closed()
     }
 
     /// Whether decisions read the database's clock (not a manual one).
     pub(crate) fn reads_database_clock(&self) -> bool {
-        matches!(self.clock, Clock::Database)
+        matches!(self.shared.clock, Clock::Database)
     }
 
     /// This instance's idea of the decision clock, without asking the
     /// database: for guesses that a decision checks again (a key's expiry
     /// before the request runs).
     pub(crate) fn approximate_now(&self) -> DateTime<Utc> {
-        match &self.clock {
+        match &self.shared.clock {
             Clock::Database => now(),
             Clock::Manual(at) => at.lock().map(|at| *at).unwrap_or_else(|poisoned| *poisoned.into_inner()),
         }
@@ -277,7 +290,7 @@ impl Db {
     /// just answered, is ahead of this process's; returns `read`.
     pub(crate) fn learn_clock(&self, read: DateTime<Utc>) -> DateTime<Utc> {
         if let Some(lead) = (read - Utc::now()).num_microseconds() {
-            self.clock_lead_micros.store(lead, Ordering::Relaxed);
+            self.shared.clock_lead_micros.store(lead, Ordering::Relaxed);
         }
         read
     }
@@ -287,9 +300,9 @@ impl Db {
     /// database's last known lead, which a statement then checks against
     /// the database's own clock (the flag: whether to check).
     pub(crate) fn one_trip_clock(&self) -> (DateTime<Utc>, bool) {
-        match &self.clock {
+        match &self.shared.clock {
             Clock::Database => {
-                let lead = chrono::Duration::microseconds(self.clock_lead_micros.load(Ordering::Relaxed));
+                let lead = chrono::Duration::microseconds(self.shared.clock_lead_micros.load(Ordering::Relaxed));
                 ((Utc::now() + lead).trunc_subsecs(6), true)
             }
             Clock::Manual(_) => (self.approximate_now(), false),
@@ -298,12 +311,12 @@ impl Db {
 
     /// Whether the database answers a trivial query (readiness).
     pub async fn ping(&self) -> Result<(), ServiceError> {
-        Ok(store::ping(&self.conn).await?)
+        Ok(store::ping(&self.shared.conn).await?)
     }
 
     /// Connections of the pool: (in use, idle).
     pub fn pool_stats(&self) -> (u32, u32) {
-        store::pool_stats(&self.conn)
+        store::pool_stats(&self.shared.conn)
     }
 }
 
