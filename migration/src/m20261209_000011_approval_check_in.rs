@@ -2,8 +2,8 @@
 //!
 //! - `booking.status` may also be `pending` (awaiting an admin's approval
 //!   until `hold_expires_at`, like a hold) and `declined`. The column's
-//!   CHECK is widened: on PostgreSQL replaced (`NOT VALID`, then validated
-//!   without blocking writers); on SQLite, which cannot alter a
+//!   CHECK is widened: on PostgreSQL replaced (`NOT VALID`: every stored
+//!   row passed the narrower one); on SQLite, which cannot alter a
 //!   constraint, by the procedure SQLite documents for changing one that
 //!   every stored row already satisfies (the table's text in
 //!   `sqlite_schema` rewritten, the schema version bumped, in this
@@ -12,7 +12,10 @@
 //!   in stops taking the rest of its interval.
 //! - The covering index of the capacity reads gains the deadline (they
 //!   clip a released booking there without touching rows); a partial
-//!   index finds the deadlines that passed for the sweeper.
+//!   index finds the deadlines that passed for the sweeper. On PostgreSQL
+//!   the whole migration holds `booking`'s exclusive lock (the constraint's
+//!   `ALTER TABLE`) while it builds the two indexes: bookings wait for
+//!   seconds per million rows.
 
 use sea_orm::{DbBackend, Statement};
 use sea_orm_migration::prelude::*;
@@ -66,10 +69,17 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        // What the release before cannot read: the statuses in bookings and
+        // their histories, the event types in the feed and in webhooks.
         let newer = db
             .query_one_raw(Statement::from_string(
                 manager.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM booking WHERE status IN ('pending', 'declined')",
+                "SELECT (SELECT COUNT(*) FROM booking WHERE status IN ('pending', 'declined')) \
++ (SELECT COUNT(*) FROM booking_event WHERE to_status IN ('pending', 'declined') \
+OR from_status IN ('pending', 'declined')) \
++ (SELECT COUNT(*) FROM outbox_event WHERE type IN ('booking.pending', 'booking.approved', 'booking.declined')) \
++ (SELECT COUNT(*) FROM webhook_endpoint WHERE types LIKE '%booking.pending%' \
+OR types LIKE '%booking.approved%' OR types LIKE '%booking.declined%') AS n",
             ))
             .await?
             .map(|row| row.try_get::<i64>("", "n"))
@@ -77,7 +87,8 @@ impl MigrationTrait for Migration {
             .unwrap_or(0);
         if newer > 0 {
             return Err(DbErr::Migration(format!(
-                "{newer} bookings are pending or declined, which the schema before this migration cannot hold"
+                "{newer} bookings, history rows, events or webhook subscriptions name a status or event type of \
+approval, which the schema before this migration cannot hold"
             )));
         }
         db.execute_unprepared("DROP INDEX booking_check_in_due").await?;
@@ -94,11 +105,12 @@ async fn status_check(manager: &SchemaManager<'_>, from: &str, to: &str) -> Resu
     match manager.get_database_backend() {
         DbBackend::Postgres => {
             db.execute_unprepared("ALTER TABLE booking DROP CONSTRAINT booking_status_check").await?;
+            // Not validated: widening, every stored row already passes the
+            // old check; new rows are checked.
             db.execute_unprepared(&format!(
                 "ALTER TABLE booking ADD CONSTRAINT booking_status_check CHECK (status IN {to}) NOT VALID"
             ))
             .await?;
-            db.execute_unprepared("ALTER TABLE booking VALIDATE CONSTRAINT booking_status_check").await?;
         }
         backend => {
             // https://www.sqlite.org/lang_altertable.html#otheralter: a
@@ -119,14 +131,20 @@ async fn status_check(manager: &SchemaManager<'_>, from: &str, to: &str) -> Resu
                 .ok_or_else(|| DbErr::Migration("no schema version".into()))?
                 .try_get_by_index(0)?;
             db.execute_unprepared("PRAGMA writable_schema = ON").await?;
-            db.execute_raw(Statement::from_sql_and_values(
-                backend,
-                "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'booking'",
-                [table.replace(&check, &format!("\"status\" IN {to}")).into()],
-            ))
-            .await?;
-            db.execute_unprepared(&format!("PRAGMA schema_version = {}", version + 1)).await?;
+            let rewritten = async {
+                db.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'booking'",
+                    [table.replace(&check, &format!("\"status\" IN {to}")).into()],
+                ))
+                .await?;
+                db.execute_unprepared(&format!("PRAGMA schema_version = {}", version + 1)).await
+            }
+            .await;
+            // Off on every path: a rollback does not reset a pragma, and the
+            // connection goes back to the pool.
             db.execute_unprepared("PRAGMA writable_schema = OFF").await?;
+            rewritten?;
         }
     }
     Ok(())
