@@ -62,7 +62,8 @@ async fn a_resource_feed_shows_each_booking_as_an_event_and_follows_its_changes(
     assert_eq!(response.headers()["content-type"], "text/calendar; charset=utf-8");
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let body = response.text().await.unwrap();
-    assert!(!body.contains("ada") && !body.contains(id(&ada)), "no customer data: {body}");
+    // The customer's e-mail ("ada" alone also turns up in hex ids now and then).
+    assert!(!body.contains("lovelace") && !body.contains(id(&ada)), "no customer data: {body}");
     let calendar = parsed(&body);
     let events: Vec<_> = calendar.events().collect();
     assert_eq!(events.len(), 1);
