@@ -6,7 +6,6 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use axum::Router;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
 
 use crate::{
     auth::Authenticator,
@@ -16,7 +15,9 @@ use crate::{
 };
 
 pub struct Application {
-    listener: TcpListener,
+    listener: tokio::net::TcpListener,
+    /// Connections held open at once (`None`: any; `http::serve`).
+    max_connections: Option<usize>,
     router: Router,
     db: DatabaseConnection,
     hold_sweep_interval: Option<Duration>,
@@ -55,7 +56,7 @@ impl Application {
         }
         let db = connect_with_retry(config, config.db_pool_size).await?;
         let listener =
-            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+            http::serve::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let authenticator = Arc::new(config.authenticator()?);
         telemetry::prometheus();
         let services = services(&db, &config.clock)
@@ -86,6 +87,7 @@ impl Application {
         let event_retention = chrono::Duration::hours(i64::from(config.event_retention_hours));
         Ok(Self {
             listener,
+            max_connections: config.max_connections(),
             router: http::app(state, edge),
             db,
             hold_sweep_interval,
@@ -152,13 +154,12 @@ impl Application {
         ];
         background.extend(self.webhooks.map(|settings| tokio::spawn(service::deliveries::work(db.clone(), settings))));
         background.extend(self.hold_sweep_interval.map(|every| tokio::spawn(sweep_holds(db.clone(), every))));
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        http::serve::serve(self.listener, self.router, self.max_connections, shutdown).await;
         for task in background {
             // Dropping a transaction mid-batch rolls it back: nothing half-done.
             task.abort();
         }
-        served
+        Ok(())
     }
 }
 

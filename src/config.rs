@@ -68,6 +68,11 @@ pub struct Config {
     /// request timeout) holding only their request. Unset: 4 × the pool size.
     #[arg(long, env = "BERTH_MAX_IN_FLIGHT", global = true)]
     pub max_in_flight: Option<u32>,
+    /// Connections held open at once; more wait in the kernel's accept
+    /// queue, unread, until one closes (an idle keep-alive connection
+    /// holds its place). 0: no limit.
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS", default_value_t = 1024, global = true)]
+    pub max_connections: u32,
     /// Seconds to keep retrying at start while the database is unreachable.
     #[arg(long, env = "BERTH_DB_CONNECT_RETRY_SECONDS", default_value_t = 60, global = true)]
     pub db_connect_retry_seconds: u64,
@@ -211,6 +216,7 @@ impl Config {
             public_url: None,
             db_pool_size: 10,
             max_in_flight: None,
+            max_connections: 1024,
             db_acquire_timeout_seconds: 5,
             db_connect_retry_seconds: 0,
             migrate_on_start: true,
@@ -255,6 +261,11 @@ impl Config {
     /// How many API requests run at once.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight.unwrap_or(self.db_pool_size.saturating_mul(4)) as usize
+    }
+
+    /// How many connections are held open at once (`None`: any).
+    pub fn max_connections(&self) -> Option<usize> {
+        (self.max_connections > 0).then_some(self.max_connections as usize)
     }
 
     pub fn request_timeout(&self) -> Duration {

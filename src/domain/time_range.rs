@@ -43,10 +43,16 @@ impl TimeRange {
     /// (hour `h` is `[h·3600 s, (h+1)·3600 s)`). The end is exclusive: a
     /// range ending on the hour does not touch the hour that starts then.
     pub fn hours(&self) -> RangeInclusive<i64> {
-        let first = self.start.timestamp().div_euclid(HOUR_SECONDS);
+        self.spans(HOUR_SECONDS)
+    }
+
+    /// The spans of `seconds` it touches, numbered like hours (span `s` is
+    /// `[s·seconds, (s+1)·seconds)`; the end is exclusive). `seconds > 0`.
+    pub fn spans(&self, seconds: i64) -> RangeInclusive<i64> {
+        let first = self.start.timestamp().div_euclid(seconds);
         let end = self.end.timestamp();
-        let on_the_hour = end.rem_euclid(HOUR_SECONDS) == 0 && self.end.timestamp_subsec_nanos() == 0;
-        let last = end.div_euclid(HOUR_SECONDS) - i64::from(on_the_hour);
+        let on_the_edge = end.rem_euclid(seconds) == 0 && self.end.timestamp_subsec_nanos() == 0;
+        let last = end.div_euclid(seconds) - i64::from(on_the_edge);
         first..=last
     }
 }

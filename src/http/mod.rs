@@ -30,6 +30,7 @@ mod routes;
 pub mod schema_fence;
 pub mod search;
 pub mod series;
+pub mod serve;
 pub mod service_error;
 pub mod slots;
 mod stack;

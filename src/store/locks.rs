@@ -1,18 +1,22 @@
 //! Advisory locks on time: how decisions on one resource run side by side
-//! when their times are far apart (docs/design.md §20).
+//! when their times are far apart (docs/design.md §20, §32).
 //!
 //! A booking's occupied time is cut into hour buckets (`TimeRange::hours`);
-//! a decision takes an exclusive PostgreSQL advisory lock (transaction-
-//! scoped) on each bucket it touches, in ascending key order, while
-//! holding the resource row `FOR KEY SHARE` (which every change of the
-//! resource itself, holding the row `FOR UPDATE`, excludes). The usage
-//! summary's rows (`store::usage`) are the same hours: a booking reads and
-//! writes only rows its buckets cover. Two decisions whose occupied times
-//! overlap share a bucket and so run one after the other; the rules they
-//! check (capacity, duplicates) only ever look at overlapping times. Keys
-//! are 64-bit hashes of (resource, hour): a collision only makes two
-//! decisions wait for each other. SQLite has no advisory locks and serial
-//! writers: unused there.
+//! a decision takes transaction-scoped PostgreSQL advisory locks on them,
+//! in ascending key order, while holding the resource row `FOR KEY SHARE`
+//! (which every change of the resource itself, holding the row `FOR
+//! UPDATE`, excludes): an hour its occupied time covers whole,
+//! exclusively; an hour it covers in part (at most the first and the
+//! last), shared, and each quarter of an hour (15 minutes) it touches
+//! there exclusively. Two decisions whose occupied times overlap then
+//! always conflict: on an hour one of them covers whole, or on a quarter
+//! both touch. Bookings side by side in one hour (9:00-9:30 and
+//! 9:30-10:00) do not wait for each other; the rules they check (capacity,
+//! duplicates) only ever look at overlapping times. An older instance,
+//! which takes every hour exclusively, still excludes them all. Keys are
+//! 64-bit hashes of (resource, hour) and (resource, quarter): a collision
+//! only makes two decisions wait for each other. SQLite has no advisory
+//! locks and serial writers: unused there.
 
 use sea_orm::{ConnectionTrait, DatabaseBackend};
 use sha2::{Digest, Sha256};
@@ -22,14 +26,32 @@ use crate::domain::{
     time_range::TimeRange,
 };
 
+const HOUR_SECONDS: i64 = 3_600;
+
 /// Whether decisions on `conn` lock buckets (PostgreSQL).
 pub fn in_use(conn: &impl ConnectionTrait) -> bool {
     conn.get_database_backend() == DatabaseBackend::Postgres
 }
 
-/// The most buckets one decision locks; a longer occupied time takes the
+/// The most hours one decision locks; a longer occupied time takes the
 /// whole resource instead (its row `FOR UPDATE`, as every other decision).
 pub const MAX_BUCKETS: i64 = 48;
+
+/// A quarter of an hour, the unit of the locks of an hour covered in part.
+const QUARTER_SECONDS: i64 = 900;
+
+/// One advisory lock a decision takes: `shared` (an hour covered in part)
+/// or exclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BucketLock {
+    pub key: i64,
+    pub shared: bool,
+}
+
+/// The function that takes `lock` without waiting (true when taken).
+pub fn try_function(lock: &BucketLock) -> &'static str {
+    if lock.shared { "pg_try_advisory_xact_lock_shared" } else { "pg_try_advisory_xact_lock" }
+}
 
 fn key(parts: &[&[u8]]) -> i64 {
     let mut hash = Sha256::new();
@@ -42,18 +64,38 @@ fn key(parts: &[&[u8]]) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
-/// The keys of the buckets `occupied` touches on `resource`, ascending and
-/// without repeats; `None` when there are more than `MAX_BUCKETS`.
-pub fn bucket_keys(resource: ResourceId, occupied: &TimeRange) -> Option<Vec<i64>> {
+/// The locks of the buckets `occupied` touches on `resource`, ascending by
+/// key and without repeats; `None` when it touches more than `MAX_BUCKETS`
+/// hours.
+pub fn bucket_keys(resource: ResourceId, occupied: &TimeRange) -> Option<Vec<BucketLock>> {
     let hours = occupied.hours();
     if hours.end() - hours.start() >= MAX_BUCKETS {
         return None;
     }
     let id = resource.0.as_bytes();
-    let mut keys: Vec<i64> = hours.map(|h| key(&[b"bucket", id, &h.to_be_bytes()])).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    Some(keys)
+    let per_hour = HOUR_SECONDS / QUARTER_SECONDS;
+    let covers_whole = |hour: i64| {
+        occupied.start().timestamp() <= hour * HOUR_SECONDS && occupied.end().timestamp() >= (hour + 1) * HOUR_SECONDS
+    };
+    let mut locks = Vec::new();
+    for hour in hours {
+        let whole = covers_whole(hour);
+        locks.push(BucketLock { key: key(&[b"bucket", id, &hour.to_be_bytes()]), shared: !whole });
+        if !whole {
+            let quarters = occupied.spans(QUARTER_SECONDS);
+            let inside = (hour * per_hour)..(hour + 1) * per_hour;
+            locks.extend(
+                quarters
+                    .filter(|quarter| inside.contains(quarter))
+                    .map(|quarter| BucketLock { key: key(&[b"quarter", id, &quarter.to_be_bytes()]), shared: false }),
+            );
+        }
+    }
+    // Exclusive before shared on one key (a collision), so `dedup_by_key`
+    // keeps the exclusive one.
+    locks.sort_unstable_by_key(|lock| (lock.key, lock.shared));
+    locks.dedup_by_key(|lock| lock.key);
+    Some(locks)
 }
 
 /// The key that makes one customer's decisions on one resource run one
@@ -74,22 +116,57 @@ mod tests {
         TimeRange::new(at(start_h, start_m), at(end_h, end_m)).unwrap()
     }
 
+    /// Whether two decisions holding `a` and `b` exclude each other.
+    fn conflict(a: &[BucketLock], b: &[BucketLock]) -> bool {
+        a.iter().any(|x| b.iter().any(|y| x.key == y.key && !(x.shared && y.shared)))
+    }
+
     #[test]
-    fn overlapping_times_share_a_bucket_and_distant_ones_do_not() {
+    fn overlapping_times_conflict_and_others_do_not() {
         let resource = ResourceId(uuid::Uuid::now_v7());
         let keys = |r| bucket_keys(resource, &r).unwrap();
-        assert_eq!(keys(range(9, 0, 10, 0)).len(), 1, "ending on the hour touches one bucket");
-        assert_eq!(keys(range(9, 30, 11, 15)).len(), 3);
-        let a = keys(range(9, 0, 10, 0));
-        let b = keys(range(9, 59, 10, 30));
-        assert!(a.iter().any(|k| b.contains(k)), "overlapping times share a key");
-        let c = keys(range(10, 0, 11, 0));
-        assert!(!a.iter().any(|k| c.contains(k)), "adjacent hours do not");
+        assert_eq!(keys(range(9, 0, 10, 0)), vec![BucketLock { key: keys(range(9, 0, 10, 0))[0].key, shared: false }]);
+        assert_eq!(keys(range(9, 30, 11, 15)).len(), 6, "two hours in part (shared, three quarters), one whole");
+        let whole = keys(range(9, 0, 10, 0));
+        assert!(conflict(&whole, &keys(range(9, 59, 10, 30))), "an hour covered whole excludes a part of it");
+        assert!(!conflict(&whole, &keys(range(10, 0, 11, 0))), "adjacent hours do not");
+        let first_half = keys(range(9, 0, 9, 30));
+        assert!(!conflict(&first_half, &keys(range(9, 30, 10, 0))), "side by side in one hour: free");
+        assert!(!conflict(&first_half, &keys(range(9, 30, 10, 30))), "nor across the hour");
+        assert!(conflict(&first_half, &keys(range(9, 29, 9, 31))), "a minute's overlap shares a quarter");
+        assert!(conflict(&first_half, &whole), "the whole hour excludes its half");
+        // The shared yardstick's workload: half an hour from :46:40, every
+        // hour; neighbours touch one hour each and no quarter in common.
+        let at = |h, m, s| Utc.with_ymd_and_hms(2027, 1, 1, h, m, s).unwrap();
+        let yardstick = |h| TimeRange::new(at(h, 46, 40), at(h + 1, 16, 40)).unwrap();
+        assert!(!conflict(&keys(yardstick(9)), &keys(yardstick(10))));
         let other = ResourceId(uuid::Uuid::now_v7());
-        assert_ne!(bucket_keys(other, &range(9, 0, 10, 0)).unwrap(), a, "per resource");
-        let sorted = keys(range(0, 0, 23, 0));
-        assert!(sorted.windows(2).all(|w| w[0] < w[1]), "ascending");
+        assert!(!conflict(&bucket_keys(other, &range(9, 0, 10, 0)).unwrap(), &whole), "per resource");
+        let sorted = keys(range(0, 10, 23, 0));
+        assert!(sorted.windows(2).all(|w| w[0].key < w[1].key), "ascending");
         let long = TimeRange::new(range(0, 0, 1, 0).start(), range(0, 0, 1, 0).start() + chrono::Duration::hours(49));
         assert!(bucket_keys(resource, &long.unwrap()).is_none());
+    }
+
+    /// Any two ranges on a minute grid over three hours: they exclude each
+    /// other exactly when they overlap (never admitted side by side when
+    /// they overlap; never kept apart when they do not share a quarter).
+    #[test]
+    fn locks_exclude_every_overlapping_pair() {
+        let resource = ResourceId(uuid::Uuid::now_v7());
+        let at = |minute: i64| Utc.with_ymd_and_hms(2027, 1, 1, 9, 0, 0).unwrap() + chrono::Duration::minutes(minute);
+        let ranges: Vec<TimeRange> = (0..180)
+            .step_by(7)
+            .flat_map(|start| [5, 15, 31, 60, 95].map(move |length| (start, start + length)))
+            .filter_map(|(start, end)| TimeRange::new(at(start), at(end)))
+            .collect();
+        for a in &ranges {
+            for b in &ranges {
+                let (ka, kb) = (bucket_keys(resource, a).unwrap(), bucket_keys(resource, b).unwrap());
+                if a.overlaps(b) {
+                    assert!(conflict(&ka, &kb), "{a:?} and {b:?} overlap and must exclude each other");
+                }
+            }
+        }
     }
 }

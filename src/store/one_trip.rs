@@ -38,8 +38,8 @@ pub struct Trip<'a> {
     pub quantity: i64,
     /// The booking's occupied time (buffers included): its hours.
     pub occupied: &'a TimeRange,
-    /// The advisory-lock keys of those hours, ascending (`locks::bucket_keys`).
-    pub bucket_keys: &'a [i64],
+    /// The advisory locks of its time, ascending (`locks::bucket_keys`).
+    pub bucket_keys: &'a [super::locks::BucketLock],
     /// The customer's bookings that would make this one a duplicate.
     pub own: SelectStatement,
     /// Bookings near it that the summary may not hold (`usage::uncounted_query`).
@@ -122,8 +122,9 @@ fn statement(trip: Trip<'_>) -> (String, Vec<Value>) {
     let (quantity, capacity, stamp) = (v.add(trip.quantity), v.add(trip.capacity), v.add(super::usage::new_stamp()));
     // Tried in order; the first taken stops the rest (as §20's statement).
     let mut tried = String::new();
-    for key in trip.bucket_keys {
-        tried.push_str(&format!("CASE WHEN pg_try_advisory_xact_lock({}) THEN ", v.add(*key)));
+    for lock in trip.bucket_keys {
+        let function = super::locks::try_function(lock);
+        tried.push_str(&format!("CASE WHEN {function}({}) THEN ", v.add(lock.key)));
     }
     tried.push_str("true");
     tried.push_str(&" END".repeat(trip.bucket_keys.len()));

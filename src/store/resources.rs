@@ -13,6 +13,7 @@ use sea_orm::{
 
 use super::{
     StoreError, StoreResult,
+    locks::BucketLock,
     settings_json::{policy_from_json, policy_to_json, schedule_from_json, schedule_to_json},
 };
 use crate::domain::{
@@ -219,7 +220,7 @@ pub struct Locked {
 #[derive(Clone, Copy, Debug)]
 pub enum Hold<'a> {
     Whole,
-    Buckets(&'a [i64]),
+    Buckets(&'a [BucketLock]),
 }
 
 /// What `lock_if_free_with` found.
@@ -262,9 +263,10 @@ pub async fn lock_if_free_with(
         Hold::Whole => ("true AS berth_got".to_owned(), "FOR UPDATE"),
         Hold::Buckets(keys) => {
             let mut tried = String::new();
-            for key in keys {
-                values.push((*key).into());
-                tried.push_str(&format!("CASE WHEN pg_try_advisory_xact_lock(${}) THEN ", values.len()));
+            for lock in keys {
+                values.push(lock.key.into());
+                let function = super::locks::try_function(lock);
+                tried.push_str(&format!("CASE WHEN {function}(${}) THEN ", values.len()));
             }
             tried.push_str("true");
             tried.push_str(&" END".repeat(keys.len()));
@@ -305,18 +307,23 @@ pub async fn lock_waiting(
     };
     use sea_orm::sea_query::LockType;
     let Some(resource) = Entity::find_by_id(id.0).lock(LockType::KeyShare).one(conn).await? else { return Ok(None) };
-    for key in keys {
-        lock_key(conn, *key).await?;
+    for lock in keys {
+        take(conn, *lock).await?;
     }
     to_domain(resource).map(Some)
 }
 
-/// Waits for the advisory lock `key` until the transaction ends
-/// (PostgreSQL; nothing on SQLite, whose writers are serial).
+/// Waits for the advisory lock `key` (exclusive) until the transaction
+/// ends (PostgreSQL; nothing on SQLite, whose writers are serial).
 pub async fn lock_key(conn: &impl ConnectionTrait, key: i64) -> StoreResult<()> {
+    take(conn, BucketLock { key, shared: false }).await
+}
+
+async fn take(conn: &impl ConnectionTrait, lock: BucketLock) -> StoreResult<()> {
     if conn.get_database_backend() == DatabaseBackend::Postgres {
-        let sql = "SELECT pg_advisory_xact_lock($1)::text AS locked";
-        conn.query_one_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [key.into()])).await?;
+        let function = if lock.shared { "pg_advisory_xact_lock_shared" } else { "pg_advisory_xact_lock" };
+        let sql = format!("SELECT {function}($1)::text AS locked");
+        conn.query_one_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [lock.key.into()])).await?;
     }
     Ok(())
 }

@@ -108,6 +108,46 @@ async fn requests_past_the_in_flight_limit_wait_their_turn_and_health_does_not()
     unauthenticated.await.assert_problem(401, "unauthenticated");
 }
 
+/// Past `BERTH_MAX_CONNECTIONS` open connections the next one waits,
+/// unread, until one closes: a busy one after its response, an idle one
+/// (a keep-alive connection between requests) at once.
+#[tokio::test]
+async fn connections_past_the_limit_wait_and_idle_ones_make_room() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(|c| c.max_connections = 2).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // Two clients in the middle of sending a request take both places.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        slow.push(stream);
+    }
+    let third = app.get("/healthz");
+    tokio::pin!(third);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut third).await.is_err(),
+        "a third connection was served while two requests were open"
+    );
+    // The first request completes: answered, then its connection closes.
+    slow[0].write_all(b"Host: berth\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow[0].read_to_end(&mut answer)).await;
+    read.expect("the connection closed after its response").unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    tokio::time::timeout(Duration::from_secs(10), third).await.expect("served once a place freed").assert_status(200);
+    // The third's connection now idles in the client's pool, the second
+    // still sends: a fourth takes the idle one's place.
+    let mut fourth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    fourth.write_all(b"GET /healthz HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), fourth.read_to_end(&mut answer))
+        .await
+        .expect("an idle connection made room")
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+}
+
 fn postgres_admin_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
 }

@@ -272,10 +272,11 @@ async fn a_refusal_while_its_time_is_locked_says_what_the_decision_under_the_loc
     let keys = berth::store::locks::bucket_keys(berth::domain::ids::ResourceId(id), &occupied.unwrap()).unwrap();
     let holder = app.db.begin().await.unwrap();
     for key in keys {
+        let take = if key.shared { "pg_advisory_xact_lock_shared" } else { "pg_advisory_xact_lock" };
         let lock = Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)::text",
-            [key.into()],
+            format!("SELECT {take}($1)::text"),
+            [key.key.into()],
         );
         holder.execute_raw(lock).await.unwrap();
     }
@@ -345,6 +346,87 @@ async fn a_booking_waiting_for_the_resource_row_holds_none_of_its_buckets() {
     let (booked, buckets_held_while_waiting) = futures::join!(app.book(&resource, &person, &when, 1), observer);
     assert_eq!(buckets_held_while_waiting, 0, "a bucket held while waiting for the row");
     booked.assert_status(201);
+    app.assert_within_capacity(&resource).await;
+}
+
+/// Bookings side by side within one hour do not wait for each other
+/// (design §32): while a transaction holds what a booking of 9:00-9:30
+/// holds, a booking of 9:30-10:00 goes through at once, and one of
+/// 9:15-9:45, which overlaps it, waits (two units: it fits, so no
+/// snapshot refuses it without the lock, §18).
+#[tokio::test]
+async fn bookings_side_by_side_in_one_hour_do_not_wait_for_each_other() {
+    use berth::{
+        domain::{ids::ResourceId, time_range::TimeRange},
+        store::{locks, resources},
+    };
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+    let app = racing_app().await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let resource = app.create_resource("Court", 2).await;
+    let (first, second) =
+        (app.create_customer("first@example.com").await, app.create_customer("second@example.com").await);
+    let nine = chrono::DateTime::parse_from_rfc3339(&slot(5, 9, 10).0).unwrap().with_timezone(&chrono::Utc);
+    let at = |minutes: i64| nine + chrono::Duration::minutes(minutes);
+    let when = |from: i64, to: i64| (at(from).to_rfc3339(), at(to).to_rfc3339());
+    let id = ResourceId(resource["id"].as_str().unwrap().parse().unwrap());
+    let held = locks::bucket_keys(id, &TimeRange::new(at(0), at(30)).unwrap()).unwrap();
+    let holder = app.db.begin().await.unwrap();
+    resources::lock_waiting(&holder, id, resources::Hold::Buckets(&held)).await.unwrap().unwrap();
+    let (beside, overlapping) = (when(30, 60), when(15, 45));
+    let beside = tokio::time::timeout(std::time::Duration::from_secs(10), app.book(&resource, &first, &beside, 1));
+    beside.await.expect("a booking beside the held half hour waited for it").assert_status(201);
+    let holder_pid = holder
+        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, "SELECT pg_backend_pid() AS pid"))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i32>("", "pid")
+        .unwrap();
+    let blocked = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+        [holder_pid.into()],
+    );
+    let overlapping = app.book(&resource, &second, &overlapping, 1);
+    let observer = async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let n = app.db.query_one_raw(blocked.clone()).await.unwrap().unwrap().try_get::<i64>("", "n").unwrap();
+            if n > 0 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the overlapping booking never waited");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        holder.commit().await.unwrap();
+    };
+    let (reply, ()) = futures::join!(overlapping, observer);
+    reply.assert_status(201);
+    app.assert_within_capacity(&resource).await;
+}
+
+/// Capacity 1, many bookings at once of 10 to 40 minutes starting on any
+/// minute of three hours: side by side and overlapping in every way
+/// within and across hours. None of those admitted may overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bookings_within_hours_at_once_never_overlap_on_one_unit() {
+    let app = racing_app().await;
+    let resource = app.create_resource("Booth", 1).await;
+    let people = customers(&app, 48).await;
+    let nine = chrono::DateTime::parse_from_rfc3339(&slot(6, 9, 10).0).unwrap();
+    let times: Vec<(String, String)> = (0..48i64)
+        .map(|i| {
+            let start = nine + chrono::Duration::minutes((i * 29) % 170);
+            (start.to_rfc3339(), (start + chrono::Duration::minutes(10 + (i * 7) % 31)).to_rfc3339())
+        })
+        .collect();
+    let replies = join_all(people.iter().zip(&times).map(|(person, when)| app.book(&resource, person, when, 1))).await;
+    let admitted = count(&replies, 201);
+    assert_eq!(admitted + count(&replies, 409), 48, "only 201s and 409s");
+    assert!(admitted >= 4 && count(&replies, 409) > 0, "{admitted} admitted");
     app.assert_within_capacity(&resource).await;
 }
 

@@ -390,7 +390,7 @@ async fn a_refusal_from_a_snapshot_never_adds_a_hold_that_ran_out_to_a_booking_m
     // cannot be read yet (the snapshot waits after reading its clock).
     let holder = sea_orm::Database::connect(&app.database_url).await.unwrap();
     let buckets = holder.begin().await.unwrap();
-    buckets.execute_raw(other(&format!("SELECT pg_advisory_xact_lock({})", bucket[0]))).await.unwrap();
+    buckets.execute_raw(other(&format!("SELECT pg_advisory_xact_lock({})", bucket[0].key))).await.unwrap();
     let later = holder.begin().await.unwrap();
     later.execute_raw(other("LOCK TABLE resource_usage IN ACCESS EXCLUSIVE MODE")).await.unwrap();
     let booking = {
