@@ -69,9 +69,9 @@ pub struct Config {
     #[arg(long, env = "BERTH_MAX_IN_FLIGHT", global = true)]
     pub max_in_flight: Option<u32>,
     /// Connections held open at once; more wait in the kernel's accept
-    /// queue, unread, until one closes (an idle keep-alive connection
-    /// holds its place). 0: no limit.
-    #[arg(long, env = "BERTH_MAX_CONNECTIONS", default_value_t = 1024, global = true)]
+    /// queue, unread, and while one waits the open ones close after their
+    /// next response (idle ones after a second). 0: no limit.
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS", default_value_t = 0, global = true)]
     pub max_connections: u32,
     /// Seconds to keep retrying at start while the database is unreachable.
     #[arg(long, env = "BERTH_DB_CONNECT_RETRY_SECONDS", default_value_t = 60, global = true)]
@@ -216,7 +216,7 @@ impl Config {
             public_url: None,
             db_pool_size: 10,
             max_in_flight: None,
-            max_connections: 1024,
+            max_connections: 0,
             db_acquire_timeout_seconds: 5,
             db_connect_retry_seconds: 0,
             migrate_on_start: true,

@@ -23,6 +23,8 @@ pub async fn serve() -> anyhow::Result<()> {
     config.rate_limit_per_second = 0;
     config.db_pool_size = std::env::var("BENCH_POOL").ok().and_then(|p| p.parse().ok()).unwrap_or(16);
     config.hold_sweep_interval_ms = 5_000;
+    // Off unless set, as in berth (`BERTH_MAX_CONNECTIONS`; inherited).
+    config.max_connections = std::env::var("BERTH_MAX_CONNECTIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
     let app = Application::build(&config).await?;
     app.run_with_grace(
         async {
