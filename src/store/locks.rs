@@ -48,6 +48,14 @@ pub struct BucketLock {
     pub shared: bool,
 }
 
+impl BucketLock {
+    /// Whether holding `self` holds `needed` (an exclusive lock holds the
+    /// shared one on its key too).
+    pub fn holds(&self, needed: &BucketLock) -> bool {
+        self.key == needed.key && (needed.shared || !self.shared)
+    }
+}
+
 /// The function that takes `lock` without waiting (true when taken).
 pub fn try_function(lock: &BucketLock) -> &'static str {
     if lock.shared { "pg_try_advisory_xact_lock_shared" } else { "pg_try_advisory_xact_lock" }
@@ -135,6 +143,9 @@ mod tests {
         assert!(!conflict(&first_half, &keys(range(9, 30, 10, 30))), "nor across the hour");
         assert!(conflict(&first_half, &keys(range(9, 29, 9, 31))), "a minute's overlap shares a quarter");
         assert!(conflict(&first_half, &whole), "the whole hour excludes its half");
+        let (exclusive, shared) = (whole[0], BucketLock { shared: true, ..whole[0] });
+        assert!(exclusive.holds(&shared) && exclusive.holds(&exclusive) && shared.holds(&shared));
+        assert!(!shared.holds(&exclusive), "a shared hold is not an exclusive one");
         // The shared yardstick's workload: half an hour from :46:40, every
         // hour; neighbours touch one hour each and no quarter in common.
         let at = |h, m, s| Utc.with_ymd_and_hms(2027, 1, 1, h, m, s).unwrap();

@@ -62,7 +62,7 @@ pub(super) async fn lock_one(
         // The buckets were chosen before the resource was read: unless they
         // cover its occupied time, start again with what it really has.
         match store::locks::bucket_keys(id, &rules::occupied(&new.range, buffers)) {
-            Some(needed) if needed.iter().all(|key| held.contains(key)) => {}
+            Some(needed) if needed.iter().all(|lock| held.iter().any(|h| h.holds(lock))) => {}
             _ => return Err(ServiceError::lost_race()),
         }
         // A booking limit counts the customer's bookings at all times: that
