@@ -23,8 +23,8 @@
 //! connections when it runs short. Closing an idle connection races its
 //! client's next request on it, which then fails before it was read (the
 //! race every keep-alive timeout has; with no grace, 1,139 of a 2,000
-//! rush failed so; with it, none in five 2,000 rushes and 6-679 in each
-//! 10,000-client rush, whose client lags seconds behind). Such a
+//! rush failed so; with it, none in five 2,000 rushes, 6 and 619 in two
+//! 10,000-client rushes, whose client lags seconds behind). Such a
 //! request did nothing and can be sent again (with its Idempotency-Key,
 //! safely in any case). That is why the bound is off by default: it
 //! trades a few transport failures under a crowd for a memory bound.
