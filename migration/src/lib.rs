@@ -19,6 +19,7 @@ mod m20261211_000013_fields_and_feeds;
 mod m20261212_000014_status_check_validated;
 mod m20261213_000015_one_trip_guard;
 mod m20261214_000016_usage_stamp;
+mod m20261215_000017_own_bookings_index;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000014_status_check_validated::Migration),
             Box::new(m20261213_000015_one_trip_guard::Migration),
             Box::new(m20261214_000016_usage_stamp::Migration),
+            Box::new(m20261215_000017_own_bookings_index::Migration),
         ]
     }
 }

@@ -19,7 +19,8 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
     QueryTrait, Statement,
     sea_query::{
-        Alias, Expr, ExprTrait, InsertStatement, LockBehavior, LockType, PostgresQueryBuilder, Query, UnionType,
+        Alias, Expr, ExprTrait, InsertStatement, LockBehavior, LockType, PostgresQueryBuilder, Query, SelectStatement,
+        UnionType,
     },
 };
 
@@ -447,8 +448,10 @@ pub async fn own_active_of_each(
 /// What the duplicate and booking-limit rules read about one customer's
 /// bookings of one resource: those blocking at `now` and ending after it,
 /// except `exclude`. Every query is bounded on the `(customer_id,
-/// resource_id, start_at)` index: a booking ending after `now` started less
-/// than the longest booking before it.
+/// resource_id, start_at)` index (a booking ending after `now` started less
+/// than the longest booking before it), but the one for bookings
+/// overlapping a time on PostgreSQL, which searches the GiST index of
+/// booked time (`booking_customer_time`, docs/design.md §34).
 pub struct OwnActive {
     pub customer: CustomerId,
     pub resource: ResourceId,
@@ -462,16 +465,19 @@ pub struct OwnActive {
 }
 
 impl OwnActive {
-    fn query(&self, backend: DatabaseBackend) -> sea_orm::Select<Entity> {
-        let earliest = self
-            .now
-            .checked_sub_signed(Duration::seconds(self.max_duration_seconds))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let query = Entity::find()
+    /// `by_start`: bounded on the B-tree by start (else by the caller).
+    fn query(&self, backend: DatabaseBackend, by_start: bool) -> sea_orm::Select<Entity> {
+        let mut query = Entity::find()
             .filter(Column::CustomerId.eq(self.customer.0))
             .filter(Column::ResourceId.eq(self.resource.0))
-            .filter(Column::StartAt.gt(earliest))
             .filter(Column::EndAt.gt(self.now));
+        if by_start {
+            let earliest = self
+                .now
+                .checked_sub_signed(Duration::seconds(self.max_duration_seconds))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            query = query.filter(Column::StartAt.gt(earliest));
+        }
         let at = if self.holds_at_read && backend == DatabaseBackend::Postgres {
             JudgedAt::Read
         } else {
@@ -494,42 +500,73 @@ impl OwnActive {
         range: Option<&TimeRange>,
         at_most: Option<u64>,
     ) -> StoreResult<Vec<OwnBooking>> {
-        let rows: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> =
-            self.overlapping_query(conn.get_database_backend(), range, at_most).into_tuple().all(conn).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, start, end)| {
-                TimeRange::new(start, end).map(|range| OwnBooking { id: BookingId(id), range })
-            })
-            .collect())
+        let query = self.overlapping_query(conn.get_database_backend(), range, at_most);
+        let mut own = Vec::new();
+        for row in conn.query_all(&query).await? {
+            let (id, start, end) = (row.try_get("", "id")?, row.try_get("", "start_at")?, row.try_get("", "end_at")?);
+            if let Some(range) = TimeRange::new(start, end) {
+                own.push(OwnBooking { id: BookingId(id), range });
+            }
+        }
+        Ok(own)
     }
 
     /// The first of those whose booked interval overlaps `range`, as a
     /// query to embed (the one-round-trip booking's duplicate check).
-    pub fn overlapping_statement(&self, range: &TimeRange) -> sea_orm::sea_query::SelectStatement {
-        self.overlapping_query(DatabaseBackend::Postgres, Some(range), Some(1)).into_query()
+    pub fn overlapping_statement(&self, range: &TimeRange) -> SelectStatement {
+        self.overlapping_query(DatabaseBackend::Postgres, Some(range), Some(1))
     }
 
+    /// Selects `id`, `start_at` and `end_at`.
     fn overlapping_query(
         &self,
         backend: DatabaseBackend,
         range: Option<&TimeRange>,
         at_most: Option<u64>,
-    ) -> sea_orm::Select<Entity> {
-        let mut query = self.query(backend).select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
-        if let Some(range) = range {
+    ) -> SelectStatement {
+        let searched = range.is_some() && backend == DatabaseBackend::Postgres;
+        let mut query =
+            self.query(backend, !searched).select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
+        match range {
+            // One GiST search, however many bookings the customer has
+            // there. No bound on the start: the planner would take the
+            // B-tree for it (in start order, with the `LIMIT`) and walk it.
+            // The search is fenced off (`OFFSET 0`) from the order and the
+            // limit, which are applied to what it found.
+            Some(range) if searched => {
+                let found = query
+                    .filter(Expr::cust_with_values(
+                        "tstzrange(booking.start_at, booking.end_at) && tstzrange($1::timestamptz, $2::timestamptz)",
+                        [range.start(), range.end()],
+                    ))
+                    .offset(0)
+                    .into_query();
+                let own = Alias::new("own");
+                let mut first = Query::select()
+                    .columns([Column::Id, Column::StartAt, Column::EndAt].map(|column| (own.clone(), column)))
+                    .from_subquery(found, own.clone())
+                    .order_by((own, Column::StartAt), Order::Asc)
+                    .to_owned();
+                if let Some(at_most) = at_most {
+                    first.limit(at_most);
+                }
+                return first;
+            }
             // One overlapping `range` started less than the longest booking
             // before it: the index scan stops there, not at `now`'s bound
             // (on a busy calendar that is every future booking of the
             // customer there).
-            let longest = Duration::seconds(self.max_duration_seconds);
-            let reach = range.start().checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
-            query = query
-                .filter(Column::StartAt.lt(range.end()))
-                .filter(Column::StartAt.gt(reach))
-                .filter(Column::EndAt.gt(range.start()));
+            Some(range) => {
+                let longest = Duration::seconds(self.max_duration_seconds);
+                let reach = range.start().checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
+                query = query
+                    .filter(Column::StartAt.lt(range.end()))
+                    .filter(Column::StartAt.gt(reach))
+                    .filter(Column::EndAt.gt(range.start()));
+            }
+            None => {}
         }
-        query.order_by_asc(Column::StartAt).limit(at_most)
+        query.order_by_asc(Column::StartAt).limit(at_most).into_query()
     }
 
     /// `for_rules` and what the usage summary says about `occupied`
@@ -557,7 +594,7 @@ impl OwnActive {
         };
         let (summary_sql, mut values) =
             super::usage::reading_query(self.resource, occupied).build(PostgresQueryBuilder);
-        let (own_sql, own_values) = own.into_query().build(PostgresQueryBuilder);
+        let (own_sql, own_values) = own.build(PostgresQueryBuilder);
         let own_sql = super::batch::shift_placeholders(&own_sql, values.0.len());
         values.0.extend(own_values.0);
         let sql = format!(

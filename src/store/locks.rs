@@ -56,9 +56,37 @@ impl BucketLock {
     }
 }
 
-/// The function that takes `lock` without waiting (true when taken).
-pub fn try_function(lock: &BucketLock) -> &'static str {
-    if lock.shared { "pg_try_advisory_xact_lock_shared" } else { "pg_try_advisory_xact_lock" }
+/// Whether `in_order` waits for each lock or only tries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taking {
+    /// `pg_try_advisory_xact_lock[_shared]`: never waits.
+    Try,
+    /// `pg_advisory_xact_lock[_shared]`: waits for it.
+    Wait,
+}
+
+/// An SQL expression that takes `locks` one after another in the order
+/// given, each only once the one before it was had: nested `CASE`s
+/// (PostgreSQL evaluates a branch only when its condition held). True when
+/// every one was taken; NULL when a try failed, and then the rest were not
+/// tried, so what is held is a prefix. `bind` adds a key's value and
+/// returns its placeholder.
+pub fn in_order(locks: &[BucketLock], taking: Taking, mut bind: impl FnMut(i64) -> String) -> String {
+    let mut sql = String::new();
+    for lock in locks {
+        let key = bind(lock.key);
+        let taken = match (taking, lock.shared) {
+            (Taking::Try, false) => format!("pg_try_advisory_xact_lock({key})"),
+            (Taking::Try, true) => format!("pg_try_advisory_xact_lock_shared({key})"),
+            // They return `void`, which is never NULL.
+            (Taking::Wait, false) => format!("pg_advisory_xact_lock({key}) IS NOT NULL"),
+            (Taking::Wait, true) => format!("pg_advisory_xact_lock_shared({key}) IS NOT NULL"),
+        };
+        sql.push_str(&format!("CASE WHEN {taken} THEN "));
+    }
+    sql.push_str("true");
+    sql.push_str(&" END".repeat(locks.len()));
+    sql
 }
 
 fn key(parts: &[&[u8]]) -> i64 {

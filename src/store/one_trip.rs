@@ -22,7 +22,12 @@ use sea_orm::{
     sea_query::{InsertStatement, PostgresQueryBuilder, SelectStatement},
 };
 
-use super::{StoreResult, batch::shift_placeholders, sqlx_error};
+use super::{
+    StoreResult,
+    batch::shift_placeholders,
+    locks::{self, Taking},
+    sqlx_error,
+};
 use crate::domain::{
     ids::{CustomerId, ResourceId},
     time_range::TimeRange,
@@ -39,7 +44,7 @@ pub struct Trip<'a> {
     /// The booking's occupied time (buffers included): its hours.
     pub occupied: &'a TimeRange,
     /// The advisory locks of its time, ascending (`locks::bucket_keys`).
-    pub bucket_keys: &'a [super::locks::BucketLock],
+    pub bucket_keys: &'a [locks::BucketLock],
     /// The customer's bookings that would make this one a duplicate.
     pub own: SelectStatement,
     /// Bookings near it that the summary may not hold (`usage::uncounted_query`).
@@ -121,13 +126,7 @@ fn statement(trip: Trip<'_>) -> (String, Vec<Value>) {
     let every_hour = every_hour.join(", ");
     let (quantity, capacity, stamp) = (v.add(trip.quantity), v.add(trip.capacity), v.add(super::usage::new_stamp()));
     // Tried in order; the first taken stops the rest (as §20's statement).
-    let mut tried = String::new();
-    for lock in trip.bucket_keys {
-        let function = super::locks::try_function(lock);
-        tried.push_str(&format!("CASE WHEN {function}({}) THEN ", v.add(lock.key)));
-    }
-    tried.push_str("true");
-    tried.push_str(&" END".repeat(trip.bucket_keys.len()));
+    let tried = locks::in_order(trip.bucket_keys, Taking::Try, |key| v.add(key));
     let mut sql = format!(
         "WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = {resource} AND version = {version} \
 AND waitlist_active = 0 FOR KEY SHARE SKIP LOCKED), \

@@ -13,7 +13,7 @@ use sea_orm::{
 
 use super::{
     StoreError, StoreResult,
-    locks::BucketLock,
+    locks::{BucketLock, Taking, in_order},
     settings_json::{policy_from_json, policy_to_json, schedule_from_json, schedule_to_json},
 };
 use crate::domain::{
@@ -262,14 +262,7 @@ pub async fn lock_if_free_with(
     let (columns, row_lock) = match hold {
         Hold::Whole => ("true AS berth_got".to_owned(), "FOR UPDATE"),
         Hold::Buckets(keys) => {
-            let mut tried = String::new();
-            for lock in keys {
-                values.push(lock.key.into());
-                let function = super::locks::try_function(lock);
-                tried.push_str(&format!("CASE WHEN {function}(${}) THEN ", values.len()));
-            }
-            tried.push_str("true");
-            tried.push_str(&" END".repeat(keys.len()));
+            let tried = in_order(keys, Taking::Try, |key| bind(&mut values, key));
             (format!("{tried} AS berth_got"), "FOR KEY SHARE")
         }
     };
@@ -293,9 +286,9 @@ clock_timestamp() AS berth_clock FROM tried"
 }
 
 /// `lock_if_free_with`'s locks, waiting for each: the row (`FOR UPDATE`,
-/// or `FOR KEY SHARE` and then each bucket in order). Locks already held
-/// are taken again at once (advisory locks stack). `None` when there is no
-/// such resource.
+/// or `FOR KEY SHARE` and then each bucket in order, in one statement, as
+/// `lock_if_free_with` orders them). Locks already held are taken again at
+/// once (advisory locks stack). `None` when there is no such resource.
 pub async fn lock_waiting(
     conn: &impl ConnectionTrait,
     id: ResourceId,
@@ -305,12 +298,24 @@ pub async fn lock_waiting(
         Hold::Buckets(keys) if conn.get_database_backend() == DatabaseBackend::Postgres => keys,
         _ => return lock(conn, id).await,
     };
-    use sea_orm::sea_query::LockType;
-    let Some(resource) = Entity::find_by_id(id.0).lock(LockType::KeyShare).one(conn).await? else { return Ok(None) };
-    for lock in keys {
-        take(conn, *lock).await?;
-    }
-    to_domain(resource).map(Some)
+    let mut values: Vec<sea_orm::Value> = vec![id.0.into()];
+    let taken = in_order(keys, Taking::Wait, |key| bind(&mut values, key));
+    let sql = format!(
+        "WITH locked AS MATERIALIZED (SELECT resource.* FROM resource WHERE id = $1 FOR KEY SHARE), \
+taken AS MATERIALIZED (SELECT {taken} AS berth_taken FROM locked) \
+SELECT locked.* FROM locked, taken WHERE taken.berth_taken"
+    );
+    let Some(row) = conn.query_one_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)).await?
+    else {
+        return Ok(None);
+    };
+    to_domain(Model::from_query_result(&row, "")?).map(Some)
+}
+
+/// Adds `key` to `values`; its placeholder.
+fn bind(values: &mut Vec<sea_orm::Value>, key: i64) -> String {
+    values.push(key.into());
+    format!("${}", values.len())
 }
 
 /// Waits for the advisory lock `key` (exclusive) until the transaction

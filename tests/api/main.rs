@@ -24,6 +24,7 @@ mod limits;
 mod one_trip;
 mod openapi;
 mod operations;
+mod own_bookings;
 mod policies;
 mod preconditions;
 mod races;
