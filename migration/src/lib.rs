@@ -20,6 +20,7 @@ mod m20261212_000014_status_check_validated;
 mod m20261213_000015_one_trip_guard;
 mod m20261214_000016_usage_stamp;
 mod m20261215_000017_own_bookings_index;
+mod m20261216_000018_room_after_locks;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261213_000015_one_trip_guard::Migration),
             Box::new(m20261214_000016_usage_stamp::Migration),
             Box::new(m20261215_000017_own_bookings_index::Migration),
+            Box::new(m20261216_000018_room_after_locks::Migration),
         ]
     }
 }

@@ -159,12 +159,20 @@ fn blocked_end(at: JudgedAt) -> Expr {
 /// index-bounded on both sides: nothing occupies longer than the longest
 /// booking plus a maximal buffer on each side.
 fn occupying(resource: ResourceId, range: &TimeRange, max_duration_seconds: i64) -> Condition {
-    let reach = Duration::seconds(max_duration_seconds + 2 * MAX_BUFFER_SECONDS);
     Condition::all()
         .add(Column::ResourceId.eq(resource.0))
         .add(Column::OccupiedStartAt.lt(range.end()))
-        .add(Column::OccupiedStartAt.gt(range.start().checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)))
+        .add(Column::OccupiedStartAt.gt(reach_from(range.start(), max_duration_seconds)))
         .add(Column::OccupiedEndAt.gt(range.start()))
+}
+
+/// The lower bound of every capacity read's index range: a booking of a
+/// resource whose bookings last at most `max_duration_seconds` that
+/// occupies time after `from` started after this (its longest booking and
+/// a maximal buffer on each side before).
+pub fn reach_from(from: DateTime<Utc>, max_duration_seconds: i64) -> DateTime<Utc> {
+    let reach = Duration::seconds(max_duration_seconds + 2 * MAX_BUFFER_SECONDS);
+    from.checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// The insert of a new booking, to run with its history and outbox
@@ -380,7 +388,6 @@ pub async fn blocking_usage_of_each(
     now: DateTime<Utc>,
 ) -> StoreResult<HashMap<ResourceId, Vec<Usage>>> {
     let at = JudgedAt::Now(now);
-    let reach = Duration::seconds(max_duration_seconds + 2 * MAX_BUFFER_SECONDS);
     let mut each: HashMap<ResourceId, Vec<Usage>> = HashMap::new();
     for some in resources.chunks(IDS_PER_STATEMENT) {
         let rows: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>, i32)> = Entity::find()
@@ -390,9 +397,7 @@ pub async fn blocking_usage_of_each(
             .column(Column::Quantity)
             .filter(Column::ResourceId.is_in(some.iter().map(|r| r.0)))
             .filter(Column::OccupiedStartAt.lt(span.end()))
-            .filter(
-                Column::OccupiedStartAt.gt(span.start().checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)),
-            )
+            .filter(Column::OccupiedStartAt.gt(reach_from(span.start(), max_duration_seconds)))
             .filter(Column::OccupiedEndAt.gt(span.start()))
             .filter(blocking(at))
             .filter(not_released_before(at, Some(span.start())))
@@ -676,10 +681,9 @@ pub async fn future_blocking(
     max_duration_seconds: i64,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<Booking>> {
-    let reach = Duration::seconds(max_duration_seconds + 2 * MAX_BUFFER_SECONDS);
     let rows = Entity::find()
         .filter(Column::ResourceId.eq(resource.0))
-        .filter(Column::OccupiedStartAt.gt(now.checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)))
+        .filter(Column::OccupiedStartAt.gt(reach_from(now, max_duration_seconds)))
         .filter(Column::OccupiedEndAt.gt(now))
         .filter(blocking(JudgedAt::Now(now)))
         .filter(not_released_before(JudgedAt::Now(now), Some(now)))

@@ -8,7 +8,9 @@
 //! hours, §20), neither waiting for them, adds the booking's units to the
 //! usage summary's rows of its hours with a conditional upsert (room
 //! left, and the row unchanged since the statement's snapshot: its
-//! `xmin`), inserts the booking, its event, its outbox row and its key's
+//! `xmin`; or else the bookings near it, read again after the locks by
+//! `berth_room_after_locks`, unchanged since the snapshot and leaving
+//! room, §35), inserts the booking, its event, its outbox row and its key's
 //! record, and then checks, in one row, that every step did what it had
 //! to and that nothing the snapshot read stands in the way (the
 //! customer, the customer's own overlapping bookings, bookings the
@@ -29,13 +31,15 @@ use super::{
     sqlx_error,
 };
 use crate::domain::{
-    ids::{CustomerId, ResourceId},
+    ids::{BookingId, CustomerId, ResourceId},
     time_range::TimeRange,
 };
 
 /// What the statement needs: the resource as decided by, the request, the
 /// reads to check, the rows to write.
 pub struct Trip<'a> {
+    /// The new booking's id (left out of the bookings read after the locks).
+    pub booking: BookingId,
     pub resource: ResourceId,
     pub version: i64,
     pub capacity: i64,
@@ -43,6 +47,9 @@ pub struct Trip<'a> {
     pub quantity: i64,
     /// The booking's occupied time (buffers included): its hours.
     pub occupied: &'a TimeRange,
+    /// The lower bound of the resource's capacity reads near it
+    /// (`bookings::reach_from`).
+    pub reach_from: DateTime<Utc>,
     /// The advisory locks of its time, ascending (`locks::bucket_keys`).
     pub bucket_keys: &'a [locks::BucketLock],
     /// The customer's bookings that would make this one a duplicate.
@@ -125,6 +132,18 @@ fn statement(trip: Trip<'_>) -> (String, Vec<Value>) {
     let every_hour: Vec<String> = hours.clone().map(|hour| format!("({}::bigint)", v.add(hour))).collect();
     let every_hour = every_hour.join(", ");
     let (quantity, capacity, stamp) = (v.add(trip.quantity), v.add(trip.capacity), v.add(super::usage::new_stamp()));
+    // `berth_near`'s arguments (migration `m20261216_000018`): the bookings
+    // near it but itself, those of them that take units.
+    let active: Vec<String> = super::usage::ACTIVE.iter().map(|status| format!("'{status}'")).collect();
+    let near = format!(
+        "{resource}, {booking}, {reach}, {from}, {to}, ARRAY[{active}]::text[]",
+        booking = v.add(trip.booking.0),
+        reach = v.add(trip.reach_from),
+        from = v.add(trip.occupied.start()),
+        to = v.add(trip.occupied.end()),
+        active = active.join(", ")
+    );
+    let room = v.add(trip.capacity - trip.quantity);
     // Tried in order; the first taken stops the rest (as §20's statement).
     let tried = locks::in_order(trip.bucket_keys, Taking::Try, |key| v.add(key));
     let mut sql = format!(
@@ -133,12 +152,15 @@ AND waitlist_active = 0 FOR KEY SHARE SKIP LOCKED), \
 tried AS MATERIALIZED (SELECT {tried} AS got FROM locked), \
 seen AS MATERIALIZED (SELECT bucket, xmin AS seen FROM resource_usage WHERE resource_id = {resource} \
 AND bucket BETWEEN {first} AND {last}), \
+near AS MATERIALIZED (SELECT seen FROM berth_near({near})), \
 upserted AS (INSERT INTO resource_usage (resource_id, bucket, units, stamp) \
 SELECT {resource}, hours.hour, {quantity}, {stamp} FROM tried CROSS JOIN (VALUES {every_hour}) AS hours (hour) \
 WHERE tried.got ORDER BY hours.hour \
 ON CONFLICT (resource_id, bucket) DO UPDATE SET units = resource_usage.units + excluded.units, stamp = excluded.stamp \
-WHERE resource_usage.units + excluded.units <= {capacity} \
-AND resource_usage.xmin = (SELECT seen.seen FROM seen WHERE seen.bucket = resource_usage.bucket) \
+WHERE (resource_usage.units + excluded.units <= {capacity} \
+AND resource_usage.xmin = (SELECT seen.seen FROM seen WHERE seen.bucket = resource_usage.bucket)) \
+OR berth_room_after_locks(resource_usage.units + excluded.units <= {capacity}, {room}, (SELECT near.seen FROM near), \
+{near}) \
 RETURNING bucket)"
     );
     for (index, insert) in trip.inserts.iter().enumerate() {

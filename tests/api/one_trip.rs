@@ -341,6 +341,50 @@ async fn a_keyed_booking_in_one_trip_is_replayed_and_its_key_cannot_be_reused() 
     app.assert_history_matches_bookings().await;
 }
 
+/// Two half hours side by side fill one hour's summary row of a one-unit
+/// resource twice, so the summary cannot prove room for the second; and a
+/// neighbour committing while a statement runs gives the row a version the
+/// statement's snapshot did not see. Both used to send the booking the full
+/// way. The statement now reads the bookings near it again after its locks
+/// (`berth_room_after_locks`, docs/design.md §35): nothing there, so it is
+/// written in one trip, one after the other and all at once; a booking
+/// that does overlap is still refused (the full way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bookings_side_by_side_in_one_hour_are_written_in_one_trip() {
+    let app = TestApp::spawn().await;
+    let db = services(&app, true).await;
+    let resource = app.create_resource("Court", 1).await;
+    let customer = app.create_customer("side@example.com").await;
+    let half_hour = |n: i64| {
+        let start = day() + Duration::minutes(9 * 60 + 30 * n);
+        TimeRange::new(start, start + Duration::minutes(30)).unwrap()
+    };
+    let book = |range: TimeRange| {
+        let (db, new) = (db.clone(), new_booking(&resource, &customer, range, 1));
+        async move { bookings::create(&db, new, &admin(), &Seal::new(None, &render)).await }
+    };
+    for n in 0..2 {
+        let booked = book(half_hour(n)).await;
+        assert!(booked.is_ok(), "half hour {n}: {booked:?}");
+    }
+    let at_once = join_all((2..10).map(|n| book(half_hour(n)))).await;
+    for (n, booked) in at_once.iter().enumerate() {
+        assert!(booked.is_ok(), "half hour {}: {booked:?}", n + 2);
+    }
+    let before = db.one_trip_bookings();
+    let across = TimeRange::new(half_hour(3).start() + Duration::minutes(15), half_hour(4).end()).unwrap();
+    let refused = book(across).await;
+    assert!(matches!(refused, Err(ServiceError::Refused { .. })), "{refused:?}");
+    assert_eq!(db.one_trip_bookings(), before, "a refusal is never written");
+    if on_postgres() {
+        assert_eq!(db.one_trip_bookings(), 10, "every half hour in one trip");
+    } else {
+        assert_eq!(db.one_trip_bookings(), 0);
+    }
+    app.assert_within_capacity(&resource).await;
+    app.assert_history_matches_bookings().await;
+}
+
 /// What the race above hits only by chance, made to happen: while the
 /// one-trip statement waits for a summary row, another transaction that
 /// holds the row moves the customer's booking into the requested time

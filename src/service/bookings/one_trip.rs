@@ -28,7 +28,7 @@ use crate::domain::{
 use crate::service::{Context, Db, ServiceError, fields, idempotency::Seal};
 use crate::store::{
     StoreError,
-    bookings::OwnActive,
+    bookings::{self, OwnActive},
     locks,
     one_trip::{self, Outcome, Trip},
     resources, usage,
@@ -90,12 +90,14 @@ pub(super) async fn book(
         holds_at_read: false,
     };
     let trip = Trip {
+        booking: booking.id,
         resource: id,
         version: resource.version,
         capacity: i64::from(resource.capacity),
         customer: new.customer_id,
         quantity: i64::from(new.quantity),
         occupied: &occupied,
+        reach_from: bookings::reach_from(occupied.start(), resource.max_booking_duration_seconds),
         bucket_keys: &bucket_keys,
         own: own.overlapping_statement(&new.range),
         uncounted: usage::uncounted_query(id, &occupied),
