@@ -18,6 +18,8 @@
 //! `berth_fall_back` (migration `m20261213_000015`), which raises: the
 //! whole statement rolls back and `Outcome::FellBack` names the check.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DbErr, Statement, Value,
@@ -74,6 +76,13 @@ pub enum Outcome {
     /// Nothing written: the check that failed.
     FellBack(String),
 }
+
+/// The statuses that take units (`usage::ACTIVE`) as an SQL array literal,
+/// built once.
+static ACTIVE_ARRAY: LazyLock<String> = LazyLock::new(|| {
+    let quoted: Vec<String> = super::usage::ACTIVE.iter().map(|status| format!("'{status}'")).collect();
+    format!("ARRAY[{}]::text[]", quoted.join(", "))
+});
 
 /// The SQLSTATE `berth_fall_back` raises.
 const FELL_BACK: &str = "BF001";
@@ -134,14 +143,13 @@ fn statement(trip: Trip<'_>) -> (String, Vec<Value>) {
     let (quantity, capacity, stamp) = (v.add(trip.quantity), v.add(trip.capacity), v.add(super::usage::new_stamp()));
     // `berth_near`'s arguments (migration `m20261216_000018`): the bookings
     // near it but itself, those of them that take units.
-    let active: Vec<String> = super::usage::ACTIVE.iter().map(|status| format!("'{status}'")).collect();
     let near = format!(
-        "{resource}, {booking}, {reach}, {from}, {to}, ARRAY[{active}]::text[]",
+        "{resource}, {booking}, {reach}, {from}, {to}, {active}",
         booking = v.add(trip.booking.0),
         reach = v.add(trip.reach_from),
         from = v.add(trip.occupied.start()),
         to = v.add(trip.occupied.end()),
-        active = active.join(", ")
+        active = *ACTIVE_ARRAY
     );
     let room = v.add(trip.capacity - trip.quantity);
     // Tried in order; the first taken stops the rest (as §20's statement).
