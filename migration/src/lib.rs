@@ -21,6 +21,7 @@ mod m20261213_000015_one_trip_guard;
 mod m20261214_000016_usage_stamp;
 mod m20261215_000017_own_bookings_index;
 mod m20261216_000018_room_after_locks;
+mod m20261217_000019_own_bookings_probe;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261214_000016_usage_stamp::Migration),
             Box::new(m20261215_000017_own_bookings_index::Migration),
             Box::new(m20261216_000018_room_after_locks::Migration),
+            Box::new(m20261217_000019_own_bookings_probe::Migration),
         ]
     }
 }

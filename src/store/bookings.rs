@@ -126,6 +126,19 @@ fn blocking(at: JudgedAt) -> Condition {
     )
 }
 
+/// Statuses that block until a clock ends them: a hold's or a request's
+/// expiry, a confirmed booking's check-in deadline. The text of
+/// `booking_customer_lapsing`'s predicate (migration
+/// `m20261217_000019_own_bookings_probe`), written out so that the planner
+/// proves a query that carries it may use that partial index.
+const LAPSING: &str = "(booking.status IN ('held', 'pending') \
+OR (booking.status = 'confirmed' AND booking.check_in_deadline_at IS NOT NULL))";
+
+/// Statuses that block whatever the clock says: checked in, or confirmed
+/// with no check-in deadline. With `LAPSING`, every blocking status.
+const STEADY: &str =
+    "(booking.status = 'checked_in' OR (booking.status = 'confirmed' AND booking.check_in_deadline_at IS NULL))";
+
 /// Leaves out a confirmed booking whose check-in deadline passed by `at`
 /// (and, given `from`, lies at or before it): what it still takes
 /// (`Booking::blocked_at`) ends at the deadline.
@@ -454,9 +467,8 @@ pub async fn own_active_of_each(
 /// bookings of one resource: those blocking at `now` and ending after it,
 /// except `exclude`. Every query is bounded on the `(customer_id,
 /// resource_id, start_at)` index (a booking ending after `now` started less
-/// than the longest booking before it), but the one for bookings
-/// overlapping a time on PostgreSQL, which searches the GiST index of
-/// booked time (`booking_customer_time`, docs/design.md §34).
+/// than the longest booking before it); the first overlapping a time, on
+/// PostgreSQL, takes a few probes of it instead (`first_overlapping`).
 pub struct OwnActive {
     pub customer: CustomerId,
     pub resource: ResourceId,
@@ -470,19 +482,18 @@ pub struct OwnActive {
 }
 
 impl OwnActive {
-    /// `by_start`: bounded on the B-tree by start (else by the caller).
-    fn query(&self, backend: DatabaseBackend, by_start: bool) -> sea_orm::Select<Entity> {
-        let mut query = Entity::find()
+    /// Bounded on the B-tree by start: a booking ending after `now` started
+    /// less than the longest booking before it.
+    fn query(&self, backend: DatabaseBackend) -> sea_orm::Select<Entity> {
+        let earliest = self
+            .now
+            .checked_sub_signed(Duration::seconds(self.max_duration_seconds))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let query = Entity::find()
             .filter(Column::CustomerId.eq(self.customer.0))
             .filter(Column::ResourceId.eq(self.resource.0))
-            .filter(Column::EndAt.gt(self.now));
-        if by_start {
-            let earliest = self
-                .now
-                .checked_sub_signed(Duration::seconds(self.max_duration_seconds))
-                .unwrap_or(DateTime::<Utc>::MIN_UTC);
-            query = query.filter(Column::StartAt.gt(earliest));
-        }
+            .filter(Column::EndAt.gt(self.now))
+            .filter(Column::StartAt.gt(earliest));
         let at = if self.holds_at_read && backend == DatabaseBackend::Postgres {
             JudgedAt::Read
         } else {
@@ -529,34 +540,13 @@ impl OwnActive {
         range: Option<&TimeRange>,
         at_most: Option<u64>,
     ) -> SelectStatement {
-        let searched = range.is_some() && backend == DatabaseBackend::Postgres;
-        let mut query =
-            self.query(backend, !searched).select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
+        // The first of those overlapping a time, on PostgreSQL: by probes
+        // of the B-tree, however many bookings the customer has there.
+        if let (Some(range), Some(1), DatabaseBackend::Postgres) = (range, at_most, backend) {
+            return self.first_overlapping(range);
+        }
+        let mut query = self.query(backend).select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
         match range {
-            // One GiST search, however many bookings the customer has
-            // there. No bound on the start: the planner would take the
-            // B-tree for it (in start order, with the `LIMIT`) and walk it.
-            // The search is fenced off (`OFFSET 0`) from the order and the
-            // limit, which are applied to what it found.
-            Some(range) if searched => {
-                let found = query
-                    .filter(Expr::cust_with_values(
-                        "tstzrange(booking.start_at, booking.end_at) && tstzrange($1::timestamptz, $2::timestamptz)",
-                        [range.start(), range.end()],
-                    ))
-                    .offset(0)
-                    .into_query();
-                let own = Alias::new("own");
-                let mut first = Query::select()
-                    .columns([Column::Id, Column::StartAt, Column::EndAt].map(|column| (own.clone(), column)))
-                    .from_subquery(found, own.clone())
-                    .order_by((own, Column::StartAt), Order::Asc)
-                    .to_owned();
-                if let Some(at_most) = at_most {
-                    first.limit(at_most);
-                }
-                return first;
-            }
             // One overlapping `range` started less than the longest booking
             // before it: the index scan stops there, not at `now`'s bound
             // (on a busy calendar that is every future booking of the
@@ -572,6 +562,58 @@ impl OwnActive {
             None => {}
         }
         query.order_by_asc(Column::StartAt).limit(at_most).into_query()
+    }
+
+    /// The first by start of those overlapping `range`, on PostgreSQL, in a
+    /// few index probes however many bookings the customer has there
+    /// (docs/design.md §36). A customer's bookings of a resource that block
+    /// whatever the clock says (`STEADY`) never overlap each other: each
+    /// was admitted by the duplicate rule and has blocked ever since. So,
+    /// in start order, their ends rise too, and the first of them
+    /// overlapping `range` is either the last one starting at or before
+    /// its start or the first one starting inside it: one step of the
+    /// `(customer_id, resource_id, start_at)` B-tree each way. Those that a
+    /// clock ends (`LAPSING`: holds, requests, deadlines) are read whole
+    /// from their own partial index (`booking_customer_lapsing`): a
+    /// decision judging at a `now` a little behind the database's may see
+    /// one that ran out next to the booking that replaced it.
+    fn first_overlapping(&self, range: &TimeRange) -> SelectStatement {
+        let longest = Duration::seconds(self.max_duration_seconds);
+        let reach = range.start().checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let columns = [Column::Id, Column::StartAt, Column::EndAt];
+        let of = |kind: &str| {
+            self.query(DatabaseBackend::Postgres).select_only().columns(columns).filter(Expr::cust(kind.to_owned()))
+        };
+        let at_or_before = of(STEADY)
+            .filter(Column::StartAt.lte(range.start()))
+            .filter(Column::StartAt.gt(reach))
+            .order_by_desc(Column::StartAt)
+            .limit(1)
+            .into_query();
+        let inside = of(STEADY)
+            .filter(Column::StartAt.gt(range.start()))
+            .filter(Column::StartAt.lt(range.end()))
+            .order_by_asc(Column::StartAt)
+            .limit(1)
+            .into_query();
+        // First in the union: a member with its own order and limit must
+        // sit in parentheses, which only those after the first get.
+        let candidates = of(LAPSING)
+            .filter(Column::StartAt.lt(range.end()))
+            .filter(Column::StartAt.gt(reach))
+            .filter(Column::EndAt.gt(range.start()))
+            .into_query()
+            .union(UnionType::All, at_or_before)
+            .union(UnionType::All, inside)
+            .to_owned();
+        let own = Alias::new("own");
+        Query::select()
+            .columns(columns.map(|column| (own.clone(), column)))
+            .from_subquery(candidates, own.clone())
+            .and_where(Expr::col((own.clone(), Column::EndAt)).gt(range.start()))
+            .order_by((own, Column::StartAt), Order::Asc)
+            .limit(1)
+            .to_owned()
     }
 
     /// `for_rules` and what the usage summary says about `occupied`
