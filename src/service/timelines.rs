@@ -14,7 +14,11 @@
 //! passing) bounds how long it holds: until the first such instant
 //! (`bookings::next_lapse`). A page load then costs one read of those
 //! hours' stamps (and the probe for bookings the summary does not hold,
-//! §22: with one there, nothing is remembered). Only windows whose read
+//! §22: with one there, nothing is remembered). When a few of its hours'
+//! stamps changed, only those hours are read again and spliced into what
+//! is remembered (the others' unchanged stamps vouch for them): on a
+//! calendar in use a load after a booking reads an hour, not the week.
+//! Only windows whose read
 //! was heavy (`BERTH_TIMELINE_CACHE_MIN_ROWS`) are remembered, from their
 //! second load on: a light window costs no more to read than to check.
 //!
@@ -23,9 +27,12 @@
 //! are trusted once no older release can be writing (`schema::check`):
 //! those write rows without a new stamp.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicI64, Ordering},
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
 };
 
 use chrono::{DateTime, Utc};
@@ -89,8 +96,56 @@ struct Remembered {
 
 impl Remembered {
     fn holds(&self, stamps: &[(i64, i64)], now: DateTime<Utc>) -> bool {
-        self.stamps == stamps && self.judged_at <= now && self.lapses_at.is_none_or(|lapse| now < lapse)
+        self.stamps == stamps && self.still_judged(now)
     }
+
+    /// No instant it was judged by has passed since.
+    fn still_judged(&self, now: DateTime<Utc>) -> bool {
+        self.judged_at <= now && self.lapses_at.is_none_or(|lapse| now < lapse)
+    }
+
+    /// The whole hours to read again for it to hold at `stamps`: from the
+    /// first whose stamp changed (or whose row came or went) to the last.
+    /// `None` when it no longer holds by the clock or when they are more
+    /// than half of it (a read of the whole costs about the same then).
+    fn to_refresh(&self, stamps: &[(i64, i64)], now: DateTime<Utc>) -> Option<TimeRange> {
+        if !self.still_judged(now) {
+            return None;
+        }
+        let before: HashMap<i64, i64> = self.stamps.iter().copied().collect();
+        let after: HashMap<i64, i64> = stamps.iter().copied().collect();
+        let changed = before.keys().chain(after.keys()).copied().filter(|hour| before.get(hour) != after.get(hour));
+        let (first, last) = changed.fold(None, |span: Option<(i64, i64)>, hour| match span {
+            Some((first, last)) => Some((first.min(hour), last.max(hour))),
+            None => Some((hour, hour)),
+        })?;
+        let all = before.len().max(after.len()) as i64;
+        if 2 * (last - first + 1) > all.max(1) {
+            return None;
+        }
+        whole_hours_between(first, last)
+    }
+}
+
+/// `[first, last + 1)` in hours.
+fn whole_hours_between(first: i64, last: i64) -> Option<TimeRange> {
+    let at = |hour: i64| DateTime::<Utc>::from_timestamp(hour.checked_mul(3_600)?, 0);
+    TimeRange::new(at(first)?, at(last.checked_add(1)?)?)
+}
+
+/// `remembered` (stretches of `window`) with what lies within `span`
+/// replaced by `fresh`, a read of the bookings overlapping `span`.
+fn spliced(remembered: &[Usage], fresh: &[Usage], span: &TimeRange, window: &TimeRange) -> Vec<Usage> {
+    let mut parts: Vec<Usage> = remembered
+        .iter()
+        .flat_map(|usage| {
+            let before = TimeRange::new(usage.range.start(), usage.range.end().min(span.start()));
+            let after = TimeRange::new(usage.range.start().max(span.end()), usage.range.end());
+            [before, after].into_iter().flatten().map(|range| Usage { range, quantity: usage.quantity })
+        })
+        .collect();
+    parts.extend(stretches(fresh, span));
+    stretches(&parts, window)
 }
 
 #[derive(Clone)]
@@ -179,11 +234,25 @@ pub(super) async fn blocking_timeline(
         telemetry::timeline_cache("bypassed");
         return Ok(bookings::blocking_timeline(conn, &read(span)).await?);
     }
-    if let Memory::Remembered(remembered) = memory.as_ref()
-        && remembered.holds(&stamps, now)
-    {
-        telemetry::timeline_cache("hit");
-        return Ok(remembered.usages.clone());
+    if let Memory::Remembered(remembered) = memory.as_ref() {
+        if remembered.holds(&stamps, now) {
+            telemetry::timeline_cache("hit");
+            return Ok(remembered.usages.clone());
+        }
+        // Written to in a few hours since: those hours are read again, the
+        // rest is as remembered (their stamps say nothing there changed).
+        if let Some(changed) = remembered.to_refresh(&stamps, now) {
+            telemetry::timeline_cache("refreshed");
+            let fresh = bookings::blocking_timeline(conn, &read(&changed)).await?;
+            let lapses_at = match bookings::next_lapse(conn, &read(&changed)).await? {
+                Some(lapse) => Some(remembered.lapses_at.map_or(lapse, |earlier| earlier.min(lapse))),
+                None => remembered.lapses_at,
+            };
+            let usages = spliced(&remembered.usages, &fresh, &changed, &hours);
+            let refreshed = Remembered { stamps, judged_at: now, lapses_at, usages: usages.clone() };
+            cache.insert(key, Arc::new(Memory::Remembered(refreshed)));
+            return Ok(usages);
+        }
     }
     telemetry::timeline_cache("miss");
     let usages = bookings::blocking_timeline(conn, &read(&hours)).await?;
@@ -197,8 +266,7 @@ pub(super) async fn blocking_timeline(
 /// The whole UTC hours `span` touches.
 fn whole_hours(span: &TimeRange) -> Option<TimeRange> {
     let hours = span.hours();
-    let at = |hour: i64| DateTime::<Utc>::from_timestamp(hour.checked_mul(3_600)?, 0);
-    TimeRange::new(at(*hours.start())?, at(hours.end().checked_add(1)?)?)
+    whole_hours_between(*hours.start(), *hours.end())
 }
 
 /// `usages` as stretches of constant use within `window` (the same
@@ -239,6 +307,58 @@ mod tests {
         let compact = stretches(&usages, &window);
         assert_eq!(compact.len(), 3);
         assert_eq!(capacity::timeline(&compact, &window), capacity::timeline(&usages, &window));
+    }
+
+    #[test]
+    fn a_splice_keeps_what_lies_outside_the_hours_read_again_and_takes_the_rest_from_the_read() {
+        let window = TimeRange::new(at(9, 0), at(13, 0)).expect("a range");
+        let usage = |from: (u32, u32), to: (u32, u32), quantity| Usage {
+            range: TimeRange::new(at(from.0, from.1), at(to.0, to.1)).expect("a range"),
+            quantity,
+        };
+        // Remembered: 2 units from 9:30 to 12:30. Read again, hour 10 to
+        // 11: the booking there (9:30-12:30) and a new one, 10:15-10:45.
+        let remembered = stretches(&[usage((9, 30), (12, 30), 2)], &window);
+        let fresh = [usage((9, 30), (12, 30), 2), usage((10, 15), (10, 45), 1)];
+        let span = TimeRange::new(at(10, 0), at(11, 0)).expect("a range");
+        let read_again = spliced(&remembered, &fresh, &span, &window);
+        let whole = [usage((9, 30), (12, 30), 2), usage((10, 15), (10, 45), 1)];
+        assert_eq!(capacity::timeline(&read_again, &window), capacity::timeline(&whole, &window));
+        // A booking gone from the hours read again is gone; one outside
+        // them stays as remembered, even if the read no longer shows it.
+        let emptied = spliced(&remembered, &[], &span, &window);
+        let kept = [usage((9, 30), (10, 0), 2), usage((11, 0), (12, 30), 2)];
+        assert_eq!(capacity::timeline(&emptied, &window), capacity::timeline(&kept, &window));
+    }
+
+    #[test]
+    fn only_the_hours_whose_stamps_changed_are_read_again_while_few() {
+        // Hours 1 to 20 have rows but hour 8.
+        let stamps_but = |changed: &[(i64, i64)], with_8: bool| -> Vec<(i64, i64)> {
+            (1..=20)
+                .filter(|hour| with_8 || *hour != 8)
+                .map(|hour| changed.iter().find(|(h, _)| *h == hour).copied().unwrap_or((hour, 7)))
+                .collect()
+        };
+        let remembered = Remembered {
+            stamps: stamps_but(&[], false),
+            judged_at: at(9, 0),
+            lapses_at: Some(at(10, 0)),
+            usages: vec![],
+        };
+        let hour = |hour: i64| DateTime::<Utc>::from_timestamp(hour * 3_600, 0).expect("an hour");
+        let changed = stamps_but(&[(3, 8), (5, 9)], false);
+        assert_eq!(remembered.to_refresh(&changed, at(9, 30)), TimeRange::new(hour(3), hour(6)));
+        // A row that came: its hour is read too.
+        let came = stamps_but(&[(3, 8), (5, 9)], true);
+        assert_eq!(remembered.to_refresh(&came, at(9, 30)), TimeRange::new(hour(3), hour(9)));
+        // Past what the clock allows, or more than half of the hours: whole.
+        assert_eq!(remembered.to_refresh(&changed, at(10, 0)), None);
+        assert_eq!(remembered.to_refresh(&changed, at(8, 59)), None);
+        let many = stamps_but(&[(3, 8), (15, 9)], false);
+        assert_eq!(remembered.to_refresh(&many, at(9, 30)), None);
+        // Nothing changed: nothing to read (it holds).
+        assert_eq!(remembered.to_refresh(&remembered.stamps, at(9, 30)), None);
     }
 
     #[test]

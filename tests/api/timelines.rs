@@ -78,6 +78,16 @@ impl World {
     }
 }
 
+/// The starts of a page of slots.
+fn starts(page: &Value) -> Vec<String> {
+    page["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .map(|s| s["start_at"].as_str().expect("a start").to_owned())
+        .collect()
+}
+
 fn id(value: &Value) -> &str {
     value["id"].as_str().expect("an id")
 }
@@ -167,14 +177,6 @@ async fn a_hold_running_out_and_a_missed_check_in_free_a_remembered_timeline() {
         "/v1/resources/{}/slots?from=2027-01-04T09:00:00Z&to=2027-01-04T14:00:00Z&duration_seconds=1800",
         id(&room)
     );
-    let starts = |page: &Value| -> Vec<String> {
-        page["slots"]
-            .as_array()
-            .expect("slots")
-            .iter()
-            .map(|s| s["start_at"].as_str().expect("a start").to_owned())
-            .collect()
-    };
     let (_, remembered, _) = world.pages(&slots).await;
     assert!(!starts(&remembered).contains(&"2027-01-04T12:00:00Z".to_owned()), "{remembered}");
     assert!(!starts(&remembered).contains(&"2027-01-04T10:30:00Z".to_owned()), "{remembered}");
@@ -219,4 +221,45 @@ async fn the_reader_answers_from_memory_until_a_write_touches_the_hour() {
         world.post(&world.writer, "/v1/bookings", &body(&bob, "2027-01-04T10:45:00Z", "2027-01-04T11:00:00Z")).await;
     later.assert_status(201);
     world.assert_pages_true(&pages, "a booking in the same hour").await;
+}
+
+#[tokio::test]
+async fn a_write_in_one_hour_is_read_again_alone_and_the_other_hours_stay_remembered() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let world = World::new("2027-01-04T08:00:00Z").await;
+    let room = resource(&world.app, json!({"capacity": 1})).await;
+    let ada = world.app.create_customer("ada@example.com").await;
+    let bob = world.app.create_customer("bob@example.com").await;
+    let body = |customer: &Value, start: &str, end: &str| json!({"resource_id": room["id"], "customer_id": customer["id"], "start_at": start, "end_at": end});
+    let booked =
+        world.post(&world.writer, "/v1/bookings", &body(&ada, "2027-01-04T10:00:00Z", "2027-01-04T11:00:00Z")).await;
+    let booked = booked.assert_status(201).body.clone();
+    let slots = pages(&room).swap_remove(0);
+    world.assert_pages_true(std::slice::from_ref(&slots), "booked").await;
+    // Cancelled by hand at 10:00 (no summary write, which berth never
+    // does), then a real booking at 13:00 on the writer.
+    let booking: uuid::Uuid = id(&booked).parse().expect("a uuid");
+    entity::booking::Entity::update_many()
+        .col_expr(entity::booking::Column::Status, Expr::value("cancelled"))
+        .filter(entity::booking::Column::Id.eq(booking))
+        .exec(&world.app.db)
+        .await
+        .expect("the update");
+    let later =
+        world.post(&world.writer, "/v1/bookings", &body(&bob, "2027-01-04T13:00:00Z", "2027-01-04T13:30:00Z")).await;
+    later.assert_status(201);
+    // The reader read 13:00's hour again (taken now) and not 10:00's (still
+    // taken as remembered); the truth has 10:00 free.
+    let (first, second, truth) = world.pages(&slots).await;
+    for page in [&first, &second] {
+        assert!(!starts(page).contains(&"2027-01-04T13:00:00Z".to_owned()), "{page}");
+        assert!(!starts(page).contains(&"2027-01-04T10:00:00Z".to_owned()), "{page}");
+    }
+    assert!(starts(&truth).contains(&"2027-01-04T10:00:00Z".to_owned()), "{truth}");
+    assert!(!starts(&truth).contains(&"2027-01-04T13:00:00Z".to_owned()), "{truth}");
+    // A write touching 10:00's hour brings that hour back to the truth.
+    let touch =
+        world.post(&world.writer, "/v1/bookings", &body(&bob, "2027-01-04T10:45:00Z", "2027-01-04T11:00:00Z")).await;
+    touch.assert_status(201);
+    world.assert_pages_true(std::slice::from_ref(&slots), "a booking in the same hour").await;
 }
