@@ -17,8 +17,23 @@
 //!   confirmed without a deadline (every booking of the benchmarks) is
 //!   never in it.
 //!
+//! - Adds `berth_own_first(customer, resource, except, now_at, earliest,
+//!   reach, from_at, to_at)`: the first by start of the customer's
+//!   bookings of the resource but `except` that block at `now_at` and
+//!   overlap `[from_at, to_at)`, started after `earliest` and `reach` (the
+//!   longest booking before `now_at` and before `from_at`). The steady
+//!   ones (confirmed with no deadline, checked in) by one step of the
+//!   B-tree each way from `from_at`; the lapsing ones whole, from the
+//!   partial index. PL/pgSQL, `STABLE`: it reads with the snapshot of the
+//!   statement that calls it, and its query is planned once per
+//!   connection rather than with every statement that embeds it (three
+//!   subqueries planned inline cost the one-trip statement more than the
+//!   probes saved). It encodes which statuses block and when, as
+//!   `store::bookings::blocking` does: a change of those is a new
+//!   migration.
+//!
 //! Built under `CREATE INDEX`'s lock, as every earlier index migration.
-//! SQLite has neither index and keeps its scan.
+//! SQLite has neither index nor function and keeps its scan.
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -31,9 +46,43 @@ const UP: &[&str] = &[
     "CREATE INDEX booking_customer_lapsing ON booking (customer_id, resource_id, start_at) \
      WHERE (booking.status IN ('held', 'pending') \
      OR (booking.status = 'confirmed' AND booking.check_in_deadline_at IS NOT NULL))",
+    r#"CREATE FUNCTION berth_own_first(customer uuid, resource uuid, except_id uuid, now_at timestamptz,
+    earliest timestamptz, reach timestamptz, from_at timestamptz, to_at timestamptz)
+RETURNS TABLE (id uuid, start_at timestamptz, end_at timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    SELECT own.id, own.start_at, own.end_at FROM (
+        SELECT b.id, b.start_at, b.end_at FROM booking b
+        WHERE b.customer_id = customer AND b.resource_id = resource AND b.id IS DISTINCT FROM except_id
+          AND (b.status IN ('held', 'pending') OR (b.status = 'confirmed' AND b.check_in_deadline_at IS NOT NULL))
+          AND ((b.status IN ('held', 'pending') AND b.hold_expires_at > now_at)
+               OR (b.status = 'confirmed' AND b.check_in_deadline_at > now_at))
+          AND b.start_at > earliest AND b.start_at > reach AND b.start_at < to_at
+          AND b.end_at > now_at AND b.end_at > from_at
+        UNION ALL
+        (SELECT b.id, b.start_at, b.end_at FROM booking b
+         WHERE b.customer_id = customer AND b.resource_id = resource AND b.id IS DISTINCT FROM except_id
+           AND (b.status = 'checked_in' OR (b.status = 'confirmed' AND b.check_in_deadline_at IS NULL))
+           AND b.start_at > earliest AND b.start_at > reach AND b.start_at <= from_at AND b.end_at > now_at
+         ORDER BY b.start_at DESC LIMIT 1)
+        UNION ALL
+        (SELECT b.id, b.start_at, b.end_at FROM booking b
+         WHERE b.customer_id = customer AND b.resource_id = resource AND b.id IS DISTINCT FROM except_id
+           AND (b.status = 'checked_in' OR (b.status = 'confirmed' AND b.check_in_deadline_at IS NULL))
+           AND b.start_at > earliest AND b.start_at > from_at AND b.start_at < to_at AND b.end_at > now_at
+         ORDER BY b.start_at ASC LIMIT 1)
+    ) AS own
+    WHERE own.end_at > from_at
+    ORDER BY own.start_at
+    LIMIT 1;
+END
+$$"#,
 ];
 
 const DOWN: &[&str] = &[
+    "DROP FUNCTION IF EXISTS berth_own_first(uuid, uuid, uuid, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz)",
     "DROP INDEX IF EXISTS booking_customer_lapsing",
     "CREATE INDEX IF NOT EXISTS booking_customer_time ON booking \
      USING gist (customer_id, resource_id, tstzrange(start_at, end_at))",

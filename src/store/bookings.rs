@@ -19,8 +19,8 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
     QueryTrait, Statement,
     sea_query::{
-        Alias, Expr, ExprTrait, InsertStatement, LockBehavior, LockType, PostgresQueryBuilder, Query, SelectStatement,
-        UnionType,
+        Alias, Expr, ExprTrait, Func, InsertStatement, LockBehavior, LockType, PostgresQueryBuilder, Query,
+        SelectStatement, UnionType,
     },
 };
 
@@ -125,19 +125,6 @@ fn blocking(at: JudgedAt) -> Condition {
         Condition::all().add(Column::Status.is_in(HELD_OR_PENDING)).add(Expr::col(Column::HoldExpiresAt).gt(at.expr())),
     )
 }
-
-/// Statuses that block until a clock ends them: a hold's or a request's
-/// expiry, a confirmed booking's check-in deadline. The text of
-/// `booking_customer_lapsing`'s predicate (migration
-/// `m20261217_000019_own_bookings_probe`), written out so that the planner
-/// proves a query that carries it may use that partial index.
-const LAPSING: &str = "(booking.status IN ('held', 'pending') \
-OR (booking.status = 'confirmed' AND booking.check_in_deadline_at IS NOT NULL))";
-
-/// Statuses that block whatever the clock says: checked in, or confirmed
-/// with no check-in deadline. With `LAPSING`, every blocking status.
-const STEADY: &str =
-    "(booking.status = 'checked_in' OR (booking.status = 'confirmed' AND booking.check_in_deadline_at IS NULL))";
 
 /// Leaves out a confirmed booking whose check-in deadline passed by `at`
 /// (and, given `from`, lies at or before it): what it still takes
@@ -541,8 +528,10 @@ impl OwnActive {
         at_most: Option<u64>,
     ) -> SelectStatement {
         // The first of those overlapping a time, on PostgreSQL: by probes
-        // of the B-tree, however many bookings the customer has there.
-        if let (Some(range), Some(1), DatabaseBackend::Postgres) = (range, at_most, backend) {
+        // of the B-tree, however many bookings the customer has there (as
+        // judged at `now`; the database's clock, `holds_at_read`, scans).
+        if let (Some(range), Some(1), DatabaseBackend::Postgres, false) = (range, at_most, backend, self.holds_at_read)
+        {
             return self.first_overlapping(range);
         }
         let mut query = self.query(backend).select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
@@ -565,54 +554,37 @@ impl OwnActive {
     }
 
     /// The first by start of those overlapping `range`, on PostgreSQL, in a
-    /// few index probes however many bookings the customer has there
-    /// (docs/design.md §36). A customer's bookings of a resource that block
-    /// whatever the clock says (`STEADY`) never overlap each other: each
-    /// was admitted by the duplicate rule and has blocked ever since. So,
-    /// in start order, their ends rise too, and the first of them
-    /// overlapping `range` is either the last one starting at or before
-    /// its start or the first one starting inside it: one step of the
-    /// `(customer_id, resource_id, start_at)` B-tree each way. Those that a
-    /// clock ends (`LAPSING`: holds, requests, deadlines) are read whole
-    /// from their own partial index (`booking_customer_lapsing`): a
-    /// decision judging at a `now` a little behind the database's may see
-    /// one that ran out next to the booking that replaced it.
+    /// few index probes however many bookings the customer has there:
+    /// `berth_own_first` (migration `m20261217_000019_own_bookings_probe`,
+    /// docs/design.md §36). A customer's bookings of a resource that block
+    /// whatever the clock says (confirmed with no check-in deadline,
+    /// checked in) never overlap each other: each was admitted by the
+    /// duplicate rule and has blocked ever since. So, in start order, their
+    /// ends rise too, and the first of them overlapping `range` is either
+    /// the last one starting at or before its start or the first one
+    /// starting inside it: one step of the `(customer_id, resource_id,
+    /// start_at)` B-tree each way. Those a clock ends (holds, requests,
+    /// check-in deadlines) are read whole from their partial index. The
+    /// function is PL/pgSQL so that its query is planned once per
+    /// connection, not with every statement that asks it.
     fn first_overlapping(&self, range: &TimeRange) -> SelectStatement {
         let longest = Duration::seconds(self.max_duration_seconds);
+        let earliest = self.now.checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
         let reach = range.start().checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let columns = [Column::Id, Column::StartAt, Column::EndAt];
-        let of = |kind: &str| {
-            self.query(DatabaseBackend::Postgres).select_only().columns(columns).filter(Expr::cust(kind.to_owned()))
-        };
-        let at_or_before = of(STEADY)
-            .filter(Column::StartAt.lte(range.start()))
-            .filter(Column::StartAt.gt(reach))
-            .order_by_desc(Column::StartAt)
-            .limit(1)
-            .into_query();
-        let inside = of(STEADY)
-            .filter(Column::StartAt.gt(range.start()))
-            .filter(Column::StartAt.lt(range.end()))
-            .order_by_asc(Column::StartAt)
-            .limit(1)
-            .into_query();
-        // First in the union: a member with its own order and limit must
-        // sit in parentheses, which only those after the first get.
-        let candidates = of(LAPSING)
-            .filter(Column::StartAt.lt(range.end()))
-            .filter(Column::StartAt.gt(reach))
-            .filter(Column::EndAt.gt(range.start()))
-            .into_query()
-            .union(UnionType::All, at_or_before)
-            .union(UnionType::All, inside)
-            .to_owned();
         let own = Alias::new("own");
+        let first = Func::cust(Alias::new("berth_own_first")).args([
+            Expr::val(self.customer.0),
+            Expr::val(self.resource.0),
+            Expr::val(self.exclude.map(|booking| booking.0)),
+            Expr::val(self.now),
+            Expr::val(earliest),
+            Expr::val(reach),
+            Expr::val(range.start()),
+            Expr::val(range.end()),
+        ]);
         Query::select()
-            .columns(columns.map(|column| (own.clone(), column)))
-            .from_subquery(candidates, own.clone())
-            .and_where(Expr::col((own.clone(), Column::EndAt)).gt(range.start()))
-            .order_by((own, Column::StartAt), Order::Asc)
-            .limit(1)
+            .columns([Column::Id, Column::StartAt, Column::EndAt].map(|column| (own.clone(), column)))
+            .from_function(first, own)
             .to_owned()
     }
 
