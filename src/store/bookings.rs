@@ -535,20 +535,16 @@ impl OwnActive {
             return self.first_overlapping(range);
         }
         let mut query = self.query(backend).select_only().columns([Column::Id, Column::StartAt, Column::EndAt]);
-        match range {
-            // One overlapping `range` started less than the longest booking
-            // before it: the index scan stops there, not at `now`'s bound
-            // (on a busy calendar that is every future booking of the
-            // customer there).
-            Some(range) => {
-                let longest = Duration::seconds(self.max_duration_seconds);
-                let reach = range.start().checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
-                query = query
-                    .filter(Column::StartAt.lt(range.end()))
-                    .filter(Column::StartAt.gt(reach))
-                    .filter(Column::EndAt.gt(range.start()));
-            }
-            None => {}
+        // One overlapping `range` started less than the longest booking
+        // before it: the index scan stops there, not at `now`'s bound (on a
+        // busy calendar that is every future booking of the customer there).
+        if let Some(range) = range {
+            let longest = Duration::seconds(self.max_duration_seconds);
+            let reach = range.start().checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            query = query
+                .filter(Column::StartAt.lt(range.end()))
+                .filter(Column::StartAt.gt(reach))
+                .filter(Column::EndAt.gt(range.start()));
         }
         query.order_by_asc(Column::StartAt).limit(at_most).into_query()
     }
