@@ -12,11 +12,10 @@
 //!   check-in deadline). A customer's other blocking bookings of a resource
 //!   never overlap each other, so two steps of the B-tree find the one
 //!   that may overlap a time; these are read whole, from this index. Its
-//!   predicate is the text of `store::bookings::LAPSING`, so that the
-//!   planner can prove a query carrying it may use the index. A booking
+//!   predicate is written out again in the function below, so that the
+//!   planner can prove the function's query may use the index. A booking
 //!   confirmed without a deadline (every booking of the benchmarks) is
 //!   never in it.
-//!
 //! - Adds `berth_own_first(customer, resource, except, now_at, earliest,
 //!   reach, from_at, to_at)`: the first by start of the customer's
 //!   bookings of the resource but `except` that block at `now_at` and
