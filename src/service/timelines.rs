@@ -288,6 +288,11 @@ mod tests {
         chrono::TimeZone::with_ymd_and_hms(&Utc, 2030, 1, 1, hour, minute, 0).single().expect("a valid instant")
     }
 
+    /// `quantity` units from `from` to `to` (hour, minute) on one day.
+    fn usage(from: (u32, u32), to: (u32, u32), quantity: i64) -> Usage {
+        Usage { range: TimeRange::new(at(from.0, from.1), at(to.0, to.1)).expect("a range"), quantity }
+    }
+
     #[test]
     fn whole_hours_reach_out_to_the_hour_on_both_sides() {
         let span = TimeRange::new(at(9, 15), at(11, 0)).expect("a range");
@@ -299,10 +304,6 @@ mod tests {
     #[test]
     fn stretches_keep_the_timeline() {
         let window = TimeRange::new(at(9, 0), at(12, 0)).expect("a range");
-        let usage = |from: (u32, u32), to: (u32, u32), quantity| Usage {
-            range: TimeRange::new(at(from.0, from.1), at(to.0, to.1)).expect("a range"),
-            quantity,
-        };
         let usages = [usage((9, 0), (10, 0), 2), usage((9, 30), (11, 0), 1), usage((11, 0), (11, 30), 1)];
         let compact = stretches(&usages, &window);
         assert_eq!(compact.len(), 3);
@@ -312,10 +313,6 @@ mod tests {
     #[test]
     fn a_splice_keeps_what_lies_outside_the_hours_read_again_and_takes_the_rest_from_the_read() {
         let window = TimeRange::new(at(9, 0), at(13, 0)).expect("a range");
-        let usage = |from: (u32, u32), to: (u32, u32), quantity| Usage {
-            range: TimeRange::new(at(from.0, from.1), at(to.0, to.1)).expect("a range"),
-            quantity,
-        };
         // Remembered: 2 units from 9:30 to 12:30. Read again, hour 10 to
         // 11: the booking there (9:30-12:30) and a new one, 10:15-10:45.
         let remembered = stretches(&[usage((9, 30), (12, 30), 2)], &window);

@@ -175,6 +175,13 @@ pub fn reach_from(from: DateTime<Utc>, max_duration_seconds: i64) -> DateTime<Ut
     from.checked_sub_signed(reach).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// The earliest a booking of a resource whose bookings last at most
+/// `max_duration_seconds` that still runs after `at` can have started: the
+/// lower bound of every read of a customer's own bookings.
+fn started_after(at: DateTime<Utc>, max_duration_seconds: i64) -> DateTime<Utc> {
+    at.checked_sub_signed(Duration::seconds(max_duration_seconds)).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// The insert of a new booking, to run with its history and outbox
 /// events (`batch::Inserts`).
 pub fn insert_statement(booking: &Booking) -> InsertStatement {
@@ -425,7 +432,7 @@ pub async fn own_active_of_each(
     now: DateTime<Utc>,
 ) -> StoreResult<HashMap<ResourceId, Vec<OwnBooking>>> {
     let at = JudgedAt::Now(now);
-    let earliest = now.checked_sub_signed(Duration::seconds(max_duration_seconds)).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let earliest = started_after(now, max_duration_seconds);
     let mut each: HashMap<ResourceId, Vec<OwnBooking>> = HashMap::new();
     for some in resources.chunks(IDS_PER_STATEMENT) {
         let rows: Vec<(uuid::Uuid, uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> = Entity::find()
@@ -472,10 +479,7 @@ impl OwnActive {
     /// Bounded on the B-tree by start: a booking ending after `now` started
     /// less than the longest booking before it.
     fn query(&self, backend: DatabaseBackend) -> sea_orm::Select<Entity> {
-        let earliest = self
-            .now
-            .checked_sub_signed(Duration::seconds(self.max_duration_seconds))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let earliest = started_after(self.now, self.max_duration_seconds);
         let query = Entity::find()
             .filter(Column::CustomerId.eq(self.customer.0))
             .filter(Column::ResourceId.eq(self.resource.0))
@@ -539,8 +543,7 @@ impl OwnActive {
         // before it: the index scan stops there, not at `now`'s bound (on a
         // busy calendar that is every future booking of the customer there).
         if let Some(range) = range {
-            let longest = Duration::seconds(self.max_duration_seconds);
-            let reach = range.start().checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let reach = started_after(range.start(), self.max_duration_seconds);
             query = query
                 .filter(Column::StartAt.lt(range.end()))
                 .filter(Column::StartAt.gt(reach))
@@ -564,9 +567,8 @@ impl OwnActive {
     /// function is PL/pgSQL so that its query is planned once per
     /// connection, not with every statement that asks it.
     fn first_overlapping(&self, range: &TimeRange) -> SelectStatement {
-        let longest = Duration::seconds(self.max_duration_seconds);
-        let earliest = self.now.checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let reach = range.start().checked_sub_signed(longest).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let earliest = started_after(self.now, self.max_duration_seconds);
+        let reach = started_after(range.start(), self.max_duration_seconds);
         let own = Alias::new("own");
         let first = Func::cust(Alias::new("berth_own_first")).args([
             Expr::val(self.customer.0),

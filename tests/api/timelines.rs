@@ -69,6 +69,19 @@ impl World {
         (first, second, self.get(&self.truth, path).await)
     }
 
+    /// Cancels `booking` behind berth's back: no summary row is written
+    /// (which berth never does), so no stamp changes.
+    async fn cancel_by_hand(&self, booking: &Value) {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let booking: uuid::Uuid = id(booking).parse().expect("a uuid");
+        entity::booking::Entity::update_many()
+            .col_expr(entity::booking::Column::Status, Expr::value("cancelled"))
+            .filter(entity::booking::Column::Id.eq(booking))
+            .exec(&self.app.db)
+            .await
+            .expect("the update");
+    }
+
     async fn assert_pages_true(&self, paths: &[String], step: &str) {
         for path in paths {
             let (first, second, truth) = self.pages(path).await;
@@ -192,7 +205,6 @@ async fn a_hold_running_out_and_a_missed_check_in_free_a_remembered_timeline() {
 
 #[tokio::test]
 async fn the_reader_answers_from_memory_until_a_write_touches_the_hour() {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
     let world = World::new("2027-01-04T08:00:00Z").await;
     let room = resource(&world.app, json!({"capacity": 2})).await;
     let ada = world.app.create_customer("ada@example.com").await;
@@ -204,13 +216,7 @@ async fn the_reader_answers_from_memory_until_a_write_touches_the_hour() {
     let pages = pages(&room);
     world.assert_pages_true(&pages, "booked").await;
     // Cancelled by hand: no summary row is written, which berth never does.
-    let booking: uuid::Uuid = id(&booked).parse().expect("a uuid");
-    entity::booking::Entity::update_many()
-        .col_expr(entity::booking::Column::Status, Expr::value("cancelled"))
-        .filter(entity::booking::Column::Id.eq(booking))
-        .exec(&world.app.db)
-        .await
-        .expect("the update");
+    world.cancel_by_hand(&booked).await;
     for path in &pages {
         let (first, second, truth) = world.pages(path).await;
         assert_ne!(first, truth, "the reader remembered {path}");
@@ -225,7 +231,6 @@ async fn the_reader_answers_from_memory_until_a_write_touches_the_hour() {
 
 #[tokio::test]
 async fn a_write_in_one_hour_is_read_again_alone_and_the_other_hours_stay_remembered() {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
     let world = World::new("2027-01-04T08:00:00Z").await;
     let room = resource(&world.app, json!({"capacity": 1})).await;
     let ada = world.app.create_customer("ada@example.com").await;
@@ -238,13 +243,7 @@ async fn a_write_in_one_hour_is_read_again_alone_and_the_other_hours_stay_rememb
     world.assert_pages_true(std::slice::from_ref(&slots), "booked").await;
     // Cancelled by hand at 10:00 (no summary write, which berth never
     // does), then a real booking at 13:00 on the writer.
-    let booking: uuid::Uuid = id(&booked).parse().expect("a uuid");
-    entity::booking::Entity::update_many()
-        .col_expr(entity::booking::Column::Status, Expr::value("cancelled"))
-        .filter(entity::booking::Column::Id.eq(booking))
-        .exec(&world.app.db)
-        .await
-        .expect("the update");
+    world.cancel_by_hand(&booked).await;
     let later =
         world.post(&world.writer, "/v1/bookings", &body(&bob, "2027-01-04T13:00:00Z", "2027-01-04T13:30:00Z")).await;
     later.assert_status(201);
