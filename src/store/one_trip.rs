@@ -195,7 +195,7 @@ RETURNING bucket)"
         ", checks AS MATERIALIZED (SELECT (SELECT count(*) FROM locked) AS locked, \
 (SELECT bool_and(got) FROM tried) AS got, (SELECT count(*) FROM upserted) AS hours, {keyed} AS keyed, \
 EXISTS (SELECT 1 FROM customer WHERE id = {customer}) AS customer, EXISTS ({own}) AS own, \
-EXISTS ({uncounted}) AS uncounted), \
+({uncounted}) IS NOT NULL AS uncounted), \
 judged AS MATERIALIZED (SELECT checks.*, clock_timestamp() AS clock FROM checks) \
 SELECT CASE WHEN locked = 0 THEN berth_fall_back('resource') \
 WHEN got IS NOT TRUE THEN berth_fall_back('busy') \

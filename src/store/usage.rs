@@ -146,9 +146,7 @@ pub async fn stamps(
         .column((Entity, Column::Bucket))
         .column((Entity, Column::Stamp))
         .from_subquery(
-            Query::select()
-                .expr_as(Expr::exists(uncounted_query(resource, occupied)), Alias::new("uncounted"))
-                .to_owned(),
+            Query::select().expr_as(uncounted_near(resource, occupied), Alias::new("uncounted")).to_owned(),
             Alias::new("probe"),
         )
         .join(
@@ -212,19 +210,35 @@ pub const UNCOUNTED: &str = "counted_version IS DISTINCT FROM version";
 /// occupies part of it (one probe of the `booking_uncounted` index).
 pub fn reading_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatement {
     let hours = occupied.hours();
-    let uncounted = uncounted_query(resource, occupied);
     Entity::find()
         .select_only()
         .column_as(Column::Units.max(), "busiest")
-        .column_as(Expr::exists(uncounted), "uncounted")
+        .column_as(uncounted_near(resource, occupied), "uncounted")
         .filter(Column::ResourceId.eq(resource.0))
         .filter(Column::Bucket.between(*hours.start(), *hours.end()))
         .into_query()
 }
 
-/// The held, confirmed and checked-in bookings occupying part of
-/// `occupied` on `resource` that the summary may not hold (a probe of the
-/// `booking_uncounted` index).
+/// Whether a held, confirmed or checked-in booking the summary may not
+/// hold occupies part of `occupied` on `resource`: `uncounted_query`'s
+/// row, or none.
+pub fn uncounted_near(resource: ResourceId, occupied: &TimeRange) -> Expr {
+    Expr::SubQuery(None, Box::new(uncounted_query(resource, occupied).into())).is_not_null()
+}
+
+/// The first (by start) held, confirmed or checked-in booking occupying
+/// part of `occupied` on `resource` that the summary may not hold: a
+/// probe of the `booking_uncounted` index, empty in normal operation.
+///
+/// Asked in order and for one row, not as `EXISTS`, so that no plan
+/// scans the table. The planner cannot know that the index is empty:
+/// it guesses that almost every row has `counted_version` apart from its
+/// version, and for `EXISTS` (the first match of many) a sequential scan
+/// then looks cheapest. A generic plan (berth's statements are prepared)
+/// chose it, and read every booking of the table on each page load (2-8
+/// ms of the week's slot search with 20,000 bookings, BENCHMARKS.md
+/// "#32, ninth part"). In order, the only plan that starts at once is an
+/// index read, and the partial index is the smallest.
 pub fn uncounted_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatement {
     use entity::booking::{Column as B, Entity as Booking};
     Query::select()
@@ -235,6 +249,8 @@ pub fn uncounted_query(resource: ResourceId, occupied: &TimeRange) -> SelectStat
         .and_where(Expr::col((Booking, B::Status)).is_in(ACTIVE))
         .and_where(Expr::col((Booking, B::OccupiedStartAt)).lt(occupied.end()))
         .and_where(Expr::col((Booking, B::OccupiedEndAt)).gt(occupied.start()))
+        .order_by((Booking, B::OccupiedStartAt), Order::Asc)
+        .limit(1)
         .to_owned()
 }
 

@@ -105,3 +105,81 @@ async fn bookings_made_before_the_summary_existed_are_summed_in_by_its_migration
     // the court.
     assert_eq!(entity::resource_usage::Entity::find().count(&app.db).await.unwrap(), 4 + 2);
 }
+
+/// On PostgreSQL, the probe for bookings the summary may not hold (§22),
+/// asked by every page load's stamps read and every write's summary read,
+/// reads its partial index (empty in normal operation) and never the
+/// table, even as a generic plan runs it (berth's statements are
+/// prepared): the planner guesses most rows are uncounted, and an
+/// `EXISTS` then read every booking of the table.
+#[tokio::test]
+async fn the_probe_for_bookings_the_summary_does_not_hold_never_reads_the_table() {
+    use berth::{
+        domain::{ids::ResourceId, time_range::TimeRange},
+        store::usage,
+    };
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+
+    if !std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
+        println!("skipped: needs TEST_DATABASE_URL on PostgreSQL");
+        return;
+    }
+    let (app, resource, ada) = setup().await;
+    let id = |value: &Value| value["id"].as_str().unwrap().to_owned();
+    let (resource, ada) = (id(&resource), id(&ada));
+    // 2,000 bookings of the summary's (counted), one every hour from a day on.
+    let first = at(1, 0, 0);
+    let insert = |count: i64, counted: &str| {
+        format!(
+            "INSERT INTO booking (id, resource_id, customer_id, start_at, end_at, quantity, status, \
+             buffer_before_seconds, buffer_after_seconds, occupied_start_at, occupied_end_at, version, \
+             counted_version, created_at, updated_at) \
+             SELECT gen_random_uuid(), '{resource}', '{ada}', s, s + interval '30 minutes', 1, 'confirmed', 0, 0, \
+             s, s + interval '30 minutes', 1, {counted}, now(), now() \
+             FROM generate_series(timestamptz '{first}', timestamptz '{first}' + interval '{last} hours', \
+             interval '1 hour') AS s",
+            last = count - 1,
+        )
+    };
+    app.db.execute_unprepared(&insert(2_000, "1")).await.unwrap();
+    app.db.execute_unprepared("ANALYZE booking").await.unwrap();
+
+    let session = app.db.begin().await.unwrap();
+    session.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await.unwrap();
+    let scans = |of: &'static str| {
+        let session = &session;
+        async move {
+            let row = session
+                .query_one_raw(Statement::from_string(
+                    DatabaseBackend::Postgres,
+                    format!("SELECT pg_stat_get_xact_numscans('{of}'::regclass) AS scans"),
+                ))
+                .await
+                .unwrap()
+                .expect("a row");
+            row.try_get::<i64>("", "scans").unwrap()
+        }
+    };
+    let resource = ResourceId(resource.parse().unwrap());
+    let start: chrono::DateTime<chrono::Utc> = first.parse().unwrap();
+    let week = TimeRange::new(start, start + chrono::Duration::days(7)).unwrap();
+    let hour = TimeRange::new(start + chrono::Duration::hours(30), start + chrono::Duration::hours(31)).unwrap();
+    let (table, index) = (scans("booking").await, scans("booking_uncounted").await);
+    let (stamps, uncounted) = usage::stamps(&session, resource, &week).await.unwrap();
+    assert_eq!((stamps.len(), uncounted), (0, false), "no summary rows were written; every booking is counted");
+    assert!(!usage::read(&session, resource, &hour).await.unwrap().uncounted);
+    assert_eq!(scans("booking").await - table, 0, "sequential scans of the bookings");
+    assert_eq!(scans("booking_uncounted").await - index, 2, "probes of the partial index");
+
+    // The answer: one booking the summary does not hold, in the week.
+    session.execute_unprepared(&insert(1, "NULL")).await.unwrap();
+    assert!(usage::stamps(&session, resource, &week).await.unwrap().1);
+    assert!(
+        usage::read(&session, resource, &TimeRange::new(start, start + chrono::Duration::hours(1)).unwrap())
+            .await
+            .unwrap()
+            .uncounted
+    );
+    assert!(!usage::read(&session, resource, &hour).await.unwrap().uncounted, "it is not near this hour");
+    session.rollback().await.unwrap();
+}
