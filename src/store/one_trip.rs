@@ -56,7 +56,7 @@ pub struct Trip<'a> {
     pub bucket_keys: &'a [locks::BucketLock],
     /// The customer's bookings that would make this one a duplicate.
     pub own: SelectStatement,
-    /// Bookings near it that the summary may not hold (`usage::uncounted_query`).
+    /// The first booking near it that the summary may not hold (`usage::uncounted_query`).
     pub uncounted: SelectStatement,
     /// The decision's `now`, and when the database's clock is to be
     /// checked, the latest it may read (it may not read earlier than `now`).

@@ -230,15 +230,18 @@ pub fn uncounted_near(resource: ResourceId, occupied: &TimeRange) -> Expr {
 /// part of `occupied` on `resource` that the summary may not hold: a
 /// probe of the `booking_uncounted` index, empty in normal operation.
 ///
-/// Asked in order and for one row, not as `EXISTS`, so that no plan
-/// scans the table. The planner cannot know that the index is empty:
-/// it guesses that almost every row has `counted_version` apart from its
-/// version, and for `EXISTS` (the first match of many) a sequential scan
-/// then looks cheapest. A generic plan (berth's statements are prepared)
-/// chose it, and read every booking of the table on each page load (2-8
-/// ms of the week's slot search with 20,000 bookings, BENCHMARKS.md
-/// "#32, ninth part"). In order, the only plan that starts at once is an
-/// index read, and the partial index is the smallest.
+/// Written so that every plan takes that index (docs/design.md §38). The
+/// planner cannot know the index is empty: it guesses that almost every
+/// row has `counted_version` apart from its version. As an `EXISTS`, a
+/// generic plan (berth's statements are prepared) then read every
+/// booking of the table (a sequential scan stopping at a first match it
+/// expected at once) or every booking of the window (through
+/// `booking_resource_occupancy`, whose further columns narrow its guess):
+/// 2-8 ms of each page load of a busy week. So the probe asks in start
+/// order for one row (a scan cannot start at once: it would sort first),
+/// and hides the end and status conditions from index matching (`IS
+/// TRUE`): both indexes then narrow by resource and start alone, and the
+/// partial one is the smaller.
 pub fn uncounted_query(resource: ResourceId, occupied: &TimeRange) -> SelectStatement {
     use entity::booking::{Column as B, Entity as Booking};
     Query::select()
@@ -246,9 +249,13 @@ pub fn uncounted_query(resource: ResourceId, occupied: &TimeRange) -> SelectStat
         .from(Booking)
         .and_where(Expr::col((Booking, B::ResourceId)).eq(resource.0))
         .and_where(Expr::cust(UNCOUNTED))
-        .and_where(Expr::col((Booking, B::Status)).is_in(ACTIVE))
         .and_where(Expr::col((Booking, B::OccupiedStartAt)).lt(occupied.end()))
-        .and_where(Expr::col((Booking, B::OccupiedEndAt)).gt(occupied.start()))
+        .and_where(Expr::cust_with_expr(
+            "($1) IS TRUE",
+            Expr::col((Booking, B::OccupiedEndAt))
+                .gt(occupied.start())
+                .and(Expr::col((Booking, B::Status)).is_in(ACTIVE)),
+        ))
         .order_by((Booking, B::OccupiedStartAt), Order::Asc)
         .limit(1)
         .to_owned()
