@@ -287,6 +287,29 @@ impl TestApp {
     }
 }
 
+/// Whether the suite runs on PostgreSQL (`TEST_DATABASE_URL` set).
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
+}
+
+/// PostgreSQL: `count` confirmed bookings of half an hour by `customer`,
+/// one an hour from `first` (RFC 3339), on each resource whose id
+/// satisfies `which` (`= '<id>'`, `<> '<id>'`), written as rows; the
+/// summary holds them when `counted`.
+pub fn hourly_bookings_sql(which: &str, customer: &str, first: &str, count: i64, counted: bool) -> String {
+    let counted = if counted { "1" } else { "NULL" };
+    format!(
+        "INSERT INTO booking (id, resource_id, customer_id, start_at, end_at, quantity, status, \
+         buffer_before_seconds, buffer_after_seconds, occupied_start_at, occupied_end_at, version, \
+         counted_version, created_at, updated_at) \
+         SELECT gen_random_uuid(), r.id, '{customer}', s, s + interval '30 minutes', 1, 'confirmed', 0, 0, \
+         s, s + interval '30 minutes', 1, {counted}, now(), now() \
+         FROM resource r, generate_series(timestamptz '{first}', timestamptz '{first}' + interval '{last} hours', \
+         interval '1 hour') AS s WHERE r.id {which}",
+        last = count - 1,
+    )
+}
+
 /// An interval `days` days from now (at a whole hour), from `from` to `to`
 /// o'clock, as RFC 3339 strings with an offset.
 pub fn slot(days: i64, from: u32, to: u32) -> (String, String) {

@@ -30,7 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, slot};
+use crate::helpers::{TestApp, on_postgres, slot};
 
 /// A small deterministic generator (xorshift64*): the seed in a failure
 /// message replays the case.
@@ -51,10 +51,6 @@ impl Rng {
     fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
-}
-
-fn on_postgres() -> bool {
-    std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
 }
 
 /// A service handle on `app`'s database, which has looked at its

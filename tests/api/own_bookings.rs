@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, TransactionTrait, sea_query::PostgresQueryBuilder
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, slot},
+    helpers::{TestApp, hourly_bookings_sql, on_postgres, slot},
     policies::{app_at, resource},
 };
 use berth::{
@@ -18,10 +18,6 @@ use berth::{
     },
     store::bookings::OwnActive,
 };
-
-fn on_postgres() -> bool {
-    std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
-}
 
 fn id(value: &Value) -> uuid::Uuid {
     value["id"].as_str().and_then(|id| id.parse().ok()).expect("an id")
@@ -42,21 +38,10 @@ async fn a_customer_with_many_bookings_is_checked_by_a_few_index_probes() {
     let customer = app.create_customer("house@example.com").await;
     let first: DateTime<Utc> = DateTime::parse_from_rfc3339(&slot(2, 0, 1).0).unwrap().with_timezone(&Utc);
     let at = |hour: i64, minutes: i64| first + Duration::hours(hour) + Duration::minutes(minutes);
-    app.db
-        .execute_unprepared(&format!(
-            "INSERT INTO booking (id, resource_id, customer_id, start_at, end_at, quantity, status, \
-             buffer_before_seconds, buffer_after_seconds, occupied_start_at, occupied_end_at, version, \
-             created_at, updated_at) \
-             SELECT gen_random_uuid(), '{r}', '{c}', s, s + interval '30 minutes', 1, 'confirmed', 0, 0, \
-             s, s + interval '30 minutes', 1, now(), now() \
-             FROM generate_series(timestamptz '{f}', timestamptz '{f}' + interval '{n} hours', interval '1 hour') AS s",
-            r = id(&resource),
-            c = id(&customer),
-            f = first.to_rfc3339(),
-            n = MANY - 1,
-        ))
-        .await
-        .unwrap();
+    let (resource_id, customer_id) = (id(&resource), id(&customer));
+    let rows =
+        hourly_bookings_sql(&format!("= '{resource_id}'"), &customer_id.to_string(), &first.to_rfc3339(), MANY, false);
+    app.db.execute_unprepared(&rows).await.unwrap();
     app.db.execute_unprepared("ANALYZE booking").await.unwrap();
 
     // The answers: a time overlapping the 1,500th booking is a duplicate of
