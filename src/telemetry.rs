@@ -76,6 +76,9 @@ pub const WEBHOOK_LAG: &str = "berth_webhook_delivery_lag_seconds";
 pub const USAGE_SUMMARY_FALLBACKS: &str = "berth_usage_summary_fallbacks_total";
 /// New bookings tried in one round trip (docs/design.md §30), by outcome.
 pub const ONE_TRIP_BOOKINGS: &str = "berth_one_trip_bookings_total";
+/// Statements that carried one-round-trip bookings (docs/design.md §39):
+/// bookings written per statement is the one over the other.
+pub const ONE_TRIP_STATEMENTS: &str = "berth_one_trip_statements_total";
 /// Page loads' usage timelines (docs/design.md §31): remembered and still
 /// valid (`hit`), read again (`miss`), or not remembered where the summary
 /// does not hold every booking (`bypassed`).
@@ -151,6 +154,11 @@ pub fn schema_ahead(ahead: bool) {
 /// `uncounted`, `key`, `clock`, `error`).
 pub fn one_trip_booking(outcome: &'static str) {
     metrics::counter!(ONE_TRIP_BOOKINGS, "outcome" => outcome).increment(1);
+}
+
+/// A statement of one-round-trip bookings sent.
+pub fn one_trip_statement() {
+    metrics::counter!(ONE_TRIP_STATEMENTS).increment(1);
 }
 
 /// A page load's usage timeline, by how it was had.

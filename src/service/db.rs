@@ -21,7 +21,7 @@ use super::{
     timelines::Timelines,
 };
 use crate::domain::{ids::ResourceId, policy::Buffers, resource::Resource};
-use crate::store;
+use crate::store::{self, gather::Gather};
 
 /// The database the services work on, and the clock they decide by. Above
 /// the service layer it is an opaque handle: the HTTP layer holds it and
@@ -51,6 +51,10 @@ struct Shared {
     /// process's when last read (at most: the read travelled meanwhile).
     clock_lead_micros: Arc<AtomicI64>,
     one_trip_written: Arc<AtomicU64>,
+    /// The gatherers of one-round-trip bookings (docs/design.md §39),
+    /// started by the first.
+    one_trip_gather: Arc<std::sync::OnceLock<Gather>>,
+    one_trip_gatherers: usize,
     /// Unix seconds from which no older instance can be writing
     /// (`schema::check`); `i64::MAX` until it has looked.
     one_trip_safe_from: Arc<AtomicI64>,
@@ -108,6 +112,8 @@ impl Db {
             one_trip_pause: Duration::from_millis(250),
             clock_lead_micros: Arc::default(),
             one_trip_written: Arc::default(),
+            one_trip_gather: Arc::default(),
+            one_trip_gatherers: store::gather::GATHERERS,
             one_trip_safe_from: Arc::new(AtomicI64::new(i64::MAX)),
             timelines: Timelines::new(DEFAULT_TIMELINE_STRETCHES, DEFAULT_TIMELINE_MIN_ROWS),
         };
@@ -134,6 +140,13 @@ impl Db {
     /// Turns the one-round-trip booking (docs/design.md §30) on or off.
     pub fn with_one_trip(mut self, on: bool) -> Self {
         self.settings().one_trip = on;
+        self
+    }
+
+    /// Sets how many gatherers run one-round-trip bookings (docs/design.md
+    /// §39; `store::gather::GATHERERS` by default): one gathers the most.
+    pub fn with_one_trip_gatherers(mut self, gatherers: usize) -> Self {
+        self.settings().one_trip_gatherers = gatherers;
         self
     }
 
@@ -173,6 +186,24 @@ impl Db {
     /// whole process's).
     pub fn one_trip_bookings(&self) -> u64 {
         self.shared.one_trip_written.load(Ordering::Relaxed)
+    }
+
+    /// The gatherers one-round-trip bookings are run by, on PostgreSQL
+    /// (started here the first time: they need the runtime).
+    pub(crate) fn one_trip_gather(&self) -> Option<&Gather> {
+        let conn = &self.shared.conn;
+        let gatherers = self.shared.one_trip_gatherers;
+        (conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres).then(|| {
+            self.shared
+                .one_trip_gather
+                .get_or_init(|| Gather::start(conn.get_postgres_connection_pool().clone(), gatherers))
+        })
+    }
+
+    /// How many of `one_trip_bookings` were written by a statement that
+    /// carried others too (docs/design.md §39).
+    pub fn one_trip_bookings_shared(&self) -> u64 {
+        self.shared.one_trip_gather.get().map_or(0, Gather::shared_bookings)
     }
 
     /// Remembers `resource` as a decision locked it (or a one-round-trip

@@ -13,6 +13,7 @@ pub mod bookings;
 pub mod customers;
 pub mod events;
 pub mod feeds;
+pub mod gather;
 pub mod groups;
 pub mod idempotency;
 pub mod locks;

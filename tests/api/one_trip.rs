@@ -229,6 +229,74 @@ async fn the_one_trip_admits_exactly_what_the_full_decision_admits() {
     full.assert_history_matches_bookings().await;
 }
 
+/// Bookings on many resources at once, which the gatherers put into
+/// shared statements (docs/design.md §39): each must be decided as the full
+/// decision decides it alone, whatever else its statement carried and
+/// whichever of its parts fell back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bookings_gathered_into_shared_statements_are_each_decided_as_alone() {
+    let (fast, full) = (TestApp::spawn().await, TestApp::spawn_with(|c| c.one_trip_bookings = false).await);
+    // One gatherer: while it runs a statement, the others wait and gather.
+    let fast_db = services(&fast, true).await.with_one_trip_gatherers(1);
+    let full_db = services(&full, false).await;
+    let mut people = Vec::new();
+    for n in 0..3 {
+        let email = format!("g{n}@example.com");
+        people.push((fast.create_customer(&email).await, full.create_customer(&email).await));
+    }
+    let book = |db: &Db, new: NewBooking| {
+        let db = db.clone();
+        async move { bookings::create(&db, new, &admin(), &Seal::new(None, &render)).await }
+    };
+    for round in 0..4u64 {
+        let seed = 0x6A7E_5EED_0000 ^ (round + 1);
+        let rng = &mut Rng(seed);
+        let mut finals = Vec::new();
+        for n in 0..16 {
+            let capacity = 1 + rng.below(3);
+            // Every other one without a policy, its last booking the first
+            // half of an hour: parts of one shape, which may share a statement.
+            let policy = if n % 2 == 0 { policy(rng) } else { json!({}) };
+            let resource = json!({"name": format!("Round {round} #{n}"), "capacity": capacity, "policy": policy});
+            let r_fast = fast.post_json("/v1/resources", &resource).await.assert_status(201).body.clone();
+            let r_full = full.post_json("/v1/resources", &resource).await.assert_status(201).body.clone();
+            for _ in 0..rng.below(6) {
+                let (who, range) = (rng.below(3) as usize, interval(rng));
+                let (quantity, hold) = (1 + rng.below(capacity as u64), rng.chance(25));
+                let a = fast.post_json("/v1/bookings", &body(&r_fast, &people[who].0, &range, quantity, hold)).await;
+                let b = full.post_json("/v1/bookings", &body(&r_full, &people[who].1, &range, quantity, hold)).await;
+                assert_eq!(said(&a), said(&b), "seed {seed:#x}: booking {range:?} x{quantity}");
+            }
+            let range = if n % 2 == 0 {
+                interval(rng)
+            } else {
+                let start = day() + Duration::hours(9 + rng.below(4));
+                TimeRange::new(start, start + Duration::minutes(30)).unwrap()
+            };
+            let (who, quantity) = (rng.below(3) as usize, 1 + rng.below(capacity as u64));
+            finals.push((r_fast, r_full, who, range, quantity));
+        }
+        // All at once on the one, one after another on the other.
+        let at_once =
+            join_all(finals.iter().map(|(r, _, who, range, quantity)| {
+                book(&fast_db, new_booking(r, &people[*who].0, *range, *quantity))
+            }))
+            .await;
+        for (n, ((r_fast, r_full, who, range, quantity), a)) in finals.iter().zip(&at_once).enumerate() {
+            let b = book(&full_db, new_booking(r_full, &people[*who].1, *range, *quantity)).await;
+            assert_eq!(decided(a), decided(&b), "seed {seed:#x}: the final booking of resource #{n}");
+            fast.assert_within_capacity(r_fast).await;
+        }
+    }
+    if on_postgres() {
+        assert!(fast_db.one_trip_bookings_shared() > 0, "no statement ever carried two bookings");
+    } else {
+        assert_eq!(fast_db.one_trip_bookings(), 0, "SQLite never takes it");
+    }
+    fast.assert_history_matches_bookings().await;
+    full.assert_history_matches_bookings().await;
+}
+
 /// Fails when a customer holds two blocking bookings of one resource
 /// whose intervals overlap.
 async fn assert_nobody_booked_twice_at_once(app: &TestApp) {
@@ -431,7 +499,7 @@ async fn a_summary_row_written_after_the_statement_began_sends_it_the_full_way()
             .query_one_raw(sea_orm::Statement::from_string(
                 sea_orm::DatabaseBackend::Postgres,
                 "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                 AND query LIKE 'WITH locked AS MATERIALIZED (SELECT id FROM resource %'",
+                 AND query LIKE 'WITH t0_locked AS MATERIALIZED (SELECT id FROM resource %'",
             ))
             .await
             .unwrap()

@@ -30,7 +30,7 @@ use crate::store::{
     StoreError,
     bookings::{self, OwnActive},
     locks,
-    one_trip::{self, Outcome, Trip},
+    one_trip::{Outcome, Trip},
     resources, usage,
 };
 use crate::telemetry;
@@ -96,9 +96,9 @@ pub(super) async fn book(
         capacity: i64::from(resource.capacity),
         customer: new.customer_id,
         quantity: i64::from(new.quantity),
-        occupied: &occupied,
+        occupied,
         reach_from: bookings::reach_from(occupied.start(), resource.max_booking_duration_seconds),
-        bucket_keys: &bucket_keys,
+        bucket_keys,
         own: own.overlapping_statement(&new.range),
         uncounted: usage::uncounted_query(id, &occupied),
         now,
@@ -106,7 +106,8 @@ pub(super) async fn book(
         inserts: recorded(db, &booking, ctx, new.override_policy).into(),
         key_record: seal.record_insert(now, &booking),
     };
-    match one_trip::run(db.conn(), trip).await {
+    let Some(gather) = db.one_trip_gather() else { return Ok(None) };
+    match gather.run(trip.part()).await {
         Ok(Outcome::Written(clock)) => {
             if check_clock {
                 db.learn_clock(clock);
