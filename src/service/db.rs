@@ -144,7 +144,8 @@ impl Db {
     }
 
     /// Sets how many gatherers run one-round-trip bookings (docs/design.md
-    /// §39; `store::gather::GATHERERS` by default): one gathers the most.
+    /// §39; `store::gather::GATHERERS` by default), before the first such
+    /// booking starts them: one gathers the most.
     pub fn with_one_trip_gatherers(mut self, gatherers: usize) -> Self {
         self.settings().one_trip_gatherers = gatherers;
         self

@@ -150,6 +150,7 @@ impl Queue {
 /// Runs `taken` together and answers each; see the module's header for
 /// what happens when a part fails.
 async fn settle(connection: &mut Connection, mut taken: Vec<Waiting>, shared_bookings: &AtomicU64) {
+    taken.sort_by_key(|waiting| waiting.part.lock_order());
     loop {
         // Nobody waits for an answer any more (the request was dropped):
         // nothing to book.

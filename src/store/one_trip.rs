@@ -181,9 +181,20 @@ pub struct Part {
     sql: String,
     values: Vec<Value>,
     keys: Vec<i64>,
+    /// Its resource and first hour: the order a statement's parts go in.
+    lock_order: (uuid::Uuid, i64),
 }
 
 impl Part {
+    /// Where it goes in a statement: by resource, then by hour. Each part
+    /// locks its summary rows in hour order, and parts of one statement
+    /// share no row, so every statement locks rows in one global order and
+    /// two statements never wait for each other in a cycle (a deadlock,
+    /// which PostgreSQL would find only after `deadlock_timeout`).
+    pub fn lock_order(&self) -> (uuid::Uuid, i64) {
+        self.lock_order
+    }
+
     /// Whether `self` and `other` take a lock of the same key.
     pub fn clashes(&self, other: &Part) -> bool {
         self.keys.iter().any(|key| other.keys.contains(key))
@@ -237,7 +248,8 @@ impl Trip {
     /// The booking's part of a statement.
     pub fn part(&self) -> Part {
         let (sql, values) = self.part_text();
-        Part { sql, values, keys: self.bucket_keys.iter().map(|lock| lock.key).collect() }
+        let keys = self.bucket_keys.iter().map(|lock| lock.key).collect();
+        Part { sql, values, keys, lock_order: (self.resource.0, *self.occupied.hours().start()) }
     }
 
     fn part_text(&self) -> (String, Vec<Value>) {

@@ -5,9 +5,12 @@
 //! in one round trip where it can, the other never does. Every answer must
 //! be the same, and each case ends with one more booking decided through
 //! the service layer on both, where the first also says whether it took
-//! the one trip. Then a race on PostgreSQL: one-trip bookings, moves and
-//! cancellations at once on a small resource, and afterwards nothing over
-//! capacity, no customer booked twice at once, the audit clean. On SQLite
+//! the one trip. Then bookings on many resources at once, gathered into
+//! shared statements (§39), each decided as the full decision decides it
+//! alone. Then a race on PostgreSQL: one-trip bookings (gathered where
+//! their hours differ), moves and cancellations at once on a small
+//! resource, and afterwards nothing over capacity, no customer booked
+//! twice at once, the audit clean. On SQLite
 //! the one trip is never taken (its writers are serial, a statement costs
 //! no round trip), and the tests check that too.
 
