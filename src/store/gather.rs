@@ -13,7 +13,10 @@
 //! the same resource, or a hash's collision) never share a statement: one
 //! statement's locks are one transaction's, which would not keep them
 //! apart, and two writes of one summary row in one statement would not
-//! see each other. The later one waits for the next statement.
+//! see each other. The later one waits for the next statement. A
+//! statement's parts go in order of resource and hour (`Part::lock_order`):
+//! every statement then takes summary rows in one global order, and two
+//! never wait for each other in a cycle.
 //!
 //! Each gatherer runs its statements on a connection of its own, outside
 //! the pool, set to generic plans: PostgreSQL would otherwise plan the
