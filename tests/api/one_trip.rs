@@ -130,6 +130,22 @@ fn render(booking: &Booking) -> StoredResponse {
     StoredResponse { status: 201, headers: vec![], body: booking.id.to_string().into_bytes() }
 }
 
+/// One random booking or hold, the same on both apps (a resource and the
+/// customers as each app knows them): both replies, and what was asked.
+async fn book_on_both(
+    (fast, full): (&TestApp, &TestApp),
+    people: &[(Value, Value)],
+    (r_fast, r_full): (&Value, &Value),
+    capacity: i64,
+    rng: &mut Rng,
+) -> (crate::helpers::Reply, crate::helpers::Reply, String) {
+    let (who, range) = (rng.below(3) as usize, interval(rng));
+    let (quantity, hold) = (1 + rng.below(capacity as u64), rng.chance(25));
+    let a = fast.post_json("/v1/bookings", &body(r_fast, &people[who].0, &range, quantity, hold)).await;
+    let b = full.post_json("/v1/bookings", &body(r_full, &people[who].1, &range, quantity, hold)).await;
+    (a, b, format!("booking {range:?} x{quantity}"))
+}
+
 /// A random policy: buffers, a slot grid, a booking limit, a notice the
 /// cases' day cannot meet, or none of them.
 fn policy(rng: &mut Rng) -> Value {
@@ -173,11 +189,8 @@ async fn the_one_trip_admits_exactly_what_the_full_decision_admits() {
         // Bookings and holds, the same on both.
         let mut made = Vec::new();
         for _ in 0..rng.below(8) {
-            let (who, range) = (rng.below(3) as usize, interval(rng));
-            let (quantity, hold) = (1 + rng.below(capacity as u64), rng.chance(25));
-            let a = fast.post_json("/v1/bookings", &body(&r_fast, &people[who].0, &range, quantity, hold)).await;
-            let b = full.post_json("/v1/bookings", &body(&r_full, &people[who].1, &range, quantity, hold)).await;
-            assert_eq!(said(&a), said(&b), "seed {seed:#x}: booking {range:?} x{quantity}");
+            let (a, b, asked) = book_on_both((&fast, &full), &people, (&r_fast, &r_full), capacity, rng).await;
+            assert_eq!(said(&a), said(&b), "seed {seed:#x}: {asked}");
             answers += 1;
             if a.status == 201 {
                 made.push((a.body.clone(), b.body.clone()));
@@ -264,11 +277,8 @@ async fn bookings_gathered_into_shared_statements_are_each_decided_as_alone() {
             let r_fast = fast.post_json("/v1/resources", &resource).await.assert_status(201).body.clone();
             let r_full = full.post_json("/v1/resources", &resource).await.assert_status(201).body.clone();
             for _ in 0..rng.below(6) {
-                let (who, range) = (rng.below(3) as usize, interval(rng));
-                let (quantity, hold) = (1 + rng.below(capacity as u64), rng.chance(25));
-                let a = fast.post_json("/v1/bookings", &body(&r_fast, &people[who].0, &range, quantity, hold)).await;
-                let b = full.post_json("/v1/bookings", &body(&r_full, &people[who].1, &range, quantity, hold)).await;
-                assert_eq!(said(&a), said(&b), "seed {seed:#x}: booking {range:?} x{quantity}");
+                let (a, b, asked) = book_on_both((&fast, &full), &people, (&r_fast, &r_full), capacity, rng).await;
+                assert_eq!(said(&a), said(&b), "seed {seed:#x}: {asked}");
             }
             let range = if n % 2 == 0 {
                 interval(rng)
