@@ -1,11 +1,14 @@
 //! How berth serves its HTTP/1.1 connections: optionally bounded, with
 //! idle ones given back under a crowd, and a graceful stop.
 //!
-//! Every open connection costs the server ~25 KiB before its request has
-//! done anything: hyper's read buffer, grown to 16 KiB once it reads
-//! ahead for the connection's end, its 8 KiB write buffer, the request
-//! itself (heaptrack; BENCHMARKS.md "#32, fifth part"), and hyper's sizes
-//! are not configurable. With `BERTH_MAX_CONNECTIONS` set, at most that
+//! Every open connection costs the server ~16 KiB before its request has
+//! done anything: hyper's 8 KiB read buffer and its 8 KiB write buffer
+//! (heaptrack; BENCHMARKS.md "#32, fifth and eleventh parts"); hyper's
+//! sizes are not configurable. A request waiting at the admission gate
+//! adds its middleware's state (~7 KiB). Its head is copied out of the
+//! read buffer as it is handed over (`own_buffers`), so that no
+//! middleware's copy of a header keeps the buffer, which hyper would
+//! otherwise replace with a second one. With `BERTH_MAX_CONNECTIONS` set, at most that
 //! many are open at once: the next one is accepted only when one has
 //! closed. The rest wait in the kernel's accept queue (`BACKLOG` long),
 //! unread, costing berth nothing, and are served in the order they came.
@@ -49,7 +52,7 @@ use axum::{
     Router,
     body::Body,
     extract::ConnectInfo,
-    http::{HeaderValue, header::CONNECTION},
+    http::{HeaderValue, Request, header::CONNECTION},
     serve::Listener,
 };
 use hyper::{body::Incoming, server::conn::http1};
@@ -63,6 +66,8 @@ use tokio::{
     time::{Instant, sleep_until},
 };
 use tower::ServiceExt;
+
+use super::own_buffers;
 
 /// The accept queue's length asked of the kernel (which caps it at
 /// `net.core.somaxconn`): room for a rush to wait while the open
@@ -148,9 +153,11 @@ async fn connection(
         let activity = activity.clone();
         move |request: hyper::Request<Incoming>| {
             let (router, activity) = (router.clone(), activity.clone());
-            let mut request = request.map(Body::new);
+            let (mut head, body) = request.into_parts();
+            own_buffers::own_head(&mut head);
             // What `into_make_service_with_connect_info` gave: the rate limit's key.
-            request.extensions_mut().insert(ConnectInfo(addr));
+            head.extensions.insert(ConnectInfo(addr));
+            let request = Request::from_parts(head, Body::new(body));
             async move {
                 let Ok(mut response) = router.oneshot(request).await;
                 if activity.closing.load(Ordering::Relaxed) {

@@ -24,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::{
     auth, idempotency, observe,
     openapi::openapi,
+    own_buffers,
     problem::{self, Problem, ProblemContext, ProblemType},
     rate_limit,
     routes::{api_routes, ops_routes},
@@ -143,6 +144,7 @@ pub fn with_middleware(router: Router, problem_context: ProblemContext, limits: 
     router
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(middleware::map_request(own_buffers::own_small_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             tracing::error!("a handler panicked");

@@ -69,29 +69,33 @@ fn as_one_statement(inserts: &[InsertStatement]) -> (String, Vec<Value>) {
 
 /// `sql` with every `$n` placeholder outside quotes made `$(n + by)`.
 pub(super) fn shift_placeholders(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut chars = sql.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        out.push(c);
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
+    use std::fmt::Write;
+    // Every byte it looks for is ASCII, so every cut is at a character's
+    // boundary. Runs between placeholders are copied whole (this runs on
+    // every part of every one-trip statement).
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + sql.len() / 8);
+    let (mut copied, mut at, mut quote) = (0, 0, None);
+    while let Some(&byte) = bytes.get(at) {
+        at += 1;
+        match (quote, byte) {
+            (Some(open), byte) if byte == open => quote = None,
             (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '$') => {
-                let mut digits = String::new();
-                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                    digits.push(*d);
-                    chars.next();
+            (None, b'"' | b'\'') => quote = Some(byte),
+            (None, b'$') => {
+                let digits = bytes[at..].iter().take_while(|digit| digit.is_ascii_digit()).count();
+                if let Ok(n) = sql[at..at + digits].parse::<usize>() {
+                    out.push_str(&sql[copied..at]);
+                    // Writing to a `String` cannot fail.
+                    let _ = write!(out, "{}", n + by);
+                    copied = at + digits;
                 }
-                match digits.parse::<usize>() {
-                    Ok(n) => out.push_str(&(n + by).to_string()),
-                    Err(_) => out.push_str(&digits),
-                }
+                at += digits;
             }
             (None, _) => {}
         }
     }
+    out.push_str(&sql[copied..]);
     out
 }
 
@@ -115,6 +119,8 @@ mod tests {
             shift_placeholders(r#"INSERT INTO "t$1" VALUES ($1, $2, '$3')"#, 2),
             r#"INSERT INTO "t$1" VALUES ($3, $4, '$3')"#
         );
+        // Text around them (multi-byte too), a `$` without digits, the last.
+        assert_eq!(shift_placeholders("SELECT 'é$1', $10, $ , $$x$$ é $9", 5), "SELECT 'é$1', $15, $ , $$x$$ é $14");
         let (sql, values) = as_one_statement(&[insert("x", [1, 2]), insert("y", [3, 4]), insert("z", [5, 6])]);
         assert_eq!(
             sql,

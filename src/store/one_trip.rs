@@ -214,7 +214,10 @@ impl Part {
 /// the place).
 fn statement(parts: &[&Part]) -> (String, Vec<Value>) {
     let mut v = Values::default();
-    let (mut sql, mut answers) = (String::from("WITH "), Vec::with_capacity(parts.len()));
+    // Each part's text, its placeholders a digit longer, its answer row.
+    let length: usize = parts.iter().map(|part| part.sql.len() + 700).sum();
+    let (mut sql, mut answers) = (String::with_capacity(length), Vec::with_capacity(parts.len()));
+    sql.push_str("WITH ");
     for (place, part) in parts.iter().enumerate() {
         if place > 0 {
             sql.push_str(", ");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::{Router, routing::get};
 use berth::http::{Limits, problem::ProblemContext, with_middleware};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
@@ -57,6 +57,43 @@ async fn a_body_over_the_limit_is_a_413_whether_announced_or_streamed() {
         .await;
     reply.assert_problem(413, "payload-too-large");
     assert_eq!(app.get("/v1/resources").await.body["items"], json!([]));
+}
+
+/// A request's head and small body are copied out of hyper's read buffer
+/// before it is routed (`http::own_buffers`): one past the size copied is
+/// read by its handler as before, one that breaks off changes nothing and
+/// the server goes on.
+#[tokio::test]
+async fn bodies_past_the_copied_size_are_read_and_bodies_that_break_off_change_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let body = format!("{}{}", json!({"email": "ada@example.com", "name": "Ada"}), " ".repeat(20 * 1024));
+    let reply =
+        app.send(app.client.post(app.url("/v1/customers")).header("content-type", "application/json").body(body)).await;
+    reply.assert_status(201);
+
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /v1/customers HTTP/1.1\r\nHost: berth\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"email\": \"bob@example.com\", ",
+        app.admin
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the connection ended")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let emails: Vec<Value> = app.get("/v1/customers").await.body["items"]
+        .as_array()
+        .expect("customers")
+        .iter()
+        .map(|customer| customer["email"].clone())
+        .collect();
+    assert_eq!(emails, vec![json!("ada@example.com")]);
 }
 
 #[tokio::test]

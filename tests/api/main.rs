@@ -22,6 +22,7 @@ mod idempotency;
 mod layering;
 mod limits;
 mod one_trip;
+mod one_trip_plan;
 mod openapi;
 mod operations;
 mod own_bookings;
