@@ -19,7 +19,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
-pub mod own_buffers;
+mod own_buffers;
 pub mod pagination;
 pub mod precondition;
 pub mod problem;

@@ -7,7 +7,7 @@
 //! in. While the request still holds slices of the read buffer, that read
 //! takes a second buffer. Copied before the request can wait (at the
 //! admission gate, for a database connection), a waiting request costs
-//! 8 KiB less: ~9 MiB of a rush of 2,000 at once (BENCHMARKS.md "#32,
+//! 8 KiB less: 7-9 MiB of a rush of 2,000 at once (BENCHMARKS.md "#32,
 //! eleventh part"). The body is read inside the request timeout (a body
 //! that trickles in is the 503 it was) and outside the body limit (which
 //! sees the same length, announced and read).

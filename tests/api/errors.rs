@@ -65,27 +65,14 @@ async fn a_body_over_the_limit_is_a_413_whether_announced_or_streamed() {
 /// the server goes on.
 #[tokio::test]
 async fn bodies_past_the_copied_size_are_read_and_bodies_that_break_off_change_nothing() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::spawn().await;
     let body = format!("{}{}", json!({"email": "ada@example.com", "name": "Ada"}), " ".repeat(20 * 1024));
     let reply =
         app.send(app.client.post(app.url("/v1/customers")).header("content-type", "application/json").body(body)).await;
     reply.assert_status(201);
 
-    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
-    let head = format!(
-        "POST /v1/customers HTTP/1.1\r\nHost: berth\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"email\": \"bob@example.com\", ",
-        app.admin
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.shutdown().await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
-        .await
-        .expect("the connection ended")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&answer);
+    let broken = "POST /v1/customers HTTP/1.1\r\nContent-Length: 200\r\n\r\n{\"email\": \"bob@example.com\", ";
+    let answer = raw_exchange(&app, broken, true).await;
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 400"), "{answer}");
     let emails: Vec<Value> = app.get("/v1/customers").await.body["items"]
         .as_array()
@@ -117,6 +104,36 @@ async fn a_request_that_outlives_the_timeout_is_a_503_with_retry_after() {
         .await;
     reply.assert_problem(503, "service-unavailable");
     assert_eq!(reply.header("retry-after"), Some("1"));
+
+    // A body of announced length, read before the request is routed
+    // (`http::own_buffers`), is read inside the timeout too.
+    let stalled = "POST /v1/resources HTTP/1.1\r\nContent-Length: 30\r\nConnection: close\r\n\r\n{";
+    let answer = raw_exchange(&app, stalled, false).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+}
+
+/// Sends `start` (a request line and headers, as far as the blank line,
+/// and the start of a body) on a connection of its own, as the admin and
+/// with JSON, closing the sending side when `then_close`, and reads what
+/// comes back until the server closes the connection.
+async fn raw_exchange(app: &TestApp, start: &str, then_close: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (line, rest) = start.split_once("\r\n").expect("a request line");
+    let sent = format!(
+        "{line}\r\nHost: berth\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n{rest}",
+        app.admin
+    );
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    stream.write_all(sent.as_bytes()).await.unwrap();
+    if then_close {
+        stream.shutdown().await.unwrap();
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closed the connection")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[tokio::test]
