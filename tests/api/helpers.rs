@@ -310,6 +310,11 @@ pub fn hourly_bookings_sql(which: &str, customer: &str, first: &str, count: i64,
     )
 }
 
+/// The `id` of a body the API answered, as a UUID.
+pub fn uuid_of(value: &Value) -> uuid::Uuid {
+    value["id"].as_str().and_then(|id| id.parse().ok()).expect("an id")
+}
+
 /// An interval `days` days from now (at a whole hour), from `from` to `to`
 /// o'clock, as RFC 3339 strings with an offset.
 pub fn slot(days: i64, from: u32, to: u32) -> (String, String) {

@@ -10,9 +10,9 @@
 //! alone. Then a race on PostgreSQL: one-trip bookings (gathered where
 //! their hours differ), moves and cancellations at once on a small
 //! resource, and afterwards nothing over capacity, no customer booked
-//! twice at once, the audit clean. On SQLite
-//! the one trip is never taken (its writers are serial, a statement costs
-//! no round trip), and the tests check that too.
+//! twice at once, the audit clean. On SQLite the one trip is never taken
+//! (its writers are serial, a statement costs no round trip), and the
+//! tests check that too.
 
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, on_postgres, slot};
+use crate::helpers::{TestApp, on_postgres, slot, uuid_of};
 
 /// A small deterministic generator (xorshift64*): the seed in a failure
 /// message replays the case.
@@ -66,10 +66,6 @@ async fn services(app: &TestApp, one_trip: bool) -> Db {
 
 fn admin() -> Context {
     Context { actor: berth::auth::Principal::Admin { sub: "ops".into() }.actor(), request_id: None, reason: None }
-}
-
-fn id(value: &Value) -> uuid::Uuid {
-    value["id"].as_str().unwrap().parse().unwrap()
 }
 
 /// The day the cases book on, at midnight UTC.
@@ -115,8 +111,8 @@ fn decided(result: &Result<Booking, ServiceError>) -> String {
 
 fn new_booking(resource: &Value, customer: &Value, range: TimeRange, quantity: i64) -> NewBooking {
     NewBooking {
-        target: Target::Resource(ResourceId(id(resource))),
-        customer_id: CustomerId(id(customer)),
+        target: Target::Resource(ResourceId(uuid_of(resource))),
+        customer_id: CustomerId(uuid_of(customer)),
         range,
         quantity: i32::try_from(quantity).unwrap(),
         hold: false,
@@ -198,7 +194,7 @@ async fn the_one_trip_admits_exactly_what_the_full_decision_admits() {
         }
         // Cancellations and moves (often within the same hours), the same on both.
         for (a, b) in &made {
-            let (path_a, path_b) = (id(a), id(b));
+            let (path_a, path_b) = (uuid_of(a), uuid_of(b));
             if rng.chance(20) {
                 let (x, y) = (fast.act(a, "cancel").await, full.act(b, "cancel").await);
                 assert_eq!(said(&x), said(&y), "seed {seed:#x}: cancel");
@@ -367,7 +363,7 @@ async fn one_trip_bookings_racing_moves_and_cancels_never_oversell_or_double_boo
             let start: DateTime<Utc> = b["start_at"].as_str().unwrap().parse().unwrap();
             let to = start + Duration::minutes(15 * (1 + round as i64));
             let to = json!({"start_at": to.to_rfc3339(), "end_at": (to + Duration::minutes(30)).to_rfc3339()});
-            let path = format!("/v1/bookings/{}/reschedule", id(b));
+            let path = format!("/v1/bookings/{}/reschedule", uuid_of(b));
             async move { app.post_json(&path, &to).await }
         });
         let cancels = seeded.iter().skip(4 + round).take(1).map(|b| app.act(b, "cancel"));
@@ -413,7 +409,7 @@ async fn a_keyed_booking_in_one_trip_is_replayed_and_its_key_cannot_be_reused() 
     assert_eq!(again.body, first.body, "the answer stored with the booking");
     let other = app.send(keyed(&slot(4, 13, 14))).await;
     other.assert_problem(422, "idempotency-key-reused");
-    let listed = app.get(&format!("/v1/bookings?customer_id={}", id(&customer))).await;
+    let listed = app.get(&format!("/v1/bookings?customer_id={}", uuid_of(&customer))).await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 2, "one booking per key");
     app.assert_history_matches_bookings().await;
 }
@@ -489,13 +485,13 @@ async fn a_summary_row_written_after_the_statement_began_sends_it_the_full_way()
          version = version + 1, counted_version = version + 1 WHERE id = '{id}'",
         s = at(15).to_rfc3339(),
         e = at(30).to_rfc3339(),
-        id = id(&existing)
+        id = uuid_of(&existing)
     );
     moving.execute_unprepared(&sql).await.unwrap();
     moving
         .execute_unprepared(&format!(
             "UPDATE resource_usage SET units = units + 0 WHERE resource_id = '{}'",
-            id(&resource)
+            uuid_of(&resource)
         ))
         .await
         .unwrap();

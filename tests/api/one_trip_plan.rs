@@ -21,16 +21,11 @@ use berth::{
 };
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, sqlx};
-use serde_json::Value;
 
-use crate::helpers::{TestApp, hourly_bookings_sql, on_postgres, slot};
+use crate::helpers::{TestApp, hourly_bookings_sql, on_postgres, slot, uuid_of};
 
 /// Half-hour bookings of the busy resource, one an hour.
 const BUSY: i64 = 5_000;
-
-fn id(value: &Value) -> uuid::Uuid {
-    value["id"].as_str().and_then(|id| id.parse().ok()).expect("an id")
-}
 
 /// Runs `sql` on `conn` and answers its one row's first column.
 async fn one_number(conn: &mut sqlx::PgConnection, sql: &str) -> i64 {
@@ -52,7 +47,7 @@ async fn the_one_trip_statement_on_a_generic_plan_reads_only_the_bookings_near()
     }
     let ada = app.create_customer("ada@example.com").await;
     let first: DateTime<Utc> = DateTime::parse_from_rfc3339(&slot(2, 0, 1).0).unwrap().with_timezone(&Utc);
-    let (court_id, ada_id) = (ResourceId(id(&court)), CustomerId(id(&ada)));
+    let (court_id, ada_id) = (ResourceId(uuid_of(&court)), CustomerId(uuid_of(&ada)));
     // Ada's bookings: 5,000 on the court, 20 on each room; the summary
     // holds them all, one unit in each hour, so every hour is full.
     for (which, count) in [(format!("= '{court_id}'"), BUSY), (format!("<> '{court_id}'"), 20)] {

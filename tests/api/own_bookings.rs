@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, TransactionTrait, sea_query::PostgresQueryBuilder};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
-    helpers::{TestApp, hourly_bookings_sql, on_postgres, slot},
+    helpers::{TestApp, hourly_bookings_sql, on_postgres, slot, uuid_of},
     policies::{app_at, resource},
 };
 use berth::{
@@ -18,10 +18,6 @@ use berth::{
     },
     store::bookings::OwnActive,
 };
-
-fn id(value: &Value) -> uuid::Uuid {
-    value["id"].as_str().and_then(|id| id.parse().ok()).expect("an id")
-}
 
 /// 2,000 bookings of half an hour, one every hour from `first`, written as
 /// rows (the summary does not hold them: the rules read their intervals).
@@ -38,7 +34,7 @@ async fn a_customer_with_many_bookings_is_checked_by_a_few_index_probes() {
     let customer = app.create_customer("house@example.com").await;
     let first: DateTime<Utc> = DateTime::parse_from_rfc3339(&slot(2, 0, 1).0).unwrap().with_timezone(&Utc);
     let at = |hour: i64, minutes: i64| first + Duration::hours(hour) + Duration::minutes(minutes);
-    let (resource_id, customer_id) = (id(&resource), id(&customer));
+    let (resource_id, customer_id) = (uuid_of(&resource), uuid_of(&customer));
     let rows =
         hourly_bookings_sql(&format!("= '{resource_id}'"), &customer_id.to_string(), &first.to_rfc3339(), MANY, false);
     app.db.execute_unprepared(&rows).await.unwrap();
@@ -68,8 +64,8 @@ async fn a_customer_with_many_bookings_is_checked_by_a_few_index_probes() {
     // a few index entries, not the ~744 bookings that started within the
     // longest booking (31 days) before it.
     let own = OwnActive {
-        customer: CustomerId(id(&customer)),
-        resource: ResourceId(id(&resource)),
+        customer: CustomerId(uuid_of(&customer)),
+        resource: ResourceId(uuid_of(&resource)),
         max_duration_seconds: 31 * 86_400,
         now: Utc::now(),
         exclude: None,

@@ -10,11 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, slot};
-
-fn id_of(value: &Value) -> uuid::Uuid {
-    value["id"].as_str().unwrap().parse().unwrap()
-}
+use crate::helpers::{TestApp, slot, uuid_of};
 
 fn parse(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
@@ -32,11 +28,11 @@ fn confirmed_row(
     let now = Utc::now();
     entity::booking::ActiveModel {
         id: Set(id),
-        resource_id: Set(id_of(resource)),
+        resource_id: Set(uuid_of(resource)),
         group_id: Set(None),
         bundle_id: Set(None),
         bundle_item: Set(None),
-        customer_id: Set(id_of(customer)),
+        customer_id: Set(uuid_of(customer)),
         start_at: Set(start),
         end_at: Set(end),
         quantity: Set(1),
@@ -167,7 +163,7 @@ async fn the_summary_never_goes_below_zero_in_the_database() {
     let app = TestApp::spawn().await;
     let room = app.create_resource("Room", 1).await;
     let backend = app.db.get_database_backend();
-    let resource = id_of(&room).simple().to_string();
+    let resource = uuid_of(&room).simple().to_string();
     let uuid = match backend {
         sea_orm::DatabaseBackend::Postgres => format!("'{resource}'::uuid"),
         _ => format!("X'{resource}'"),
@@ -314,8 +310,8 @@ async fn a_booking_that_waited_for_its_customer_lock_is_judged_by_the_clock_afte
     let ada = app.create_customer("ada@example.com").await;
     // Someone holds Ada's lock on this court, as a booking of hers would.
     let key = berth::store::locks::customer_key(
-        berth::domain::ids::ResourceId(id_of(&court)),
-        berth::domain::ids::CustomerId(id_of(&ada)),
+        berth::domain::ids::ResourceId(uuid_of(&court)),
+        berth::domain::ids::CustomerId(uuid_of(&ada)),
     );
     let holder = sea_orm::Database::connect(&app.database_url).await.unwrap();
     let backend = holder.get_database_backend();
@@ -383,7 +379,7 @@ async fn a_refusal_from_a_snapshot_never_adds_a_hold_that_ran_out_to_a_booking_m
     let when = slot(3, 10, 11);
     let hold = app.held(&hall, &ada, &when).await;
     let hour = berth::domain::time_range::TimeRange::new(parse(&when.0), parse(&when.1)).unwrap();
-    let bucket = berth::store::locks::bucket_keys(berth::domain::ids::ResourceId(id_of(&hall)), &hour).unwrap();
+    let bucket = berth::store::locks::bucket_keys(berth::domain::ids::ResourceId(uuid_of(&hall)), &hour).unwrap();
     let other = |sql: &str| Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql.to_owned());
 
     // The hour is taken (Cy's booking goes to a snapshot), and the summary
@@ -406,7 +402,7 @@ async fn a_refusal_from_a_snapshot_never_adds_a_hold_that_ran_out_to_a_booking_m
     use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
     entity::booking::Entity::update_many()
         .col_expr(entity::booking::Column::HoldExpiresAt, Expr::value(Utc::now()))
-        .filter(entity::booking::Column::Id.eq(id_of(&hold)))
+        .filter(entity::booking::Column::Id.eq(uuid_of(&hold)))
         .exec(&app.db)
         .await
         .unwrap();
@@ -419,7 +415,7 @@ async fn a_refusal_from_a_snapshot_never_adds_a_hold_that_ran_out_to_a_booking_m
     later
         .execute_raw(other(&format!(
             "UPDATE resource_usage SET units = units + 1 WHERE resource_id = '{}' AND bucket = {hour_number}",
-            id_of(&hall)
+            uuid_of(&hall)
         )))
         .await
         .unwrap();
