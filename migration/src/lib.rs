@@ -22,6 +22,7 @@ mod m20261214_000016_usage_stamp;
 mod m20261215_000017_own_bookings_index;
 mod m20261216_000018_room_after_locks;
 mod m20261217_000019_own_bookings_probe;
+mod m20261218_000020_fewer_index_entries;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000017_own_bookings_index::Migration),
             Box::new(m20261216_000018_room_after_locks::Migration),
             Box::new(m20261217_000019_own_bookings_probe::Migration),
+            Box::new(m20261218_000020_fewer_index_entries::Migration),
         ]
     }
 }

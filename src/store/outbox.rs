@@ -180,7 +180,9 @@ pub async fn forget(conn: &impl ConnectionTrait, before: DateTime<Utc>, batch: u
         .column(Column::Id)
         .filter(Column::OccurredAt.lt(before))
         .filter(Column::Position.lt(newest))
-        .order_by_asc(Column::Id)
+        // The oldest first, along `outbox_event_occurred_sequenced`: the
+        // scan ends at `before` whether or not the plan knows its value.
+        .order_by_asc(Column::OccurredAt)
         .limit(batch)
         .into_tuple()
         .all(conn)

@@ -26,6 +26,7 @@ mod one_trip_plan;
 mod openapi;
 mod operations;
 mod own_bookings;
+mod partial_indexes;
 mod policies;
 mod preconditions;
 mod races;
