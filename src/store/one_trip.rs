@@ -60,7 +60,8 @@ pub struct Trip {
     pub reach_from: DateTime<Utc>,
     /// The advisory locks of its time, ascending (`locks::bucket_keys`).
     pub bucket_keys: Vec<locks::BucketLock>,
-    /// The customer's bookings that would make this one a duplicate.
+    /// A row when the customer has a booking that would make this one a
+    /// duplicate (`OwnActive::overlap_exists_statement`).
     pub own: SelectStatement,
     /// The first booking near it that the summary may not hold (`usage::uncounted_query`).
     pub uncounted: SelectStatement,

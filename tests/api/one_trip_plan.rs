@@ -89,7 +89,7 @@ async fn the_one_trip_statement_on_a_generic_plan_reads_only_the_bookings_near()
         occupied: range,
         reach_from,
         bucket_keys: locks::bucket_keys(court_id, &range).expect("one hour"),
-        own: own.overlapping_statement(&range),
+        own: own.overlap_exists_statement(&range),
         uncounted: usage::uncounted_query(court_id, &range),
         now,
         latest: None,

@@ -4,7 +4,7 @@
 //! the booking that replaced it, judged at a clock before it ran out.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, TransactionTrait, sea_query::PostgresQueryBuilder};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait, sea_query::PostgresQueryBuilder};
 use serde_json::json;
 
 use crate::{
@@ -22,6 +22,24 @@ use berth::{
 /// 2,000 bookings of half an hour, one every hour from `first`, written as
 /// rows (the summary does not hold them: the rules read their intervals).
 const MANY: i64 = 2_000;
+
+/// Index entries of bookings returned and index scans in this transaction
+/// so far, over the indexes whose names match `index` (a `LIKE` pattern).
+async fn index_reads(session: &DatabaseTransaction, index: &str) -> (i64, i64) {
+    let row = session
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!(
+                "SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(indexrelid)), 0)::bigint AS read, \
+                 coalesce(sum(pg_stat_get_xact_numscans(indexrelid)), 0)::bigint AS scans FROM pg_index \
+                 WHERE indrelid = 'booking'::regclass AND indexrelid::regclass::text LIKE '{index}'"
+            ),
+        ))
+        .await
+        .unwrap()
+        .expect("a row");
+    (row.try_get::<i64>("", "read").unwrap(), row.try_get::<i64>("", "scans").unwrap())
+}
 
 #[tokio::test]
 async fn a_customer_with_many_bookings_is_checked_by_a_few_index_probes() {
@@ -72,37 +90,82 @@ async fn a_customer_with_many_bookings_is_checked_by_a_few_index_probes() {
         holds_at_read: false,
     };
     let range = TimeRange::new(at(1_200, 40), at(1_200, 50)).unwrap();
-    let (sql, values) = own.overlapping_statement(&range).build(PostgresQueryBuilder);
-    let statement = sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values);
+    // The full decision's query (`berth_own_first`, which names the
+    // booking) and the one-trip statement's (`EXISTS`, yes or no).
+    let overlapping = own.overlapping_statement(&range).build(PostgresQueryBuilder);
+    let exists = own.overlap_exists_statement(&range).build(PostgresQueryBuilder);
+    for (name, (sql, values)) in [("berth_own_first", overlapping), ("EXISTS", exists)] {
+        let statement = sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values);
+        let session = app.db.begin().await.unwrap();
+        session.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await.unwrap();
+        assert!(session.query_all_raw(statement.clone()).await.unwrap().is_empty(), "{name}: nothing overlaps");
+        let (before, lapsing_before) =
+            (index_reads(&session, "%").await, index_reads(&session, "booking_customer_lapsing").await);
+        assert!(session.query_all_raw(statement).await.unwrap().is_empty(), "{name}: nothing overlaps");
+        let (after, lapsing_after) =
+            (index_reads(&session, "%").await, index_reads(&session, "booking_customer_lapsing").await);
+        session.rollback().await.unwrap();
+        let entries = after.0 - before.0;
+        assert!(entries <= 4, "{name}: {entries} index entries of bookings read");
+        assert!(after.1 - before.1 <= 3, "{name}: {} index scans", after.1 - before.1);
+        assert_eq!(lapsing_after.1 - lapsing_before.1, 1, "{name}: the holds' partial index is searched once");
+    }
+    // And the yes: a time overlapping a booking's end (the last one that
+    // started before it), and a time a booking starts inside.
+    for range in [TimeRange::new(at(1_200, 20), at(1_200, 40)), TimeRange::new(at(1_200, 50), at(1_201, 10))] {
+        let (sql, values) = own.overlap_exists_statement(&range.unwrap()).build(PostgresQueryBuilder);
+        let statement = sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values);
+        assert_eq!(app.db.query_all_raw(statement).await.unwrap().len(), 1, "one overlaps");
+    }
+}
+
+#[tokio::test]
+async fn the_one_trip_check_planned_on_an_empty_table_still_probes_once_it_is_full() {
+    // berth's statements are prepared and the one-trip statement's plan is
+    // kept per connection (docs/design.md §39, §41): a plan made while the
+    // table was empty or small must still probe once the customer has
+    // thousands of bookings of the resource.
+    if !on_postgres() {
+        println!("skipped: needs TEST_DATABASE_URL on PostgreSQL");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let resource = app.create_resource("Room", 5).await;
+    let customer = app.create_customer("house@example.com").await;
+    let first: DateTime<Utc> = DateTime::parse_from_rfc3339(&slot(2, 0, 1).0).unwrap().with_timezone(&Utc);
+    let at = |hour: i64, minutes: i64| first + Duration::hours(hour) + Duration::minutes(minutes);
+    let own = OwnActive {
+        customer: CustomerId(uuid_of(&customer)),
+        resource: ResourceId(uuid_of(&resource)),
+        max_duration_seconds: 31 * 86_400,
+        now: Utc::now(),
+        exclude: None,
+        holds_at_read: false,
+    };
+    let exists = |range: TimeRange| {
+        let (sql, values) = own.overlap_exists_statement(&range).build(PostgresQueryBuilder);
+        sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
+    };
+    let free = TimeRange::new(at(1_200, 40), at(1_200, 50)).unwrap();
     let session = app.db.begin().await.unwrap();
     session.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await.unwrap();
-    let read = |index: &'static str| {
-        let session = &session;
-        async move {
-            let row = session
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DatabaseBackend::Postgres,
-                    format!(
-                        "SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(indexrelid)), 0)::bigint AS read, \
-                         coalesce(sum(pg_stat_get_xact_numscans(indexrelid)), 0)::bigint AS scans FROM pg_index \
-                         WHERE indrelid = 'booking'::regclass AND indexrelid::regclass::text LIKE '{index}'"
-                    ),
-                ))
-                .await
-                .unwrap()
-                .expect("a row");
-            (row.try_get::<i64>("", "read").unwrap(), row.try_get::<i64>("", "scans").unwrap())
-        }
-    };
-    assert!(session.query_all_raw(statement.clone()).await.unwrap().is_empty(), "nothing overlaps");
-    let (before, lapsing_before) = (read("%").await, read("booking_customer_lapsing").await);
-    assert!(session.query_all_raw(statement).await.unwrap().is_empty(), "nothing overlaps");
-    let (after, lapsing_after) = (read("%").await, read("booking_customer_lapsing").await);
+    assert!(session.query_all_raw(exists(free)).await.unwrap().is_empty(), "planned on an empty table");
+    let rows = hourly_bookings_sql(
+        &format!("= '{}'", uuid_of(&resource)),
+        &uuid_of(&customer).to_string(),
+        &first.to_rfc3339(),
+        MANY,
+        false,
+    );
+    session.execute_unprepared(&rows).await.unwrap();
+    let before = index_reads(&session, "%").await;
+    assert!(session.query_all_raw(exists(free)).await.unwrap().is_empty(), "nothing overlaps");
+    let after = index_reads(&session, "%").await;
+    let inside = TimeRange::new(at(1_200, 50), at(1_201, 10)).unwrap();
+    assert_eq!(session.query_all_raw(exists(inside)).await.unwrap().len(), 1, "one starts inside");
     session.rollback().await.unwrap();
     let entries = after.0 - before.0;
-    assert!(entries <= 4, "{entries} index entries of bookings read");
-    assert!(after.1 - before.1 <= 3, "{} index scans", after.1 - before.1);
-    assert_eq!(lapsing_after.1 - lapsing_before.1, 1, "the holds' partial index is searched once");
+    assert!(entries <= 4, "{entries} index entries of bookings read by the plan made on an empty table");
 }
 
 #[tokio::test]
