@@ -551,7 +551,8 @@ impl OwnActive {
     }
 
     /// The first of those whose booked interval overlaps `range`, as a
-    /// query to embed (the one-round-trip booking's duplicate check).
+    /// statement: what `overlapping` runs for it on PostgreSQL (through
+    /// `berth_own_first`), for the tests that measure its plan.
     pub fn overlapping_statement(&self, range: &TimeRange) -> SelectStatement {
         self.overlapping_query(DatabaseBackend::Postgres, Some(range), Some(1))
     }
