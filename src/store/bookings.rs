@@ -471,7 +471,9 @@ pub async fn own_active_of_each(
 /// `EXISTS` subquery itself): unordered, a plan made while the table was
 /// small took the resource's capacity index for the last probe as
 /// readily, and then read every booking of the resource (the peer's
-/// one-resource phase: 3.4 times the machine's CPU per booking).
+/// one-resource phase: 3.4 times the machine's CPU per booking). It
+/// encodes which statuses block and until when, as `blocking` and
+/// `berth_own_first` do: a change of those changes all three.
 const OWN_OVERLAPS: &str = "EXISTS (SELECT 1 FROM booking b \
 WHERE b.customer_id = $1 AND b.resource_id = $2 AND b.id IS DISTINCT FROM $3 \
 AND (b.status IN ('held', 'pending') OR (b.status = 'confirmed' AND b.check_in_deadline_at IS NOT NULL)) \
