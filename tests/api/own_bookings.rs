@@ -1,7 +1,9 @@
 //! The duplicate rule on a customer with many bookings of one resource:
 //! the right answers, and on PostgreSQL a few probes of the B-tree rather
-//! than a walk of it (docs/design.md §36); and a hold that ran out next to
-//! the booking that replaced it, judged at a clock before it ran out.
+//! than a walk of it (docs/design.md §36), in the full decision's form and
+//! in the one-trip statement's, also on a plan made while the table was
+//! empty (§41); and a hold that ran out next to the booking that replaced
+//! it, judged at a clock before it ran out.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait, sea_query::PostgresQueryBuilder};
