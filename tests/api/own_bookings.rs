@@ -6,7 +6,10 @@
 //! it, judged at a clock before it ran out.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait, sea_query::PostgresQueryBuilder};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, TransactionTrait,
+    sea_query::{PostgresQueryBuilder, SelectStatement},
+};
 use serde_json::json;
 
 use crate::{
@@ -24,6 +27,25 @@ use berth::{
 /// 2,000 bookings of half an hour, one every hour from `first`, written as
 /// rows (the summary does not hold them: the rules read their intervals).
 const MANY: i64 = 2_000;
+
+/// What the duplicate rule reads about `customer`'s bookings of
+/// `resource` (the longest booking 31 days, judged now).
+fn own_of(resource: &serde_json::Value, customer: &serde_json::Value) -> OwnActive {
+    OwnActive {
+        customer: CustomerId(uuid_of(customer)),
+        resource: ResourceId(uuid_of(resource)),
+        max_duration_seconds: 31 * 86_400,
+        now: Utc::now(),
+        exclude: None,
+        holds_at_read: false,
+    }
+}
+
+/// `query` as a statement to run on PostgreSQL.
+fn on_postgres_statement(query: &SelectStatement) -> sea_orm::Statement {
+    let (sql, values) = query.build(PostgresQueryBuilder);
+    sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
+}
 
 /// Index entries of bookings returned and index scans in this transaction
 /// so far, over the indexes whose names match `index` (a `LIKE` pattern).
@@ -83,21 +105,13 @@ async fn a_customer_with_many_bookings_is_checked_by_a_few_index_probes() {
     // prepared; `berth_own_first`'s query is planned once per connection):
     // a few index entries, not the ~744 bookings that started within the
     // longest booking (31 days) before it.
-    let own = OwnActive {
-        customer: CustomerId(uuid_of(&customer)),
-        resource: ResourceId(uuid_of(&resource)),
-        max_duration_seconds: 31 * 86_400,
-        now: Utc::now(),
-        exclude: None,
-        holds_at_read: false,
-    };
+    let own = own_of(&resource, &customer);
     let range = TimeRange::new(at(1_200, 40), at(1_200, 50)).unwrap();
     // The full decision's query (`berth_own_first`, which names the
     // booking) and the one-trip statement's (`EXISTS`, yes or no).
-    let overlapping = own.overlapping_statement(&range).build(PostgresQueryBuilder);
-    let exists = own.overlap_exists_statement(&range).build(PostgresQueryBuilder);
-    for (name, (sql, values)) in [("berth_own_first", overlapping), ("EXISTS", exists)] {
-        let statement = sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values);
+    let overlapping = on_postgres_statement(&own.overlapping_statement(&range));
+    let exists = on_postgres_statement(&own.overlap_exists_statement(&range));
+    for (name, statement) in [("berth_own_first", overlapping), ("EXISTS", exists)] {
         let session = app.db.begin().await.unwrap();
         session.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await.unwrap();
         assert!(session.query_all_raw(statement.clone()).await.unwrap().is_empty(), "{name}: nothing overlaps");
@@ -115,8 +129,7 @@ async fn a_customer_with_many_bookings_is_checked_by_a_few_index_probes() {
     // And the yes: a time overlapping a booking's end (the last one that
     // started before it), and a time a booking starts inside.
     for range in [TimeRange::new(at(1_200, 20), at(1_200, 40)), TimeRange::new(at(1_200, 50), at(1_201, 10))] {
-        let (sql, values) = own.overlap_exists_statement(&range.unwrap()).build(PostgresQueryBuilder);
-        let statement = sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values);
+        let statement = on_postgres_statement(&own.overlap_exists_statement(&range.unwrap()));
         assert_eq!(app.db.query_all_raw(statement).await.unwrap().len(), 1, "one overlaps");
     }
 }
@@ -136,18 +149,8 @@ async fn the_one_trip_check_planned_on_an_empty_table_still_probes_once_it_is_fu
     let customer = app.create_customer("house@example.com").await;
     let first: DateTime<Utc> = DateTime::parse_from_rfc3339(&slot(2, 0, 1).0).unwrap().with_timezone(&Utc);
     let at = |hour: i64, minutes: i64| first + Duration::hours(hour) + Duration::minutes(minutes);
-    let own = OwnActive {
-        customer: CustomerId(uuid_of(&customer)),
-        resource: ResourceId(uuid_of(&resource)),
-        max_duration_seconds: 31 * 86_400,
-        now: Utc::now(),
-        exclude: None,
-        holds_at_read: false,
-    };
-    let exists = |range: TimeRange| {
-        let (sql, values) = own.overlap_exists_statement(&range).build(PostgresQueryBuilder);
-        sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
-    };
+    let own = own_of(&resource, &customer);
+    let exists = |range: TimeRange| on_postgres_statement(&own.overlap_exists_statement(&range));
     let free = TimeRange::new(at(1_200, 40), at(1_200, 50)).unwrap();
     let session = app.db.begin().await.unwrap();
     session.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await.unwrap();
