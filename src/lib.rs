@@ -4,6 +4,8 @@
 //! -> `entity` (docs/design.md §8). docs/design.md is the design; the README
 //! says how to run and use it.
 
+#[cfg(not(target_env = "msvc"))]
+mod allocator;
 pub mod app;
 pub mod attributes_json;
 pub mod auth;
