@@ -24,7 +24,7 @@ use sea_orm::{
     },
 };
 
-use super::{StoreError, StoreResult, usage::ACTIVE};
+use super::{StoreError, StoreResult, one_trip::SqlCondition, usage::ACTIVE};
 use crate::domain::{
     booking::{Booking, BookingFilter, BookingStatus},
     capacity::Usage,
@@ -559,16 +559,17 @@ impl OwnActive {
         self.overlapping_query(DatabaseBackend::Postgres, Some(range), Some(1))
     }
 
-    /// A row when one of those overlaps `range`, as a query to embed, on
-    /// PostgreSQL (the one-round-trip booking's duplicate check, which
+    /// True when one of those overlaps `range`, as a condition to embed,
+    /// on PostgreSQL (the one-round-trip booking's duplicate check, which
     /// falls back to the full decision to name the booking). The probes of
     /// `berth_own_first`, written into the statement as three `EXISTS`
     /// (docs/design.md §41): the one-trip statement is planned once per
     /// connection (§39), so it needs no function to keep their plan, and
     /// an answer of yes or no needs no sort, merge or function call.
-    /// `OWN_OVERLAPS` says which placeholder is which.
-    pub fn overlap_exists_statement(&self, range: &TimeRange) -> SelectStatement {
-        let values: [sea_orm::Value; 8] = [
+    /// `OWN_OVERLAPS` says which placeholder is which; its text is fixed,
+    /// so the statement need not build it (§42).
+    pub fn overlap_exists(&self, range: &TimeRange) -> SqlCondition {
+        let values = vec![
             self.customer.0.into(),
             self.resource.0.into(),
             self.exclude.map(|booking| booking.0).into(),
@@ -578,7 +579,14 @@ impl OwnActive {
             range.start().into(),
             range.end().into(),
         ];
-        Query::select().expr(Expr::val(1)).and_where(Expr::cust_with_values(OWN_OVERLAPS, values)).to_owned()
+        SqlCondition { sql: OWN_OVERLAPS, values }
+    }
+
+    /// `overlap_exists` as a statement of its own (a row when true), for
+    /// the tests that measure its plan.
+    pub fn overlap_exists_statement(&self, range: &TimeRange) -> SelectStatement {
+        let SqlCondition { sql, values } = self.overlap_exists(range);
+        Query::select().expr(Expr::val(1)).and_where(Expr::cust_with_values(sql, values)).to_owned()
     }
 
     /// Selects `id`, `start_at` and `end_at`.

@@ -43,7 +43,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
     StoreError, StoreResult,
-    one_trip::{self, Outcome, Part, Ran},
+    one_trip::{self, Outcome, Part, Ran, Statements},
 };
 use crate::telemetry;
 
@@ -83,7 +83,7 @@ impl Gather {
         let waiting = Arc::new(Mutex::new(Queue { arriving, put_back: VecDeque::new() }));
         let shared_bookings = Arc::new(AtomicU64::new(0));
         for _ in 0..gatherers.max(1) {
-            let connection = Connection { pool: pool.clone(), open: None };
+            let connection = Connection { pool: pool.clone(), open: None, statements: Statements::default() };
             tokio::spawn(gatherer(connection, waiting.clone(), shared_bookings.clone()));
         }
         Self { queue, shared_bookings }
@@ -201,6 +201,8 @@ async fn settle(connection: &mut Connection, mut taken: Vec<Waiting>, shared_boo
 struct Connection {
     pool: PgPool,
     open: Option<PgConnection>,
+    /// The texts of its recent statements (not bound to the connection).
+    statements: Statements,
 }
 
 impl Connection {
@@ -210,7 +212,7 @@ impl Connection {
             None => self.open.insert(open(&self.pool).await?),
         };
         telemetry::one_trip_statement();
-        let ran = one_trip::run(conn, parts).await;
+        let ran = one_trip::run(conn, &mut self.statements, parts).await;
         if ran.is_err() {
             // It may be broken: the next statement takes a fresh one.
             self.open = None;

@@ -15,7 +15,7 @@ use berth::{
     store::{
         bookings::{self, OwnActive},
         locks,
-        one_trip::{self, Ran, Trip},
+        one_trip::{self, Ran, Statements, Trip},
         resources, usage,
     },
 };
@@ -89,7 +89,7 @@ async fn the_one_trip_statement_on_a_generic_plan_reads_only_the_bookings_near()
         occupied: range,
         reach_from,
         bucket_keys: locks::bucket_keys(court_id, &range).expect("one hour"),
-        own: own.overlap_exists_statement(&range),
+        own: own.overlap_exists(&range),
         uncounted: usage::uncounted_query(court_id, &range),
         now,
         latest: None,
@@ -112,9 +112,10 @@ async fn the_one_trip_statement_on_a_generic_plan_reads_only_the_bookings_near()
     // Planned on the first run (the planner reads index metapages);
     // measured on the second, decided the same way (the part inserts no
     // booking; its units go on the summary twice, rolled back).
-    let first_ran = one_trip::run(&mut conn, &[&part]).await.unwrap();
+    let mut statements = Statements::default();
+    let first_ran = one_trip::run(&mut conn, &mut statements, &[&part]).await.unwrap();
     let (read_before, scans_before) = (one_number(&mut conn, read).await, one_number(&mut conn, full_scans).await);
-    let ran = one_trip::run(&mut conn, &[&part]).await.unwrap();
+    let ran = one_trip::run(&mut conn, &mut statements, &[&part]).await.unwrap();
     let (read_after, scans_after) = (one_number(&mut conn, read).await, one_number(&mut conn, full_scans).await);
     // The index the capacity reads take, most of it the court's bookings.
     let court_pages =

@@ -99,7 +99,7 @@ pub(super) async fn book(
         occupied,
         reach_from: bookings::reach_from(occupied.start(), resource.max_booking_duration_seconds),
         bucket_keys,
-        own: own.overlap_exists_statement(&new.range),
+        own: own.overlap_exists(&new.range),
         uncounted: usage::uncounted_query(id, &occupied),
         now,
         latest: check_clock.then_some(latest),
