@@ -458,22 +458,25 @@ pub async fn own_active_of_each(
 }
 
 /// Whether one of a customer's bookings of a resource blocks at `now` and
-/// overlaps `[from, to)`: `berth_own_first`'s three probes (migration
-/// `m20261217_000019_own_bookings_probe`) as `EXISTS`. `$1` customer, `$2`
-/// resource, `$3` the booking left out, `$4` now, `$5` and `$6` the
-/// earliest start that may still end after `now` and after `from`, `$7`
-/// from, `$8` to. The lapsing ones (holds, requests, deadlines) whole from
-/// their partial index (its predicate written as literals, so that a
-/// generic plan may take it); of the steady ones, which never overlap each
-/// other, the last starting at or before `from` and the first starting
-/// inside. Both in start order, as the B-tree holds them, each in a
-/// subquery of its own (PostgreSQL drops the order and limit of an
-/// `EXISTS` subquery itself): unordered, a plan made while the table was
-/// small took the resource's capacity index for the last probe as
-/// readily, and then read every booking of the resource (the peer's
-/// one-resource phase: 3.4 times the machine's CPU per booking). It
-/// encodes which statuses block and until when, as `blocking` and
-/// `berth_own_first` do: a change of those changes all three.
+/// overlaps `[from, to)`, in two probes. `$1` customer, `$2` resource, `$3`
+/// the booking left out, `$4` now, `$5` and `$6` the earliest start that
+/// may still end after `now` and after `from`, `$7` from, `$8` to. The
+/// lapsing ones (holds, requests, deadlines) whole from their partial
+/// index (its predicate written as literals, so that a generic plan may
+/// take it). Of the steady ones, the last starting before `to`, if it ends
+/// after `from`: steady bookings of a customer on a resource never overlap
+/// each other (each was admitted by the duplicate rule and has blocked
+/// since), so their ends rise with their starts, and if any overlaps, the
+/// last one starting before `to` starts no earlier and so ends no earlier
+/// (docs/design.md §42; `berth_own_first` asks two probes because it
+/// names the *first*). Ordered, as the B-tree holds them, in a subquery of
+/// its own (PostgreSQL drops the order and limit of an `EXISTS` subquery
+/// itself): unordered, a plan made while the table was small took the
+/// resource's capacity index as readily, and then read every booking of
+/// the resource (the peer's one-resource phase: 3.4 times the machine's
+/// CPU per booking). It encodes which statuses block and until when, as
+/// `blocking` and `berth_own_first` do: a change of those changes all
+/// three.
 const OWN_OVERLAPS: &str = "EXISTS (SELECT 1 FROM booking b \
 WHERE b.customer_id = $1 AND b.resource_id = $2 AND b.id IS DISTINCT FROM $3 \
 AND (b.status IN ('held', 'pending') OR (b.status = 'confirmed' AND b.check_in_deadline_at IS NOT NULL)) \
@@ -483,13 +486,8 @@ AND b.start_at > $5 AND b.start_at > $6 AND b.start_at < $8 AND b.end_at > $4 AN
 OR EXISTS (SELECT 1 FROM (SELECT b.end_at FROM booking b \
 WHERE b.customer_id = $1 AND b.resource_id = $2 AND b.id IS DISTINCT FROM $3 \
 AND (b.status = 'checked_in' OR (b.status = 'confirmed' AND b.check_in_deadline_at IS NULL)) \
-AND b.start_at > $5 AND b.start_at > $6 AND b.start_at <= $7 AND b.end_at > $4 \
-ORDER BY b.start_at DESC LIMIT 1) AS last WHERE last.end_at > $7) \
-OR EXISTS (SELECT 1 FROM (SELECT b.start_at FROM booking b \
-WHERE b.customer_id = $1 AND b.resource_id = $2 AND b.id IS DISTINCT FROM $3 \
-AND (b.status = 'checked_in' OR (b.status = 'confirmed' AND b.check_in_deadline_at IS NULL)) \
-AND b.start_at > $5 AND b.start_at > $7 AND b.start_at < $8 AND b.end_at > $4 \
-ORDER BY b.start_at LIMIT 1) AS first)";
+AND b.start_at > $5 AND b.start_at > $6 AND b.start_at < $8 AND b.end_at > $4 \
+ORDER BY b.start_at DESC LIMIT 1) AS last WHERE last.end_at > $7)";
 
 /// What the duplicate and booking-limit rules read about one customer's
 /// bookings of one resource: those blocking at `now` and ending after it,
@@ -561,13 +559,13 @@ impl OwnActive {
 
     /// True when one of those overlaps `range`, as a condition to embed,
     /// on PostgreSQL (the one-round-trip booking's duplicate check, which
-    /// falls back to the full decision to name the booking). The probes of
-    /// `berth_own_first`, written into the statement as three `EXISTS`
-    /// (docs/design.md §41): the one-trip statement is planned once per
-    /// connection (§39), so it needs no function to keep their plan, and
-    /// an answer of yes or no needs no sort, merge or function call.
-    /// `OWN_OVERLAPS` says which placeholder is which; its text is fixed,
-    /// so the statement need not build it (§42).
+    /// falls back to the full decision to name the booking): two `EXISTS`
+    /// probes written into the statement (docs/design.md §41, §42), where
+    /// `berth_own_first` asks three to name the first. The one-trip
+    /// statement is planned once per connection (§39), so it needs no
+    /// function to keep their plan, and an answer of yes or no needs no
+    /// sort, merge or function call. `OWN_OVERLAPS` says which placeholder
+    /// is which; its text is fixed, so the statement need not build it.
     pub fn overlap_exists(&self, range: &TimeRange) -> SqlCondition {
         let values = vec![
             self.customer.0.into(),

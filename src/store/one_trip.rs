@@ -237,8 +237,9 @@ pub struct Statements {
 }
 
 impl Statements {
-    /// Enough for every count of parts of the common shapes (1 to 3 hours,
-    /// keyed or not) that a gatherer meets in turn.
+    /// Under a steady load a gatherer's statements are few (one per count
+    /// of parts, when its bookings are of one shape); when more shapes
+    /// mix, the oldest go and are assembled again when they come back.
     const KEPT: usize = 32;
 
     /// The text of the statement of `parts`.

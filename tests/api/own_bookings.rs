@@ -123,7 +123,10 @@ async fn a_customer_with_many_bookings_is_checked_by_a_few_index_probes() {
         session.rollback().await.unwrap();
         let entries = after.0 - before.0;
         assert!(entries <= 4, "{name}: {entries} index entries of bookings read");
-        assert!(after.1 - before.1 <= 3, "{name}: {} index scans", after.1 - before.1);
+        // `berth_own_first` probes the steady bookings twice (it names the
+        // first), the one-trip check once (it asks whether, §42).
+        let probes = if name == "EXISTS" { 2 } else { 3 };
+        assert!(after.1 - before.1 <= probes, "{name}: {} index scans", after.1 - before.1);
         assert_eq!(lapsing_after.1 - lapsing_before.1, 1, "{name}: the holds' partial index is searched once");
     }
     // And the yes: a time overlapping a booking's end (the last one that
