@@ -468,8 +468,8 @@ pub async fn own_active_of_each(
 /// each other (each was admitted by the duplicate rule and has blocked
 /// since), so their ends rise with their starts, and if any overlaps, the
 /// last one starting before `to` starts no earlier and so ends no earlier
-/// (docs/design.md §42; `berth_own_first` asks two probes because it
-/// names the *first*). Ordered, as the B-tree holds them, in a subquery of
+/// (docs/design.md §42; `berth_own_first` probes the steady ones twice
+/// because it names the *first*). Ordered, as the B-tree holds them, in a subquery of
 /// its own (PostgreSQL drops the order and limit of an `EXISTS` subquery
 /// itself): unordered, a plan made while the table was small took the
 /// resource's capacity index as readily, and then read every booking of
