@@ -61,6 +61,7 @@ impl Application {
         telemetry::prometheus();
         let services = services(&db, &config.clock)
             .with_one_trip(config.one_trip_bookings)
+            .with_one_trip_gatherers(usize::from(config.one_trip_gatherers))
             .with_timeline_cache(config.timeline_cache_stretches, config.timeline_cache_min_rows);
         if let Err(err) = service::schema::check(&services).await {
             tracing::warn!(error = %err, "cannot read the applied migrations; will retry");

@@ -191,6 +191,12 @@ pub struct Config {
     /// takes the full decision.
     #[arg(long, env = "BERTH_ONE_TRIP_BOOKINGS", default_value_t = true, action = ArgAction::Set, global = true)]
     pub one_trip_bookings: bool,
+    /// How many one-trip statements this instance keeps under way at once,
+    /// each on a connection of its own beyond the pool (docs/design.md §39,
+    /// §43). More let more commits share one flush of the log; at least 1.
+    #[arg(long, env = "BERTH_ONE_TRIP_GATHERERS", default_value_t = crate::store::gather::GATHERERS, global = true,
+          value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub one_trip_gatherers: u8,
     /// How many stretches of resources' usage timelines this instance
     /// remembers for slot search and availability (docs/design.md §31;
     /// about 40 bytes each); 0 remembers none.
@@ -247,6 +253,7 @@ impl Config {
             log_format: "text".into(),
             shutdown_grace_seconds: 30,
             one_trip_bookings: true,
+            one_trip_gatherers: crate::store::gather::GATHERERS,
             timeline_cache_stretches: crate::service::DEFAULT_TIMELINE_STRETCHES,
             timeline_cache_min_rows: crate::service::DEFAULT_TIMELINE_MIN_ROWS,
             clock: crate::service::Clock::default(),

@@ -23,6 +23,7 @@ mod m20261215_000017_own_bookings_index;
 mod m20261216_000018_room_after_locks;
 mod m20261217_000019_own_bookings_probe;
 mod m20261218_000020_fewer_index_entries;
+mod m20261219_000021_outbox_room_to_number;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261216_000018_room_after_locks::Migration),
             Box::new(m20261217_000019_own_bookings_probe::Migration),
             Box::new(m20261218_000020_fewer_index_entries::Migration),
+            Box::new(m20261219_000021_outbox_room_to_number::Migration),
         ]
     }
 }

@@ -113,7 +113,7 @@ impl Db {
             clock_lead_micros: Arc::default(),
             one_trip_written: Arc::default(),
             one_trip_gather: Arc::default(),
-            one_trip_gatherers: store::gather::GATHERERS,
+            one_trip_gatherers: usize::from(store::gather::GATHERERS),
             one_trip_safe_from: Arc::new(AtomicI64::new(i64::MAX)),
             timelines: Timelines::new(DEFAULT_TIMELINE_STRETCHES, DEFAULT_TIMELINE_MIN_ROWS),
         };

@@ -25,6 +25,7 @@ mod one_trip;
 mod one_trip_plan;
 mod openapi;
 mod operations;
+mod outbox_pages;
 mod own_bookings;
 mod partial_indexes;
 mod policies;
