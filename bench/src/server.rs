@@ -25,6 +25,11 @@ pub async fn serve() -> anyhow::Result<()> {
     config.hold_sweep_interval_ms = 5_000;
     // Off unless set, as in berth (`BERTH_MAX_CONNECTIONS`; inherited).
     config.max_connections = std::env::var("BERTH_MAX_CONNECTIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    // The one-trip gatherers: berth's default unless set, as in berth
+    // (`BERTH_ONE_TRIP_GATHERERS`; inherited), to compare settings.
+    if let Some(gatherers) = std::env::var("BERTH_ONE_TRIP_GATHERERS").ok().and_then(|n| n.parse().ok()) {
+        config.one_trip_gatherers = gatherers;
+    }
     let app = Application::build(&config).await?;
     app.run_with_grace(
         async {

@@ -4,11 +4,17 @@
 //! statement, a commit and two round trips of its own (the pool pings a
 //! connection as it takes it back).
 //!
-//! A few gatherers take turns: the one whose turn it is waits for the
-//! first booking, takes the others already waiting whose statement part
-//! has the same shape (at most `MOST_PER_STATEMENT`, a power of two), and
-//! runs them while the next gatherer waits. So a lone booking goes at
-//! once, alone, and bookings gather only while statements are under way.
+//! A few gatherers run statements; one dispatcher hands them out. It waits
+//! for the first booking, gives it to the gatherer that came back last
+//! (last in, first out), with the others already waiting whose statement
+//! part has the same shape (at most `MOST_PER_STATEMENT`, a power of two).
+//! So a lone booking goes at once, alone, and bookings gather only while
+//! statements are under way: when every gatherer is busy, the bookings
+//! that arrive meanwhile wait for the first to come back and go together.
+//! Last in, first out keeps a lone client on one warm connection instead
+//! of rotating it over all of them (docs/design.md §44); under load every
+//! gatherer is busy and the order does not matter. A gatherer counts as
+//! back before it answers, so the client it answers finds it free.
 //! Two bookings that would take the same advisory lock (the same hour of
 //! the same resource, or a hash's collision) never share a statement: one
 //! statement's locks are one transaction's, which would not keep them
@@ -39,7 +45,7 @@ use sea_orm::{
     DbErr, RuntimeErr,
     sqlx::{self, PgConnection, PgPool},
 };
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     StoreError, StoreResult,
@@ -47,7 +53,7 @@ use super::{
 };
 use crate::telemetry;
 
-/// How many gatherers take turns by default: statements under way at once,
+/// How many gatherers run statements by default: statements under way at once,
 /// and connections held outside the pool. Eight, not four: on two cores the
 /// bookings wait for the log's flush, and more statements under way share
 /// each flush (docs/design.md §43).
@@ -70,24 +76,32 @@ struct Waiting {
     answer: oneshot::Sender<StoreResult<Outcome>>,
 }
 
-/// What the gatherers share: the bookings not yet taken.
+/// The bookings not yet taken, the dispatcher's alone.
 struct Queue {
     arriving: mpsc::UnboundedReceiver<Waiting>,
     /// Bookings a statement did not take, first in line for the next.
     put_back: VecDeque<Waiting>,
 }
 
+/// A gatherer's number, sent when it comes back free.
+type Back = mpsc::UnboundedSender<usize>;
+
 impl Gather {
     /// Starts `gatherers` gatherers (at least one); their connections come
     /// from `pool` (and are then its no longer). Needs a Tokio runtime.
     pub fn start(pool: PgPool, gatherers: usize) -> Self {
         let (queue, arriving) = mpsc::unbounded_channel();
-        let waiting = Arc::new(Mutex::new(Queue { arriving, put_back: VecDeque::new() }));
         let shared_bookings = Arc::new(AtomicU64::new(0));
-        for _ in 0..gatherers.max(1) {
+        let (back, came_back) = mpsc::unbounded_channel();
+        let mut work = Vec::new();
+        for number in 0..gatherers.max(1) {
+            let (give, given) = mpsc::unbounded_channel();
+            work.push(give);
             let connection = Connection { pool: pool.clone(), open: None, statements: Statements::default() };
-            tokio::spawn(gatherer(connection, waiting.clone(), shared_bookings.clone()));
+            tokio::spawn(gatherer(number, connection, given, back.clone(), shared_bookings.clone()));
         }
+        let queue_of_bookings = Queue { arriving, put_back: VecDeque::new() };
+        tokio::spawn(dispatcher(queue_of_bookings, work, came_back));
         Self { queue, shared_bookings }
     }
 
@@ -111,23 +125,67 @@ fn stopped() -> StoreError {
     StoreError::Unavailable(DbErr::Custom("the one-trip gatherers stopped".into()))
 }
 
-/// One gatherer: takes its turn, runs what it took, again.
-async fn gatherer(mut connection: Connection, waiting: Arc<Mutex<Queue>>, shared_bookings: Arc<AtomicU64>) {
+/// Hands each gathering of bookings to the gatherer that came back last;
+/// stops (and so stops the gatherers) once no handle is left.
+async fn dispatcher(
+    mut queue: Queue,
+    work: Vec<mpsc::UnboundedSender<Vec<Waiting>>>,
+    mut came_back: mpsc::UnboundedReceiver<usize>,
+) {
+    // Free gatherers, the one back last on top; all are free at first.
+    let mut free: Vec<usize> = (0..work.len()).rev().collect();
     loop {
-        let Some(taken) = waiting.lock().await.take().await else { return };
-        settle(&mut connection, taken, &shared_bookings).await;
+        let Some(first) = queue.first().await else { return };
+        while let Ok(number) = came_back.try_recv() {
+            free.push(number);
+        }
+        let number = match free.pop() {
+            Some(number) => number,
+            // All busy: the bookings arriving meanwhile gather behind this one.
+            None => match came_back.recv().await {
+                Some(number) => number,
+                None => return,
+            },
+        };
+        let taken = queue.gather(first);
+        if let Some(give) = work.get(number) {
+            // A gatherer stops only when this sender is dropped.
+            let _ = give.send(taken);
+        }
+    }
+}
+
+/// One gatherer: runs what it is given, comes back, answers, again.
+async fn gatherer(
+    number: usize,
+    mut connection: Connection,
+    mut given: mpsc::UnboundedReceiver<Vec<Waiting>>,
+    back: Back,
+    shared_bookings: Arc<AtomicU64>,
+) {
+    while let Some(taken) = given.recv().await {
+        let answers = settle(&mut connection, taken, &shared_bookings).await;
+        // Back before answering: the client answered finds this one free.
+        let _ = back.send(number);
+        for (waiting, answer) in answers {
+            let _ = waiting.send(answer);
+        }
     }
 }
 
 impl Queue {
-    /// Waits for the first booking and takes the others waiting of its
-    /// shape that share no lock key with those taken, as many as the
-    /// largest power of two allows; `None` once no handle is left.
-    async fn take(&mut self) -> Option<Vec<Waiting>> {
-        let first = match self.put_back.pop_front() {
-            Some(first) => first,
-            None => self.arriving.recv().await?,
-        };
+    /// Waits for the first booking; `None` once no handle is left.
+    async fn first(&mut self) -> Option<Waiting> {
+        match self.put_back.pop_front() {
+            Some(first) => Some(first),
+            None => self.arriving.recv().await,
+        }
+    }
+
+    /// Takes, with `first`, the others waiting of its shape that share no
+    /// lock key with those taken, as many as the largest power of two
+    /// allows.
+    fn gather(&mut self, first: Waiting) -> Vec<Waiting> {
         let mut taken = vec![first];
         let mut left = VecDeque::new();
         while taken.len() < MOST_PER_STATEMENT {
@@ -148,20 +206,25 @@ impl Queue {
         }
         left.append(&mut self.put_back);
         self.put_back = left;
-        Some(taken)
+        taken
     }
 }
 
-/// Runs `taken` together and answers each; see the module's header for
-/// what happens when a part fails.
-async fn settle(connection: &mut Connection, mut taken: Vec<Waiting>, shared_bookings: &AtomicU64) {
+/// An answer ready to send, and where to.
+type Answer = (oneshot::Sender<StoreResult<Outcome>>, StoreResult<Outcome>);
+
+/// Runs `taken` together and returns each one's answer (a part that fell
+/// back is answered at once, so its caller starts the full way while the
+/// others run again); see the module's header for what happens when a
+/// part fails.
+async fn settle(connection: &mut Connection, mut taken: Vec<Waiting>, shared_bookings: &AtomicU64) -> Vec<Answer> {
     taken.sort_by_key(|waiting| waiting.part.lock_order());
     loop {
         // Nobody waits for an answer any more (the request was dropped):
         // nothing to book.
         taken.retain(|waiting| !waiting.answer.is_closed());
         if taken.is_empty() {
-            return;
+            return Vec::new();
         }
         let parts: Vec<&Part> = taken.iter().map(|waiting| &waiting.part).collect();
         match connection.run(&parts).await {
@@ -169,20 +232,21 @@ async fn settle(connection: &mut Connection, mut taken: Vec<Waiting>, shared_boo
                 if taken.len() > 1 {
                     shared_bookings.fetch_add(taken.len() as u64, Ordering::Relaxed);
                 }
-                for (waiting, clock) in taken.into_iter().zip(clocks) {
-                    let _ = waiting.answer.send(Ok(Outcome::Written(clock)));
-                }
-                return;
+                return taken
+                    .into_iter()
+                    .zip(clocks)
+                    .map(|(waiting, clock)| (waiting.answer, Ok(Outcome::Written(clock))))
+                    .collect();
             }
             Ok(Ran::FellBack { member, check }) => {
                 let failed = taken.remove(member);
                 let _ = failed.answer.send(Ok(Outcome::FellBack(check)));
             }
             Err(err) if taken.len() == 1 => {
-                let _ = taken.remove(0).answer.send(Err(err));
-                return;
+                return vec![(taken.remove(0).answer, Err(err))];
             }
             Err(_) => {
+                let mut answers = Vec::with_capacity(taken.len());
                 for waiting in taken {
                     let alone = connection.run(&[&waiting.part]).await.map(|ran| match ran {
                         Ran::Written(clocks) => clocks
@@ -190,9 +254,9 @@ async fn settle(connection: &mut Connection, mut taken: Vec<Waiting>, shared_boo
                             .map_or_else(|| Outcome::FellBack("no answer".into()), |c| Outcome::Written(*c)),
                         Ran::FellBack { check, .. } => Outcome::FellBack(check),
                     });
-                    let _ = waiting.answer.send(alone);
+                    answers.push((waiting.answer, alone));
                 }
-                return;
+                return answers;
             }
         }
     }

@@ -306,6 +306,48 @@ async fn bookings_gathered_into_shared_statements_are_each_decided_as_alone() {
     full.assert_history_matches_bookings().await;
 }
 
+/// A lone client's one-trip bookings all go to the gatherer that came
+/// back last (docs/design.md §44): one connection runs them all, however
+/// many gatherers there are. Taken in turn, they went round all eight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lone_clients_bookings_stay_on_one_gatherers_connection() {
+    if !on_postgres() {
+        println!("skipped: needs TEST_DATABASE_URL on PostgreSQL");
+        return;
+    }
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn().await;
+    let db = services(&app, true).await.with_one_trip_gatherers(8);
+    let customer = app.create_customer("lone@example.com").await;
+    let mut resources = Vec::new();
+    for n in 0..4 {
+        resources.push(app.create_resource(&format!("Lone {n}"), 1).await);
+    }
+    for n in 0..24 {
+        let start = day() + Duration::hours(n);
+        let range = TimeRange::new(start, start + Duration::minutes(30)).unwrap();
+        let new = new_booking(&resources[n as usize % resources.len()], &customer, range, 1);
+        let booked = bookings::create(&db, new, &admin(), &Seal::new(None, &render)).await;
+        assert!(booked.is_ok(), "booking {n}: {booked:?}");
+    }
+    assert_eq!(db.one_trip_bookings(), 24, "every booking in one trip");
+    // The gatherers' connections are the backends whose last statement was
+    // a one-trip statement (PostgreSQL keeps its first kilobyte).
+    let connections = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+             AND query LIKE 'WITH t0_locked AS MATERIALIZED (SELECT id FROM resource %'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(connections, 1, "one client's bookings ran on {connections} connections");
+}
+
 /// Fails when a customer holds two blocking bookings of one resource
 /// whose intervals overlap.
 async fn assert_nobody_booked_twice_at_once(app: &TestApp) {
