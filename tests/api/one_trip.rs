@@ -306,6 +306,24 @@ async fn bookings_gathered_into_shared_statements_are_each_decided_as_alone() {
     full.assert_history_matches_bookings().await;
 }
 
+/// The backends of `app`'s database (PostgreSQL) whose current or last
+/// statement is a one-trip statement (PostgreSQL keeps its first
+/// kilobyte) and that meet `condition`, a predicate on `pg_stat_activity`.
+async fn one_trip_backends(app: &TestApp, condition: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let sql = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND ({condition}) \
+         AND query LIKE 'WITH t0_locked AS MATERIALIZED (SELECT id FROM resource %'"
+    );
+    app.db
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap()
+}
+
 /// A lone client's one-trip bookings all go to the gatherer that came
 /// back last (docs/design.md §44): one connection runs them all, however
 /// many gatherers there are. Taken in turn, they went round all eight.
@@ -315,7 +333,6 @@ async fn a_lone_clients_bookings_stay_on_one_gatherers_connection() {
         println!("skipped: needs TEST_DATABASE_URL on PostgreSQL");
         return;
     }
-    use sea_orm::ConnectionTrait;
     let app = TestApp::spawn().await;
     let db = services(&app, true).await.with_one_trip_gatherers(8);
     let customer = app.create_customer("lone@example.com").await;
@@ -332,19 +349,8 @@ async fn a_lone_clients_bookings_stay_on_one_gatherers_connection() {
     }
     assert_eq!(db.one_trip_bookings(), 24, "every booking in one trip");
     // The gatherers' connections are the backends whose last statement was
-    // a one-trip statement (PostgreSQL keeps its first kilobyte).
-    let connections = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-             AND query LIKE 'WITH t0_locked AS MATERIALIZED (SELECT id FROM resource %'",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    // a one-trip statement.
+    let connections = one_trip_backends(&app, "TRUE").await;
     assert_eq!(connections, 1, "one client's bookings ran on {connections} connections");
 }
 
@@ -545,18 +551,7 @@ async fn a_summary_row_written_after_the_statement_began_sends_it_the_full_way()
     // Until the statement waits for the row the move holds.
     let mut waited = false;
     for _ in 0..100 {
-        let waiting = app
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                 AND query LIKE 'WITH t0_locked AS MATERIALIZED (SELECT id FROM resource %'",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
+        let waiting = one_trip_backends(&app, "wait_event_type = 'Lock'").await;
         if waiting > 0 {
             waited = true;
             break;
