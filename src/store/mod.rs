@@ -289,3 +289,22 @@ pub fn pool_stats(db: &DatabaseConnection) -> (u32, u32) {
     let idle = u32::try_from(idle).unwrap_or(u32::MAX);
     (size.saturating_sub(idle), idle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `.cargo/config.toml` builds SQLite with the query planner stability
+    /// guarantee, so a bound `LIMIT ?` does not send its statement back to
+    /// be prepared each time a value is bound (docs/design.md §45).
+    #[tokio::test]
+    async fn sqlite_is_built_with_a_stable_query_plan() {
+        let db = connect("sqlite::memory:", 1, Duration::from_secs(5)).await.expect("in-memory SQLite");
+        let rows = db
+            .query_all_raw(Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA compile_options"))
+            .await
+            .expect("compile options");
+        let options: Vec<String> = rows.iter().filter_map(|row| row.try_get_by_index::<String>(0).ok()).collect();
+        assert!(options.iter().any(|o| o == "ENABLE_QPSG"), "{options:?}");
+    }
+}
