@@ -19,6 +19,7 @@ use super::{
     fence::Fence,
     represent::{IdsOnly, Represent},
     timelines::Timelines,
+    write_batch::WriteBatch,
 };
 use crate::domain::{ids::ResourceId, policy::Buffers, resource::Resource};
 use crate::store::{self, gather::Gather};
@@ -60,6 +61,9 @@ struct Shared {
     one_trip_safe_from: Arc<AtomicI64>,
     /// Resources' usage timelines as last read (docs/design.md §31).
     timelines: Timelines,
+    /// On SQLite, the transaction new bookings take their turn in
+    /// (docs/design.md §46).
+    write_batch: Option<Arc<WriteBatch>>,
 }
 
 /// What this instance last saw of each resource: its buffers, whether it
@@ -102,6 +106,7 @@ impl Db {
 
     /// Decisions read `clock` instead of the database's.
     pub fn with_clock(conn: DatabaseConnection, clock: Clock) -> Self {
+        let write_batch = (conn.get_database_backend() == sea_orm::DatabaseBackend::Sqlite).then(Arc::default);
         let shared = Shared {
             conn,
             clock,
@@ -116,6 +121,7 @@ impl Db {
             one_trip_gatherers: usize::from(store::gather::GATHERERS),
             one_trip_safe_from: Arc::new(AtomicI64::new(i64::MAX)),
             timelines: Timelines::new(DEFAULT_TIMELINE_STRETCHES, DEFAULT_TIMELINE_MIN_ROWS),
+            write_batch,
         };
         Self { shared: Arc::new(shared) }
     }
@@ -175,6 +181,18 @@ impl Db {
     /// The resource as this instance last read it.
     pub(crate) fn known_resource(&self, resource: ResourceId) -> Option<Arc<Resource>> {
         self.seen(resource).resource
+    }
+
+    /// On SQLite, the transaction new bookings take their turn in
+    /// (docs/design.md §46).
+    pub(crate) fn write_batch(&self) -> Option<&Arc<WriteBatch>> {
+        self.shared.write_batch.as_ref()
+    }
+
+    /// SQLite's shared booking transactions committed, and the bookings
+    /// decided in them (docs/design.md §46; zeros on PostgreSQL).
+    pub fn batched_bookings(&self) -> (u64, u64) {
+        self.shared.write_batch.as_ref().map_or((0, 0), |batch| batch.counts())
     }
 
     /// Counts a booking written in one round trip.

@@ -29,6 +29,7 @@ pub mod slots;
 mod timelines;
 pub mod waitlist;
 pub mod webhooks;
+mod write_batch;
 
 pub use context::{Context, Expected};
 pub use db::{Clock, DEFAULT_TIMELINE_MIN_ROWS, DEFAULT_TIMELINE_STRETCHES, Db, now};

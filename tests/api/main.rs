@@ -41,3 +41,4 @@ mod trust;
 mod usage;
 mod waitlist;
 mod webhooks;
+mod write_batch;

@@ -18,6 +18,7 @@ use crate::service::{
     waitlist::{self, queue::serve},
 };
 use crate::store::{self, customers, groups};
+use sea_orm::DatabaseTransaction;
 
 pub async fn create(
     db: &Db,
@@ -74,72 +75,88 @@ async fn decide_and_write(
     ctx: &Context,
     seal: &Seal<'_, Booking>,
 ) -> Result<Booking, ServiceError> {
-    retrying(|| async {
-        let txn = store::begin_write(db.conn()).await?;
-        // What the lock's statement read along (PostgreSQL, lock free):
-        // whether the customer exists, and the clock after the lock.
-        let (mut customer_exists, mut clock) = (None, None);
-        let (group, locked) = match new.target {
-            Target::Resource(id) => {
-                let (resource, along) = lock_one(&txn, db, new, id).await?;
-                (customer_exists, clock) = along;
-                (None, std::collections::HashMap::from([(id, resource)]))
-            }
-            Target::Group(id) => {
-                let group = groups::find(&txn, id)
-                    .await?
-                    .ok_or_else(|| ServiceError::invalid("group_id", "no group with this id"))?;
-                let locked = lock_in_order(&txn, &group.members).await?;
-                (Some(group), locked)
-            }
-        };
-        let customer_exists = match customer_exists {
-            Some(known) => known,
-            None => customers::find(&txn, new.customer_id).await?.is_some(),
-        };
-        if !customer_exists {
-            return Err(ServiceError::invalid("customer_id", "no customer with this id"));
+    let booking = retrying(|| async {
+        match db.write_batch() {
+            // SQLite: in turn, in a transaction shared with the bookings
+            // around it (docs/design.md §46).
+            Some(batch) => batch.decide(db.conn(), async |txn| decide_in(txn, db, new, ctx, seal).await).await,
+            None => decide_in(store::begin_write(db.conn()).await?, db, new, ctx, seal).await,
         }
-        let now = db.decision_clock_or(&txn, clock).await?;
-        // Nobody books past the queue: it is served first (docs/design.md §24).
-        for resource in locked.values() {
-            serve(&txn, db, resource, now, ctx).await?;
-        }
-        let decision = |resource| new.decision(resource, now);
-        // The fields as stored, once checked against the resource booked.
-        let mut checked_fields = None;
-        let picked = match &group {
-            None => {
-                let only = locked.values().next().ok_or(ServiceError::NotFound)?;
-                let decision = decision(only);
-                decision.check_values()?;
-                // Wrong answers are wrong whatever is booked: before the rules.
-                checked_fields = Some(fields::checked(only.booking_fields.as_deref(), new.fields.as_ref())?);
-                decision.decide(&txn).await.map(|()| only)
-            }
-            Some(group) => {
-                let order = trial_order(&txn, group, &locked, &new.range, now).await?;
-                pick(&txn, group.id, order.into_iter().map(decision).collect(), true).await
-            }
-        };
-        let resource = match picked {
-            Ok(resource) => resource,
-            Err(err) => return Err(refused(txn, err).await),
-        };
-        let mut booking = fresh(resource, new, now, ctx.actor.is_customer());
-        // A group's: against the member picked (members may ask otherwise).
-        booking.fields = match checked_fields {
-            Some(fields) => fields,
-            None => fields::checked(resource.booking_fields.as_deref(), new.fields.as_ref())?,
-        };
-        booking.group_id = group.as_ref().map(|g| g.id);
-        // The key's record goes with the booking's inserts (one statement).
-        let key_record = seal.record_insert(now, &booking);
-        let wrote = insert_fresh(&txn, db, &booking, ctx, new.override_policy, key_record).await?;
-        seal.settle(&txn, now, wrote).await?;
-        txn.commit().await?;
-        created(std::slice::from_ref(&booking));
-        Ok(booking)
     })
-    .await
+    .await?;
+    created(std::slice::from_ref(&booking));
+    Ok(booking)
+}
+
+/// Decides `new` in `txn` and commits it.
+async fn decide_in(
+    txn: DatabaseTransaction,
+    db: &Db,
+    new: &NewBooking,
+    ctx: &Context,
+    seal: &Seal<'_, Booking>,
+) -> Result<Booking, ServiceError> {
+    // What the lock's statement read along (PostgreSQL, lock free):
+    // whether the customer exists, and the clock after the lock.
+    let (mut customer_exists, mut clock) = (None, None);
+    let (group, locked) = match new.target {
+        Target::Resource(id) => {
+            let (resource, along) = lock_one(&txn, db, new, id).await?;
+            (customer_exists, clock) = along;
+            (None, std::collections::HashMap::from([(id, resource)]))
+        }
+        Target::Group(id) => {
+            let group = groups::find(&txn, id)
+                .await?
+                .ok_or_else(|| ServiceError::invalid("group_id", "no group with this id"))?;
+            let locked = lock_in_order(&txn, &group.members).await?;
+            (Some(group), locked)
+        }
+    };
+    let customer_exists = match customer_exists {
+        Some(known) => known,
+        None => customers::find(&txn, new.customer_id).await?.is_some(),
+    };
+    if !customer_exists {
+        return Err(ServiceError::invalid("customer_id", "no customer with this id"));
+    }
+    let now = db.decision_clock_or(&txn, clock).await?;
+    // Nobody books past the queue: it is served first (docs/design.md §24).
+    for resource in locked.values() {
+        serve(&txn, db, resource, now, ctx).await?;
+    }
+    let decision = |resource| new.decision(resource, now);
+    // The fields as stored, once checked against the resource booked.
+    let mut checked_fields = None;
+    let picked = match &group {
+        None => {
+            let only = locked.values().next().ok_or(ServiceError::NotFound)?;
+            let decision = decision(only);
+            decision.check_values()?;
+            // Wrong answers are wrong whatever is booked: before the rules.
+            checked_fields = Some(fields::checked(only.booking_fields.as_deref(), new.fields.as_ref())?);
+            decision.decide(&txn).await.map(|()| only)
+        }
+        Some(group) => {
+            let order = trial_order(&txn, group, &locked, &new.range, now).await?;
+            pick(&txn, group.id, order.into_iter().map(decision).collect(), true).await
+        }
+    };
+    let resource = match picked {
+        Ok(resource) => resource,
+        Err(err) => return Err(refused(txn, err).await),
+    };
+    let mut booking = fresh(resource, new, now, ctx.actor.is_customer());
+    // A group's: against the member picked (members may ask otherwise).
+    booking.fields = match checked_fields {
+        Some(fields) => fields,
+        None => fields::checked(resource.booking_fields.as_deref(), new.fields.as_ref())?,
+    };
+    booking.group_id = group.as_ref().map(|g| g.id);
+    // The key's record goes with the booking's inserts (one statement).
+    let key_record = seal.record_insert(now, &booking);
+    let wrote = insert_fresh(&txn, db, &booking, ctx, new.override_policy, key_record).await?;
+    seal.settle(&txn, now, wrote).await?;
+    txn.commit().await?;
+    Ok(booking)
 }
