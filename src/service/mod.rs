@@ -1,5 +1,7 @@
 //! Use cases. Each write opens exactly one transaction (via
-//! `store::begin_write`), applies the domain rules inside it and commits.
+//! `store::begin_write`), applies the domain rules inside it and commits;
+//! new bookings on SQLite take a savepoint of a transaction shared in turn
+//! instead (`write_batch`, docs/design.md §46).
 //! Lost races (serialization failures, deadlocks, SQLite busy) are retried
 //! here a bounded number of times, then reported as `Unavailable`.
 

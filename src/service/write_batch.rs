@@ -5,10 +5,11 @@
 //! decided one after another already, each in a transaction of its own on
 //! whichever pooled connection won the write lock (the others polling for
 //! it, asleep between tries). Here they take their turn in this process
-//! instead (a first-come, first-served async mutex): the first opens the
-//! transaction (`BEGIN IMMEDIATE`), each decides inside a savepoint of it,
-//! and it commits when no booking is waiting for its turn, or after
-//! [`MOST_PER_COMMIT`]. Each booking sees the ones before it exactly as it
+//! instead (a first-come, first-served async mutex). One that finds
+//! nobody waiting decides alone in a transaction of its own, as before;
+//! otherwise the first opens a transaction (`BEGIN IMMEDIATE`), each
+//! decides inside a savepoint of it, and it commits when no booking is
+//! waiting for its turn, or after [`MOST_PER_COMMIT`]. Each booking sees the ones before it exactly as it
 //! would have after their commits, nothing else could have written in
 //! between, and every answer waits for the commit that makes it durable.
 //!
@@ -58,10 +59,11 @@ struct Open {
 }
 
 impl WriteBatch {
-    /// Runs `decide` in a savepoint of the shared transaction (it commits
-    /// or drops the savepoint it is given) and returns what it decided
-    /// once the transaction committed. An error of its own is returned at
-    /// once: what it wrote was rolled back to its savepoint.
+    /// Runs `decide` in its turn: in a transaction of its own when no
+    /// other booking waits, else in a savepoint of the shared transaction
+    /// (it commits or drops what it is given), and returns what it decided
+    /// once that committed. An error of its own is returned at once: what
+    /// it wrote was rolled back.
     pub(crate) async fn decide<T>(
         self: &Arc<Self>,
         conn: &DatabaseConnection,
@@ -71,6 +73,13 @@ impl WriteBatch {
             let _queued = Waiting::count(&self.waiting);
             self.open.lock().await
         };
+        if open.txn.is_none() && self.waiting.load(Ordering::Acquire) == 0 {
+            // Alone: a transaction of its own, as on PostgreSQL, with no
+            // savepoint to pay for; those who come meanwhile wait their turn.
+            self.decided.fetch_add(1, Ordering::Relaxed);
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            return decide(store::begin_write(conn).await?).await;
+        }
         if open.txn.is_none() {
             let txn = store::begin_write(conn).await?;
             open.txn = Some(txn);
@@ -96,12 +105,10 @@ impl WriteBatch {
         // commits even if none of them is left to.
         drop(open);
         drop(turn);
-        if decided.is_err() {
-            return decided;
-        }
+        let decided = decided?;
         let Some(committed) = committed.as_mut() else { return Err(ServiceError::lost_race()) };
         match committed.wait_for(Option::is_some).await.map(|ok| *ok) {
-            Ok(Some(true)) => decided,
+            Ok(Some(true)) => Ok(decided),
             _ => Err(ServiceError::lost_race()),
         }
     }

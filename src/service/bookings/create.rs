@@ -1,6 +1,9 @@
 //! Booking: a new booking (or hold) on a resource or on any member of a
-//! group, decided and written in one transaction; on one resource first
-//! tried in one round trip (`one_trip`).
+//! group, decided and written in one transaction (on SQLite, a savepoint of
+//! one shared with the bookings around it: `write_batch`); on one resource
+//! first tried in one round trip (`one_trip`).
+
+use sea_orm::DatabaseTransaction;
 
 use super::{
     locking::lock_one,
@@ -18,7 +21,6 @@ use crate::service::{
     waitlist::{self, queue::serve},
 };
 use crate::store::{self, customers, groups};
-use sea_orm::DatabaseTransaction;
 
 pub async fn create(
     db: &Db,
