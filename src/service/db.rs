@@ -2,8 +2,9 @@
 //! clock decisions read (`Clock`) and how far the database's runs ahead of
 //! this process's, how events show objects, what this instance last saw of
 //! each resource (its buffers, its queue, its settings for the
-//! one-round-trip booking), and the schema fence. Above the service layer
-//! it is opaque.
+//! one-round-trip booking), the schema fence, and on SQLite the turn new
+//! bookings take in a shared write transaction. Above the service layer it
+//! is opaque.
 
 use std::sync::{
     Arc,
