@@ -260,7 +260,13 @@ async fn bookings_gathered_into_shared_statements_are_each_decided_as_alone() {
         let db = db.clone();
         async move { bookings::create(&db, new, &admin(), &Seal::new(None, &render)).await }
     };
-    for round in 0..4u64 {
+    // Four rounds; on PostgreSQL more (up to twelve) while no statement
+    // has carried two bookings yet: whether parts meet at the gatherer
+    // depends on timing, which a loaded machine stretches.
+    for round in 0..12u64 {
+        if round >= 4 && (!on_postgres() || fast_db.one_trip_bookings_shared() > 0) {
+            break;
+        }
         let seed = 0x6A7E_5EED_0000 ^ (round + 1);
         let rng = &mut Rng(seed);
         let mut finals = Vec::new();
