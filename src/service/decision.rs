@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::store::{
     bookings::{self, Overlap, OwnActive},
-    resources, usage,
+    groups, resources, usage,
 };
 use crate::telemetry;
 
@@ -260,6 +260,18 @@ fn offers_alternatives(refusal: &Refusal) -> bool {
 pub(super) struct Judged {
     pub verdict: Result<i64, Refusal>,
     pub active: i64,
+}
+
+/// Finds group `id` and locks its members in the one global order
+/// (`lock_in_order`); no such group is a wrong `group_id`.
+pub(super) async fn lock_group(
+    txn: &DatabaseTransaction,
+    id: GroupId,
+) -> Result<(Group, HashMap<ResourceId, Resource>), ServiceError> {
+    let group =
+        groups::find(txn, id).await?.ok_or_else(|| ServiceError::invalid("group_id", "no group with this id"))?;
+    let locked = lock_in_order(txn, &group.members).await?;
+    Ok((group, locked))
 }
 
 /// Locks `ids` in the one global order (by id), so that deciders locking

@@ -54,8 +54,9 @@ struct Open {
     id: u64,
     /// Bookings decided in it so far.
     decided: usize,
-    /// Whether it committed, for the bookings waiting to answer.
-    done: Option<watch::Sender<Option<bool>>>,
+    /// Whether it committed, for the bookings waiting to answer (a new
+    /// sender for each transaction).
+    done: watch::Sender<Option<bool>>,
 }
 
 impl WriteBatch {
@@ -85,10 +86,9 @@ impl WriteBatch {
             open.txn = Some(txn);
             open.id += 1;
             open.decided = 0;
-            open.done = Some(watch::channel(None).0);
         }
         let mut turn = Turn { batch: Arc::clone(self), id: open.id, closed: false };
-        let mut committed = open.done.as_ref().map(watch::Sender::subscribe);
+        let mut committed = open.done.subscribe();
         let savepoint = match &open.txn {
             Some(txn) => txn.begin().await?,
             None => return Err(ServiceError::lost_race()),
@@ -106,7 +106,6 @@ impl WriteBatch {
         drop(open);
         drop(turn);
         let decided = decided?;
-        let Some(committed) = committed.as_mut() else { return Err(ServiceError::lost_race()) };
         match committed.wait_for(Option::is_some).await.map(|ok| *ok) {
             Ok(Some(true)) => Ok(decided),
             _ => Err(ServiceError::lost_race()),
@@ -117,7 +116,7 @@ impl WriteBatch {
     /// commit runs as a task of its own: a caller dropped halfway cannot
     /// leave its bookings not knowing whether they committed.
     async fn commit(&self, open: &mut Open) -> bool {
-        let (txn, done, decided) = (open.txn.take(), open.done.take(), open.decided);
+        let (txn, done, decided) = (open.txn.take(), std::mem::take(&mut open.done), open.decided);
         self.commits.fetch_add(1, Ordering::Relaxed);
         let commit = tokio::spawn(async move {
             let ok = match txn {
@@ -130,9 +129,7 @@ impl WriteBatch {
                 },
                 None => false,
             };
-            if let Some(done) = done {
-                done.send_replace(Some(ok));
-            }
+            done.send_replace(Some(ok));
             ok
         });
         commit.await.unwrap_or(false)

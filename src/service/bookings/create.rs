@@ -14,13 +14,13 @@ use super::{
 use crate::domain::{booking::Booking, rules::Refusal};
 use crate::service::{
     Context, Db, ServiceError,
-    decision::{lock_in_order, pick, trial_order},
+    decision::{lock_group, pick, trial_order},
     fields,
     idempotency::Seal,
     retrying,
     waitlist::{self, queue::serve},
 };
-use crate::store::{self, customers, groups};
+use crate::store::{self, customers};
 
 pub async fn create(
     db: &Db,
@@ -108,10 +108,7 @@ async fn decide_in(
             (None, std::collections::HashMap::from([(id, resource)]))
         }
         Target::Group(id) => {
-            let group = groups::find(&txn, id)
-                .await?
-                .ok_or_else(|| ServiceError::invalid("group_id", "no group with this id"))?;
-            let locked = lock_in_order(&txn, &group.members).await?;
+            let (group, locked) = lock_group(&txn, id).await?;
             (Some(group), locked)
         }
     };

@@ -21,13 +21,13 @@ use crate::service::{
         types::NewBooking,
         write::{created, fresh, insert_fresh},
     },
-    decision::{lock_in_order, pick, trial_order},
+    decision::{lock_group, lock_in_order, pick, trial_order},
     events::{self as outbox, EventType},
     idempotency::Seal,
     retrying,
     waitlist::queue::serve,
 };
-use crate::store::{self, customers, groups, series as stored};
+use crate::store::{self, customers, series as stored};
 
 /// A validated request for a series.
 #[derive(Clone, Debug)]
@@ -77,10 +77,7 @@ pub async fn create(
         let (group, locked) = match new.target {
             Target::Resource(id) => (None, lock_in_order(&txn, &[id]).await?),
             Target::Group(id) => {
-                let group = groups::find(&txn, id)
-                    .await?
-                    .ok_or_else(|| ServiceError::invalid("group_id", "no group with this id"))?;
-                let locked = lock_in_order(&txn, &group.members).await?;
+                let (group, locked) = lock_group(&txn, id).await?;
                 (Some(group), locked)
             }
         };

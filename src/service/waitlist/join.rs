@@ -16,12 +16,12 @@ use crate::domain::{
 };
 use crate::service::{
     Context, Db, ServiceError,
-    decision::{Decision, lock_in_order, trial_order},
+    decision::{Decision, lock_group, lock_in_order, trial_order},
     events::{self as outbox, EventType},
     idempotency::Seal,
     retrying,
 };
-use crate::store::{self, bookings, customers, groups, waitlist as entries};
+use crate::store::{self, bookings, customers, waitlist as entries};
 
 /// A validated request to join a waiting list.
 #[derive(Clone, Debug)]
@@ -44,10 +44,7 @@ pub async fn join(db: &Db, new: NewEntry, ctx: &Context, seal: &Seal<'_, Placed>
                 (None, locked)
             }
             Target::Group(id) => {
-                let group = groups::find(&txn, id)
-                    .await?
-                    .ok_or_else(|| ServiceError::invalid("group_id", "no group with this id"))?;
-                let locked = lock_in_order(&txn, &group.members).await?;
+                let (group, locked) = lock_group(&txn, id).await?;
                 (Some(group), locked)
             }
         };
