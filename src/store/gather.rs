@@ -15,6 +15,9 @@
 //! of rotating it over all of them (docs/design.md §44); under load every
 //! gatherer is busy and the order does not matter. A gatherer counts as
 //! back before it answers, so the client it answers finds it free.
+//! Half the gatherers are held in reserve for queues (`Free`, §47): while
+//! the first half are busy, a lone waiting booking waits for one of them
+//! (or for a second booking) instead of starting one more statement.
 //! Two bookings that would take the same advisory lock (the same hour of
 //! the same resource, or a hash's collision) never share a statement: one
 //! statement's locks are one transaction's, which would not keep them
@@ -56,8 +59,12 @@ use crate::telemetry;
 /// How many gatherers run statements by default: statements under way at once,
 /// and connections held outside the pool. Eight, not four: on two cores the
 /// bookings wait for the log's flush, and more statements under way share
-/// each flush (docs/design.md §43).
+/// each flush (docs/design.md §43). Half of them are held for queues (`Free`,
+/// §47).
 pub const GATHERERS: u8 = 8;
+
+/// How many bookings must wait before a reserve gatherer is taken (`Free`).
+const RESERVE_FROM: usize = 2;
 
 /// The most bookings one statement carries.
 const MOST_PER_STATEMENT: usize = 16;
@@ -132,25 +139,69 @@ async fn dispatcher(
     work: Vec<mpsc::UnboundedSender<Vec<Waiting>>>,
     mut came_back: mpsc::UnboundedReceiver<usize>,
 ) {
-    // Free gatherers, the one back last on top; all are free at first.
-    let mut free: Vec<usize> = (0..work.len()).rev().collect();
+    let mut free = Free::all(work.len());
     loop {
         let Some(first) = queue.first().await else { return };
-        while let Ok(number) = came_back.try_recv() {
-            free.push(number);
-        }
-        let number = match free.pop() {
-            Some(number) => number,
-            // All busy: the bookings arriving meanwhile gather behind this one.
-            None => match came_back.recv().await {
-                Some(number) => number,
-                None => return,
-            },
+        let number = loop {
+            while let Ok(number) = came_back.try_recv() {
+                free.back(number);
+            }
+            if let Some(number) = free.take(1 + queue.waiting()) {
+                break number;
+            }
+            // None free for a gathering this small: wait for a gatherer to
+            // come back, or for enough bookings to take a reserve one.
+            let reserve_free = free.any();
+            tokio::select! {
+                back = came_back.recv() => match back {
+                    Some(number) => free.back(number),
+                    None => return,
+                },
+                Some(arrived) = queue.arriving.recv(), if reserve_free => queue.put_back.push_back(arrived),
+            }
         };
         let taken = queue.gather(first);
         if let Some(give) = work.get(number) {
             // A gatherer stops only when this sender is dropped.
             let _ = give.send(taken);
+        }
+    }
+}
+
+/// The free gatherers, the one back last on top. The first half are the
+/// core: a gathering goes to the core one back last. The others are held
+/// in reserve for queues: one is taken only while at least `RESERVE_FROM`
+/// bookings wait (the first included), so that while the core is busy a
+/// lone booking waits for a core gatherer, gathering those that arrive
+/// meanwhile, rather than start one more statement (docs/design.md §47).
+struct Free {
+    stack: Vec<usize>,
+    core: usize,
+}
+
+impl Free {
+    /// All of `gatherers` free, the first on top.
+    fn all(gatherers: usize) -> Self {
+        Self { stack: (0..gatherers).rev().collect(), core: gatherers.div_ceil(2) }
+    }
+
+    /// `number` came back.
+    fn back(&mut self, number: usize) {
+        self.stack.push(number);
+    }
+
+    /// Whether any gatherer is free.
+    fn any(&self) -> bool {
+        !self.stack.is_empty()
+    }
+
+    /// The gatherer for the next gathering while `waiting` bookings wait,
+    /// if one is free for it.
+    fn take(&mut self, waiting: usize) -> Option<usize> {
+        match self.stack.iter().rposition(|&number| number < self.core) {
+            Some(at) => Some(self.stack.remove(at)),
+            None if waiting >= RESERVE_FROM => self.stack.pop(),
+            None => None,
         }
     }
 }
@@ -174,6 +225,11 @@ async fn gatherer(
 }
 
 impl Queue {
+    /// How many bookings wait, not yet taken.
+    fn waiting(&self) -> usize {
+        self.put_back.len() + self.arriving.len()
+    }
+
     /// Waits for the first booking; `None` once no handle is left.
     async fn first(&mut self) -> Option<Waiting> {
         match self.put_back.pop_front() {
@@ -296,4 +352,51 @@ async fn open(pool: &PgPool) -> StoreResult<PgConnection> {
         .await
         .map_err(driver)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Free, RESERVE_FROM};
+
+    #[test]
+    fn a_gathering_goes_to_the_core_gatherer_back_last() {
+        let mut free = Free::all(8);
+        assert_eq!(Some(0), free.take(1));
+        assert_eq!(Some(1), free.take(1));
+        free.back(0);
+        assert_eq!(Some(0), free.take(1), "the one back last, not the next one never used");
+        free.back(1);
+        free.back(0);
+        assert_eq!(Some(0), free.take(1));
+        assert_eq!(Some(1), free.take(1));
+    }
+
+    #[test]
+    fn a_reserve_gatherer_waits_for_a_queue() {
+        let mut free = Free::all(8);
+        for core in 0..4 {
+            assert_eq!(Some(core), free.take(RESERVE_FROM));
+        }
+        assert_eq!(None, free.take(RESERVE_FROM - 1), "a short queue waits for the core");
+        assert_eq!(Some(4), free.take(RESERVE_FROM));
+        free.back(2);
+        free.back(4);
+        assert_eq!(Some(2), free.take(1), "a core gatherer before a reserve one back after it");
+        assert_eq!(None, free.take(1));
+        assert_eq!(Some(4), free.take(RESERVE_FROM));
+        for _ in 5..8 {
+            assert!(free.take(RESERVE_FROM).is_some());
+        }
+        assert!(!free.any());
+        assert_eq!(None, free.take(16));
+    }
+
+    #[test]
+    fn one_gatherer_is_all_core() {
+        let mut free = Free::all(1);
+        assert_eq!(Some(0), free.take(1));
+        assert_eq!(None, free.take(16));
+        free.back(0);
+        assert_eq!(Some(0), free.take(1));
+    }
 }
