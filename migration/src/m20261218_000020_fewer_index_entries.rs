@@ -10,29 +10,33 @@
 //!
 //! - `booking_status_hold_expires` held every booking, though only the
 //!   sweeper reads it, for holds and requests that ran out (`status IN
-//!   ('held', 'pending') AND hold_expires_at <= now`). Now it holds the
-//!   bookings with an expiry. `hold_expires_at <= $1` implies the
-//!   predicate whatever `$1` is, so generic plans may use it too. A
-//!   confirmed booking has no expiry.
+//!   ('held', 'pending') AND hold_expires_at <= now`). Now
+//!   `booking_hold_expires` holds only the bookings with an expiry.
+//!   `hold_expires_at <= $1` implies the predicate whatever `$1` is, so
+//!   generic plans may use it too. A confirmed booking has no expiry.
 //! - `booking_bundle` held every booking, NULL for all but bundle members;
-//!   only `bundle_id = $1` reads it. Now only bundle members.
+//!   only `bundle_id = $1` reads it. Now `booking_bundle_members`, only
+//!   bundle members.
 //! - `outbox_event_position` held a NULL entry for every row not yet
-//!   sequenced, and then its position. Now only positions; the sequencer
+//!   sequenced, and then its position. Now `outbox_event_sequenced`, only
+//!   positions; the sequencer
 //!   finds the rows still without one by `outbox_event_unnumbered`, which
 //!   holds only those (an update that gives a position adds no entry to
 //!   it).
 //! - `outbox_event_resource`, `outbox_event_previous_resource` and
 //!   `outbox_event_occurred` held each row before and after its position
 //!   was given. Every query that reads them asks for positions (`position >
-//!   $1`, `position < $1`), so they now hold sequenced rows only, and the
-//!   previous resource's only rows that have one (a move).
+//!   $1`, `position < $1`), so their replacements (`…_sequenced`) hold
+//!   sequenced rows only, and the previous resource's only rows that have
+//!   one (a move).
 //!
 //! Per unkeyed booking: 3 entries instead of 5 in `booking`, 6 instead of
-//! 10 in `outbox_event`, 11 in all instead of 17. Both databases take the same indexes (SQLite has
-//! partial indexes and proves `position > ?` implies `position IS NOT
-//! NULL` as PostgreSQL does). Built under `CREATE INDEX`'s lock, as every
-//! earlier index migration; each drop comes after its replacement is
-//! built, inside the migration's transaction.
+//! 10 in `outbox_event`, 11 in all instead of 17. Both databases take the
+//! same indexes (SQLite has partial indexes and proves `position > ?`
+//! implies `position IS NOT NULL` as PostgreSQL does). Built under
+//! `CREATE INDEX`'s lock, as every earlier index migration; each drop
+//! comes after its replacement is built, inside the migration's
+//! transaction.
 
 use sea_orm_migration::prelude::*;
 
