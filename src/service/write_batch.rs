@@ -9,9 +9,10 @@
 //! nobody waiting decides alone in a transaction of its own, as before;
 //! otherwise the first opens a transaction (`BEGIN IMMEDIATE`), each
 //! decides inside a savepoint of it, and it commits when no booking is
-//! waiting for its turn, or after [`MOST_PER_COMMIT`]. Each booking sees the ones before it exactly as it
-//! would have after their commits, nothing else could have written in
-//! between, and every answer waits for the commit that makes it durable.
+//! waiting for its turn, or after [`MOST_PER_COMMIT`]. Each booking sees
+//! the ones before it exactly as it would have after their commits,
+//! nothing else could have written in between, and every answer waits for
+//! the commit that makes it durable.
 //!
 //! A booking whose request is dropped halfway (its client went away)
 //! leaves its savepoint to sqlx's queued rollback, which runs on the
